@@ -1,0 +1,179 @@
+//! Closed sets of values. On the wire they are postcard variants; in the
+//! database and in JSON they are the lower-case words listed here.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A word that is not one of an enum's values; the message lists the valid ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} '{given}': expected one of {}", valid.join(", "))]
+pub struct ParseEnumError {
+    pub what: &'static str,
+    pub given: String,
+    pub valid: &'static [&'static str],
+}
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident ($what:literal) { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseEnumError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(ParseEnumError { what: $what, given: s.to_owned(), valid: Self::NAMES }),
+                }
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// The lifecycle state of a VM (DESIGN §3).
+    VmState ("state") {
+        Stopped = "stopped",
+        Starting = "starting",
+        Running = "running",
+        Paused = "paused",
+        Stopping = "stopping",
+        Error = "error",
+    }
+}
+
+impl VmState {
+    /// States in which a QEMU process may exist.
+    pub fn has_process(self) -> bool {
+        matches!(
+            self,
+            VmState::Starting | VmState::Running | VmState::Paused | VmState::Stopping
+        )
+    }
+}
+
+text_enum! {
+    /// What happens when QEMU exits without an operator asking for it.
+    RestartPolicy ("restart policy") {
+        Never = "never",
+        OnFailure = "on-failure",
+        Always = "always",
+    }
+}
+
+text_enum! {
+    DisplayKind ("display") {
+        Spice = "spice",
+        None = "none",
+    }
+}
+
+text_enum! {
+    DriveInterface ("drive interface") {
+        Virtio = "virtio",
+        Ide = "ide",
+        Sata = "sata",
+        Scsi = "scsi",
+        Nvme = "nvme",
+        Pflash = "pflash",
+    }
+}
+
+text_enum! {
+    DriveFormat ("drive format") {
+        Qcow2 = "qcow2",
+        Raw = "raw",
+        Vmdk = "vmdk",
+        Vdi = "vdi",
+    }
+}
+
+text_enum! {
+    DriveMedia ("drive media") {
+        Disk = "disk",
+        Cdrom = "cdrom",
+    }
+}
+
+text_enum! {
+    /// QEMU's block cache modes.
+    CacheMode ("cache mode") {
+        None = "none",
+        Writeback = "writeback",
+        Writethrough = "writethrough",
+        Directsync = "directsync",
+        Unsafe = "unsafe",
+    }
+}
+
+text_enum! {
+    NicType ("network type") {
+        User = "user",
+        Tap = "tap",
+        Bridge = "bridge",
+        Vde = "vde",
+    }
+}
+
+text_enum! {
+    /// virtiofsd's cache modes.
+    ShareCache ("share cache mode") {
+        Auto = "auto",
+        Always = "always",
+        Never = "never",
+    }
+}
+
+text_enum! {
+    /// A byte stream of a running VM that a client can attach to.
+    Channel ("channel") {
+        Monitor = "monitor",
+        Serial = "serial",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_parses_back_to_its_variant() {
+        for state in VmState::ALL {
+            assert_eq!(state.as_str().parse::<VmState>(), Ok(*state));
+        }
+        for policy in RestartPolicy::ALL {
+            assert_eq!(policy.to_string().parse::<RestartPolicy>(), Ok(*policy));
+        }
+    }
+
+    #[test]
+    fn an_unknown_word_lists_the_valid_ones() {
+        let err = "floppy".parse::<DriveInterface>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid drive interface 'floppy': expected one of virtio, ide, sata, scsi, nvme, pflash"
+        );
+    }
+}

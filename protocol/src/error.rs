@@ -1,0 +1,76 @@
+//! Typed failures that cross the wire.
+
+use crate::enums::VmState;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What kind of failure a request met; clients branch on this, humans read the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// No VM (or drive, NIC, share) with that name or id.
+    NotFound,
+    /// The command is not allowed in the VM's current state.
+    InvalidTransition { state: VmState },
+    /// A value the daemon will not accept; nothing was changed.
+    InvalidArgument,
+    /// The request collides with existing data (a duplicate name or MAC).
+    Conflict,
+    /// Someone else holds the resource (an attached console or monitor).
+    Busy,
+    /// A dependency is down (the database, QEMU's QMP socket).
+    Unavailable,
+    /// A bug or an unexpected failure inside the daemon.
+    Internal,
+    /// Client and daemon speak different protocol versions.
+    ProtocolMismatch { daemon: u32, client: u32 },
+    /// A frame longer than the protocol's limit.
+    FrameTooLarge { limit: u64 },
+    /// A frame that does not decode as a message.
+    MalformedFrame,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub struct WireError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl WireError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> WireError {
+        WireError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> WireError {
+        WireError::new(ErrorKind::NotFound, message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> WireError {
+        WireError::new(ErrorKind::InvalidArgument, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> WireError {
+        WireError::new(ErrorKind::Conflict, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> WireError {
+        WireError::new(ErrorKind::Unavailable, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> WireError {
+        WireError::new(ErrorKind::Internal, message)
+    }
+
+    pub fn transition(state: VmState, message: impl Into<String>) -> WireError {
+        WireError::new(ErrorKind::InvalidTransition { state }, message)
+    }
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}

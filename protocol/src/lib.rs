@@ -1,0 +1,40 @@
+//! The Corvus wire protocol: typed messages, framing and the handshake.
+//!
+//! A frame is an 8-byte big-endian length followed by a postcard payload.
+//! The client opens with [`ClientMessage::Hello`]; the daemon answers
+//! [`ServerMessage::Welcome`] or a [`ErrorKind::ProtocolMismatch`] error.
+
+mod codec;
+mod connection;
+mod enums;
+mod error;
+mod event;
+mod message;
+mod model;
+
+pub use codec::{FrameCodec, FrameError, MAX_FRAME_LEN};
+pub use connection::Connection;
+pub use enums::{
+    CacheMode, Channel, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
+    ParseEnumError, RestartPolicy, ShareCache, VmState,
+};
+pub use error::{ErrorKind, WireError};
+pub use event::{EventCause, SubscribeFilter, VmEvent};
+pub use message::{ClientMessage, DaemonStatus, Request, Response, ServerMessage, StateCount};
+pub use model::{
+    DriveInfo, DriveSpec, NicInfo, NicSpec, RuntimePaths, ShareInfo, ShareSpec, VmChanges, VmInfo,
+    VmRef, VmSpec,
+};
+
+/// Bumped whenever a message changes shape; client and daemon must agree.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Where the daemon listens unless told otherwise: `$XDG_RUNTIME_DIR/corvus/corvus.sock`,
+/// or `/run/corvus/corvus.sock` for root without `XDG_RUNTIME_DIR`.
+pub fn default_socket_path() -> Option<std::path::PathBuf> {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => Some(std::path::PathBuf::from(dir).join("corvus/corvus.sock")),
+        None if nix::unistd::geteuid().is_root() => Some("/run/corvus/corvus.sock".into()),
+        None => None,
+    }
+}

@@ -1,0 +1,193 @@
+//! The frames client and daemon exchange (DESIGN §6).
+
+use crate::enums::{Channel, VmState};
+use crate::error::WireError;
+use crate::event::{SubscribeFilter, VmEvent};
+use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
+use serde::{Deserialize, Serialize};
+
+/// Everything a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    /// Must be the first frame of every connection.
+    Hello { protocol_version: u32, client: String },
+    Request(Request),
+    /// Bytes typed into an attached monitor or console.
+    Input(Vec<u8>),
+    /// Ends an attachment or a subscription; the daemon answers `StreamEnd`.
+    Detach,
+}
+
+/// Everything the daemon sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    Welcome {
+        protocol_version: u32,
+        daemon_version: String,
+    },
+    Reply(Result<Response, WireError>),
+    /// A state event on a subscribed connection.
+    Event(VmEvent),
+    /// The subscriber fell behind and `missed` events were dropped for it.
+    Lagged { missed: u64 },
+    /// Bytes from an attached monitor or console.
+    Output(Vec<u8>),
+    /// The subscription or attachment is over; the connection closes.
+    StreamEnd { reason: String },
+}
+
+/// One operation. Preconditions are in the comments; a request that does
+/// not meet them is answered with a typed error and changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    Ping,
+    Status,
+    /// Stops the daemon; running VMs keep running unless the daemon was told otherwise.
+    Shutdown,
+    ListVms,
+    ShowVm {
+        vm: VmRef,
+    },
+    CreateVm {
+        spec: VmSpec,
+    },
+    /// The VM must be stopped.
+    EditVm {
+        vm: VmRef,
+        changes: VmChanges,
+    },
+    /// The VM must be stopped.
+    DeleteVm {
+        vm: VmRef,
+    },
+    /// The VM must be stopped (for this and every other drive/NIC/share change).
+    AddDrive {
+        vm: VmRef,
+        drive: DriveSpec,
+    },
+    RemoveDrive {
+        vm: VmRef,
+        drive_id: i64,
+    },
+    AddNic {
+        vm: VmRef,
+        nic: NicSpec,
+    },
+    RemoveNic {
+        vm: VmRef,
+        nic_id: i64,
+    },
+    AddShare {
+        vm: VmRef,
+        share: ShareSpec,
+    },
+    RemoveShare {
+        vm: VmRef,
+        share_id: i64,
+    },
+    /// Boots a stopped VM (answered once it runs or fails) or resumes a paused one.
+    StartVm {
+        vm: VmRef,
+    },
+    /// Asks the guest to power off; escalates to signals after the timeout.
+    StopVm {
+        vm: VmRef,
+        timeout_secs: Option<u32>,
+    },
+    PauseVm {
+        vm: VmRef,
+    },
+    /// Kills QEMU at once and leaves the VM stopped; also clears `error`.
+    ResetVm {
+        vm: VmRef,
+    },
+    /// Stored events of one VM, oldest first.
+    History {
+        vm: VmRef,
+        limit: Option<u32>,
+    },
+    /// Turns the connection into a stream of `Event` frames.
+    Subscribe {
+        filter: SubscribeFilter,
+    },
+    /// Turns the connection into a byte relay; the VM must be running or paused.
+    Attach {
+        vm: VmRef,
+        channel: Channel,
+    },
+    /// The SPICE URI of a running VM with a display.
+    SpiceUri {
+        vm: VmRef,
+    },
+}
+
+impl Request {
+    /// The verb as a user would type it, for events and logs.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Request::Ping => "ping",
+            Request::Status => "status",
+            Request::Shutdown => "shutdown",
+            Request::ListVms => "vm list",
+            Request::ShowVm { .. } => "vm show",
+            Request::CreateVm { .. } => "vm create",
+            Request::EditVm { .. } => "vm edit",
+            Request::DeleteVm { .. } => "vm delete",
+            Request::AddDrive { .. } => "vm drive add",
+            Request::RemoveDrive { .. } => "vm drive remove",
+            Request::AddNic { .. } => "vm net add",
+            Request::RemoveNic { .. } => "vm net remove",
+            Request::AddShare { .. } => "vm share add",
+            Request::RemoveShare { .. } => "vm share remove",
+            Request::StartVm { .. } => "vm start",
+            Request::StopVm { .. } => "vm stop",
+            Request::PauseVm { .. } => "vm pause",
+            Request::ResetVm { .. } => "vm reset",
+            Request::History { .. } => "vm history",
+            Request::Subscribe { .. } => "events",
+            Request::Attach { .. } => "attach",
+            Request::SpiceUri { .. } => "vm view",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Pong,
+    Status(DaemonStatus),
+    ShuttingDown,
+    Vms(Vec<VmInfo>),
+    Vm(Box<VmInfo>),
+    Deleted { id: i64, name: String },
+    History(Vec<VmEvent>),
+    /// Events follow on this connection.
+    Subscribed,
+    /// `Output` frames follow; `replay` is what the channel printed before.
+    Attached { replay: Vec<u8> },
+    SpiceUri { uri: String, socket: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateCount {
+    pub state: VmState,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub daemon_version: String,
+    pub protocol_version: u32,
+    pub pid: u32,
+    pub uptime_secs: u64,
+    pub connections: u64,
+    pub vm_count: u64,
+    pub vms_by_state: Vec<StateCount>,
+    /// `sqlite` or `postgresql`.
+    pub database: String,
+    /// `kvm` or `tcg`.
+    pub accel: String,
+    /// State changes waiting to be written while the database is unreachable.
+    pub persistence_backlog: u64,
+    pub socket: String,
+    pub tcp: Option<String>,
+}

@@ -1,0 +1,195 @@
+//! VM definitions as clients send them and as the daemon reports them.
+//!
+//! Field names equal the storage columns (DESIGN §7) because `crv --json`
+//! prints these structs as they are.
+
+use crate::enums::{
+    CacheMode, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType, RestartPolicy,
+    ShareCache, VmState,
+};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A VM named by the user: a numeric id or a name (names are never all digits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum VmRef {
+    Id(i64),
+    Name(String),
+}
+
+impl VmRef {
+    /// Reads what a user typed: all digits is an id, anything else a name.
+    pub fn parse(text: &str) -> VmRef {
+        match text.parse::<i64>() {
+            Ok(id) if text.bytes().all(|b| b.is_ascii_digit()) => VmRef::Id(id),
+            _ => VmRef::Name(text.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for VmRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VmRef::Id(id) => write!(f, "{id}"),
+            VmRef::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Everything `crv vm create` can say about a new VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmSpec {
+    pub name: String,
+    pub cpu_count: u32,
+    pub ram_mb: u64,
+    pub description: Option<String>,
+    pub display: DisplayKind,
+    pub cpu_model: Option<String>,
+    pub stop_timeout_secs: Option<u32>,
+    pub restart_policy: RestartPolicy,
+    pub max_restarts: Option<u32>,
+    pub restart_window_secs: Option<u32>,
+    pub autostart: bool,
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    pub cmdline: Option<String>,
+}
+
+/// A partial update from `crv vm edit`: `None` keeps the current value.
+/// For the optional text fields, `Some("")` clears the value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmChanges {
+    pub cpu_count: Option<u32>,
+    pub ram_mb: Option<u64>,
+    pub description: Option<String>,
+    pub display: Option<DisplayKind>,
+    pub cpu_model: Option<String>,
+    pub stop_timeout_secs: Option<u32>,
+    pub restart_policy: Option<RestartPolicy>,
+    pub max_restarts: Option<u32>,
+    pub restart_window_secs: Option<u32>,
+    pub autostart: Option<bool>,
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    pub cmdline: Option<String>,
+}
+
+impl VmChanges {
+    pub fn is_empty(&self) -> bool {
+        *self == VmChanges::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriveSpec {
+    pub file_path: String,
+    pub interface: DriveInterface,
+    pub format: DriveFormat,
+    pub media: DriveMedia,
+    pub read_only: bool,
+    pub cache: Option<CacheMode>,
+    pub discard: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NicSpec {
+    pub nic_type: NicType,
+    pub host_device: Option<String>,
+    pub mac_address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareSpec {
+    pub path: String,
+    pub tag: String,
+    pub cache: ShareCache,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriveInfo {
+    pub id: i64,
+    pub interface: DriveInterface,
+    pub file_path: String,
+    pub format: DriveFormat,
+    pub media: DriveMedia,
+    pub read_only: bool,
+    pub cache: Option<CacheMode>,
+    pub discard: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NicInfo {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub nic_type: NicType,
+    pub host_device: Option<String>,
+    pub mac_address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareInfo {
+    pub id: i64,
+    pub path: String,
+    pub tag: String,
+    pub cache: ShareCache,
+    pub read_only: bool,
+    /// The virtiofsd serving this share, while the VM runs.
+    pub pid: Option<u32>,
+}
+
+/// Where a VM's sockets and logs live while it runs (DESIGN §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimePaths {
+    pub dir: String,
+    pub qmp: String,
+    pub monitor: String,
+    pub spice: String,
+    pub serial: String,
+    pub serial_log: String,
+}
+
+/// A VM as the daemon knows it: definition plus runtime state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmInfo {
+    pub id: i64,
+    pub name: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub status: VmState,
+    pub cpu_count: u32,
+    pub ram_mb: u64,
+    pub description: Option<String>,
+    pub pid: Option<u32>,
+    pub restart_policy: RestartPolicy,
+    pub max_restarts: u32,
+    pub restart_window_secs: u32,
+    pub stop_timeout_secs: Option<u32>,
+    pub autostart: bool,
+    pub display: DisplayKind,
+    pub cpu_model: Option<String>,
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    pub cmdline: Option<String>,
+    pub last_error: Option<String>,
+    pub drives: Vec<DriveInfo>,
+    pub network_interfaces: Vec<NicInfo>,
+    pub shared_dirs: Vec<ShareInfo>,
+    pub runtime: RuntimePaths,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VmRef;
+
+    #[test]
+    fn digits_are_ids_and_everything_else_is_a_name() {
+        assert_eq!(VmRef::parse("42"), VmRef::Id(42));
+        assert_eq!(VmRef::parse("web-1"), VmRef::Name("web-1".into()));
+        assert_eq!(VmRef::parse("+42"), VmRef::Name("+42".into()));
+        assert_eq!(
+            VmRef::parse("99999999999999999999"),
+            VmRef::Name("99999999999999999999".into())
+        );
+    }
+}
