@@ -1,0 +1,63 @@
+//! The Corvus schema (DESIGN §7), one migration per table, applied in order
+//! at daemon start. Enums are lower-case text so that both SQLite and
+//! PostgreSQL store them the same way.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_vm;
+mod m20261126_000002_create_drive;
+mod m20261126_000003_create_network_interface;
+mod m20261126_000004_create_shared_dir;
+mod m20261126_000005_create_vm_event;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_create_vm::Migration),
+            Box::new(m20261126_000002_create_drive::Migration),
+            Box::new(m20261126_000003_create_network_interface::Migration),
+            Box::new(m20261126_000004_create_shared_dir::Migration),
+            Box::new(m20261126_000005_create_vm_event::Migration),
+        ]
+    }
+}
+
+/// The `vm` table's identifiers, shared by the child tables' foreign keys.
+#[derive(DeriveIden)]
+pub(crate) enum Vm {
+    Table,
+    Id,
+    Name,
+    CreatedAt,
+    UpdatedAt,
+    Status,
+    CpuCount,
+    RamMb,
+    Description,
+    Pid,
+    RestartPolicy,
+    MaxRestarts,
+    RestartWindowSecs,
+    StopTimeoutSecs,
+    Autostart,
+    Display,
+    CpuModel,
+    Kernel,
+    Initrd,
+    Cmdline,
+    LastError,
+}
+
+/// A `vm_id` column that points at `vm` and goes away with it.
+pub(crate) fn vm_foreign_key(table: impl IntoIden + 'static, name: &str) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(name)
+        .from(table, Alias::new("vm_id"))
+        .to(Vm::Table, Vm::Id)
+        .on_delete(ForeignKeyAction::Cascade)
+        .on_update(ForeignKeyAction::Cascade)
+        .to_owned()
+}

@@ -1,0 +1,7 @@
+//! One sea-orm entity per table (DESIGN §7).
+
+pub mod drive;
+pub mod network_interface;
+pub mod shared_dir;
+pub mod vm;
+pub mod vm_event;

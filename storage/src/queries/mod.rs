@@ -1,0 +1,7 @@
+//! Queries, grouped by what they touch. The daemon's loaders and its
+//! persistence actor are the only callers.
+
+pub mod devices;
+pub mod events;
+pub mod state;
+pub mod vms;

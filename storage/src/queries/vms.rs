@@ -1,0 +1,165 @@
+use crate::entity::{drive, network_interface, shared_dir, vm};
+use crate::error::{StorageError, query};
+use crate::rows::StoredVm;
+use crate::Store;
+use chrono::Utc;
+use corvus_protocol::{VmChanges, VmSpec, VmState};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
+use std::collections::HashMap;
+
+/// Empty text clears an optional field; anything else replaces it.
+fn text_change(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+fn group<T>(rows: Vec<T>, vm_id: impl Fn(&T) -> i64) -> HashMap<i64, Vec<T>> {
+    let mut grouped: HashMap<i64, Vec<T>> = HashMap::new();
+    for row in rows {
+        grouped.entry(vm_id(&row)).or_default().push(row);
+    }
+    grouped
+}
+
+impl Store {
+    /// Every VM with its devices, in id order. Four queries whatever the count.
+    pub async fn load_vms(&self) -> Result<Vec<StoredVm>, StorageError> {
+        let db = &self.db;
+        let vms = vm::Entity::find().order_by_asc(vm::Column::Id).all(db).await.map_err(query)?;
+        let mut drives = group(
+            drive::Entity::find().order_by_asc(drive::Column::Id).all(db).await.map_err(query)?,
+            |d| d.vm_id,
+        );
+        let mut nics = group(
+            network_interface::Entity::find()
+                .order_by_asc(network_interface::Column::Id)
+                .all(db)
+                .await
+                .map_err(query)?,
+            |n| n.vm_id,
+        );
+        let mut shares = group(
+            shared_dir::Entity::find().order_by_asc(shared_dir::Column::Id).all(db).await.map_err(query)?,
+            |s| s.vm_id,
+        );
+        Ok(vms
+            .into_iter()
+            .map(|vm| StoredVm {
+                drives: drives.remove(&vm.id).unwrap_or_default(),
+                nics: nics.remove(&vm.id).unwrap_or_default(),
+                shares: shares.remove(&vm.id).unwrap_or_default(),
+                vm,
+            })
+            .collect())
+    }
+
+    pub async fn load_vm(&self, id: i64) -> Result<Option<StoredVm>, StorageError> {
+        let db = &self.db;
+        let Some(vm) = vm::Entity::find_by_id(id).one(db).await.map_err(query)? else {
+            return Ok(None);
+        };
+        let drives = drive::Entity::find()
+            .filter(drive::Column::VmId.eq(id))
+            .order_by_asc(drive::Column::Id)
+            .all(db)
+            .await
+            .map_err(query)?;
+        let nics = network_interface::Entity::find()
+            .filter(network_interface::Column::VmId.eq(id))
+            .order_by_asc(network_interface::Column::Id)
+            .all(db)
+            .await
+            .map_err(query)?;
+        let shares = shared_dir::Entity::find()
+            .filter(shared_dir::Column::VmId.eq(id))
+            .order_by_asc(shared_dir::Column::Id)
+            .all(db)
+            .await
+            .map_err(query)?;
+        Ok(Some(StoredVm { vm, drives, nics, shares }))
+    }
+
+    /// Inserts a validated definition; a duplicate name comes back as a
+    /// unique violation (see `StorageError::duplicate`).
+    pub async fn insert_vm(&self, spec: &VmSpec) -> Result<StoredVm, StorageError> {
+        let now = Utc::now();
+        let row = vm::ActiveModel {
+            name: Set(spec.name.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            status: Set(VmState::Stopped.as_str().to_owned()),
+            cpu_count: Set(spec.cpu_count as i32),
+            ram_mb: Set(spec.ram_mb as i64),
+            description: Set(spec.description.clone()),
+            pid: Set(None),
+            restart_policy: Set(spec.restart_policy.as_str().to_owned()),
+            max_restarts: Set(spec.max_restarts.unwrap_or(5) as i32),
+            restart_window_secs: Set(spec.restart_window_secs.unwrap_or(60) as i32),
+            stop_timeout_secs: Set(spec.stop_timeout_secs.map(|s| s as i32)),
+            autostart: Set(spec.autostart),
+            display: Set(spec.display.as_str().to_owned()),
+            cpu_model: Set(spec.cpu_model.clone()),
+            kernel: Set(spec.kernel.clone()),
+            initrd: Set(spec.initrd.clone()),
+            cmdline: Set(spec.cmdline.clone()),
+            last_error: Set(None),
+            ..Default::default()
+        };
+        let vm = row.insert(&self.db).await.map_err(query)?;
+        Ok(StoredVm { vm, drives: Vec::new(), nics: Vec::new(), shares: Vec::new() })
+    }
+
+    /// Applies an edit and returns the updated row.
+    pub async fn update_vm(&self, id: i64, changes: &VmChanges) -> Result<Option<vm::Model>, StorageError> {
+        let Some(current) = vm::Entity::find_by_id(id).one(&self.db).await.map_err(query)? else {
+            return Ok(None);
+        };
+        let mut row = current.into_active_model();
+        if let Some(cpus) = changes.cpu_count {
+            row.cpu_count = Set(cpus as i32);
+        }
+        if let Some(ram) = changes.ram_mb {
+            row.ram_mb = Set(ram as i64);
+        }
+        if let Some(text) = &changes.description {
+            row.description = Set(text_change(text));
+        }
+        if let Some(display) = changes.display {
+            row.display = Set(display.as_str().to_owned());
+        }
+        if let Some(text) = &changes.cpu_model {
+            row.cpu_model = Set(text_change(text));
+        }
+        if let Some(secs) = changes.stop_timeout_secs {
+            row.stop_timeout_secs = Set(Some(secs as i32));
+        }
+        if let Some(policy) = changes.restart_policy {
+            row.restart_policy = Set(policy.as_str().to_owned());
+        }
+        if let Some(max) = changes.max_restarts {
+            row.max_restarts = Set(max as i32);
+        }
+        if let Some(window) = changes.restart_window_secs {
+            row.restart_window_secs = Set(window as i32);
+        }
+        if let Some(autostart) = changes.autostart {
+            row.autostart = Set(autostart);
+        }
+        if let Some(text) = &changes.kernel {
+            row.kernel = Set(text_change(text));
+        }
+        if let Some(text) = &changes.initrd {
+            row.initrd = Set(text_change(text));
+        }
+        if let Some(text) = &changes.cmdline {
+            row.cmdline = Set(text_change(text));
+        }
+        row.updated_at = Set(Utc::now());
+        row.update(&self.db).await.map(Some).map_err(query)
+    }
+
+    /// Deletes a VM; its drives, NICs, shares and events go with it.
+    pub async fn delete_vm(&self, id: i64) -> Result<bool, StorageError> {
+        let result = vm::Entity::delete_by_id(id).exec(&self.db).await.map_err(query)?;
+        Ok(result.rows_affected > 0)
+    }
+}

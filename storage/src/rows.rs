@@ -1,0 +1,126 @@
+//! Rows to protocol types. Enum columns are text; a value that does not
+//! parse means someone edited the database by hand, and says so.
+
+use crate::entity::{drive, network_interface, shared_dir, vm, vm_event};
+use crate::error::StorageError;
+use chrono::{DateTime, SecondsFormat, Utc};
+use corvus_protocol::{
+    DriveInfo, EventCause, NicInfo, RuntimePaths, ShareInfo, VmEvent, VmInfo, VmState,
+};
+use std::str::FromStr;
+
+/// A VM row with its child rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVm {
+    pub vm: vm::Model,
+    pub drives: Vec<drive::Model>,
+    pub nics: Vec<network_interface::Model>,
+    pub shares: Vec<shared_dir::Model>,
+}
+
+pub fn timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse<T: FromStr>(column: &'static str, value: &str) -> Result<T, StorageError> {
+    value.parse().map_err(|_| StorageError::Corrupt {
+        column,
+        value: value.to_owned(),
+    })
+}
+
+fn parse_opt<T: FromStr>(column: &'static str, value: Option<&str>) -> Result<Option<T>, StorageError> {
+    value.map(|v| parse(column, v)).transpose()
+}
+
+fn unsigned<T: TryFrom<i64>>(column: &'static str, value: i64) -> Result<T, StorageError> {
+    T::try_from(value).map_err(|_| StorageError::Corrupt {
+        column,
+        value: value.to_string(),
+    })
+}
+
+impl StoredVm {
+    pub fn into_info(self, runtime: RuntimePaths) -> Result<VmInfo, StorageError> {
+        let vm = self.vm;
+        Ok(VmInfo {
+            id: vm.id,
+            created_at: timestamp(&vm.created_at),
+            updated_at: timestamp(&vm.updated_at),
+            status: parse("vm.status", &vm.status)?,
+            cpu_count: unsigned("vm.cpu_count", vm.cpu_count.into())?,
+            ram_mb: unsigned("vm.ram_mb", vm.ram_mb)?,
+            description: vm.description,
+            pid: vm.pid.map(|p| unsigned("vm.pid", p.into())).transpose()?,
+            restart_policy: parse("vm.restart_policy", &vm.restart_policy)?,
+            max_restarts: unsigned("vm.max_restarts", vm.max_restarts.into())?,
+            restart_window_secs: unsigned("vm.restart_window_secs", vm.restart_window_secs.into())?,
+            stop_timeout_secs: vm
+                .stop_timeout_secs
+                .map(|s| unsigned("vm.stop_timeout_secs", s.into()))
+                .transpose()?,
+            autostart: vm.autostart,
+            display: parse("vm.display", &vm.display)?,
+            cpu_model: vm.cpu_model,
+            kernel: vm.kernel,
+            initrd: vm.initrd,
+            cmdline: vm.cmdline,
+            last_error: vm.last_error,
+            name: vm.name,
+            drives: self.drives.into_iter().map(drive_info).collect::<Result<_, _>>()?,
+            network_interfaces: self.nics.into_iter().map(nic_info).collect::<Result<_, _>>()?,
+            shared_dirs: self.shares.into_iter().map(share_info).collect::<Result<_, _>>()?,
+            runtime,
+        })
+    }
+}
+
+pub fn drive_info(row: drive::Model) -> Result<DriveInfo, StorageError> {
+    Ok(DriveInfo {
+        id: row.id,
+        interface: parse("drive.interface", &row.interface)?,
+        format: parse("drive.format", &row.format)?,
+        media: parse("drive.media", &row.media)?,
+        read_only: row.read_only,
+        cache: parse_opt("drive.cache", row.cache.as_deref())?,
+        discard: row.discard,
+        file_path: row.file_path,
+    })
+}
+
+pub fn nic_info(row: network_interface::Model) -> Result<NicInfo, StorageError> {
+    Ok(NicInfo {
+        id: row.id,
+        nic_type: parse("network_interface.type", &row.nic_type)?,
+        host_device: row.host_device,
+        mac_address: row.mac_address,
+    })
+}
+
+pub fn share_info(row: shared_dir::Model) -> Result<ShareInfo, StorageError> {
+    Ok(ShareInfo {
+        id: row.id,
+        cache: parse("shared_dir.cache", &row.cache)?,
+        read_only: row.read_only,
+        pid: row.pid.map(|p| unsigned("shared_dir.pid", p.into())).transpose()?,
+        path: row.path,
+        tag: row.tag,
+    })
+}
+
+pub fn event_from_row(row: vm_event::Model, vm_name: String) -> Result<VmEvent, StorageError> {
+    let cause: EventCause = serde_json::from_str(&row.cause).map_err(|_| StorageError::Corrupt {
+        column: "vm_event.cause",
+        value: row.cause.clone(),
+    })?;
+    Ok(VmEvent {
+        seq: unsigned("vm_event.seq", row.seq)?,
+        at: timestamp(&row.at),
+        vm_id: row.vm_id,
+        vm_name,
+        from: parse::<VmState>("vm_event.from_status", &row.from_status)?,
+        to: parse::<VmState>("vm_event.to_status", &row.to_status)?,
+        reason: row.reason,
+        cause,
+    })
+}
