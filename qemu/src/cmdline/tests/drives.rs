@@ -1,0 +1,197 @@
+//! Drives and the checks of what QEMU would refuse.
+
+use super::*;
+use crate::cmdline::{InvalidVm, check_drive, validate};
+
+#[test]
+fn every_drive_interface_maps_to_its_device() {
+    let mut vm = vm();
+    let mut cd = drive(4, DriveInterface::Sata, "/img/install.iso");
+    cd.media = DriveMedia::Cdrom;
+    cd.format = DriveFormat::Raw;
+    let mut scsi_cd = drive(6, DriveInterface::Scsi, "/img/tools.iso");
+    scsi_cd.media = DriveMedia::Cdrom;
+    let mut code = drive(8, DriveInterface::Pflash, "/fw/code.fd");
+    code.format = DriveFormat::Raw;
+    code.read_only = true;
+    let mut vars = drive(9, DriveInterface::Pflash, "/fw/vars.fd");
+    vars.format = DriveFormat::Raw;
+    vm.drives = vec![
+        drive(1, DriveInterface::Virtio, "/img/root.qcow2"),
+        drive(2, DriveInterface::Ide, "/img/ide.qcow2"),
+        drive(3, DriveInterface::Sata, "/img/sata.qcow2"),
+        cd,
+        drive(5, DriveInterface::Scsi, "/img/scsi.qcow2"),
+        scsi_cd,
+        drive(7, DriveInterface::Nvme, "/img/nvme.qcow2"),
+        code,
+        vars,
+    ];
+    let args = args(&vm);
+    assert_eq!(
+        values(&args, "-drive"),
+        [
+            "if=none,id=drive1,file=/img/root.qcow2,format=qcow2",
+            "if=none,id=drive2,file=/img/ide.qcow2,format=qcow2",
+            "if=none,id=drive3,file=/img/sata.qcow2,format=qcow2",
+            "if=none,id=drive4,file=/img/install.iso,format=raw,readonly=on",
+            "if=none,id=drive5,file=/img/scsi.qcow2,format=qcow2",
+            "if=none,id=drive6,file=/img/tools.iso,format=qcow2,readonly=on",
+            "if=none,id=drive7,file=/img/nvme.qcow2,format=qcow2",
+            "if=pflash,unit=0,file=/fw/code.fd,format=raw,readonly=on",
+            "if=pflash,unit=1,file=/fw/vars.fd,format=raw",
+        ]
+    );
+    let devices = values(&args, "-device");
+    let drive_devices: Vec<_> = devices.iter().skip(1).copied().collect();
+    assert_eq!(
+        drive_devices,
+        [
+            "virtio-blk-pci,drive=drive1,id=disk1,bootindex=1",
+            "ide-hd,bus=ide.0,drive=drive2,id=disk2,bootindex=2",
+            "ide-hd,bus=ide.1,drive=drive3,id=disk3,bootindex=3",
+            "ide-cd,bus=ide.2,drive=drive4,id=disk4,bootindex=4",
+            "virtio-scsi-pci,id=scsi0",
+            "scsi-hd,bus=scsi0.0,drive=drive5,id=disk5,bootindex=5",
+            "scsi-cd,bus=scsi0.0,drive=drive6,id=disk6,bootindex=6",
+            "nvme,serial=corvus-7,drive=drive7,id=disk7,bootindex=7",
+        ]
+    );
+}
+
+#[test]
+fn drive_options_cover_format_cache_discard_and_read_only() {
+    let mut vm = vm();
+    let formats = [
+        DriveFormat::Qcow2,
+        DriveFormat::Raw,
+        DriveFormat::Vmdk,
+        DriveFormat::Vdi,
+    ];
+    for (index, cache) in CacheMode::ALL.iter().enumerate() {
+        let mut d = drive(index as i64 + 1, DriveInterface::Virtio, "/img/d");
+        d.cache = Some(*cache);
+        d.format = formats[index % formats.len()];
+        d.discard = index % 2 == 0;
+        d.read_only = index == 1;
+        vm.drives.push(d);
+    }
+    assert_eq!(
+        values(&args(&vm), "-drive"),
+        [
+            "if=none,id=drive1,file=/img/d,format=qcow2,cache=none,discard=unmap",
+            "if=none,id=drive2,file=/img/d,format=raw,readonly=on,cache=writeback",
+            "if=none,id=drive3,file=/img/d,format=vmdk,cache=writethrough,discard=unmap",
+            "if=none,id=drive4,file=/img/d,format=vdi,cache=directsync",
+            "if=none,id=drive5,file=/img/d,format=qcow2,cache=unsafe,discard=unmap",
+        ]
+    );
+}
+
+#[test]
+fn file_paths_are_comma_escaped_and_relative_ones_cannot_look_like_protocols() {
+    let mut vm = vm();
+    vm.drives = vec![
+        drive(1, DriveInterface::Virtio, "/tmp/a,b c/disk.img"),
+        drive(2, DriveInterface::Pflash, "/tmp/a,b c/vars.fd"),
+        drive(3, DriveInterface::Virtio, "nbd:disk.img"),
+    ];
+    let drives = values(&args(&vm), "-drive")
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    assert!(
+        drives[0].contains(",file=/tmp/a,,b c/disk.img,"),
+        "{}",
+        drives[0]
+    );
+    assert!(
+        drives[1].contains(",file=/tmp/a,,b c/vars.fd,"),
+        "{}",
+        drives[1]
+    );
+    assert!(drives[2].contains(",file=./nbd:disk.img,"), "{}", drives[2]);
+}
+
+#[test]
+fn a_seventh_ahci_drive_gets_a_second_controller() {
+    let mut vm = vm();
+    vm.drives = (1..=8)
+        .map(|id| drive(id, DriveInterface::Sata, "/img/d"))
+        .collect();
+    let args = args(&vm);
+    let devices = values(&args, "-device");
+    let buses: Vec<_> = devices
+        .iter()
+        .filter_map(|d| d.strip_prefix("ide-hd,bus="))
+        .map(|rest| rest.split(',').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        buses,
+        [
+            "ide.0", "ide.1", "ide.2", "ide.3", "ide.4", "ide.5", "ahci1.0", "ahci1.1"
+        ]
+    );
+    assert_eq!(
+        devices
+            .iter()
+            .filter(|d| d.starts_with("ich9-ahci"))
+            .count(),
+        1
+    );
+    let controller = devices.iter().position(|d| *d == "ich9-ahci,id=ahci1");
+    let first_user = devices.iter().position(|d| d.contains("bus=ahci1.0"));
+    assert!(
+        controller < first_user,
+        "the controller comes before its first disk"
+    );
+}
+
+#[test]
+fn read_only_ide_and_sata_disks_are_refused_but_cdroms_are_fine() {
+    for interface in [DriveInterface::Ide, DriveInterface::Sata] {
+        assert_eq!(
+            check_drive(interface, DriveMedia::Disk, true),
+            Err(InvalidVm::ReadOnlyIdeDisk { interface })
+        );
+        assert_eq!(check_drive(interface, DriveMedia::Cdrom, true), Ok(()));
+        assert_eq!(check_drive(interface, DriveMedia::Disk, false), Ok(()));
+    }
+    for interface in [
+        DriveInterface::Virtio,
+        DriveInterface::Scsi,
+        DriveInterface::Nvme,
+        DriveInterface::Pflash,
+    ] {
+        assert_eq!(check_drive(interface, DriveMedia::Disk, true), Ok(()));
+    }
+    let err = check_drive(DriveInterface::Sata, DriveMedia::Disk, true).unwrap_err();
+    assert!(err.to_string().contains("read-only sata disk"), "{err}");
+}
+
+#[test]
+fn a_whole_vm_is_validated() {
+    let mut vm = vm();
+    assert_eq!(validate(&vm), Ok(()));
+    vm.drives = (1..=3)
+        .map(|id| drive(id, DriveInterface::Pflash, "/fw"))
+        .collect();
+    assert_eq!(validate(&vm), Err(InvalidVm::TooManyPflash));
+    vm.drives.truncate(2);
+    let mut ro = drive(3, DriveInterface::Ide, "/d");
+    ro.read_only = true;
+    vm.drives.push(ro);
+    assert!(matches!(
+        validate(&vm),
+        Err(InvalidVm::ReadOnlyIdeDisk { .. })
+    ));
+    vm.drives.clear();
+
+    vm.initrd = Some("/boot/initrd".into());
+    assert_eq!(validate(&vm), Err(InvalidVm::InitrdWithoutKernel));
+    vm.initrd = None;
+    vm.cmdline = Some("quiet".into());
+    assert_eq!(validate(&vm), Err(InvalidVm::CmdlineWithoutKernel));
+    vm.kernel = Some("/boot/vmlinuz".into());
+    assert_eq!(validate(&vm), Ok(()));
+}

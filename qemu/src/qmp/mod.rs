@@ -1,0 +1,23 @@
+//! A small QMP client on tokio.
+//!
+//! Not qapi's own stream: it stops at the first event its generated types
+//! cannot decode (QEMU 7.2 sends several that qapi-qmp 0.15 lacks), and it
+//! only makes progress while someone polls it. qapi's typed command structs
+//! and its `Command` trait are still used for requests and replies.
+//!
+//! Shape: [`connect`] returns a [`QmpCommands`] (cloneable, commands with a
+//! timeout) and a [`QmpEvents`] (a buffered stream of [`QmpEvent`]s).
+
+mod commands;
+mod connect;
+mod error;
+mod events;
+mod session;
+
+#[cfg(test)]
+mod tests;
+
+pub use commands::{DEFAULT_COMMAND_TIMEOUT, QemuVersion, QmpCommands, RunStatus};
+pub use connect::connect;
+pub use error::QmpError;
+pub use events::{EVENT_BUFFER, QmpEvent, QmpEvents};
