@@ -97,7 +97,9 @@ pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameErr
     if rest.is_empty() {
         Ok(message)
     } else {
-        Err(FrameError::Malformed(postcard::Error::DeserializeBadEncoding))
+        Err(FrameError::Malformed(
+            postcard::Error::DeserializeBadEncoding,
+        ))
     }
 }
 
@@ -145,7 +147,11 @@ mod tests {
             codec.decode(&mut header),
             Err(FrameError::TooLarge { len: u64::MAX })
         ));
-        assert_eq!(header.capacity(), capacity_before, "no allocation for the body");
+        assert_eq!(
+            header.capacity(),
+            capacity_before,
+            "no allocation for the body"
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The request collides with existing data (a duplicate name or MAC).
     Conflict,
+    /// QEMU refused to start or died while starting; the message quotes it.
+    QemuFailed,
     /// Someone else holds the resource (an attached console or monitor).
     Busy,
     /// A dependency is down (the database, QEMU's QMP socket).

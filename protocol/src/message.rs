@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientMessage {
     /// Must be the first frame of every connection.
-    Hello { protocol_version: u32, client: String },
+    Hello {
+        protocol_version: u32,
+        client: String,
+    },
     Request(Request),
     /// Bytes typed into an attached monitor or console.
     Input(Vec<u8>),
@@ -29,11 +32,15 @@ pub enum ServerMessage {
     /// A state event on a subscribed connection.
     Event(VmEvent),
     /// The subscriber fell behind and `missed` events were dropped for it.
-    Lagged { missed: u64 },
+    Lagged {
+        missed: u64,
+    },
     /// Bytes from an attached monitor or console.
     Output(Vec<u8>),
     /// The subscription or attachment is over; the connection closes.
-    StreamEnd { reason: String },
+    StreamEnd {
+        reason: String,
+    },
 }
 
 /// One operation. Preconditions are in the comments; a request that does
@@ -158,13 +165,21 @@ pub enum Response {
     ShuttingDown,
     Vms(Vec<VmInfo>),
     Vm(Box<VmInfo>),
-    Deleted { id: i64, name: String },
+    Deleted {
+        id: i64,
+        name: String,
+    },
     History(Vec<VmEvent>),
     /// Events follow on this connection.
     Subscribed,
     /// `Output` frames follow; `replay` is what the channel printed before.
-    Attached { replay: Vec<u8> },
-    SpiceUri { uri: String, socket: String },
+    Attached {
+        replay: Vec<u8>,
+    },
+    SpiceUri {
+        uri: String,
+        socket: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

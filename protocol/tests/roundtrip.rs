@@ -122,7 +122,10 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 discard: false,
             },
         },
-        Request::RemoveDrive { vm: vm(), drive_id: id },
+        Request::RemoveDrive {
+            vm: vm(),
+            drive_id: id,
+        },
         Request::AddNic {
             vm: vm(),
             nic: NicSpec {
@@ -131,7 +134,10 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 mac_address: None,
             },
         },
-        Request::RemoveNic { vm: vm(), nic_id: id },
+        Request::RemoveNic {
+            vm: vm(),
+            nic_id: id,
+        },
         Request::AddShare {
             vm: vm(),
             share: ShareSpec {
@@ -141,16 +147,31 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 read_only: true,
             },
         },
-        Request::RemoveShare { vm: vm(), share_id: id },
+        Request::RemoveShare {
+            vm: vm(),
+            share_id: id,
+        },
         Request::StartVm { vm: vm() },
-        Request::StopVm { vm: vm(), timeout_secs: Some(n as u32) },
+        Request::StopVm {
+            vm: vm(),
+            timeout_secs: Some(n as u32),
+        },
         Request::PauseVm { vm: vm() },
         Request::ResetVm { vm: vm() },
-        Request::History { vm: vm(), limit: None },
-        Request::Subscribe {
-            filter: SubscribeFilter { vms: vec![vm(), VmRef::Id(id)], since: Some(n) },
+        Request::History {
+            vm: vm(),
+            limit: None,
         },
-        Request::Attach { vm: vm(), channel: Channel::Serial },
+        Request::Subscribe {
+            filter: SubscribeFilter {
+                vms: vec![vm(), VmRef::Id(id)],
+                since: Some(n),
+            },
+        },
+        Request::Attach {
+            vm: vm(),
+            channel: Channel::Serial,
+        },
         Request::SpiceUri { vm: vm() },
     ]
 }
@@ -158,13 +179,19 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
 fn every_error_kind(n: u64) -> Vec<ErrorKind> {
     vec![
         ErrorKind::NotFound,
-        ErrorKind::InvalidTransition { state: VmState::Stopping },
+        ErrorKind::InvalidTransition {
+            state: VmState::Stopping,
+        },
         ErrorKind::InvalidArgument,
         ErrorKind::Conflict,
+        ErrorKind::QemuFailed,
         ErrorKind::Busy,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
-        ErrorKind::ProtocolMismatch { daemon: 1, client: n as u32 },
+        ErrorKind::ProtocolMismatch {
+            daemon: 1,
+            client: n as u32,
+        },
         ErrorKind::FrameTooLarge { limit: n },
         ErrorKind::MalformedFrame,
     ]
@@ -172,11 +199,22 @@ fn every_error_kind(n: u64) -> Vec<ErrorKind> {
 
 fn every_cause(name: &str, n: u64) -> Vec<EventCause> {
     vec![
-        EventCause::Operator { connection: n, command: name.to_owned() },
+        EventCause::Operator {
+            connection: n,
+            command: name.to_owned(),
+        },
         EventCause::Guest,
-        EventCause::QemuEvent { event: name.to_owned() },
-        EventCause::QemuExit { code: Some(1), signal: None },
-        EventCause::QemuExit { code: None, signal: Some(9) },
+        EventCause::QemuEvent {
+            event: name.to_owned(),
+        },
+        EventCause::QemuExit {
+            code: Some(1),
+            signal: None,
+        },
+        EventCause::QemuExit {
+            code: None,
+            signal: Some(9),
+        },
         EventCause::RestartPolicy { attempt: n as u32 },
         EventCause::TimeoutEscalation,
         EventCause::Readoption,
@@ -195,7 +233,10 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
             uptime_secs: n,
             connections: n,
             vm_count: n,
-            vms_by_state: vec![StateCount { state: VmState::Running, count: n }],
+            vms_by_state: vec![StateCount {
+                state: VmState::Running,
+                count: n,
+            }],
             database: "sqlite".into(),
             accel: "tcg".into(),
             persistence_backlog: n,
@@ -205,25 +246,45 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
         Response::ShuttingDown,
         Response::Vms(vec![sample_vm(name, id, n), sample_vm("b", id + 1, n)]),
         Response::Vm(Box::new(sample_vm(name, id, n))),
-        Response::Deleted { id, name: name.to_owned() },
+        Response::Deleted {
+            id,
+            name: name.to_owned(),
+        },
         Response::History(
-            every_cause(name, n).into_iter().map(|c| sample_event(name, id, n, c)).collect(),
+            every_cause(name, n)
+                .into_iter()
+                .map(|c| sample_event(name, id, n, c))
+                .collect(),
         ),
         Response::Subscribed,
-        Response::Attached { replay: bytes.to_vec() },
-        Response::SpiceUri { uri: format!("spice+unix://{name}"), socket: name.to_owned() },
+        Response::Attached {
+            replay: bytes.to_vec(),
+        },
+        Response::SpiceUri {
+            uri: format!("spice+unix://{name}"),
+            socket: name.to_owned(),
+        },
     ]
 }
 
 fn every_server_message(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<ServerMessage> {
     let mut messages = vec![
-        ServerMessage::Welcome { protocol_version: PROTOCOL_VERSION, daemon_version: name.into() },
+        ServerMessage::Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            daemon_version: name.into(),
+        },
         ServerMessage::Event(sample_event(name, id, n, EventCause::Guest)),
         ServerMessage::Lagged { missed: n },
         ServerMessage::Output(bytes.to_vec()),
-        ServerMessage::StreamEnd { reason: name.to_owned() },
+        ServerMessage::StreamEnd {
+            reason: name.to_owned(),
+        },
     ];
-    messages.extend(every_response(name, id, n, bytes).into_iter().map(|r| ServerMessage::Reply(Ok(r))));
+    messages.extend(
+        every_response(name, id, n, bytes)
+            .into_iter()
+            .map(|r| ServerMessage::Reply(Ok(r))),
+    );
     messages.extend(
         every_error_kind(n)
             .into_iter()
@@ -234,11 +295,18 @@ fn every_server_message(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Server
 
 fn every_client_message(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<ClientMessage> {
     let mut messages = vec![
-        ClientMessage::Hello { protocol_version: n as u32, client: name.to_owned() },
+        ClientMessage::Hello {
+            protocol_version: n as u32,
+            client: name.to_owned(),
+        },
         ClientMessage::Input(bytes.to_vec()),
         ClientMessage::Detach,
     ];
-    messages.extend(every_request(name, id, n).into_iter().map(ClientMessage::Request));
+    messages.extend(
+        every_request(name, id, n)
+            .into_iter()
+            .map(ClientMessage::Request),
+    );
     messages
 }
 
@@ -250,8 +318,15 @@ where
     let mut buf = BytesMut::new();
     codec.encode(message.clone(), &mut buf).expect("encode");
     let len = u64::from_be_bytes(buf[..8].try_into().unwrap());
-    assert_eq!(len as usize, buf.len() - 8, "header holds the payload length");
-    let decoded = codec.decode(&mut buf).expect("decode").expect("a whole frame");
+    assert_eq!(
+        len as usize,
+        buf.len() - 8,
+        "header holds the payload length"
+    );
+    let decoded = codec
+        .decode(&mut buf)
+        .expect("decode")
+        .expect("a whole frame");
     assert_eq!(decoded, message);
     assert!(buf.is_empty());
 }
@@ -286,5 +361,8 @@ fn unknown_variant_tags_are_malformed() {
     let mut buf = BytesMut::new();
     buf.extend_from_slice(&1u64.to_be_bytes());
     buf.extend_from_slice(&[0x7f]);
-    assert!(matches!(codec.decode(&mut buf), Err(FrameError::Malformed(_))));
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::Malformed(_))
+    ));
 }

@@ -1,0 +1,123 @@
+//! The daemon's command line and the defaults it resolves (DESIGN §5, §7).
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use corvus_qemu::AccelChoice;
+use std::path::{Path, PathBuf};
+
+/// Corvus: a lightweight QEMU/KVM virtual machine manager daemon.
+#[derive(Debug, Parser)]
+#[command(name = "corvus", version)]
+pub struct Args {
+    /// Unix socket to serve clients on [default: $XDG_RUNTIME_DIR/corvus/corvus.sock,
+    /// or /run/corvus/corvus.sock for root]
+    #[arg(long, env = "CORVUS_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Also serve clients over TCP (unauthenticated: keep it on loopback)
+    #[arg(long)]
+    pub tcp: bool,
+    /// Address for --tcp
+    #[arg(long, default_value = "127.0.0.1", value_name = "H")]
+    pub host: String,
+    /// Port for --tcp
+    #[arg(long, default_value_t = 9876, value_name = "P")]
+    pub port: u16,
+    /// Database URL: sqlite://PATH or postgresql://USER@HOST/DB
+    /// [default: sqlite://$XDG_DATA_HOME/corvus/corvus.db]
+    #[arg(long, env = "CORVUS_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+    /// Where VM sockets and logs live [default: the socket's directory]
+    #[arg(long, value_name = "DIR")]
+    pub runtime_dir: Option<PathBuf>,
+    /// Acceleration: kvm when /dev/kvm is usable (auto), or forced kvm or tcg
+    #[arg(long, default_value = "auto", value_name = "auto|kvm|tcg")]
+    pub accel: AccelChoice,
+    /// Log filter, e.g. info, debug, corvus_daemon=trace (RUST_LOG wins when set)
+    #[arg(long, default_value = "info", value_name = "FILTER")]
+    pub log_level: String,
+    /// The QEMU binary
+    #[arg(
+        long,
+        env = "CORVUS_QEMU",
+        default_value = "qemu-system-x86_64",
+        value_name = "PATH"
+    )]
+    pub qemu: PathBuf,
+    /// Stop running VMs gracefully when the daemon exits (default: leave them running)
+    #[arg(long)]
+    pub stop_vms_on_exit: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub socket: PathBuf,
+    pub tcp: Option<String>,
+    pub database: String,
+    pub runtime_dir: PathBuf,
+    pub accel: AccelChoice,
+    pub qemu: PathBuf,
+    pub stop_vms_on_exit: bool,
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// `$XDG_RUNTIME_DIR/corvus`, or `/run/corvus` for root without it.
+pub fn default_runtime_root() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = env_path("XDG_RUNTIME_DIR") {
+        return Ok(dir.join("corvus"));
+    }
+    if is_root() {
+        return Ok(PathBuf::from("/run/corvus"));
+    }
+    bail!("XDG_RUNTIME_DIR is not set; pass --socket PATH (and --runtime-dir DIR)")
+}
+
+fn default_database() -> anyhow::Result<String> {
+    let data = match env_path("XDG_DATA_HOME") {
+        Some(dir) => dir,
+        None => env_path("HOME")
+            .map(|home| home.join(".local/share"))
+            .context("neither XDG_DATA_HOME nor HOME is set; pass --database URL")?,
+    };
+    Ok(format!(
+        "sqlite://{}",
+        data.join("corvus/corvus.db").display()
+    ))
+}
+
+impl Config {
+    pub fn from_args(args: &Args) -> anyhow::Result<Config> {
+        let socket = match &args.socket {
+            Some(path) => path.clone(),
+            None => default_runtime_root()?.join("corvus.sock"),
+        };
+        let runtime_dir = match &args.runtime_dir {
+            Some(dir) => dir.clone(),
+            None => socket
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+        };
+        let database = match &args.database {
+            Some(url) => url.clone(),
+            None => default_database()?,
+        };
+        Ok(Config {
+            socket,
+            tcp: args.tcp.then(|| format!("{}:{}", args.host, args.port)),
+            database,
+            runtime_dir,
+            accel: args.accel,
+            qemu: args.qemu.clone(),
+            stop_vms_on_exit: args.stop_vms_on_exit,
+        })
+    }
+}

@@ -1,0 +1,35 @@
+//! What every actor of one daemon shares: handles to the other actors and
+//! the daemon's fixed settings. Nothing here is mutable VM state.
+
+use crate::events::EventBus;
+use crate::persistence::PersistenceRef;
+use corvus_qemu::{Accel, Virtiofsd, VmPaths};
+use corvus_storage::Store;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+pub struct Context {
+    pub store: Store,
+    pub persistence: PersistenceRef,
+    pub bus: EventBus,
+    pub runtime_root: PathBuf,
+    pub accel: Accel,
+    pub qemu_binary: PathBuf,
+    /// `None` when no virtiofsd is installed: VMs with shares cannot start.
+    pub virtiofsd: Option<Virtiofsd>,
+    pub socket: PathBuf,
+    pub tcp: Option<String>,
+    pub started: Instant,
+    pub connections: Arc<AtomicU64>,
+    pub persistence_backlog: Arc<AtomicU64>,
+}
+
+pub type SharedContext = Arc<Context>;
+
+impl Context {
+    pub fn paths(&self, vm_id: i64) -> VmPaths {
+        VmPaths::new(&self.runtime_root, vm_id)
+    }
+}

@@ -1,0 +1,179 @@
+//! The event bus: numbers state events and fans them out to subscribers.
+//!
+//! A `tokio::sync::broadcast` channel gives every subscriber a bounded view
+//! of one shared ring: a subscriber that falls behind is told how many
+//! events it missed and goes on, and a publisher never waits for anyone.
+//! A short in-memory history lets a new subscriber replay recent events
+//! with no gap and no duplicate, whatever the database has written so far.
+
+use chrono::{SecondsFormat, Utc};
+use corvus_protocol::{EventCause, VmEvent, VmState};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::broadcast;
+
+/// Events a subscriber may fall behind by before it is told it lagged.
+pub const SUBSCRIBER_BUFFER: usize = 1024;
+/// Recent events kept in memory for replays.
+const HISTORY: usize = 4096;
+
+/// One state change before it has a sequence number.
+#[derive(Debug, Clone)]
+pub struct StateChange {
+    pub vm_id: i64,
+    pub vm_name: String,
+    pub from: VmState,
+    pub to: VmState,
+    pub reason: String,
+    pub cause: EventCause,
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    next_seq: u64,
+    recent: VecDeque<VmEvent>,
+    sender: broadcast::Sender<VmEvent>,
+}
+
+/// A new subscription: what to replay, then the live stream.
+pub struct Subscription {
+    /// Events after `since` still held in memory, oldest first.
+    pub replay: Vec<VmEvent>,
+    /// Events in (since, this) must come from the database: memory no
+    /// longer holds them. `None` when memory covers everything.
+    pub stored_before: Option<u64>,
+    pub live: broadcast::Receiver<VmEvent>,
+}
+
+impl EventBus {
+    /// `last_seq` is the highest sequence number already stored.
+    pub fn new(last_seq: u64) -> EventBus {
+        let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
+        EventBus {
+            inner: Arc::new(Mutex::new(Inner {
+                next_seq: last_seq + 1,
+                recent: VecDeque::with_capacity(64),
+                sender,
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // The critical sections cannot panic half-way, so a poisoned lock still holds consistent data.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Numbers the change and sends it to every subscriber. Numbering and
+    /// sending happen under one lock so that subscribers see `seq` in order.
+    pub fn publish(&self, change: StateChange) -> VmEvent {
+        let mut inner = self.lock();
+        let event = VmEvent {
+            seq: inner.next_seq,
+            at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            vm_id: change.vm_id,
+            vm_name: change.vm_name,
+            from: change.from,
+            to: change.to,
+            reason: change.reason,
+            cause: change.cause,
+        };
+        inner.next_seq += 1;
+        if inner.recent.len() == HISTORY {
+            inner.recent.pop_front();
+        }
+        inner.recent.push_back(event.clone());
+        // No receivers is fine: nobody is listening right now.
+        let _ = inner.sender.send(event.clone());
+        event
+    }
+
+    /// Subscribes and, atomically with it, collects what to replay after `since`.
+    pub fn subscribe(&self, since: Option<u64>) -> Subscription {
+        let inner = self.lock();
+        let live = inner.sender.subscribe();
+        let Some(since) = since else {
+            return Subscription {
+                replay: Vec::new(),
+                stored_before: None,
+                live,
+            };
+        };
+        let replay = inner
+            .recent
+            .iter()
+            .filter(|e| e.seq > since)
+            .cloned()
+            .collect();
+        let oldest_in_memory = inner.recent.front().map_or(inner.next_seq, |e| e.seq);
+        let stored_before = (since + 1 < oldest_in_memory).then_some(oldest_in_memory);
+        Subscription {
+            replay,
+            stored_before,
+            live,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(vm_id: i64, to: VmState) -> StateChange {
+        StateChange {
+            vm_id,
+            vm_name: format!("vm{vm_id}"),
+            from: VmState::Stopped,
+            to,
+            reason: String::new(),
+            cause: EventCause::Daemon,
+        }
+    }
+
+    #[test]
+    fn sequence_numbers_continue_after_the_stored_ones() {
+        let bus = EventBus::new(41);
+        assert_eq!(bus.publish(change(1, VmState::Starting)).seq, 42);
+        assert_eq!(bus.publish(change(1, VmState::Running)).seq, 43);
+    }
+
+    #[test]
+    fn a_subscription_since_a_recent_seq_replays_from_memory_only() {
+        let bus = EventBus::new(0);
+        for _ in 0..5 {
+            bus.publish(change(1, VmState::Running));
+        }
+        let sub = bus.subscribe(Some(2));
+        assert_eq!(
+            sub.replay.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        assert_eq!(sub.stored_before, None);
+    }
+
+    #[test]
+    fn events_older_than_memory_are_fetched_from_storage() {
+        let bus = EventBus::new(100);
+        bus.publish(change(1, VmState::Running));
+        let sub = bus.subscribe(Some(10));
+        assert_eq!(sub.stored_before, Some(101));
+        assert_eq!(sub.replay.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_learns_how_many_it_missed() {
+        let bus = EventBus::new(0);
+        let mut sub = bus.subscribe(None);
+        for _ in 0..SUBSCRIBER_BUFFER + 10 {
+            bus.publish(change(1, VmState::Running));
+        }
+        match sub.live.recv().await {
+            Err(broadcast::error::RecvError::Lagged(missed)) => assert_eq!(missed, 10),
+            other => panic!("expected Lagged, got {other:?}"),
+        }
+        assert_eq!(sub.live.recv().await.map(|e| e.seq).ok(), Some(11));
+    }
+}

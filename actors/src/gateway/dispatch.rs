@@ -1,0 +1,143 @@
+//! Request to actor message, and the reply back. Every request variant is
+//! matched by name, so a new one cannot slip through unhandled.
+
+use super::Services;
+use super::stream::Stream;
+use crate::supervisor::SupervisorMsg;
+use crate::vm::{Origin, VmCommand, VmReply};
+use corvus_protocol::{DaemonStatus, PROTOCOL_VERSION, Request, Response, VmRef, WireError};
+use ractor::rpc::CallResult;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+pub enum Next {
+    Reply(Result<Response, WireError>),
+    /// The connection becomes a stream (events or a byte relay).
+    Stream(Stream),
+}
+
+/// Most commands answer at once; a start waits for QEMU to come up.
+const QUICK: Duration = Duration::from_secs(15);
+const SLOW: Duration = Duration::from_secs(120);
+
+pub async fn handle(request: Request, connection: u64, services: &Services) -> Next {
+    let origin = Origin { connection };
+    let vm = |vm: VmRef, command: VmCommand| forward(services, vm, command, origin);
+    let reply = match request {
+        Request::Ping => Ok(Response::Pong),
+        Request::Status => status(services).await,
+        Request::Shutdown => {
+            services.shutdown.cancel();
+            Ok(Response::ShuttingDown)
+        }
+        Request::ListVms => call(services, |reply| SupervisorMsg::List { reply }, QUICK)
+            .await
+            .map(|vms| Response::Vms(vms.iter().map(|vm| (**vm).clone()).collect())),
+        Request::CreateVm { spec } => call(
+            services,
+            |reply| SupervisorMsg::Create { spec, reply },
+            QUICK,
+        )
+        .await
+        .and_then(|r| r),
+        Request::ShowVm { vm: target } => vm(target, VmCommand::Show).await,
+        Request::EditVm {
+            vm: target,
+            changes,
+        } => vm(target, VmCommand::Edit(changes)).await,
+        Request::DeleteVm { vm: target } => vm(target, VmCommand::Delete).await,
+        Request::AddDrive { vm: target, drive } => vm(target, VmCommand::AddDrive(drive)).await,
+        Request::RemoveDrive {
+            vm: target,
+            drive_id,
+        } => vm(target, VmCommand::RemoveDrive(drive_id)).await,
+        Request::AddNic { vm: target, nic } => vm(target, VmCommand::AddNic(nic)).await,
+        Request::RemoveNic { vm: target, nic_id } => vm(target, VmCommand::RemoveNic(nic_id)).await,
+        Request::AddShare { vm: target, share } => vm(target, VmCommand::AddShare(share)).await,
+        Request::RemoveShare {
+            vm: target,
+            share_id,
+        } => vm(target, VmCommand::RemoveShare(share_id)).await,
+        Request::StartVm { vm: target } => vm(target, VmCommand::Start).await,
+        Request::StopVm {
+            vm: target,
+            timeout_secs,
+        } => vm(target, VmCommand::Stop { timeout_secs }).await,
+        Request::PauseVm { vm: target } => vm(target, VmCommand::Pause).await,
+        Request::ResetVm { vm: target } => vm(target, VmCommand::Reset).await,
+        Request::History { vm: target, limit } => vm(target, VmCommand::History { limit }).await,
+        Request::SpiceUri { vm: target } => vm(target, VmCommand::SpiceUri).await,
+        Request::Subscribe { filter } => return Stream::subscribe(filter, services).await,
+        Request::Attach {
+            vm: target,
+            channel,
+        } => return Stream::attach(target, channel, origin, services).await,
+    };
+    Next::Reply(reply)
+}
+
+async fn forward(
+    services: &Services,
+    vm: VmRef,
+    command: VmCommand,
+    origin: Origin,
+) -> Result<Response, WireError> {
+    let timeout = match command {
+        VmCommand::Start => SLOW,
+        _ => QUICK,
+    };
+    match call(
+        services,
+        |reply| SupervisorMsg::Forward {
+            vm,
+            command,
+            origin,
+            reply,
+        },
+        timeout,
+    )
+    .await??
+    {
+        VmReply::Response(response) => Ok(response),
+        VmReply::Attached(_) => Err(WireError::internal(
+            "an attachment answered a plain request",
+        )),
+    }
+}
+
+/// Calls the supervisor with a deadline; a lost or late answer is a typed error.
+pub async fn call<T: Send + 'static>(
+    services: &Services,
+    message: impl FnOnce(ractor::RpcReplyPort<T>) -> SupervisorMsg,
+    timeout: Duration,
+) -> Result<T, WireError> {
+    match services.supervisor.call(message, Some(timeout)).await {
+        Ok(CallResult::Success(value)) => Ok(value),
+        Ok(CallResult::Timeout) => Err(WireError::unavailable(format!(
+            "the daemon did not answer within {} s; see its log",
+            timeout.as_secs()
+        ))),
+        Ok(CallResult::SenderError) | Err(_) => {
+            Err(WireError::unavailable("the daemon is shutting down"))
+        }
+    }
+}
+
+async fn status(services: &Services) -> Result<Response, WireError> {
+    let counts = call(services, |reply| SupervisorMsg::Counts { reply }, QUICK).await?;
+    let ctx = &services.ctx;
+    Ok(Response::Status(DaemonStatus {
+        daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
+        protocol_version: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        uptime_secs: ctx.started.elapsed().as_secs(),
+        connections: ctx.connections.load(Ordering::Relaxed),
+        vm_count: counts.iter().map(|c| c.count).sum(),
+        vms_by_state: counts,
+        database: ctx.store.kind().as_str().to_owned(),
+        accel: ctx.accel.as_str().to_owned(),
+        persistence_backlog: ctx.persistence_backlog.load(Ordering::Relaxed),
+        socket: ctx.socket.display().to_string(),
+        tcp: ctx.tcp.clone(),
+    }))
+}

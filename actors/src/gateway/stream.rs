@@ -1,0 +1,261 @@
+//! Connections that turn into streams: event subscriptions and byte relays.
+//! Either side may end a stream: the client with `Detach` or by leaving,
+//! the daemon with `StreamEnd`.
+
+use super::Services;
+use super::connection::ServerConnection;
+use super::dispatch::{Next, call};
+use crate::supervisor::SupervisorMsg;
+use crate::vm::{Attachment, Origin, VmCommand, VmReply};
+use crate::wire::db_plain;
+use corvus_protocol::{
+    Channel, ClientMessage, Response, ServerMessage, SubscribeFilter, VmEvent, VmRef, WireError,
+};
+use futures::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(15);
+/// Bytes read from QEMU per Output frame.
+const RELAY_CHUNK: usize = 16 * 1024;
+
+pub enum Stream {
+    Events {
+        vm_ids: Vec<i64>,
+        replay: Vec<VmEvent>,
+        live: Receiver<VmEvent>,
+    },
+    Relay {
+        channel: Channel,
+        attachment: Attachment,
+    },
+}
+
+impl Stream {
+    pub async fn subscribe(filter: SubscribeFilter, services: &Services) -> Next {
+        match Stream::open_subscription(filter, services).await {
+            Ok(stream) => Next::Stream(stream),
+            Err(err) => Next::Reply(Err(err)),
+        }
+    }
+
+    async fn open_subscription(
+        filter: SubscribeFilter,
+        services: &Services,
+    ) -> Result<Stream, WireError> {
+        let vms = filter.vms.clone();
+        let vm_ids = call(
+            services,
+            |reply| SupervisorMsg::Resolve { vms, reply },
+            ATTACH_TIMEOUT,
+        )
+        .await??;
+        // Subscribing and taking the in-memory replay happen at once, so the
+        // live stream starts exactly where the replay ends.
+        let subscription = services.ctx.bus.subscribe(filter.since);
+        let mut replay = match (filter.since, subscription.stored_before) {
+            (Some(since), Some(before)) => {
+                db_plain(
+                    services
+                        .ctx
+                        .store
+                        .events_between(since, Some(before), &vm_ids),
+                )
+                .await?
+            }
+            _ => Vec::new(),
+        };
+        replay.extend(
+            subscription
+                .replay
+                .into_iter()
+                .filter(|e| wanted(&vm_ids, e)),
+        );
+        Ok(Stream::Events {
+            vm_ids,
+            replay,
+            live: subscription.live,
+        })
+    }
+
+    pub async fn attach(vm: VmRef, channel: Channel, origin: Origin, services: &Services) -> Next {
+        let reply = call(
+            services,
+            |reply| SupervisorMsg::Forward {
+                vm,
+                command: VmCommand::Attach { channel },
+                origin,
+                reply,
+            },
+            ATTACH_TIMEOUT,
+        )
+        .await;
+        match reply.and_then(|r| r) {
+            Ok(VmReply::Attached(attachment)) => Next::Stream(Stream::Relay {
+                channel,
+                attachment,
+            }),
+            Ok(VmReply::Response(_)) => {
+                Next::Reply(Err(WireError::internal("attach answered without a stream")))
+            }
+            Err(err) => Next::Reply(Err(err)),
+        }
+    }
+
+    pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+        self,
+        conn: ServerConnection<S>,
+        id: u64,
+        _services: &Services,
+    ) {
+        match self {
+            Stream::Events {
+                vm_ids,
+                replay,
+                live,
+            } => events(conn, id, vm_ids, replay, live).await,
+            Stream::Relay {
+                channel,
+                attachment,
+            } => relay(conn, id, channel, attachment).await,
+        }
+    }
+}
+
+fn wanted(vm_ids: &[i64], event: &VmEvent) -> bool {
+    vm_ids.is_empty() || vm_ids.contains(&event.vm_id)
+}
+
+/// Watches the client's side: `Detach`, a close or garbage all end the stream.
+fn watch_client<R>(mut incoming: R, id: u64) -> CancellationToken
+where
+    R: futures::Stream<Item = Result<ClientMessage, corvus_protocol::FrameError>>
+        + Unpin
+        + Send
+        + 'static,
+{
+    let ended = CancellationToken::new();
+    let token = ended.clone();
+    tokio::spawn(async move {
+        loop {
+            match incoming.next().await {
+                Some(Ok(ClientMessage::Detach)) | None | Some(Err(_)) => break,
+                Some(Ok(other)) => debug!(
+                    connection = id,
+                    ?other,
+                    "ignoring a message on an event stream"
+                ),
+            }
+        }
+        token.cancel();
+    });
+    ended
+}
+
+async fn events<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    conn: ServerConnection<S>,
+    id: u64,
+    vm_ids: Vec<i64>,
+    replay: Vec<VmEvent>,
+    mut live: Receiver<VmEvent>,
+) {
+    let (mut sink, incoming) = conn.split();
+    if sink
+        .send(ServerMessage::Reply(Ok(Response::Subscribed)))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut last_seq = 0;
+    for event in replay {
+        last_seq = event.seq;
+        if sink.send(ServerMessage::Event(event)).await.is_err() {
+            return;
+        }
+    }
+    let ended = watch_client(incoming, id);
+    loop {
+        let message = tokio::select! {
+            _ = ended.cancelled() => {
+                let _ = sink.send(ServerMessage::StreamEnd { reason: "detached".into() }).await;
+                return;
+            }
+            received = live.recv() => match received {
+                Ok(event) if event.seq > last_seq && wanted(&vm_ids, &event) => {
+                    last_seq = event.seq;
+                    ServerMessage::Event(event)
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(missed)) => ServerMessage::Lagged { missed },
+                Err(RecvError::Closed) => ServerMessage::StreamEnd { reason: "the daemon is shutting down".into() },
+            },
+        };
+        let last = matches!(message, ServerMessage::StreamEnd { .. });
+        // A client that stops reading blocks only this task; the bus moves on
+        // and tells it how much it missed once it reads again.
+        tokio::select! {
+            sent = sink.send(message) => if sent.is_err() || last { return },
+            _ = ended.cancelled() => return,
+        }
+    }
+}
+
+async fn relay<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    conn: ServerConnection<S>,
+    id: u64,
+    channel: Channel,
+    attachment: Attachment,
+) {
+    let Attachment {
+        stream,
+        replay,
+        lease,
+    } = attachment;
+    let (mut sink, mut incoming) = conn.split();
+    if sink
+        .send(ServerMessage::Reply(Ok(Response::Attached { replay })))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    debug!(connection = id, %channel, "relay open");
+    let (mut from_qemu, mut to_qemu) = stream.into_split();
+    let to_qemu_task = tokio::spawn(async move {
+        while let Some(Ok(message)) = incoming.next().await {
+            match message {
+                ClientMessage::Input(bytes) => {
+                    if to_qemu.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                ClientMessage::Detach => break,
+                ClientMessage::Hello { .. } | ClientMessage::Request(_) => {}
+            }
+        }
+    });
+    let mut buffer = vec![0u8; RELAY_CHUNK];
+    let mut to_qemu_task = to_qemu_task;
+    let reason = loop {
+        tokio::select! {
+            read = from_qemu.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => break format!("the {channel} closed: the VM stopped"),
+                Ok(n) => {
+                    if sink.send(ServerMessage::Output(buffer[..n].to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+            },
+            _ = &mut to_qemu_task => break "detached".to_owned(),
+        }
+    };
+    to_qemu_task.abort();
+    let _ = sink.send(ServerMessage::StreamEnd { reason }).await;
+    drop(lease);
+    debug!(connection = id, %channel, "relay closed");
+}

@@ -1,0 +1,14 @@
+//! The corvus daemon (DESIGN §1–§4): a root supervisor with one actor per
+//! VM, a gateway serving clients, a persistence actor writing state changes,
+//! and an event bus fanning them out.
+
+pub mod config;
+mod context;
+pub mod daemon;
+mod events;
+mod gateway;
+mod persistence;
+mod supervisor;
+mod validate;
+mod vm;
+mod wire;

@@ -1,0 +1,241 @@
+//! The root supervisor: spawns one linked VmActor per VM, routes commands
+//! to them, creates and forgets VMs, and respawns an actor that fails.
+
+mod create;
+mod registry;
+
+use crate::context::SharedContext;
+use crate::vm::{self, Origin, VmArgs, VmCommand, VmMsg};
+use corvus_protocol::{Response, StateCount, VmInfo, VmRef, VmSpec, VmState, WireError};
+use corvus_storage::StoredVm;
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SupervisionEvent};
+use registry::{Entry, Registry};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tracing::{error, warn};
+
+pub type SupervisorRef = ActorRef<SupervisorMsg>;
+
+pub enum SupervisorMsg {
+    /// A command for one VM, passed on to its actor.
+    Forward {
+        vm: VmRef,
+        command: VmCommand,
+        origin: Origin,
+        reply: vm::Reply,
+    },
+    Create {
+        spec: VmSpec,
+        reply: RpcReplyPort<Result<Response, WireError>>,
+    },
+    /// The database answered a `Create`.
+    Created {
+        name: String,
+        result: Result<StoredVm, WireError>,
+        reply: RpcReplyPort<Result<Response, WireError>>,
+    },
+    /// A VmActor deleted its VM.
+    Removed { id: i64 },
+    List {
+        reply: RpcReplyPort<Vec<Arc<VmInfo>>>,
+    },
+    /// VM references to ids, for event filters.
+    Resolve {
+        vms: Vec<VmRef>,
+        reply: RpcReplyPort<Result<Vec<i64>, WireError>>,
+    },
+    Counts {
+        reply: RpcReplyPort<Vec<StateCount>>,
+    },
+}
+
+pub struct SupervisorArgs {
+    pub ctx: SharedContext,
+    pub vms: Vec<StoredVm>,
+}
+
+pub struct SupervisorState {
+    ctx: SharedContext,
+    registry: Registry,
+}
+
+pub struct Supervisor;
+
+pub async fn spawn(args: SupervisorArgs) -> Result<SupervisorRef, ractor::SpawnErr> {
+    let (actor, _) = Actor::spawn(Some("supervisor".into()), Supervisor, args).await?;
+    Ok(actor)
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: SupervisorRef,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let mut state = SupervisorState {
+            ctx: args.ctx,
+            registry: Registry::default(),
+        };
+        for stored in args.vms {
+            let id = stored.vm.id;
+            match stored.into_info(state.ctx.paths(id).to_protocol()) {
+                Ok(info) => state.start_actor(&myself, info).await?,
+                // One bad row must not keep every other VM from being managed.
+                Err(err) => {
+                    error!(vm_id = id, error = %format!("{:#}", anyhow::Error::new(err)), "skipping a VM whose stored definition is invalid")
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    /// Autostart runs once every VM has been adopted or found stopped, and
+    /// leaves running VMs alone (their actors ignore it unless stopped).
+    async fn post_start(
+        &self,
+        _myself: SupervisorRef,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        for (_, entry) in state.registry.entries() {
+            if entry.snapshot.borrow().autostart {
+                let _ = entry.actor.cast(VmMsg::Autostart);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: SupervisorRef,
+        message: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMsg::Forward {
+                vm,
+                command,
+                origin,
+                reply,
+            } => state.forward(vm, command, origin, reply),
+            SupervisorMsg::Create { spec, reply } => state.create(&myself, spec, reply),
+            SupervisorMsg::Created {
+                name,
+                result,
+                reply,
+            } => state.created(&myself, name, result, reply).await?,
+            SupervisorMsg::Removed { id } => {
+                if let Some(entry) = state.registry.remove(id) {
+                    entry.actor.stop(Some("VM deleted".into()));
+                }
+            }
+            SupervisorMsg::List { reply } => {
+                let _ = reply.send(state.registry.snapshots().collect());
+            }
+            SupervisorMsg::Resolve { vms, reply } => {
+                let ids = vms
+                    .iter()
+                    .map(|vm| state.registry.resolve(vm).map(|(id, _)| id))
+                    .collect();
+                let _ = reply.send(ids);
+            }
+            SupervisorMsg::Counts { reply } => {
+                let _ = reply.send(state.counts());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: SupervisorRef,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        // The default would stop the supervisor when any child stops; a VM
+        // actor's end is handled here instead.
+        match event {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                if let Some(id) = state.registry.id_of_actor(cell.get_id()) {
+                    error!(vm_id = id, error = %err, "VM actor failed");
+                    state.registry.remove(id);
+                }
+            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                if let Some(id) = state.registry.id_of_actor(cell.get_id()) {
+                    warn!(vm_id = id, ?reason, "VM actor stopped unexpectedly");
+                    state.registry.remove(id);
+                }
+            }
+            SupervisionEvent::ActorStarted(_) | SupervisionEvent::ProcessGroupChanged(_) => {}
+        }
+        Ok(())
+    }
+}
+
+impl SupervisorState {
+    async fn start_actor(
+        &mut self,
+        myself: &SupervisorRef,
+        info: VmInfo,
+    ) -> Result<(), ActorProcessingErr> {
+        let id = info.id;
+        let name = info.name.clone();
+        let (snapshot, receiver) = watch::channel(Arc::new(info.clone()));
+        let args = VmArgs {
+            ctx: self.ctx.clone(),
+            supervisor: myself.clone(),
+            info,
+            snapshot,
+        };
+        let actor = vm::spawn(args, myself.get_cell()).await?;
+        self.registry.insert(
+            id,
+            Entry {
+                name,
+                actor,
+                snapshot: receiver,
+            },
+        );
+        Ok(())
+    }
+
+    fn forward(&self, vm: VmRef, command: VmCommand, origin: Origin, reply: vm::Reply) {
+        let entry = match self.registry.resolve(&vm) {
+            Ok((_, entry)) => entry,
+            Err(err) => {
+                let _ = reply.send(Err(err));
+                return;
+            }
+        };
+        if let Err(MessagingErr::SendErr(VmMsg::Command { reply, .. })) =
+            entry.actor.cast(VmMsg::Command {
+                command,
+                origin,
+                reply,
+            })
+        {
+            // The actor is gone between its failure and its respawn.
+            let _ = reply.send(Err(WireError::unavailable(format!(
+                "VM '{vm}' is being recovered; retry in a moment"
+            ))));
+        }
+    }
+
+    fn counts(&self) -> Vec<StateCount> {
+        VmState::ALL
+            .iter()
+            .map(|state| StateCount {
+                state: *state,
+                count: self
+                    .registry
+                    .entries()
+                    .filter(|(_, e)| e.snapshot.borrow().status == *state)
+                    .count() as u64,
+            })
+            .collect()
+    }
+}

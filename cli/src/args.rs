@@ -1,0 +1,311 @@
+//! The `crv` command line (DESIGN §8). Doc comments are the help text.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// crv: control the corvus VM manager daemon.
+#[derive(Debug, Parser)]
+#[command(name = "crv", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Print machine-readable JSON instead of tables and sentences
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// The daemon's Unix socket [default: $XDG_RUNTIME_DIR/corvus/corvus.sock]
+    #[arg(long, global = true, env = "CORVUS_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Connect over TCP instead of the Unix socket
+    #[arg(long, global = true)]
+    pub tcp: bool,
+    /// Host for --tcp
+    #[arg(long, global = true, default_value = "127.0.0.1", value_name = "H")]
+    pub host: String,
+    /// Port for --tcp
+    #[arg(long, global = true, default_value_t = 9876, value_name = "P")]
+    pub port: u16,
+}
+
+// Parsed once per run, so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check that the daemon answers, and how fast
+    Ping,
+    /// Show the daemon's version, uptime, connections and VMs by state
+    Status,
+    /// Stop the daemon (running VMs keep running)
+    Shutdown,
+    /// Define, inspect and control virtual machines
+    #[command(subcommand)]
+    Vm(VmCommand),
+    /// Follow VM state changes as they happen (one line or JSON object per event)
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only this VM (name or id); repeat for several
+    #[arg(long = "vm", value_name = "VM")]
+    pub vms: Vec<String>,
+    /// First replay the stored events after this sequence number, then go live
+    #[arg(long, value_name = "SEQ")]
+    pub since: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VmCommand {
+    /// List all VMs
+    List,
+    /// Show everything about one VM
+    Show(Target),
+    /// Define a new VM
+    Create(CreateArgs),
+    /// Change a stopped VM's definition
+    Edit(EditArgs),
+    /// Delete a stopped VM and its drives, NICs and shares (files stay on disk)
+    Delete(Target),
+    /// Boot a stopped VM, or resume a paused one
+    Start(StartArgs),
+    /// Power a VM off gracefully (ACPI), killing it after the timeout
+    Stop(StopArgs),
+    /// Pause a running VM
+    Pause(Target),
+    /// Kill a VM's QEMU at once and leave it stopped; also clears an error
+    Reset(Target),
+    /// Show a VM's stored state changes
+    History(HistoryArgs),
+    /// Follow one VM's events until it is stopped or in error
+    Watch(Target),
+    /// The QEMU monitor (HMP) of a running VM; Ctrl+] detaches
+    Monitor(Target),
+    /// The serial console of a running VM, with what it printed before; Ctrl+] detaches
+    Console(Target),
+    /// Open the VM's display in remote-viewer (SPICE)
+    View(ViewArgs),
+    /// Add or remove drives
+    #[command(subcommand)]
+    Drive(DriveCommand),
+    /// Add or remove network interfaces
+    #[command(subcommand)]
+    Net(NetCommand),
+    /// Add or remove shared directories (virtiofs)
+    #[command(subcommand)]
+    Share(ShareCommand),
+}
+
+/// A VM, by name or numeric id.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// VM name or id
+    pub vm: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// VM name or id
+    pub vm: String,
+    /// Wait until the VM runs (or fails), following its events
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// VM name or id
+    pub vm: String,
+    /// Seconds before the graceful stop turns into SIGTERM and SIGKILL [default: the VM's stop timeout]
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<u32>,
+    /// Wait until the VM has stopped, following its events
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// VM name or id
+    pub vm: String,
+    /// Only print the spice+unix:// URI
+    #[arg(long)]
+    pub print_uri: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// VM name or id
+    pub vm: String,
+    /// Only the last N events
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+}
+
+/// Options shared by `create` and `edit`.
+#[derive(Debug, Args, Default)]
+pub struct VmOptions {
+    /// A free-form description (edit: '' clears it)
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Graphical display
+    #[arg(long, value_name = "spice|none")]
+    pub display: Option<String>,
+    /// QEMU CPU model [default: host under KVM, max under TCG] (edit: '' resets)
+    #[arg(long, value_name = "MODEL")]
+    pub cpu_model: Option<String>,
+    /// Seconds a graceful stop may take before QEMU is killed [default: 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_timeout: Option<u32>,
+    /// What to do when QEMU exits without being asked to
+    #[arg(long, value_name = "never|on-failure|always")]
+    pub restart: Option<String>,
+    /// Restarts allowed within --restart-window [default: 5]
+    #[arg(long, value_name = "N")]
+    pub max_restarts: Option<u32>,
+    /// The window for --max-restarts, in seconds [default: 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub restart_window: Option<u32>,
+    /// Kernel for direct kernel boot (absolute path; edit: '' removes)
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<String>,
+    /// Initrd for direct kernel boot (needs --kernel)
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<String>,
+    /// Kernel command line (needs --kernel)
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub cmdline: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Name: letters, digits, '-', '_', '.'; not all digits
+    pub name: String,
+    /// Virtual CPUs (1-256)
+    #[arg(long, value_name = "N")]
+    pub cpus: u32,
+    /// Memory in MiB (16-4194304)
+    #[arg(long, value_name = "MIB")]
+    pub ram: u64,
+    /// Start this VM whenever the daemon starts
+    #[arg(long)]
+    pub autostart: bool,
+    #[command(flatten)]
+    pub options: VmOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// VM name or id
+    pub vm: String,
+    /// Virtual CPUs (1-256)
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<u32>,
+    /// Memory in MiB (16-4194304)
+    #[arg(long, value_name = "MIB")]
+    pub ram: Option<u64>,
+    /// Start this VM whenever the daemon starts
+    #[arg(long, conflicts_with = "no_autostart")]
+    pub autostart: bool,
+    /// Do not start this VM with the daemon
+    #[arg(long)]
+    pub no_autostart: bool,
+    #[command(flatten)]
+    pub options: VmOptions,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DriveCommand {
+    /// Attach a disk image or ISO (the file may have spaces and commas in its path)
+    Add(DriveAddArgs),
+    /// Detach a drive (see its id in `crv vm show`)
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DriveAddArgs {
+    /// VM name or id
+    pub vm: String,
+    /// Absolute path of the image
+    #[arg(long, value_name = "PATH")]
+    pub file: String,
+    /// Bus the guest sees
+    #[arg(long, value_name = "virtio|ide|sata|scsi|nvme|pflash")]
+    pub interface: String,
+    /// Image format [default: raw]
+    #[arg(long, value_name = "qcow2|raw|vmdk|vdi")]
+    pub format: Option<String>,
+    /// Disk or CD-ROM [default: disk]
+    #[arg(long, value_name = "disk|cdrom")]
+    pub media: Option<String>,
+    /// Attach read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// Host cache mode [default: QEMU's, writeback]
+    #[arg(long, value_name = "none|writeback|writethrough|directsync|unsafe")]
+    pub cache: Option<String>,
+    /// Pass the guest's discards (TRIM) to the image
+    #[arg(long)]
+    pub discard: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// VM name or id
+    pub vm: String,
+    /// The id shown by `crv vm show`
+    pub id: i64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetCommand {
+    /// Add a virtio network interface
+    Add(NetAddArgs),
+    /// Remove a network interface (see its id in `crv vm show`)
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NetAddArgs {
+    /// VM name or id
+    pub vm: String,
+    /// Backend: user (NAT), tap, bridge or vde
+    #[arg(long = "type", value_name = "user|tap|bridge|vde")]
+    pub nic_type: String,
+    /// Tap interface, bridge name, or VDE switch directory
+    #[arg(long, value_name = "X")]
+    pub host_device: Option<String>,
+    /// MAC address [default: a generated, unique 52:54:00:xx:xx:xx]
+    #[arg(long, value_name = "M")]
+    pub mac: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShareCommand {
+    /// Share a host directory with the guest (virtiofs; mount it by its tag)
+    Add(ShareAddArgs),
+    /// Remove a shared directory (see its id in `crv vm show`)
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShareAddArgs {
+    /// VM name or id
+    pub vm: String,
+    /// Absolute path of an existing directory
+    #[arg(long, value_name = "DIR")]
+    pub path: String,
+    /// The tag the guest mounts (`mount -t virtiofs TAG /mnt`)
+    #[arg(long, value_name = "TAG")]
+    pub tag: String,
+    /// virtiofsd cache mode [default: auto]
+    #[arg(long, value_name = "auto|always|never")]
+    pub cache: Option<String>,
+    /// The guest may read but not write
+    #[arg(long)]
+    pub read_only: bool,
+}

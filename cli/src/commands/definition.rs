@@ -1,0 +1,153 @@
+//! `crv vm list | show | create | edit | delete`.
+
+use super::Ctx;
+use super::daemon::unexpected;
+use crate::args::{CreateArgs, EditArgs, VmOptions};
+use crate::client::one_shot;
+use crate::error::{CliError, parse_word};
+use crate::output;
+use corvus_protocol::{DisplayKind, Request, Response, VmChanges, VmInfo, VmRef, VmSpec};
+
+pub async fn list(ctx: &Ctx) -> Result<(), CliError> {
+    match one_shot(&ctx.endpoint, Request::ListVms).await? {
+        Response::Vms(vms) if ctx.json => output::json(&vms),
+        Response::Vms(vms) => output::vm_list(&vms),
+        other => return Err(unexpected(other)),
+    }
+    Ok(())
+}
+
+pub async fn show(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
+    let vm = expect_vm(
+        one_shot(
+            &ctx.endpoint,
+            Request::ShowVm {
+                vm: VmRef::parse(vm),
+            },
+        )
+        .await?,
+    )?;
+    if ctx.json {
+        output::json(&vm);
+    } else {
+        output::vm_show(&vm);
+    }
+    Ok(())
+}
+
+pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
+    let o = args.options;
+    let spec = VmSpec {
+        name: args.name,
+        cpu_count: args.cpus,
+        ram_mb: args.ram,
+        description: o.description,
+        display: o
+            .display
+            .as_deref()
+            .map(parse_word)
+            .transpose()?
+            .unwrap_or(DisplayKind::Spice),
+        cpu_model: o.cpu_model,
+        stop_timeout_secs: o.stop_timeout,
+        restart_policy: o
+            .restart
+            .as_deref()
+            .map(parse_word)
+            .transpose()?
+            .unwrap_or(corvus_protocol::RestartPolicy::Never),
+        max_restarts: o.max_restarts,
+        restart_window_secs: o.restart_window,
+        autostart: args.autostart,
+        kernel: o.kernel,
+        initrd: o.initrd,
+        cmdline: o.cmdline,
+    };
+    let vm = expect_vm(one_shot(&ctx.endpoint, Request::CreateVm { spec }).await?)?;
+    report(
+        ctx,
+        &vm,
+        &format!("created VM '{}' (id {})", vm.name, vm.id),
+    );
+    Ok(())
+}
+
+pub async fn edit(ctx: &Ctx, args: EditArgs) -> Result<(), CliError> {
+    let VmOptions {
+        description,
+        display,
+        cpu_model,
+        stop_timeout,
+        restart,
+        max_restarts,
+        restart_window,
+        kernel,
+        initrd,
+        cmdline,
+    } = args.options;
+    let changes = VmChanges {
+        cpu_count: args.cpus,
+        ram_mb: args.ram,
+        description,
+        display: display.as_deref().map(parse_word).transpose()?,
+        cpu_model,
+        stop_timeout_secs: stop_timeout,
+        restart_policy: restart.as_deref().map(parse_word).transpose()?,
+        max_restarts,
+        restart_window_secs: restart_window,
+        autostart: match (args.autostart, args.no_autostart) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+        kernel,
+        initrd,
+        cmdline,
+    };
+    let vm = expect_vm(
+        one_shot(
+            &ctx.endpoint,
+            Request::EditVm {
+                vm: VmRef::parse(&args.vm),
+                changes,
+            },
+        )
+        .await?,
+    )?;
+    report(ctx, &vm, &format!("updated VM '{}'", vm.name));
+    Ok(())
+}
+
+pub async fn delete(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
+    match one_shot(
+        &ctx.endpoint,
+        Request::DeleteVm {
+            vm: VmRef::parse(vm),
+        },
+    )
+    .await?
+    {
+        Response::Deleted { id, name } if ctx.json => {
+            output::json(&serde_json::json!({ "deleted": { "id": id, "name": name } }))
+        }
+        Response::Deleted { id, name } => println!("deleted VM '{name}' (id {id})"),
+        other => return Err(unexpected(other)),
+    }
+    Ok(())
+}
+
+pub fn expect_vm(response: Response) -> Result<Box<VmInfo>, CliError> {
+    match response {
+        Response::Vm(vm) => Ok(vm),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// The VM as JSON, or one sentence saying what happened.
+pub fn report(ctx: &Ctx, vm: &VmInfo, sentence: &str) {
+    if ctx.json {
+        output::json(vm);
+    } else {
+        println!("{sentence}");
+    }
+}

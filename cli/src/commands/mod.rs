@@ -1,0 +1,18 @@
+//! One module per group of verbs; each handler is a thin layer between the
+//! parsed arguments and one or two requests.
+
+pub mod attach;
+pub mod daemon;
+pub mod definition;
+pub mod devices;
+pub mod events;
+pub mod lifecycle;
+pub mod view;
+
+use crate::client::Endpoint;
+
+/// What every handler gets besides its own arguments.
+pub struct Ctx {
+    pub endpoint: Endpoint,
+    pub json: bool,
+}

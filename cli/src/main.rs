@@ -1,0 +1,103 @@
+//! `crv`: the command-line client of the corvus daemon.
+
+mod args;
+mod client;
+mod commands;
+mod error;
+mod output;
+mod progress;
+mod render;
+mod stream;
+mod terminal;
+
+use args::{Cli, Command, DriveCommand, NetCommand, ShareCommand, VmCommand};
+use clap::Parser;
+use client::Endpoint;
+use commands::{Ctx, attach, daemon, definition, devices, events, lifecycle, view};
+use corvus_protocol::Channel;
+use error::CliError;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    restore_sigpipe();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("crv: cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // A relay may leave a blocking read of stdin behind; do not wait for it.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("crv: {err}");
+            if let Some(hint) = err.hint() {
+                eprintln!("hint: {hint}");
+            }
+            err.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let ctx = Ctx {
+        endpoint: Endpoint::from_args(&cli.connection)?,
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Ping => daemon::ping(&ctx).await,
+        Command::Status => daemon::status(&ctx).await,
+        Command::Shutdown => daemon::shutdown(&ctx).await,
+        Command::Vm(command) => vm(&ctx, command).await,
+        Command::Events(args) => events::events(&ctx, &args.vms, args.since).await,
+    }
+}
+
+async fn vm(ctx: &Ctx, command: VmCommand) -> Result<(), CliError> {
+    match command {
+        VmCommand::List => definition::list(ctx).await,
+        VmCommand::Show(target) => definition::show(ctx, &target.vm).await,
+        VmCommand::Create(args) => definition::create(ctx, args).await,
+        VmCommand::Edit(args) => definition::edit(ctx, args).await,
+        VmCommand::Delete(target) => definition::delete(ctx, &target.vm).await,
+        VmCommand::Start(args) => lifecycle::start(ctx, args).await,
+        VmCommand::Stop(args) => lifecycle::stop(ctx, args).await,
+        VmCommand::Pause(target) => lifecycle::pause(ctx, &target.vm).await,
+        VmCommand::Reset(target) => lifecycle::reset(ctx, &target.vm).await,
+        VmCommand::History(args) => lifecycle::history(ctx, args).await,
+        VmCommand::Watch(target) => events::watch(ctx, &target.vm).await,
+        VmCommand::Monitor(target) => attach::attach(ctx, &target.vm, Channel::Monitor).await,
+        VmCommand::Console(target) => attach::attach(ctx, &target.vm, Channel::Serial).await,
+        VmCommand::View(args) => view::view(ctx, &args.vm, args.print_uri).await,
+        VmCommand::Drive(DriveCommand::Add(args)) => devices::add_drive(ctx, args).await,
+        VmCommand::Drive(DriveCommand::Remove(args)) => devices::remove_drive(ctx, args).await,
+        VmCommand::Net(NetCommand::Add(args)) => devices::add_nic(ctx, args).await,
+        VmCommand::Net(NetCommand::Remove(args)) => devices::remove_nic(ctx, args).await,
+        VmCommand::Share(ShareCommand::Add(args)) => devices::add_share(ctx, args).await,
+        VmCommand::Share(ShareCommand::Remove(args)) => devices::remove_share(ctx, args).await,
+    }
+}
+
+/// `crv vm list | head` should end quietly when `head` does, like any Unix
+/// tool, rather than report a broken pipe.
+fn restore_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: called first in main, before any thread exists; SIG_DFL installs no Rust code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
+/// The path of `program` on PATH.
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+    })
+}

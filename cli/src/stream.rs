@@ -1,0 +1,56 @@
+//! Client side of the daemon's streams: event subscriptions.
+
+use crate::client::{Client, ClientConnection, Endpoint};
+use crate::error::CliError;
+use corvus_protocol::{
+    ClientMessage, Request, Response, ServerMessage, SubscribeFilter, VmEvent, VmRef,
+};
+
+pub enum Item {
+    Event(VmEvent),
+    Lagged(u64),
+}
+
+pub struct EventStream {
+    conn: ClientConnection,
+}
+
+impl EventStream {
+    pub async fn open(
+        endpoint: &Endpoint,
+        vms: Vec<VmRef>,
+        since: Option<u64>,
+    ) -> Result<EventStream, CliError> {
+        let mut client = Client::connect(endpoint).await?;
+        match client
+            .request(Request::Subscribe {
+                filter: SubscribeFilter { vms, since },
+            })
+            .await?
+        {
+            Response::Subscribed => Ok(EventStream {
+                conn: client.into_connection(),
+            }),
+            other => Err(CliError::Protocol(format!(
+                "unexpected answer to a subscription: {other:?}"
+            ))),
+        }
+    }
+
+    /// The next event, or `None` when the daemon ends the stream.
+    pub async fn next(&mut self) -> Result<Option<Item>, CliError> {
+        loop {
+            match self.conn.recv().await.map_err(CliError::frame)? {
+                Some(ServerMessage::Event(event)) => return Ok(Some(Item::Event(event))),
+                Some(ServerMessage::Lagged { missed }) => return Ok(Some(Item::Lagged(missed))),
+                Some(ServerMessage::StreamEnd { .. }) | None => return Ok(None),
+                Some(ServerMessage::Reply(Err(err))) => return Err(CliError::Refused(err)),
+                Some(_) => continue,
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.conn.send(ClientMessage::Detach).await;
+    }
+}
