@@ -1,0 +1,276 @@
+//! A real `corvus` process on a temporary socket, runtime directory and
+//! database, and `crv` runs against it.
+
+use crate::postgres::{Cluster, wait_until};
+use crate::prereq::binary;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DaemonOptions {
+    /// `--accel`; `None` leaves the daemon's default (auto).
+    pub accel: Option<String>,
+    /// Also listen on TCP on this port.
+    pub tcp_port: Option<u16>,
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub runtime: PathBuf,
+    pub database_url: String,
+    pub options: DaemonOptions,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Starts a daemon on a fresh database, or `None` when the database's
+    /// prerequisites are missing outside CI.
+    pub fn start(db: Db) -> Option<Daemon> {
+        Daemon::start_with(db, DaemonOptions::default())
+    }
+
+    pub fn start_with(db: Db, options: DaemonOptions) -> Option<Daemon> {
+        let dir = tempfile::Builder::new()
+            .prefix("crv")
+            .tempdir()
+            .expect("temp dir");
+        let database_url = match db {
+            Db::Sqlite => format!("sqlite://{}", dir.path().join("corvus.db").display()),
+            Db::Postgres => Cluster::shared()?.create_database(),
+        };
+        Some(Daemon::start_on(dir, database_url, options))
+    }
+
+    /// Starts a daemon on a given database URL (e.g. a cluster of the test's own).
+    pub fn start_on(
+        dir: tempfile::TempDir,
+        database_url: String,
+        options: DaemonOptions,
+    ) -> Daemon {
+        let mut daemon = Daemon {
+            socket: dir.path().join("sock/corvus.sock"),
+            runtime: dir.path().join("run"),
+            log: dir.path().join("corvus.log"),
+            database_url,
+            options,
+            dir,
+            child: None,
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(binary("corvus"));
+        command
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--runtime-dir")
+            .arg(&self.runtime)
+            .arg("--database")
+            .arg(&self.database_url)
+            .args(["--log-level", "debug"]);
+        if let Some(accel) = &self.options.accel {
+            command.args(["--accel", accel]);
+        }
+        if let Some(port) = self.options.tcp_port {
+            command.args(["--tcp", "--port", &port.to_string()]);
+        }
+        command.args(&self.options.extra_args);
+        command.envs(self.options.env.iter().map(|(k, v)| (k, v)));
+        command.env_remove("CORVUS_SOCKET");
+        command
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("daemon log");
+        let child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn corvus");
+        self.child = Some(child);
+        let ready = wait_until(Duration::from_secs(30), || {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("corvus exited during startup ({status}):\n{}", self.log());
+            }
+            self.crv(&["ping"]).output.status.success()
+        });
+        assert!(ready, "corvus did not answer within 30 s:\n{}", self.log());
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Runs `crv` against this daemon.
+    pub fn crv(&self, args: &[&str]) -> Crv {
+        let output = Command::new(binary("crv"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run crv");
+        Crv {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            output,
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("daemon running");
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        wait_child(&mut child, Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("corvus did not exit after SIGTERM:\n{}", self.log()))
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits for a daemon that is exiting on its own (e.g. after `crv shutdown`).
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("daemon running");
+        wait_child(&mut child, Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("corvus did not exit:\n{}", self.log()))
+    }
+
+    /// Starts the daemon again on the same socket, runtime dir and database.
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        self.spawn();
+    }
+}
+
+fn wait_child(child: &mut Child, deadline: Duration) -> Option<std::process::ExitStatus> {
+    let mut status = None;
+    wait_until(deadline, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    status
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+        kill_processes_mentioning(&self.runtime);
+    }
+}
+
+/// Kills every process whose command line mentions `path`: the QEMUs and
+/// virtiofsds a test left behind (they run in their own process groups).
+pub fn kill_processes_mentioning(path: &Path) {
+    let needle = path.to_string_lossy().into_owned();
+    for pid in processes_mentioning(&needle) {
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    }
+}
+
+pub fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != std::process::id())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// The outcome of one `crv` run.
+pub struct Crv {
+    pub args: Vec<String>,
+    pub output: Output,
+}
+
+impl Crv {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> String {
+        assert!(
+            self.output.status.success(),
+            "crv {:?} failed ({}):\nstdout: {}\nstderr: {}",
+            self.args,
+            self.code(),
+            self.stdout(),
+            self.stderr()
+        );
+        self.stdout()
+    }
+
+    /// Asserts the exit status and that stderr mentions `needle`.
+    #[track_caller]
+    pub fn fails(&self, code: i32, needle: &str) -> String {
+        let stderr = self.stderr();
+        assert_eq!(
+            self.code(),
+            code,
+            "crv {:?}: stdout: {} stderr: {}",
+            self.args,
+            self.stdout(),
+            stderr
+        );
+        assert!(
+            stderr.to_lowercase().contains(&needle.to_lowercase()),
+            "crv {:?}: stderr does not mention {needle:?}: {stderr}",
+            self.args
+        );
+        stderr
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        let stdout = self.ok();
+        serde_json::from_str(&stdout).unwrap_or_else(|err| {
+            panic!("crv {:?} printed invalid JSON ({err}): {stdout}", self.args)
+        })
+    }
+}

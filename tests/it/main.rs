@@ -1,0 +1,26 @@
+//! End-to-end tests: one binary, a file per scenario, the shared harness in
+//! `tests/harness`.
+
+/// Runs a scenario `fn(Db)` once against SQLite and once against PostgreSQL.
+macro_rules! on_both_databases {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[test]
+                fn sqlite() {
+                    super::$scenario(harness::Db::Sqlite)
+                }
+
+                #[test]
+                fn postgres() {
+                    super::$scenario(harness::Db::Postgres)
+                }
+            }
+        )*
+    };
+}
+
+mod definitions;
+mod foundation;
+mod protocol_faults;
+mod storage;
