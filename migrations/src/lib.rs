@@ -52,7 +52,10 @@ pub(crate) enum Vm {
 }
 
 /// A `vm_id` column that points at `vm` and goes away with it.
-pub(crate) fn vm_foreign_key(table: impl IntoIden + 'static, name: &str) -> ForeignKeyCreateStatement {
+pub(crate) fn vm_foreign_key(
+    table: impl IntoIden + 'static,
+    name: &str,
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .name(name)
         .from(table, Alias::new("vm_id"))

@@ -29,12 +29,28 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(NetworkInterface::VmId).big_integer().not_null())
-                    .col(ColumnDef::new(NetworkInterface::Type).string_len(16).not_null())
+                    .col(
+                        ColumnDef::new(NetworkInterface::VmId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(NetworkInterface::Type)
+                            .string_len(16)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(NetworkInterface::HostDevice).text().null())
                     // Two NICs with one MAC on a shared bridge break both guests' networking.
-                    .col(ColumnDef::new(NetworkInterface::MacAddress).string_len(17).not_null().unique_key())
-                    .foreign_key(&mut vm_foreign_key(NetworkInterface::Table, "fk_network_interface_vm"))
+                    .col(
+                        ColumnDef::new(NetworkInterface::MacAddress)
+                            .string_len(17)
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .foreign_key(&mut vm_foreign_key(
+                        NetworkInterface::Table,
+                        "fk_network_interface_vm",
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -50,6 +66,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(NetworkInterface::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(NetworkInterface::Table).to_owned())
+            .await
     }
 }

@@ -24,12 +24,28 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(SharedDir::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(SharedDir::Id).big_integer().not_null().auto_increment().primary_key())
+                    .col(
+                        ColumnDef::new(SharedDir::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(SharedDir::VmId).big_integer().not_null())
                     .col(ColumnDef::new(SharedDir::Path).text().not_null())
                     .col(ColumnDef::new(SharedDir::Tag).string_len(36).not_null())
-                    .col(ColumnDef::new(SharedDir::Cache).string_len(16).not_null().default("auto"))
-                    .col(ColumnDef::new(SharedDir::ReadOnly).boolean().not_null().default(false))
+                    .col(
+                        ColumnDef::new(SharedDir::Cache)
+                            .string_len(16)
+                            .not_null()
+                            .default("auto"),
+                    )
+                    .col(
+                        ColumnDef::new(SharedDir::ReadOnly)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
                     .col(ColumnDef::new(SharedDir::Pid).integer().null())
                     .foreign_key(&mut vm_foreign_key(SharedDir::Table, "fk_shared_dir_vm"))
                     .to_owned(),
@@ -50,6 +66,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(SharedDir::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(SharedDir::Table).to_owned())
+            .await
     }
 }

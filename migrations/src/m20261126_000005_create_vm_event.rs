@@ -25,12 +25,31 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(VmEvent::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(VmEvent::Id).big_integer().not_null().auto_increment().primary_key())
+                    .col(
+                        ColumnDef::new(VmEvent::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(VmEvent::VmId).big_integer().not_null())
                     // The daemon's event sequence number; `crv events --since` resumes from it.
-                    .col(ColumnDef::new(VmEvent::Seq).big_integer().not_null().unique_key())
-                    .col(ColumnDef::new(VmEvent::At).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(VmEvent::FromStatus).string_len(16).not_null())
+                    .col(
+                        ColumnDef::new(VmEvent::Seq)
+                            .big_integer()
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(VmEvent::At)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(VmEvent::FromStatus)
+                            .string_len(16)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(VmEvent::ToStatus).string_len(16).not_null())
                     .col(ColumnDef::new(VmEvent::Reason).text().not_null())
                     // JSON of the cause (who or what changed the state).
@@ -52,6 +71,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(VmEvent::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(VmEvent::Table).to_owned())
+            .await
     }
 }

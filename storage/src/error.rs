@@ -39,10 +39,9 @@ impl StorageError {
     /// refusing a statement), so the write may succeed later.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StorageError::Query(err) | StorageError::Connect { source: err, .. } => matches!(
-                err,
-                DbErr::Conn(_) | DbErr::ConnectionAcquire(_)
-            ) || is_connection_io(err),
+            StorageError::Query(err) | StorageError::Connect { source: err, .. } => {
+                matches!(err, DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) || is_connection_io(err)
+            }
             _ => false,
         }
     }
@@ -74,9 +73,16 @@ fn classify_duplicate(message: &str) -> Duplicate {
 
 fn is_connection_io(err: &DbErr) -> bool {
     let text = err.to_string();
-    ["Connection refused", "connection closed", "PoolTimedOut", "pool timed out", "Broken pipe", "terminating connection"]
-        .iter()
-        .any(|needle| text.contains(needle))
+    [
+        "Connection refused",
+        "connection closed",
+        "PoolTimedOut",
+        "pool timed out",
+        "Broken pipe",
+        "terminating connection",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 pub(crate) fn query(err: DbErr) -> StorageError {

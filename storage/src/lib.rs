@@ -51,7 +51,8 @@ impl Store {
             .connect_timeout(ACQUIRE_TIMEOUT);
         match kind {
             DbKind::Sqlite => {
-                if let Some(dir) = sqlite_path(&url).and_then(|p| p.parent().map(Path::to_path_buf)) {
+                if let Some(dir) = sqlite_path(&url).and_then(|p| p.parent().map(Path::to_path_buf))
+                {
                     std::fs::create_dir_all(&dir)
                         .map_err(|source| StorageError::CreateDir { path: dir, source })?;
                 }
@@ -70,13 +71,18 @@ impl Store {
         }
         let db = Database::connect(options)
             .await
-            .map_err(|source| StorageError::Connect { url: redact(&url), source })?;
+            .map_err(|source| StorageError::Connect {
+                url: redact(&url),
+                source,
+            })?;
         Ok(Store { db, kind })
     }
 
     /// Brings the schema up to date; safe to run at every start.
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        Migrator::up(&self.db, None).await.map_err(StorageError::Migrate)
+        Migrator::up(&self.db, None)
+            .await
+            .map_err(StorageError::Migrate)
     }
 
     pub fn kind(&self) -> DbKind {
@@ -93,7 +99,10 @@ impl Store {
 }
 
 fn normalise_url(url: &str) -> Result<(DbKind, String), StorageError> {
-    if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         if rest.is_empty() {
             return Err(StorageError::UnsupportedUrl(url.to_owned()));
         }
@@ -131,23 +140,38 @@ mod tests {
 
     #[test]
     fn urls_are_recognised_by_scheme() {
-        assert_eq!(normalise_url("sqlite:///tmp/a.db").unwrap().0, DbKind::Sqlite);
+        assert_eq!(
+            normalise_url("sqlite:///tmp/a.db").unwrap().0,
+            DbKind::Sqlite
+        );
         assert_eq!(normalise_url("sqlite:rel.db").unwrap().1, "sqlite://rel.db");
-        assert_eq!(normalise_url("postgres://u@h/db").unwrap().0, DbKind::Postgres);
-        assert_eq!(normalise_url("postgresql://u@h/db").unwrap().0, DbKind::Postgres);
+        assert_eq!(
+            normalise_url("postgres://u@h/db").unwrap().0,
+            DbKind::Postgres
+        );
+        assert_eq!(
+            normalise_url("postgresql://u@h/db").unwrap().0,
+            DbKind::Postgres
+        );
         assert!(normalise_url("mysql://u@h/db").is_err());
         assert!(normalise_url("sqlite://").is_err());
     }
 
     #[test]
     fn passwords_never_reach_the_logs() {
-        assert_eq!(redact("postgresql://me:secret@host/db"), "postgresql://me:***@host/db");
+        assert_eq!(
+            redact("postgresql://me:secret@host/db"),
+            "postgresql://me:***@host/db"
+        );
         assert_eq!(redact("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
     }
 
     #[test]
     fn the_sqlite_path_excludes_query_parameters() {
-        assert_eq!(sqlite_path("sqlite:///var/x.db?mode=rwc"), Some(PathBuf::from("/var/x.db")));
+        assert_eq!(
+            sqlite_path("sqlite:///var/x.db?mode=rwc"),
+            Some(PathBuf::from("/var/x.db"))
+        );
         assert_eq!(sqlite_path("sqlite://:memory:"), None);
     }
 }

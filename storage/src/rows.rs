@@ -29,7 +29,10 @@ fn parse<T: FromStr>(column: &'static str, value: &str) -> Result<T, StorageErro
     })
 }
 
-fn parse_opt<T: FromStr>(column: &'static str, value: Option<&str>) -> Result<Option<T>, StorageError> {
+fn parse_opt<T: FromStr>(
+    column: &'static str,
+    value: Option<&str>,
+) -> Result<Option<T>, StorageError> {
     value.map(|v| parse(column, v)).transpose()
 }
 
@@ -67,9 +70,21 @@ impl StoredVm {
             cmdline: vm.cmdline,
             last_error: vm.last_error,
             name: vm.name,
-            drives: self.drives.into_iter().map(drive_info).collect::<Result<_, _>>()?,
-            network_interfaces: self.nics.into_iter().map(nic_info).collect::<Result<_, _>>()?,
-            shared_dirs: self.shares.into_iter().map(share_info).collect::<Result<_, _>>()?,
+            drives: self
+                .drives
+                .into_iter()
+                .map(drive_info)
+                .collect::<Result<_, _>>()?,
+            network_interfaces: self
+                .nics
+                .into_iter()
+                .map(nic_info)
+                .collect::<Result<_, _>>()?,
+            shared_dirs: self
+                .shares
+                .into_iter()
+                .map(share_info)
+                .collect::<Result<_, _>>()?,
             runtime,
         })
     }
@@ -102,17 +117,21 @@ pub fn share_info(row: shared_dir::Model) -> Result<ShareInfo, StorageError> {
         id: row.id,
         cache: parse("shared_dir.cache", &row.cache)?,
         read_only: row.read_only,
-        pid: row.pid.map(|p| unsigned("shared_dir.pid", p.into())).transpose()?,
+        pid: row
+            .pid
+            .map(|p| unsigned("shared_dir.pid", p.into()))
+            .transpose()?,
         path: row.path,
         tag: row.tag,
     })
 }
 
 pub fn event_from_row(row: vm_event::Model, vm_name: String) -> Result<VmEvent, StorageError> {
-    let cause: EventCause = serde_json::from_str(&row.cause).map_err(|_| StorageError::Corrupt {
-        column: "vm_event.cause",
-        value: row.cause.clone(),
-    })?;
+    let cause: EventCause =
+        serde_json::from_str(&row.cause).map_err(|_| StorageError::Corrupt {
+            column: "vm_event.cause",
+            value: row.cause.clone(),
+        })?;
     Ok(VmEvent {
         seq: unsigned("vm_event.seq", row.seq)?,
         at: timestamp(&row.at),

@@ -15,7 +15,12 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    #[sea_orm(belongs_to = "super::vm::Entity", from = "Column::VmId", to = "super::vm::Column::Id", on_delete = "Cascade")]
+    #[sea_orm(
+        belongs_to = "super::vm::Entity",
+        from = "Column::VmId",
+        to = "super::vm::Column::Id",
+        on_delete = "Cascade"
+    )]
     Vm,
 }
 

@@ -1,11 +1,15 @@
+use crate::Store;
 use crate::entity::{drive, network_interface, shared_dir};
 use crate::error::{StorageError, query};
-use crate::Store;
 use corvus_protocol::{DriveSpec, NicSpec, ShareSpec};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 impl Store {
-    pub async fn insert_drive(&self, vm_id: i64, spec: &DriveSpec) -> Result<drive::Model, StorageError> {
+    pub async fn insert_drive(
+        &self,
+        vm_id: i64,
+        spec: &DriveSpec,
+    ) -> Result<drive::Model, StorageError> {
         drive::ActiveModel {
             vm_id: Set(vm_id),
             interface: Set(spec.interface.as_str().to_owned()),
@@ -23,7 +27,12 @@ impl Store {
     }
 
     /// Inserts a NIC whose MAC the caller chose (given or generated).
-    pub async fn insert_nic(&self, vm_id: i64, spec: &NicSpec, mac: &str) -> Result<network_interface::Model, StorageError> {
+    pub async fn insert_nic(
+        &self,
+        vm_id: i64,
+        spec: &NicSpec,
+        mac: &str,
+    ) -> Result<network_interface::Model, StorageError> {
         network_interface::ActiveModel {
             vm_id: Set(vm_id),
             nic_type: Set(spec.nic_type.as_str().to_owned()),
@@ -36,7 +45,11 @@ impl Store {
         .map_err(query)
     }
 
-    pub async fn insert_share(&self, vm_id: i64, spec: &ShareSpec) -> Result<shared_dir::Model, StorageError> {
+    pub async fn insert_share(
+        &self,
+        vm_id: i64,
+        spec: &ShareSpec,
+    ) -> Result<shared_dir::Model, StorageError> {
         shared_dir::ActiveModel {
             vm_id: Set(vm_id),
             path: Set(spec.path.clone()),

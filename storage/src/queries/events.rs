@@ -1,11 +1,13 @@
+use crate::Store;
 use crate::entity::{vm, vm_event};
 use crate::error::{StorageError, query};
 use crate::rows::event_from_row;
-use crate::Store;
 use corvus_protocol::VmEvent;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-fn with_names(rows: Vec<(vm_event::Model, Option<vm::Model>)>) -> Result<Vec<VmEvent>, StorageError> {
+fn with_names(
+    rows: Vec<(vm_event::Model, Option<vm::Model>)>,
+) -> Result<Vec<VmEvent>, StorageError> {
     rows.into_iter()
         .map(|(event, vm)| event_from_row(event, vm.map(|v| v.name).unwrap_or_default()))
         .collect()
@@ -24,7 +26,12 @@ impl Store {
 
     /// Stored events with `seq` in (after, before), oldest first, for the
     /// given VMs (all when empty).
-    pub async fn events_between(&self, after: u64, before: Option<u64>, vm_ids: &[i64]) -> Result<Vec<VmEvent>, StorageError> {
+    pub async fn events_between(
+        &self,
+        after: u64,
+        before: Option<u64>,
+        vm_ids: &[i64],
+    ) -> Result<Vec<VmEvent>, StorageError> {
         let mut select = vm_event::Entity::find()
             .filter(vm_event::Column::Seq.gt(after as i64))
             .find_also_related(vm::Entity)
@@ -39,7 +46,11 @@ impl Store {
     }
 
     /// The last `limit` events of one VM (all when `None`), oldest first.
-    pub async fn history(&self, vm_id: i64, limit: Option<u64>) -> Result<Vec<VmEvent>, StorageError> {
+    pub async fn history(
+        &self,
+        vm_id: i64,
+        limit: Option<u64>,
+    ) -> Result<Vec<VmEvent>, StorageError> {
         let mut select = vm_event::Entity::find()
             .filter(vm_event::Column::VmId.eq(vm_id))
             .find_also_related(vm::Entity)

@@ -1,10 +1,12 @@
+use crate::Store;
 use crate::entity::{shared_dir, vm, vm_event};
 use crate::error::{StorageError, query};
-use crate::Store;
 use chrono::{DateTime, Utc};
 use corvus_protocol::{VmEvent, VmState};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
 
 /// One runtime change of a VM as the persistence actor writes it: the
 /// `vm` row's runtime columns, the virtiofsd PIDs and the history event.
@@ -27,7 +29,10 @@ impl Store {
         let updated = vm::Entity::update_many()
             .col_expr(vm::Column::Status, Expr::value(record.status.as_str()))
             .col_expr(vm::Column::Pid, Expr::value(record.pid.map(|p| p as i32)))
-            .col_expr(vm::Column::LastError, Expr::value(record.last_error.clone()))
+            .col_expr(
+                vm::Column::LastError,
+                Expr::value(record.last_error.clone()),
+            )
             .col_expr(vm::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(vm::Column::Id.eq(record.vm_id))
             .exec(&tx)

@@ -1,10 +1,13 @@
+use crate::Store;
 use crate::entity::{drive, network_interface, shared_dir, vm};
 use crate::error::{StorageError, query};
 use crate::rows::StoredVm;
-use crate::Store;
 use chrono::Utc;
 use corvus_protocol::{VmChanges, VmSpec, VmState};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder,
+};
 use std::collections::HashMap;
 
 /// Empty text clears an optional field; anything else replaces it.
@@ -24,9 +27,17 @@ impl Store {
     /// Every VM with its devices, in id order. Four queries whatever the count.
     pub async fn load_vms(&self) -> Result<Vec<StoredVm>, StorageError> {
         let db = &self.db;
-        let vms = vm::Entity::find().order_by_asc(vm::Column::Id).all(db).await.map_err(query)?;
+        let vms = vm::Entity::find()
+            .order_by_asc(vm::Column::Id)
+            .all(db)
+            .await
+            .map_err(query)?;
         let mut drives = group(
-            drive::Entity::find().order_by_asc(drive::Column::Id).all(db).await.map_err(query)?,
+            drive::Entity::find()
+                .order_by_asc(drive::Column::Id)
+                .all(db)
+                .await
+                .map_err(query)?,
             |d| d.vm_id,
         );
         let mut nics = group(
@@ -38,7 +49,11 @@ impl Store {
             |n| n.vm_id,
         );
         let mut shares = group(
-            shared_dir::Entity::find().order_by_asc(shared_dir::Column::Id).all(db).await.map_err(query)?,
+            shared_dir::Entity::find()
+                .order_by_asc(shared_dir::Column::Id)
+                .all(db)
+                .await
+                .map_err(query)?,
             |s| s.vm_id,
         );
         Ok(vms
@@ -75,7 +90,12 @@ impl Store {
             .all(db)
             .await
             .map_err(query)?;
-        Ok(Some(StoredVm { vm, drives, nics, shares }))
+        Ok(Some(StoredVm {
+            vm,
+            drives,
+            nics,
+            shares,
+        }))
     }
 
     /// Inserts a validated definition; a duplicate name comes back as a
@@ -105,12 +125,25 @@ impl Store {
             ..Default::default()
         };
         let vm = row.insert(&self.db).await.map_err(query)?;
-        Ok(StoredVm { vm, drives: Vec::new(), nics: Vec::new(), shares: Vec::new() })
+        Ok(StoredVm {
+            vm,
+            drives: Vec::new(),
+            nics: Vec::new(),
+            shares: Vec::new(),
+        })
     }
 
     /// Applies an edit and returns the updated row.
-    pub async fn update_vm(&self, id: i64, changes: &VmChanges) -> Result<Option<vm::Model>, StorageError> {
-        let Some(current) = vm::Entity::find_by_id(id).one(&self.db).await.map_err(query)? else {
+    pub async fn update_vm(
+        &self,
+        id: i64,
+        changes: &VmChanges,
+    ) -> Result<Option<vm::Model>, StorageError> {
+        let Some(current) = vm::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(query)?
+        else {
             return Ok(None);
         };
         let mut row = current.into_active_model();
@@ -159,7 +192,10 @@ impl Store {
 
     /// Deletes a VM; its drives, NICs, shares and events go with it.
     pub async fn delete_vm(&self, id: i64) -> Result<bool, StorageError> {
-        let result = vm::Entity::delete_by_id(id).exec(&self.db).await.map_err(query)?;
+        let result = vm::Entity::delete_by_id(id)
+            .exec(&self.db)
+            .await
+            .map_err(query)?;
         Ok(result.rows_affected > 0)
     }
 }
