@@ -6,7 +6,7 @@ use crate::context::Context;
 use crate::events::EventBus;
 use crate::gateway::{self, GatewayArgs, listen};
 use crate::persistence::{self, PersistenceArgs, PersistenceMsg};
-use crate::supervisor::{self, SupervisorArgs};
+use crate::supervisor::{self, SupervisorArgs, SupervisorMsg};
 use anyhow::Context as _;
 use corvus_storage::Store;
 use std::sync::Arc;
@@ -16,6 +16,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+/// The longest `--stop-vms-on-exit` waits for VMs to stop.
+const STOP_ALL_DEADLINE: Duration = Duration::from_secs(600);
 /// How long queued state changes may take to reach the database at exit.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -92,6 +94,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .stop_and_wait(None, Some(Duration::from_secs(5)))
         .await
         .ok();
+    if config.stop_vms_on_exit {
+        info!("stopping every VM before exiting (--stop-vms-on-exit)");
+        // Each VM has its own stop timeout and escalation; this only bounds the wait.
+        let stopped = supervisor
+            .call(
+                |reply| SupervisorMsg::StopAll { reply },
+                Some(STOP_ALL_DEADLINE),
+            )
+            .await;
+        if !matches!(stopped, Ok(ractor::rpc::CallResult::Success(()))) {
+            warn!("some VMs were still running when the daemon gave up waiting");
+        }
+    }
     supervisor
         .stop_and_wait(None, Some(Duration::from_secs(30)))
         .await

@@ -25,6 +25,17 @@ pub struct DaemonOptions {
     pub env: Vec<(String, String)>,
 }
 
+impl DaemonOptions {
+    /// TCG: the nested KVM of the development machines cannot boot the
+    /// test guest (DESIGN §5).
+    pub fn tcg() -> DaemonOptions {
+        DaemonOptions {
+            accel: Some("tcg".into()),
+            ..DaemonOptions::default()
+        }
+    }
+}
+
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,

@@ -1,8 +1,11 @@
 //! The shared harness of the end-to-end tests: throwaway PostgreSQL
 //! clusters, daemons on temporary sockets, `crv` runs, the test guest.
 
+pub mod access;
 pub mod daemon;
+pub mod guest;
 pub mod postgres;
 pub mod prereq;
 
 pub use daemon::{Crv, Daemon, DaemonOptions, Db};
+pub use guest::Guest;

@@ -22,5 +22,6 @@ macro_rules! on_both_databases {
 
 mod definitions;
 mod foundation;
+mod lifecycle;
 mod protocol_faults;
 mod storage;

@@ -47,6 +47,9 @@ pub enum SupervisorMsg {
     Counts {
         reply: RpcReplyPort<Vec<StateCount>>,
     },
+    /// Daemon shutdown with `--stop-vms-on-exit`: stop every VM gracefully;
+    /// answers once none has a QEMU left.
+    StopAll { reply: RpcReplyPort<()> },
 }
 
 pub struct SupervisorArgs {
@@ -145,6 +148,7 @@ impl Actor for Supervisor {
             SupervisorMsg::Counts { reply } => {
                 let _ = reply.send(state.counts());
             }
+            SupervisorMsg::StopAll { reply } => state.stop_all(reply),
         }
         Ok(())
     }
@@ -223,6 +227,20 @@ impl SupervisorState {
                 "VM '{vm}' is being recovered; retry in a moment"
             ))));
         }
+    }
+
+    fn stop_all(&self, reply: RpcReplyPort<()>) {
+        let mut snapshots = Vec::new();
+        for (_, entry) in self.registry.entries() {
+            let _ = entry.actor.cast(VmMsg::DaemonStop);
+            snapshots.push(entry.snapshot.clone());
+        }
+        tokio::spawn(async move {
+            for mut snapshot in snapshots {
+                let _ = snapshot.wait_for(|vm| !vm.status.has_process()).await;
+            }
+            let _ = reply.send(());
+        });
     }
 
     fn counts(&self) -> Vec<StateCount> {

@@ -183,6 +183,26 @@ impl VmActorState {
         }
     }
 
+    /// `--stop-vms-on-exit`: a graceful stop on the daemon's behalf.
+    pub(super) async fn daemon_stop(&mut self, myself: &VmActorRef) {
+        match self.info.status {
+            VmState::Running | VmState::Paused => self.begin_stop(myself, None, None).await,
+            VmState::Starting => {
+                if let Some(runtime) = self.runtime.as_mut() {
+                    runtime.expected = Expected::Stop { origin: None };
+                }
+                self.fail_pending_starts("the daemon is exiting");
+                self.change_state(
+                    VmState::Stopping,
+                    "the daemon is exiting",
+                    EventCause::Daemon,
+                );
+                self.escalate(myself, Signal::SIGTERM);
+            }
+            VmState::Stopped | VmState::Stopping | VmState::Error => {}
+        }
+    }
+
     fn terminate_boot(&mut self, myself: &VmActorRef, origin: Origin) {
         let Some(runtime) = self.runtime.as_mut() else {
             return;

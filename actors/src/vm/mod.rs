@@ -78,6 +78,8 @@ pub enum VmMsg {
     },
     /// Start at daemon start (the VM's autostart flag).
     Autostart,
+    /// The daemon is exiting with `--stop-vms-on-exit`.
+    DaemonStop,
     /// QMP answered after a boot.
     QmpReady {
         boot: u64,
@@ -238,6 +240,7 @@ impl VmActorState {
                         .await;
                 }
             }
+            VmMsg::DaemonStop => self.daemon_stop(myself).await,
             VmMsg::QmpReady {
                 boot,
                 commands,
