@@ -21,6 +21,7 @@ macro_rules! on_both_databases {
 }
 
 mod definitions;
+mod devices;
 mod foundation;
 mod lifecycle;
 mod protocol_faults;
