@@ -9,6 +9,7 @@ mod events;
 mod gateway;
 mod persistence;
 mod supervisor;
+mod test_hooks;
 mod validate;
 mod vm;
 mod wire;

@@ -26,3 +26,4 @@ mod foundation;
 mod lifecycle;
 mod protocol_faults;
 mod storage;
+mod supervision;

@@ -117,9 +117,10 @@ pub async fn call<T: Send + 'static>(
             "the daemon did not answer within {} s; see its log",
             timeout.as_secs()
         ))),
-        Ok(CallResult::SenderError) | Err(_) => {
-            Err(WireError::unavailable("the daemon is shutting down"))
-        }
+        Ok(CallResult::SenderError) => Err(WireError::unavailable(
+            "the request was lost: the actor handling it failed (see the daemon log); retry",
+        )),
+        Err(_) => Err(WireError::unavailable("the daemon is shutting down")),
     }
 }
 

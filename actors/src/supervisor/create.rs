@@ -66,7 +66,7 @@ impl SupervisorState {
                 return Ok(());
             }
         };
-        self.start_actor(myself, info.clone()).await?;
+        self.start_actor(myself, info.clone(), None).await?;
         let _ = reply.send(Ok(Response::Vm(Box::new(info))));
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 mod create;
 mod registry;
+mod respawn;
 
 use crate::context::SharedContext;
 use crate::vm::{self, Origin, VmArgs, VmCommand, VmMsg};
@@ -60,6 +61,7 @@ pub struct SupervisorArgs {
 pub struct SupervisorState {
     ctx: SharedContext,
     registry: Registry,
+    actor_failures: respawn::Failures,
 }
 
 pub struct Supervisor;
@@ -82,11 +84,12 @@ impl Actor for Supervisor {
         let mut state = SupervisorState {
             ctx: args.ctx,
             registry: Registry::default(),
+            actor_failures: respawn::Failures::default(),
         };
         for stored in args.vms {
             let id = stored.vm.id;
             match stored.into_info(state.ctx.paths(id).to_protocol()) {
-                Ok(info) => state.start_actor(&myself, info).await?,
+                Ok(info) => state.start_actor(&myself, info, None).await?,
                 // One bad row must not keep every other VM from being managed.
                 Err(err) => {
                     error!(vm_id = id, error = %format!("{:#}", anyhow::Error::new(err)), "skipping a VM whose stored definition is invalid")
@@ -155,7 +158,7 @@ impl Actor for Supervisor {
 
     async fn handle_supervisor_evt(
         &self,
-        _myself: SupervisorRef,
+        myself: SupervisorRef,
         event: SupervisionEvent,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
@@ -164,14 +167,20 @@ impl Actor for Supervisor {
         match event {
             SupervisionEvent::ActorFailed(cell, err) => {
                 if let Some(id) = state.registry.id_of_actor(cell.get_id()) {
-                    error!(vm_id = id, error = %err, "VM actor failed");
-                    state.registry.remove(id);
+                    error!(vm_id = id, error = %err, "VM actor failed; respawning it");
+                    state.respawn(&myself, id, &err.to_string()).await?;
                 }
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                // Deleted VMs leave the registry before their actor stops.
                 if let Some(id) = state.registry.id_of_actor(cell.get_id()) {
-                    warn!(vm_id = id, ?reason, "VM actor stopped unexpectedly");
-                    state.registry.remove(id);
+                    warn!(
+                        vm_id = id,
+                        ?reason,
+                        "VM actor stopped unexpectedly; respawning it"
+                    );
+                    let why = reason.unwrap_or_else(|| "stopped".into());
+                    state.respawn(&myself, id, &why).await?;
                 }
             }
             SupervisionEvent::ActorStarted(_) | SupervisionEvent::ProcessGroupChanged(_) => {}
@@ -185,6 +194,7 @@ impl SupervisorState {
         &mut self,
         myself: &SupervisorRef,
         info: VmInfo,
+        quarantine: Option<String>,
     ) -> Result<(), ActorProcessingErr> {
         let id = info.id;
         let name = info.name.clone();
@@ -194,6 +204,7 @@ impl SupervisorState {
             supervisor: myself.clone(),
             info,
             snapshot,
+            quarantine,
         };
         let actor = vm::spawn(args, myself.get_cell()).await?;
         self.registry.insert(

@@ -64,7 +64,8 @@ impl VmActorState {
                 self.terminate_boot(myself, origin);
                 Ok(self.info_reply())
             }
-            Effect::Kill => {
+            // An error with a QEMU still there (a quarantined actor) is reset by killing it.
+            Effect::Kill | Effect::Cleanup if self.runtime.is_some() => {
                 if let Some(runtime) = &mut self.runtime {
                     runtime.expected = Expected::Kill { origin };
                     runtime.signal(Signal::SIGKILL);
@@ -73,6 +74,10 @@ impl VmActorState {
                     // start can never meet the old QEMU.
                     return self.pending_reset.push(reply);
                 }
+                self.settle_stopped("reset", operator(origin, command));
+                Ok(self.info_reply())
+            }
+            Effect::Kill => {
                 self.settle_stopped("reset", operator(origin, command));
                 Ok(self.info_reply())
             }

@@ -56,6 +56,30 @@ pub enum VmCommand {
     SpiceUri,
 }
 
+impl VmCommand {
+    /// The command as a user types it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            VmCommand::Show => "vm show",
+            VmCommand::Edit(_) => "vm edit",
+            VmCommand::Delete => "vm delete",
+            VmCommand::AddDrive(_) => "vm drive add",
+            VmCommand::RemoveDrive(_) => "vm drive remove",
+            VmCommand::AddNic(_) => "vm net add",
+            VmCommand::RemoveNic(_) => "vm net remove",
+            VmCommand::AddShare(_) => "vm share add",
+            VmCommand::RemoveShare(_) => "vm share remove",
+            VmCommand::Start => "vm start",
+            VmCommand::Stop { .. } => "vm stop",
+            VmCommand::Pause => "vm pause",
+            VmCommand::Reset => "vm reset",
+            VmCommand::History { .. } => "vm history",
+            VmCommand::Attach { .. } => "attach",
+            VmCommand::SpiceUri => "vm view",
+        }
+    }
+}
+
 /// Who sent a command, for the events it causes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Origin {
@@ -123,6 +147,9 @@ pub struct VmArgs {
     pub supervisor: ActorRef<SupervisorMsg>,
     pub info: VmInfo,
     pub snapshot: watch::Sender<Arc<VmInfo>>,
+    /// Set when the supervisor gives up on this VM's actors: the VM is put
+    /// in `error` with this reason (its QEMU, if any, stays attached).
+    pub quarantine: Option<String>,
 }
 
 /// QMP STOP/RESUME events that our own commands will cause, so that they
@@ -157,8 +184,9 @@ pub struct VmActorState {
 pub struct VmActor;
 
 pub async fn spawn(args: VmArgs, supervisor: ActorCell) -> Result<VmActorRef, ractor::SpawnErr> {
-    let name = format!("vm-{}", args.info.id);
-    let (actor, _) = Actor::spawn_linked(Some(name), VmActor, args, supervisor).await?;
+    // Unnamed: a respawned actor must not wait for its predecessor's name
+    // to be released, and 10,000 names would only cost memory.
+    let (actor, _) = Actor::spawn_linked(None, VmActor, args, supervisor).await?;
     Ok(actor)
 }
 
@@ -191,7 +219,13 @@ impl Actor for VmActor {
             holders: access::Holders::default(),
             span: span.clone(),
         };
-        state.adopt(&myself).instrument(span).await;
+        state.adopt(&myself).instrument(span.clone()).await;
+        if let Some(reason) = args.quarantine {
+            let _guard = span.enter();
+            tracing::error!(%reason, "VM put in error");
+            state.info.last_error = Some(reason.clone());
+            state.change_state_with_event(VmState::Error, reason, EventCause::Daemon);
+        }
         Ok(state)
     }
 
@@ -231,6 +265,8 @@ impl VmActorState {
                     let _ = reply.send(Err(self.gone()));
                     return;
                 }
+                let running = matches!(self.info.status, VmState::Running | VmState::Paused);
+                crate::test_hooks::panic_if_requested(&self.info.name, command.verb(), running);
                 self.command(myself, command, origin, reply).await;
             }
             VmMsg::Autostart => {

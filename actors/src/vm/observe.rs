@@ -78,7 +78,12 @@ impl VmActorState {
             exit,
             stderr: &stderr,
         });
-        if let Some(error) = &runtime.boot_error {
+        // The QMP failure explains an exit only when our kill caused it; a
+        // QEMU that exited by itself first (a bad drive) makes QMP fail too,
+        // and its own stderr says why.
+        if let Some(error) = &runtime.boot_error
+            && exit.signal.is_some()
+        {
             outcome.reason = error.clone();
         }
         info!(%exit, next = %outcome.next, reason = %outcome.reason, "QEMU exited");
