@@ -71,7 +71,13 @@ impl VmActorState {
         })?;
         let virtiofsd = self.start_virtiofsd(&paths).await?;
         let args = build_cmdline(&self.info, &paths, self.ctx.accel);
-        let qemu = match ProcessHandle::spawn(&self.ctx.qemu_binary, &args, &paths.qemu_log) {
+        // fork/exec and creating the log file are blocking system calls.
+        let binary = self.ctx.qemu_binary.clone();
+        let log = paths.qemu_log.clone();
+        let spawned = tokio::task::spawn_blocking(move || ProcessHandle::spawn(&binary, &args, &log))
+            .await
+            .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())));
+        let qemu = match spawned {
             Ok(qemu) => qemu,
             Err(err) => {
                 for (_, daemon) in &virtiofsd {
