@@ -7,11 +7,15 @@ use crate::events::EventBus;
 use crate::gateway::{self, GatewayArgs, listen};
 use crate::persistence::{self, PersistenceArgs, PersistenceMsg};
 use crate::supervisor::{self, SupervisorArgs, SupervisorMsg};
+use crate::systemd::Handoff;
 use anyhow::Context as _;
 use corvus_storage::Store;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -21,14 +25,21 @@ const STOP_ALL_DEADLINE: Duration = Duration::from_secs(600);
 /// How long queued state changes may take to reach the database at exit.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Runs the daemon until SIGTERM, SIGINT or `crv shutdown`. `handoff` is
+/// what systemd passed: where to send readiness, and activated sockets.
+pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     let started = Instant::now();
+    let notify = handoff.notifier;
     let accel = config
         .accel
         .resolve()
         .context("Cannot use the requested acceleration")?;
+    let database = corvus_storage::redact(&config.database);
+    notify.status(&format!("Connecting to the database {database}"));
     let store = Store::connect(&config.database).await?;
+    notify.status("Applying database migrations");
     store.migrate().await?;
+    notify.status("Loading VM definitions");
     let vms = store
         .load_vms()
         .await
@@ -37,15 +48,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .max_event_seq()
         .await
         .context("Cannot read the event history")?;
-    info!(database = %corvus_storage::redact(&config.database), vms = vms.len(), %accel, "database ready");
+    info!(database = %database, vms = vms.len(), %accel, "database ready");
 
     // Bound before the VMs are adopted so that a second daemon is refused
     // before it touches anything; clients wait in the backlog until ready.
-    let unix = listen::bind_unix(&config.socket).await?;
-    let tcp = match &config.tcp {
-        Some(address) => Some(listen::bind_tcp(address).await?),
-        None => None,
-    };
+    let sockets = listen_sockets(&config, handoff.listen_fds, handoff.listen_error).await?;
 
     let backlog = Arc::new(AtomicU64::new(0));
     let persistence = persistence::spawn(PersistenceArgs {
@@ -62,12 +69,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         accel,
         qemu_binary: config.qemu.clone(),
         virtiofsd: corvus_qemu::virtiofsd::find().await,
-        socket: config.socket.clone(),
-        tcp: config.tcp.clone(),
+        socket: sockets.path.clone(),
+        tcp: sockets.tcp_address.clone(),
         started,
         connections: Arc::new(AtomicU64::new(0)),
         persistence_backlog: backlog,
     });
+    let vm_count = vms.len();
+    notify.status(&format!("Re-adopting running VMs ({vm_count} defined)"));
+    // Returns once every VmActor has adopted its QEMU or found it gone.
     let supervisor = supervisor::spawn(SupervisorArgs {
         ctx: ctx.clone(),
         vms,
@@ -80,22 +90,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ctx: ctx.clone(),
         supervisor: supervisor.clone(),
         shutdown: shutdown.clone(),
-        unix,
-        unix_path: config.socket.clone(),
-        tcp,
+        unix: sockets.unix,
+        unix_path: sockets.remove_at_exit,
+        tcp: sockets.tcp,
     })
     .await
     .context("Cannot start the gateway")?;
-    info!(socket = %config.socket.display(), tcp = ?config.tcp, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
+    info!(socket = %sockets.path.display(), tcp = ?sockets.tcp_address, activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
+    notify.ready(&format!(
+        "Serving clients on {} ({vm_count} VM{})",
+        sockets.path.display(),
+        if vm_count == 1 { "" } else { "s" }
+    ));
 
     wait_for_shutdown(&shutdown).await?;
     info!("shutting down");
+    notify.stopping("Stopping: closing the socket");
     gateway
         .stop_and_wait(None, Some(Duration::from_secs(5)))
         .await
         .ok();
     if config.stop_vms_on_exit {
         info!("stopping every VM before exiting (--stop-vms-on-exit)");
+        notify.status("Stopping: stopping every VM (--stop-vms-on-exit)");
         // Each VM has its own stop timeout and escalation; this only bounds the wait.
         let stopped = supervisor
             .call(
@@ -107,10 +124,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             warn!("some VMs were still running when the daemon gave up waiting");
         }
     }
+    notify.status("Stopping: stopping the VM actors");
     supervisor
         .stop_and_wait(None, Some(Duration::from_secs(30)))
         .await
         .ok();
+    notify.status("Stopping: writing queued state changes to the database");
     match persistence
         .call(
             |reply| PersistenceMsg::Drain {
@@ -133,7 +152,67 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .ok();
     ctx.store.clone().close().await;
     info!("corvus stopped");
+    notify.status("Stopped");
     Ok(())
+}
+
+/// The daemon's listeners: bound here, or passed by systemd.
+struct Sockets {
+    unix: UnixListener,
+    /// Where clients connect, for `crv status` and the log.
+    path: PathBuf,
+    /// The file the daemon created and removes at exit.
+    remove_at_exit: Option<PathBuf>,
+    tcp: Option<TcpListener>,
+    tcp_address: Option<String>,
+    activated: bool,
+}
+
+async fn listen_sockets(
+    config: &Config,
+    passed: Vec<OwnedFd>,
+    passed_error: Option<String>,
+) -> anyhow::Result<Sockets> {
+    if let Some(err) = passed_error {
+        return Err(listen::ListenError::ActivationEnv(err).into());
+    }
+    if !passed.is_empty() {
+        let activated = listen::activated(passed)?;
+        let path = activated.unix_path.unwrap_or_else(|| config.socket.clone());
+        if path != config.socket {
+            warn!(passed = %path.display(), configured = %config.socket.display(), "systemd passed a socket other than --socket; serving the one passed");
+        }
+        info!(socket = %path.display(), "using the socket passed by systemd");
+        let (tcp, tcp_address) = match (activated.tcp, &config.tcp) {
+            (Some((listener, address)), _) => (Some(listener), Some(address)),
+            (None, Some(address)) => (
+                Some(listen::bind_tcp(address).await?),
+                Some(address.clone()),
+            ),
+            (None, None) => (None, None),
+        };
+        return Ok(Sockets {
+            unix: activated.unix,
+            path,
+            remove_at_exit: None,
+            tcp,
+            tcp_address,
+            activated: true,
+        });
+    }
+    let unix = listen::bind_unix(&config.socket).await?;
+    let tcp = match &config.tcp {
+        Some(address) => Some(listen::bind_tcp(address).await?),
+        None => None,
+    };
+    Ok(Sockets {
+        unix,
+        path: config.socket.clone(),
+        remove_at_exit: Some(config.socket.clone()),
+        tcp,
+        tcp_address: config.tcp.clone(),
+        activated: false,
+    })
 }
 
 async fn wait_for_shutdown(shutdown: &CancellationToken) -> anyhow::Result<()> {

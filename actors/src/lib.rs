@@ -9,6 +9,7 @@ mod events;
 mod gateway;
 mod persistence;
 mod supervisor;
+pub mod systemd;
 mod test_hooks;
 mod validate;
 mod vm;

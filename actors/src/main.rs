@@ -2,10 +2,16 @@
 
 use clap::Parser;
 use corvus_daemon::config::{Args, Config};
+use corvus_daemon::systemd::Handoff;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // SAFETY: the first statement of main: no other thread exists yet, so
+    // removing NOTIFY_SOCKET and LISTEN_* from the environment (to keep them
+    // from QEMU and virtiofsd) cannot race with a reader.
+    let handoff = unsafe { Handoff::take_from_env() };
+    let notifier = handoff.notifier.clone();
     let args = Args::parse();
     init_logging(&args.log_level);
     // Sockets, databases and runtime files are the daemon user's alone.
@@ -15,26 +21,49 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)?
-            .block_on(corvus_daemon::daemon::run(config))
+            .block_on(corvus_daemon::daemon::run(config, handoff))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // One line with the whole cause chain, for terminals and journald alike.
             eprintln!("corvus: {err:#}");
+            notifier.status(&format!("Failed: {err:#}"));
             ExitCode::FAILURE
         }
     }
 }
 
+/// RUST_LOG wins over `--log-level`; plain text without colours when stderr
+/// is not a terminal, and without timestamps when it is journald's (which
+/// stamps every line itself).
 fn init_logging(level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if stderr_is_journal() {
+        builder.without_time().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// systemd sets JOURNAL_STREAM to the device and inode of the journal
+/// stream it connects stdout/stderr to (systemd.exec(5)); a redirected
+/// stderr no longer matches them.
+fn stderr_is_journal() -> bool {
+    let Some(stream) = std::env::var("JOURNAL_STREAM").ok() else {
+        return false;
+    };
+    let Ok(stat) = nix::sys::stat::fstat(std::io::stderr()) else {
+        return false;
+    };
+    stream
+        .split_once(':')
+        .is_some_and(|(dev, ino)| dev.parse() == Ok(stat.st_dev) && ino.parse() == Ok(stat.st_ino))
 }

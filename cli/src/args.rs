@@ -3,9 +3,14 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-/// crv: control the corvus VM manager daemon.
+/// Control the corvus VM manager daemon
 #[derive(Debug, Parser)]
-#[command(name = "crv", version, propagate_version = true)]
+#[command(
+    name = "crv",
+    version,
+    propagate_version = true,
+    after_long_help = AFTER_LONG_HELP
+)]
 pub struct Cli {
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -15,6 +20,18 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+const AFTER_LONG_HELP: &str = "\
+Exit status:
+  0  success
+  1  the daemon refused the command, or the operation failed
+  2  usage error
+  3  the daemon is unreachable
+
+Environment:
+  CORVUS_SOCKET  the daemon's socket, as --socket
+  NO_COLOR       no colours (they are only shown on a terminal anyway)
+  COLUMNS        table width when the output is not a terminal [default: 80]";
 
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
@@ -47,6 +64,27 @@ pub enum Command {
     Vm(VmCommand),
     /// Follow VM state changes as they happen (one line or JSON object per event)
     Events(EventsArgs),
+    /// Print a shell completion script
+    ///
+    /// bash: crv completions bash > ~/.local/share/bash-completion/completions/crv
+    /// zsh:  crv completions zsh > ~/.zfunc/_crv (with ~/.zfunc in fpath)
+    /// fish: crv completions fish > ~/.config/fish/completions/crv.fish
+    Completions(CompletionsArgs),
+    /// Print the crv(1) man page, or write every page (one per subcommand) to a directory
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write crv.1, crv-vm.1, crv-vm-start.1, … here instead of printing crv.1
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

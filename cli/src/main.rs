@@ -13,7 +13,7 @@ mod terminal;
 use args::{Cli, Command, DriveCommand, NetCommand, ShareCommand, VmCommand};
 use clap::Parser;
 use client::Endpoint;
-use commands::{Ctx, attach, daemon, definition, devices, events, lifecycle, view};
+use commands::{Ctx, attach, completions, daemon, definition, devices, events, lifecycle, view};
 use corvus_protocol::Channel;
 use error::CliError;
 use std::process::ExitCode;
@@ -34,6 +34,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(run(cli));
     // A relay may leave a blocking read of stdin behind; do not wait for it.
     runtime.shutdown_background();
+    finish(result)
+}
+
+fn finish(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -47,16 +51,21 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
-    let ctx = Ctx {
-        endpoint: Endpoint::from_args(&cli.connection)?,
-        json: cli.json,
+    // Resolved only by the commands that talk to the daemon.
+    let ctx = || -> Result<Ctx, CliError> {
+        Ok(Ctx {
+            endpoint: Endpoint::from_args(&cli.connection)?,
+            json: cli.json,
+        })
     };
     match cli.command {
-        Command::Ping => daemon::ping(&ctx).await,
-        Command::Status => daemon::status(&ctx).await,
-        Command::Shutdown => daemon::shutdown(&ctx).await,
-        Command::Vm(command) => vm(&ctx, command).await,
-        Command::Events(args) => events::events(&ctx, &args.vms, args.since).await,
+        Command::Ping => daemon::ping(&ctx()?).await,
+        Command::Status => daemon::status(&ctx()?).await,
+        Command::Shutdown => daemon::shutdown(&ctx()?).await,
+        Command::Vm(command) => vm(&ctx()?, command).await,
+        Command::Events(args) => events::events(&ctx()?, &args.vms, args.since).await,
+        Command::Completions(args) => completions::completions(args.shell),
+        Command::Man(args) => completions::man(args.dir.as_deref(), cli.json),
     }
 }
 

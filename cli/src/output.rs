@@ -1,9 +1,16 @@
 //! Printing: aligned tables for people, JSON for scripts.
+//!
+//! Tables fit the terminal, or COLUMNS (80 when unset) off a terminal.
+//! States are coloured only on a terminal and never with NO_COLOR.
 
-use comfy_table::{ContentArrangement, Table, presets::NOTHING};
-use corvus_protocol::{DaemonStatus, VmEvent, VmInfo};
+use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, presets::NOTHING};
+use corvus_protocol::{DaemonStatus, VmEvent, VmInfo, VmState};
 use serde::Serialize;
 use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+/// The classic terminal width, for output that goes to a file or a pipe.
+const DEFAULT_WIDTH: u16 = 80;
 
 /// Prints a value as pretty JSON on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) {
@@ -18,14 +25,64 @@ fn table(header: &[&str]) -> Table {
     table
         .load_preset(NOTHING)
         .set_content_arrangement(ContentArrangement::Dynamic);
-    // Off a terminal there is no width to ask for; 80 columns is the classic one.
-    if !std::io::stdout().is_terminal() {
-        table.set_width(80);
+    // On a terminal comfy-table asks for its width; elsewhere (or when a
+    // pseudo-terminal reports none) COLUMNS or 80 stands in.
+    let terminal_width = std::io::stdout().is_terminal() && table.width().is_some_and(|w| w >= 20);
+    if !terminal_width {
+        table.set_width(fallback_width());
     }
     if !header.is_empty() {
         table.set_header(header.to_vec());
     }
     table
+}
+
+/// Prints a table: columns two spaces apart, those in `whole` never
+/// wrapped (ids, states, times), the others wrapped to fit the width.
+fn print(mut table: Table, whole: &[usize]) {
+    let last = table.column_count().saturating_sub(1);
+    for (index, column) in table.column_iter_mut().enumerate() {
+        column.set_padding((0, if index == last { 0 } else { 2 }));
+        if whole.contains(&index) {
+            column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
+    for line in table.lines() {
+        println!("{}", line.trim_end());
+    }
+}
+
+fn fallback_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|columns| columns.trim().parse::<u16>().ok())
+        .filter(|columns| *columns >= 20)
+        .unwrap_or(DEFAULT_WIDTH)
+}
+
+/// Whether stdout may carry colours: a terminal, and NO_COLOR unset or
+/// empty (no-color.org).
+pub fn colours() -> bool {
+    static COLOURS: OnceLock<bool> = OnceLock::new();
+    *COLOURS.get_or_init(|| {
+        std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+    })
+}
+
+/// A state, coloured when colours are on: running green, paused and the
+/// transitions yellow, error red.
+fn state_cell(state: VmState) -> Cell {
+    let cell = Cell::new(state);
+    if !colours() {
+        return cell;
+    }
+    match state {
+        VmState::Running => cell.fg(Color::Green),
+        VmState::Paused | VmState::Starting | VmState::Stopping => cell.fg(Color::Yellow),
+        VmState::Error => cell.fg(Color::Red),
+        VmState::Stopped => cell,
+    }
 }
 
 fn opt<T: ToString>(value: &Option<T>) -> String {
@@ -51,25 +108,25 @@ pub fn vm_list(vms: &[VmInfo]) {
     ]);
     for vm in vms {
         t.add_row(vec![
-            vm.id.to_string(),
-            vm.name.clone(),
-            vm.status.to_string(),
-            vm.cpu_count.to_string(),
-            format!("{} MiB", vm.ram_mb),
-            opt(&vm.pid),
-            vm.restart_policy.to_string(),
-            if vm.autostart { "yes" } else { "no" }.to_owned(),
+            Cell::new(vm.id),
+            Cell::new(&vm.name),
+            state_cell(vm.status),
+            Cell::new(vm.cpu_count),
+            Cell::new(format!("{} MiB", vm.ram_mb)),
+            Cell::new(opt(&vm.pid)),
+            Cell::new(vm.restart_policy),
+            Cell::new(if vm.autostart { "yes" } else { "no" }),
         ]);
     }
-    println!("{t}");
+    print(t, &[0, 2, 3, 4, 5, 6, 7]);
 }
 
 pub fn vm_show(vm: &VmInfo) {
     let mut t = table(&[]);
+    t.add_row(vec![Cell::new("id:"), Cell::new(vm.id)]);
+    t.add_row(vec![Cell::new("name:"), Cell::new(&vm.name)]);
+    t.add_row(vec![Cell::new("status:"), state_cell(vm.status)]);
     let rows: Vec<(&str, String)> = vec![
-        ("id", vm.id.to_string()),
-        ("name", vm.name.clone()),
-        ("status", vm.status.to_string()),
         ("last error", opt(&vm.last_error)),
         ("pid", opt(&vm.pid)),
         ("cpus", vm.cpu_count.to_string()),
@@ -102,7 +159,7 @@ pub fn vm_show(vm: &VmInfo) {
     for (key, value) in rows {
         t.add_row(vec![format!("{key}:"), value]);
     }
-    println!("{t}");
+    print(t, &[0]);
 
     println!("\nDrives:");
     if vm.drives.is_empty() {
@@ -134,7 +191,7 @@ pub fn vm_show(vm: &VmInfo) {
                 d.file_path.clone(),
             ]);
         }
-        println!("{t}");
+        print(t, &[0, 1, 2, 3, 4]);
     }
 
     println!("\nNetwork interfaces:");
@@ -150,7 +207,7 @@ pub fn vm_show(vm: &VmInfo) {
                 opt(&n.host_device),
             ]);
         }
-        println!("{t}");
+        print(t, &[0, 1, 2]);
     }
 
     println!("\nShared directories:");
@@ -169,7 +226,7 @@ pub fn vm_show(vm: &VmInfo) {
                 s.path.clone(),
             ]);
         }
-        println!("{t}");
+        print(t, &[0, 1, 2, 3, 4]);
     }
 
     println!("\nRuntime:");
@@ -185,7 +242,7 @@ pub fn vm_show(vm: &VmInfo) {
     ] {
         t.add_row(vec![format!("{key}:"), value.clone()]);
     }
-    println!("{t}");
+    print(t, &[0]);
 }
 
 pub fn status(status: &DaemonStatus) {
@@ -224,7 +281,7 @@ pub fn status(status: &DaemonStatus) {
     for (key, value) in rows {
         t.add_row(vec![format!("{key}:"), value]);
     }
-    println!("{t}");
+    print(t, &[0]);
 }
 
 pub fn humanize_secs(secs: u64) -> String {
@@ -264,13 +321,13 @@ pub fn history(events: &[VmEvent]) {
     let mut t = table(&["SEQ", "AT", "FROM", "TO", "CAUSE", "REASON"]);
     for e in events {
         t.add_row(vec![
-            e.seq.to_string(),
-            e.at.clone(),
-            e.from.to_string(),
-            e.to.to_string(),
-            e.cause.describe(),
-            e.reason.clone(),
+            Cell::new(e.seq),
+            Cell::new(&e.at),
+            state_cell(e.from),
+            state_cell(e.to),
+            Cell::new(e.cause.describe()),
+            Cell::new(&e.reason),
         ]);
     }
-    println!("{t}");
+    print(t, &[0, 1, 2, 3]);
 }

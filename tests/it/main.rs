@@ -20,6 +20,7 @@ macro_rules! on_both_databases {
     };
 }
 
+mod cli;
 mod definitions;
 mod devices;
 mod foundation;
@@ -27,3 +28,4 @@ mod lifecycle;
 mod protocol_faults;
 mod storage;
 mod supervision;
+mod systemd;

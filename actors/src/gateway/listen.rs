@@ -1,6 +1,11 @@
-//! Binding the daemon's sockets: a private Unix socket, and TCP on request.
+//! Binding the daemon's sockets: a private Unix socket, and TCP on request;
+//! or taking the ones systemd passed (socket activation).
 
+use nix::sys::socket::{
+    AddressFamily, SockaddrLike, SockaddrStorage, getsockname, getsockopt, sockopt,
+};
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
@@ -29,6 +34,87 @@ pub enum ListenError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot use the sockets passed by systemd: {0}")]
+    ActivationEnv(String),
+    #[error("socket {fd} passed by systemd is not a listening stream socket")]
+    NotListening {
+        fd: RawFd,
+        #[source]
+        source: Option<nix::Error>,
+    },
+    #[error("socket {fd} passed by systemd is neither a Unix nor a TCP socket")]
+    UnsupportedFamily { fd: RawFd },
+    #[error("systemd passed more than one {kind} socket; corvus serves one of each")]
+    Duplicate { kind: &'static str },
+    #[error("systemd passed no Unix socket; add a ListenStream= with a path to the .socket unit")]
+    NoUnixSocket,
+    #[error("cannot use socket {fd} passed by systemd")]
+    Adopt {
+        fd: RawFd,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The listeners systemd passed to an activated daemon.
+#[derive(Debug)]
+pub struct Activated {
+    pub unix: UnixListener,
+    /// The Unix socket's path, when it has one (systemd owns the file).
+    pub unix_path: Option<PathBuf>,
+    /// A TCP listener and its address, when the `.socket` unit has one.
+    pub tcp: Option<(TcpListener, String)>,
+}
+
+/// Takes the sockets of socket activation: one Unix stream socket, and at
+/// most one TCP socket. Anything else is refused rather than ignored.
+pub fn activated(fds: Vec<OwnedFd>) -> Result<Activated, ListenError> {
+    let mut unix = None;
+    let mut tcp = None;
+    for fd in fds {
+        let raw = fd.as_raw_fd();
+        let not_listening = |source| ListenError::NotListening { fd: raw, source };
+        if getsockopt(&fd, sockopt::SockType).map_err(|e| not_listening(Some(e)))?
+            != nix::sys::socket::SockType::Stream
+            || !getsockopt(&fd, sockopt::AcceptConn).map_err(|e| not_listening(Some(e)))?
+        {
+            return Err(not_listening(None));
+        }
+        let family = getsockname::<SockaddrStorage>(raw)
+            .map_err(|e| not_listening(Some(e)))?
+            .family();
+        let adopt = |source| ListenError::Adopt { fd: raw, source };
+        match family {
+            Some(AddressFamily::Unix) => {
+                let listener = std::os::unix::net::UnixListener::from(fd);
+                listener.set_nonblocking(true).map_err(adopt)?;
+                let path = listener
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(Path::to_path_buf));
+                let listener = UnixListener::from_std(listener).map_err(adopt)?;
+                if unix.replace((listener, path)).is_some() {
+                    return Err(ListenError::Duplicate { kind: "Unix" });
+                }
+            }
+            Some(AddressFamily::Inet | AddressFamily::Inet6) => {
+                let listener = std::net::TcpListener::from(fd);
+                listener.set_nonblocking(true).map_err(adopt)?;
+                let address = listener.local_addr().map_err(adopt)?.to_string();
+                let listener = TcpListener::from_std(listener).map_err(adopt)?;
+                if tcp.replace((listener, address)).is_some() {
+                    return Err(ListenError::Duplicate { kind: "TCP" });
+                }
+            }
+            _ => return Err(ListenError::UnsupportedFamily { fd: raw }),
+        }
+    }
+    let (unix, unix_path) = unix.ok_or(ListenError::NoUnixSocket)?;
+    Ok(Activated {
+        unix,
+        unix_path,
+        tcp,
+    })
 }
 
 /// Binds `path`, replacing a stale socket file that nobody listens on, and

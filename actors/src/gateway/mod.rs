@@ -33,13 +33,14 @@ pub struct GatewayArgs {
     pub supervisor: SupervisorRef,
     pub shutdown: CancellationToken,
     pub unix: UnixListener,
-    pub unix_path: PathBuf,
+    /// The socket file to remove at exit; `None` when systemd owns it.
+    pub unix_path: Option<PathBuf>,
     pub tcp: Option<TcpListener>,
 }
 
 pub struct GatewayState {
     accept_loops: Vec<JoinHandle<()>>,
-    unix_path: PathBuf,
+    unix_path: Option<PathBuf>,
 }
 
 pub struct Gateway;
@@ -83,8 +84,10 @@ impl Actor for Gateway {
         for task in &state.accept_loops {
             task.abort();
         }
-        if let Err(err) = std::fs::remove_file(&state.unix_path) {
-            warn!(socket = %state.unix_path.display(), %err, "could not remove the socket");
+        if let Some(path) = &state.unix_path
+            && let Err(err) = std::fs::remove_file(path)
+        {
+            warn!(socket = %path.display(), %err, "could not remove the socket");
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! parsed arguments and one or two requests.
 
 pub mod attach;
+pub mod completions;
 pub mod daemon;
 pub mod definition;
 pub mod devices;
