@@ -6,6 +6,7 @@ use super::{VmActorRef, VmActorState, VmMsg};
 use corvus_protocol::{EventCause, VmState};
 use corvus_qemu::{ProcessHandle, QmpEvents, Signal, VmPaths, build_cmdline, process_marker, qmp};
 use std::time::Duration;
+use tracing::Instrument;
 use tracing::{info, warn};
 
 /// QEMU normally answers QMP within tens of milliseconds; TCG on a loaded
@@ -74,9 +75,10 @@ impl VmActorState {
         // fork/exec and creating the log file are blocking system calls.
         let binary = self.ctx.qemu_binary.clone();
         let log = paths.qemu_log.clone();
-        let spawned = tokio::task::spawn_blocking(move || ProcessHandle::spawn(&binary, &args, &log))
-            .await
-            .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())));
+        let spawned =
+            tokio::task::spawn_blocking(move || ProcessHandle::spawn(&binary, &args, &log))
+                .await
+                .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())));
         let qemu = match spawned {
             Ok(qemu) => qemu,
             Err(err) => {
@@ -93,30 +95,33 @@ impl VmActorState {
         self.watch_processes(myself, &mut runtime);
         let me = myself.clone();
         let qmp_path = paths.qmp.clone();
-        runtime.watch(tokio::spawn(async move {
-            let message = match qmp::connect(&qmp_path, QMP_DEADLINE).await {
-                Ok((commands, events)) => match commands.query_status().await {
-                    Ok(status) => VmMsg::QmpReady {
-                        boot,
-                        commands,
-                        events,
-                        status,
+        runtime.watch(tokio::spawn(
+            async move {
+                let message = match qmp::connect(&qmp_path, QMP_DEADLINE).await {
+                    Ok((commands, events)) => match commands.query_status().await {
+                        Ok(status) => VmMsg::QmpReady {
+                            boot,
+                            commands,
+                            events,
+                            status,
+                        },
+                        Err(err) => VmMsg::BootFailed {
+                            boot,
+                            error: format!("QEMU did not answer query-status: {err}"),
+                        },
                     },
                     Err(err) => VmMsg::BootFailed {
                         boot,
-                        error: format!("QEMU did not answer query-status: {err}"),
+                        error: format!(
+                            "cannot open QEMU's QMP socket {}: {err}",
+                            qmp_path.display()
+                        ),
                     },
-                },
-                Err(err) => VmMsg::BootFailed {
-                    boot,
-                    error: format!(
-                        "cannot open QEMU's QMP socket {}: {err}",
-                        qmp_path.display()
-                    ),
-                },
-            };
-            let _ = me.cast(message);
-        }));
+                };
+                let _ = me.cast(message);
+            }
+            .in_current_span(),
+        ));
         Ok(runtime)
     }
 
@@ -157,10 +162,13 @@ impl VmActorState {
         match runtime.qemu.exit_watcher() {
             Ok(exit) => {
                 let me = myself.clone();
-                runtime.watch(tokio::spawn(async move {
-                    let exit = exit.await;
-                    let _ = me.cast(VmMsg::Exited { boot, exit });
-                }));
+                runtime.watch(tokio::spawn(
+                    async move {
+                        let exit = exit.await;
+                        let _ = me.cast(VmMsg::Exited { boot, exit });
+                    }
+                    .in_current_span(),
+                ));
             }
             Err(err) => warn!(%err, "cannot watch QEMU for its exit"),
         }
@@ -171,14 +179,17 @@ impl VmActorState {
             .collect();
         for (share_id, exit) in watchers {
             let me = myself.clone();
-            runtime.watch(tokio::spawn(async move {
-                let exit = exit.await;
-                let _ = me.cast(VmMsg::VirtiofsdExited {
-                    boot,
-                    share_id,
-                    exit,
-                });
-            }));
+            runtime.watch(tokio::spawn(
+                async move {
+                    let exit = exit.await;
+                    let _ = me.cast(VmMsg::VirtiofsdExited {
+                        boot,
+                        share_id,
+                        exit,
+                    });
+                }
+                .in_current_span(),
+            ));
         }
     }
 
@@ -191,14 +202,17 @@ impl VmActorState {
     ) {
         let boot = runtime.boot;
         let me = myself.clone();
-        runtime.watch(tokio::spawn(async move {
-            while let Some(event) = events.next().await {
-                if me.cast(VmMsg::Qmp { boot, event }).is_err() {
-                    return;
+        runtime.watch(tokio::spawn(
+            async move {
+                while let Some(event) = events.next().await {
+                    if me.cast(VmMsg::Qmp { boot, event }).is_err() {
+                        return;
+                    }
                 }
+                let _ = me.cast(VmMsg::QmpClosed { boot });
             }
-            let _ = me.cast(VmMsg::QmpClosed { boot });
-        }));
+            .in_current_span(),
+        ));
     }
 
     /// At actor start: re-attach to a QEMU that is still running (after a

@@ -13,6 +13,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::codec::{FramedRead, LinesCodec};
+use tracing::Instrument;
 
 /// Longest line accepted from QEMU; `query-qmp-schema` is ~200 KiB.
 pub(super) const MAX_LINE: usize = 16 << 20;
@@ -72,17 +73,20 @@ pub(super) fn spawn_writer(
     mut lines: mpsc::Receiver<Vec<u8>>,
     pending: Arc<Pending>,
 ) {
-    tokio::spawn(async move {
-        while let Some(line) = lines.recv().await {
-            if let Err(err) = socket.write_all(&line).await {
-                tracing::warn!(error = %err, "QMP write failed");
-                break;
+    tokio::spawn(
+        async move {
+            while let Some(line) = lines.recv().await {
+                if let Err(err) = socket.write_all(&line).await {
+                    tracing::warn!(error = %err, "QMP write failed");
+                    break;
+                }
             }
+            // Either every command handle is gone or the socket broke; dropping
+            // the write half shuts it down, and QEMU closes its side in turn.
+            pending.close();
         }
-        // Either every command handle is gone or the socket broke; dropping
-        // the write half shuts it down, and QEMU closes its side in turn.
-        pending.close();
-    });
+        .in_current_span(),
+    );
 }
 
 pub(super) fn spawn_reader(
@@ -90,19 +94,22 @@ pub(super) fn spawn_reader(
     pending: Arc<Pending>,
     events: broadcast::Sender<QmpEvent>,
 ) {
-    tokio::spawn(async move {
-        while let Some(line) = lines.next().await {
-            match line {
-                Ok(line) => route(&line, &pending, &events),
-                Err(err) => {
-                    tracing::warn!(error = %err, "QMP read failed");
-                    break;
+    tokio::spawn(
+        async move {
+            while let Some(line) = lines.next().await {
+                match line {
+                    Ok(line) => route(&line, &pending, &events),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "QMP read failed");
+                        break;
+                    }
                 }
             }
+            pending.close();
+            // Dropping `events` here ends the event stream after the buffer.
         }
-        pending.close();
-        // Dropping `events` here ends the event stream after the buffer.
-    });
+        .in_current_span(),
+    );
 }
 
 fn route(line: &str, pending: &Pending, events: &broadcast::Sender<QmpEvent>) {

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use tokio::time::{Instant, sleep};
+use tracing::Instrument;
 
 /// Between readiness checks; virtiofsd is up in a few milliseconds.
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
@@ -108,7 +109,7 @@ impl Drop for KillUnlessReady<'_> {
             return;
         }
         if let Ok(exit) = handle.exit_watcher() {
-            tokio::spawn(exit);
+            tokio::spawn(exit.in_current_span());
         }
     }
 }
