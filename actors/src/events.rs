@@ -91,6 +91,31 @@ impl EventBus {
         event
     }
 
+    /// Completes a VM's stored history with its events that are still on
+    /// their way to the database, so that `vm history` right after an event
+    /// (e.g. after `--wait` saw it) includes it. `stored` must have been read
+    /// before this call: whatever was written since is still in memory.
+    pub fn complete_history(
+        &self,
+        vm_id: i64,
+        mut stored: Vec<VmEvent>,
+        limit: Option<usize>,
+    ) -> Vec<VmEvent> {
+        let last_stored = stored.last().map_or(0, |e| e.seq);
+        stored.extend(
+            self.lock()
+                .recent
+                .iter()
+                .filter(|e| e.vm_id == vm_id && e.seq > last_stored)
+                .cloned(),
+        );
+        if let Some(limit) = limit {
+            let excess = stored.len().saturating_sub(limit);
+            stored.drain(..excess);
+        }
+        stored
+    }
+
     /// Subscribes and, atomically with it, collects what to replay after `since`.
     pub fn subscribe(&self, since: Option<u64>) -> Subscription {
         let inner = self.lock();
@@ -161,6 +186,33 @@ mod tests {
         let sub = bus.subscribe(Some(10));
         assert_eq!(sub.stored_before, Some(101));
         assert_eq!(sub.replay.len(), 1);
+    }
+
+    #[test]
+    fn history_includes_events_not_yet_written() {
+        let bus = EventBus::new(0);
+        let written: Vec<VmEvent> = (0..3)
+            .map(|_| bus.publish(change(1, VmState::Running)))
+            .collect();
+        bus.publish(change(2, VmState::Running));
+        let pending = bus.publish(change(1, VmState::Stopped));
+        let seqs = |events: Vec<VmEvent>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(
+            seqs(bus.complete_history(1, written[..2].to_vec(), None)),
+            vec![1, 2, 3, 5]
+        );
+        assert_eq!(
+            seqs(bus.complete_history(1, written[1..2].to_vec(), Some(2))),
+            vec![3, 5]
+        );
+        assert_eq!(
+            seqs(bus.complete_history(1, written.clone(), Some(9))),
+            vec![1, 2, 3, 5]
+        );
+        assert_eq!(
+            bus.complete_history(1, vec![pending.clone()], None),
+            vec![pending]
+        );
     }
 
     #[tokio::test]

@@ -20,9 +20,11 @@ macro_rules! on_both_databases {
     };
 }
 
+mod access;
 mod cli;
 mod definitions;
 mod devices;
+mod events;
 mod foundation;
 mod lifecycle;
 mod protocol_faults;

@@ -570,11 +570,27 @@ fn a_guest_panic_is_a_failure_that_on_failure_restarts() {
     daemon.wait_for_serial(id, "GUEST READY", harness::guest::BOOT_TIMEOUT);
     let first = pid_of(&daemon, "panicky").unwrap();
     // The guest's pvpanic driver reports the crash to QEMU (GUEST_PANICKED).
-    daemon.crv_with_input(&["vm", "console", "panicky"], "echo c > /proc/sysrq-trigger\n");
-    let restarted = wait_until(Duration::from_secs(60), || pid_of(&daemon, "panicky").is_some_and(|p| p != first));
-    assert!(restarted, "on-failure restarts a panicked guest:\n{}", daemon.log());
+    daemon.crv_with_input(
+        &["vm", "console", "panicky"],
+        "echo c > /proc/sysrq-trigger\n",
+    );
+    let restarted = wait_until(Duration::from_secs(60), || {
+        pid_of(&daemon, "panicky").is_some_and(|p| p != first)
+    });
+    assert!(
+        restarted,
+        "on-failure restarts a panicked guest:\n{}",
+        daemon.log()
+    );
     let events = history(&daemon, "panicky");
-    let panic = events.iter().find(|e| e["to"] == "error").expect("an error event");
-    assert_eq!((panic["reason"].as_str(), &panic["cause"]), (Some("the guest panicked"), &Value::String("guest".into())), "{panic}");
+    let panic = events
+        .iter()
+        .find(|e| e["to"] == "error")
+        .expect("an error event");
+    assert_eq!(
+        (panic["reason"].as_str(), &panic["cause"]),
+        (Some("the guest panicked"), &Value::String("guest".into())),
+        "{panic}"
+    );
     daemon.crv(&["vm", "reset", "panicky"]).ok();
 }

@@ -6,7 +6,7 @@ use super::Services;
 use super::connection::ServerConnection;
 use super::dispatch::{Next, call};
 use crate::supervisor::SupervisorMsg;
-use crate::vm::{Attachment, Origin, VmCommand, VmReply};
+use crate::vm::{Attachment, Origin, VmCommand, VmReply, describe_channel};
 use crate::wire::db_plain;
 use corvus_protocol::{
     Channel, ClientMessage, Response, ServerMessage, SubscribeFilter, VmEvent, VmRef, WireError,
@@ -26,6 +26,8 @@ const RELAY_CHUNK: usize = 16 * 1024;
 pub enum Stream {
     Events {
         vm_ids: Vec<i64>,
+        /// Events up to this one are not wanted (`--since`), even live ones.
+        since: u64,
         replay: Vec<VmEvent>,
         live: Receiver<VmEvent>,
     },
@@ -77,6 +79,7 @@ impl Stream {
         );
         Ok(Stream::Events {
             vm_ids,
+            since: filter.since.unwrap_or(0),
             replay,
             live: subscription.live,
         })
@@ -115,9 +118,10 @@ impl Stream {
         match self {
             Stream::Events {
                 vm_ids,
+                since,
                 replay,
                 live,
-            } => events(conn, id, vm_ids, replay, live).await,
+            } => events(conn, id, vm_ids, since, replay, live).await,
             Stream::Relay {
                 channel,
                 attachment,
@@ -160,6 +164,7 @@ async fn events<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     conn: ServerConnection<S>,
     id: u64,
     vm_ids: Vec<i64>,
+    since: u64,
     replay: Vec<VmEvent>,
     mut live: Receiver<VmEvent>,
 ) {
@@ -171,7 +176,9 @@ async fn events<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     {
         return;
     }
-    let mut last_seq = 0;
+    // A live event at or below `since` (one that was just being published
+    // when a client asked for later ones) is a duplicate for that client.
+    let mut last_seq = since;
     for event in replay {
         last_seq = event.seq;
         if sink.send(ServerMessage::Event(event)).await.is_err() {
@@ -226,36 +233,52 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     }
     debug!(connection = id, %channel, "relay open");
     let (mut from_qemu, mut to_qemu) = stream.into_split();
+    // Ends with `true` when the client detached or left, `false` when QEMU's
+    // side broke.
     let to_qemu_task = tokio::spawn(async move {
         while let Some(Ok(message)) = incoming.next().await {
             match message {
                 ClientMessage::Input(bytes) => {
                     if to_qemu.write_all(&bytes).await.is_err() {
-                        break;
+                        return false;
                     }
                 }
-                ClientMessage::Detach => break,
+                ClientMessage::Detach => return true,
                 ClientMessage::Hello { .. } | ClientMessage::Request(_) => {}
             }
         }
+        true
     });
     let mut buffer = vec![0u8; RELAY_CHUNK];
     let mut to_qemu_task = to_qemu_task;
-    let reason = loop {
+    let stopped = || format!("the {} closed: the VM stopped", describe_channel(channel));
+    // What to tell the client (None: it is gone), and whether the input task ended.
+    let (reason, task_done) = loop {
         tokio::select! {
             read = from_qemu.read(&mut buffer) => match read {
-                Ok(0) | Err(_) => break format!("the {channel} closed: the VM stopped"),
+                Ok(0) | Err(_) => break (Some(stopped()), false),
                 Ok(n) => {
                     if sink.send(ServerMessage::Output(buffer[..n].to_vec())).await.is_err() {
-                        return;
+                        break (None, false);
                     }
                 }
             },
-            _ = &mut to_qemu_task => break "detached".to_owned(),
+            detached = &mut to_qemu_task => match detached {
+                Ok(false) => break (Some(stopped()), true),
+                Ok(true) | Err(_) => break (Some("detached".to_owned()), true),
+            },
         }
     };
-    to_qemu_task.abort();
-    let _ = sink.send(ServerMessage::StreamEnd { reason }).await;
+    if !task_done {
+        to_qemu_task.abort();
+        let _ = to_qemu_task.await;
+    }
+    // Close QEMU's socket and free the channel before saying so: a client
+    // that waits for StreamEnd can attach again at once.
+    drop(from_qemu);
     drop(lease);
+    if let Some(reason) = reason {
+        let _ = sink.send(ServerMessage::StreamEnd { reason }).await;
+    }
     debug!(connection = id, %channel, "relay closed");
 }

@@ -18,6 +18,14 @@ pub struct Attachment {
     pub lease: Arc<u64>,
 }
 
+/// The channel as users call it, for messages.
+pub fn describe(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Monitor => "monitor",
+        Channel::Serial => "serial console",
+    }
+}
+
 /// Who holds each channel, by connection id.
 #[derive(Default)]
 pub struct Holders {
@@ -54,12 +62,13 @@ impl VmActorState {
         channel: Channel,
         connection: u64,
     ) -> Result<VmReply, WireError> {
-        self.require_running(&format!("attach to the {channel}"))?;
+        let what = describe(channel);
+        self.require_running(&format!("attach to the {what}"))?;
         if let Some(holder) = self.holders.slot(channel).upgrade() {
             return Err(WireError::new(
                 ErrorKind::Busy,
                 format!(
-                    "the {channel} of VM '{}' is in use by connection {holder}; detach there first (Ctrl+])",
+                    "the {what} of VM '{}' is in use by connection {holder} (one client per channel); detach there first (Ctrl+])",
                     self.info.name
                 ),
             ));
@@ -76,7 +85,7 @@ impl VmActorState {
         };
         let stream = UnixStream::connect(&socket).await.map_err(|err| {
             WireError::unavailable(format!(
-                "cannot open the {channel} socket {}: {err}",
+                "cannot open the {what} socket {}: {err}",
                 socket.display()
             ))
         })?;

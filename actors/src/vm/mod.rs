@@ -86,7 +86,7 @@ pub struct Origin {
     pub connection: u64,
 }
 
-pub use access::Attachment;
+pub use access::{Attachment, describe as describe_channel};
 
 pub enum VmReply {
     Response(Response),
@@ -346,11 +346,18 @@ impl VmActorState {
     /// Stored events, read by a task so the actor does not wait on the database.
     fn history(&self, limit: Option<u32>, reply: Reply) {
         let store = self.ctx.store.clone();
+        let bus = self.ctx.bus.clone();
         let id = self.info.id;
-        tokio::spawn(async move {
-            let events = db_plain(store.history(id, limit.map(u64::from))).await;
-            let _ = reply.send(events.map(|events| VmReply::Response(Response::History(events))));
-        });
+        tokio::spawn(
+            async move {
+                let events = db_plain(store.history(id, limit.map(u64::from)))
+                    .await
+                    .map(|stored| bus.complete_history(id, stored, limit.map(|l| l as usize)));
+                let _ =
+                    reply.send(events.map(|events| VmReply::Response(Response::History(events))));
+            }
+            .in_current_span(),
+        );
     }
 
     fn name(&self) -> &str {

@@ -8,7 +8,7 @@ use crate::render::LineRenderer;
 use crate::terminal::RawMode;
 use corvus_protocol::{Channel, ClientMessage, Request, Response, ServerMessage, VmRef};
 use futures::{SinkExt, StreamExt};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -20,6 +20,8 @@ const DETACH_KEY: u8 = 0x1d;
 const QUIET_AFTER_INPUT: Duration = Duration::from_millis(700);
 /// A monitor answer is complete once a fresh prompt follows it.
 const MONITOR_PROMPT: &[u8] = b"(qemu) ";
+/// After a detach, how long crv waits for the daemon to confirm it.
+const DETACH_GRACE: Duration = Duration::from_secs(2);
 
 enum Input {
     Bytes(Vec<u8>),
@@ -55,8 +57,15 @@ pub async fn attach(ctx: &Ctx, vm: &str, channel: Channel) -> Result<(), CliErro
         None
     };
     if interactive {
-        eprint!("Connected to the {channel} of VM '{vm}'. Detach with Ctrl+].\r\n");
+        let what = match channel {
+            Channel::Monitor => "monitor",
+            Channel::Serial => "serial console",
+        };
+        eprint!("Connected to the {what} of VM '{vm}'. Detach with Ctrl+].\r\n");
     }
+    // From here on a socket or pipe closed under crv is an error to report,
+    // not a SIGPIPE that kills it before it can say why or restore the terminal.
+    ignore_sigpipe();
     let mut stdout = tokio::io::stdout();
     let _ = stdout.write_all(&replay).await;
     let _ = stdout.flush().await;
@@ -79,48 +88,98 @@ pub async fn attach(ctx: &Ctx, vm: &str, channel: Channel) -> Result<(), CliErro
             frame = frames.next() => match frame {
                 Some(Ok(ServerMessage::Output(bytes))) => {
                     prompts += count(&bytes, MONITOR_PROMPT);
-                    let shown = match &mut renderer {
-                        Some(renderer) => renderer.feed(&bytes),
-                        None => bytes,
-                    };
-                    let _ = stdout.write_all(&shown).await;
-                    let _ = stdout.flush().await;
+                    if show(&mut stdout, renderer.as_mut(), &bytes).await.is_err() {
+                        // Whoever read our output is gone (`| head`): end quietly.
+                        break Ok(Ended::Here);
+                    }
                     // The banner's prompt plus one per line sent.
                     if channel == Channel::Monitor && input_ended.is_some_and(|lines| prompts > lines) {
-                        break Ok(None);
+                        break Ok(Ended::Here);
                     }
                 }
-                Some(Ok(ServerMessage::StreamEnd { reason })) => break Ok(Some(reason)),
+                Some(Ok(ServerMessage::StreamEnd { reason })) => break Ok(Ended::ByDaemon(reason)),
                 Some(Ok(_)) => {}
                 Some(Err(err)) => break Err(CliError::frame(err)),
-                None => break Ok(Some("the daemon closed the connection".to_owned())),
+                None => break Ok(Ended::Lost),
             },
             typed = input.recv(), if input_ended.is_none() => match typed {
                 Some(Input::Bytes(bytes)) => {
                     if sink.send(ClientMessage::Input(bytes)).await.is_err() {
-                        break Ok(Some("the daemon closed the connection".to_owned()));
+                        break Ok(Ended::Lost);
                     }
                 }
                 Some(Input::Ended { lines }) => input_ended = Some(lines),
-                Some(Input::Detach) | None => break Ok(None),
+                Some(Input::Detach) | None => break Ok(Ended::Here),
             },
-            _ = quiet => break Ok(None),
+            _ = quiet => break Ok(Ended::Here),
         }
     };
-    let _ = sink.send(ClientMessage::Detach).await;
+    if matches!(outcome, Ok(Ended::Here)) {
+        // The daemon frees the channel before it confirms, so a script's
+        // next attach right after this one never finds it busy.
+        if sink.send(ClientMessage::Detach).await.is_ok() {
+            let _ = tokio::time::timeout(DETACH_GRACE, async {
+                while let Some(Ok(frame)) = frames.next().await {
+                    match frame {
+                        ServerMessage::Output(bytes) => {
+                            let _ = show(&mut stdout, renderer.as_mut(), &bytes).await;
+                        }
+                        ServerMessage::StreamEnd { .. } => break,
+                        _ => {}
+                    }
+                }
+            })
+            .await;
+        }
+    }
     if let Some(renderer) = &renderer {
         let _ = stdout.write_all(renderer.pending()).await;
         let _ = stdout.write_all(b"\n").await;
         let _ = stdout.flush().await;
     }
     drop(raw);
-    match outcome? {
-        Some(reason) if interactive => eprintln!("\r\n{reason}"),
-        Some(reason) => eprintln!("crv: {reason}"),
-        None if interactive => eprintln!("\r\ndetached"),
-        None => {}
-    }
+    let mut stderr = std::io::stderr();
+    let _ = match outcome? {
+        Ended::ByDaemon(reason) if interactive => writeln!(stderr, "\r\n{reason}"),
+        Ended::ByDaemon(reason) => writeln!(stderr, "crv: {reason}"),
+        Ended::Here if interactive => writeln!(stderr, "\r\ndetached"),
+        Ended::Here => Ok(()),
+        Ended::Lost => {
+            return Err(CliError::Failed(
+                "the daemon closed the connection in the middle of the session".into(),
+            ));
+        }
+    };
     Ok(())
+}
+
+/// Who ended a relay.
+enum Ended {
+    /// This side: Ctrl+], the end of piped input, or stdout closed.
+    Here,
+    /// The daemon, with its reason (the VM stopped, or the daemon is exiting).
+    ByDaemon(String),
+    /// The connection broke without a word: a failure.
+    Lost,
+}
+
+/// Writes relayed bytes to stdout, through the renderer when there is one.
+async fn show(
+    stdout: &mut tokio::io::Stdout,
+    renderer: Option<&mut LineRenderer>,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    match renderer {
+        Some(renderer) => stdout.write_all(&renderer.feed(bytes)).await?,
+        None => stdout.write_all(bytes).await?,
+    }
+    stdout.flush().await
+}
+
+fn ignore_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: SIG_IGN installs no Rust code; crv's only other handler is the default one.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
 }
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {

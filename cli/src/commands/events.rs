@@ -48,6 +48,37 @@ pub async fn events(ctx: &Ctx, vms: &[String], since: Option<u64>) -> Result<(),
 /// Follows one VM until it reaches `stopped` or `error`.
 pub async fn watch(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
     let mut stream = EventStream::open(&ctx.endpoint, vec![VmRef::parse(vm)], None).await?;
+    // Subscribed first, then a look at the VM: a VM that is already at the
+    // end needs no waiting, and one that is not cannot get there unseen.
+    let current = expect_vm(
+        one_shot(
+            &ctx.endpoint,
+            Request::ShowVm {
+                vm: VmRef::parse(vm),
+            },
+        )
+        .await?,
+    )?;
+    match current.status {
+        VmState::Stopped => {
+            eprintln!("VM '{}' is stopped", current.name);
+            return Ok(());
+        }
+        VmState::Error => {
+            return Err(CliError::Failed(format!(
+                "VM '{}' is in error: {}",
+                current.name,
+                current
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("no reason recorded")
+            )));
+        }
+        state => eprintln!(
+            "Watching VM '{}' ({state}) until it is stopped or in error",
+            current.name
+        ),
+    }
     let last = follow(
         ctx,
         &mut stream,
