@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod guest;
 pub mod postgres;
 pub mod prereq;
+mod vm;
 
 pub use daemon::{Crv, Daemon, DaemonOptions, Db};
 pub use guest::Guest;

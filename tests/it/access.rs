@@ -17,32 +17,6 @@ use std::time::Duration;
 
 const QUICK: Duration = Duration::from_secs(10);
 
-/// A VM with no kernel and no disk: cheap to run under KVM with `-cpu qemu64`.
-fn firmware_vm(daemon: &Daemon, name: &str, extra: &[&str]) {
-    let mut args = vec![
-        "vm",
-        "create",
-        name,
-        "--cpus",
-        "1",
-        "--ram",
-        "64",
-        "--cpu-model",
-        "qemu64",
-    ];
-    args.extend_from_slice(extra);
-    daemon.crv(&args).ok();
-}
-
-fn show(daemon: &Daemon, vm: &str) -> Value {
-    daemon.crv(&["--json", "vm", "show", vm]).json()
-}
-
-fn history(daemon: &Daemon, vm: &str) -> Vec<Value> {
-    let history = daemon.crv(&["--json", "vm", "history", vm]).json();
-    history.as_array().expect("history is an array").clone()
-}
-
 /// The connection id an operator event names.
 fn connection_of(event: &Value) -> u64 {
     event["cause"]["operator"]["connection"]
@@ -122,7 +96,7 @@ fn monitor_and_console_over_the_socket_and_tcp() {
     daemon.wait_for_state("web", "paused", Duration::from_secs(1));
     hmp_via(&daemon, tcp, "web", "cont");
     daemon.wait_for_state("web", "running", Duration::from_secs(1));
-    let events = history(&daemon, "web");
+    let events = daemon.history("web");
     let causes: Vec<&Value> = events[events.len() - 2..]
         .iter()
         .map(|e| &e["cause"])
@@ -177,7 +151,7 @@ fn monitor_and_console_over_the_socket_and_tcp() {
     daemon.crv(&["vm", "pause", "web"]).ok();
     let mut monitor = daemon.crv_background(Via::Unix, &["vm", "monitor", "web"]);
     monitor.wait_for_stdout("monitor banner", QUICK, |out| out.contains("QEMU"));
-    let paused_by = connection_of(history(&daemon, "web").last().unwrap());
+    let paused_by = connection_of(daemon.history("web").last().unwrap());
     let holder = paused_by + 1;
     for via in [Via::Unix, tcp] {
         let stderr = daemon
@@ -285,8 +259,8 @@ fn view_prints_a_working_spice_uri_and_explains_what_it_cannot_do() {
     let Some(mut daemon) = Daemon::start_with(Db::Sqlite, options) else {
         return;
     };
-    firmware_vm(&daemon, "spicy", &[]);
-    firmware_vm(&daemon, "headless", &["--display", "none"]);
+    daemon.create_firmware_vm("spicy", &["--display", "spice"]);
+    daemon.create_firmware_vm("headless", &["--display", "none"]);
     daemon.crv(&["vm", "view", "spicy"]).fails(
         1,
         "VM 'spicy' is stopped; start it with `crv vm start spicy`",
@@ -307,7 +281,7 @@ fn view_prints_a_working_spice_uri_and_explains_what_it_cannot_do() {
         socket,
         daemon
             .runtime
-            .join(format!("{}/spice.sock", show(&daemon, "spicy")["id"]))
+            .join(format!("{}/spice.sock", daemon.show("spicy")["id"]))
     );
     assert!(std::fs::metadata(socket).unwrap().file_type().is_socket());
     let reply = spice_link_reply(socket);
@@ -470,7 +444,7 @@ fn virtiofs_shares_work_in_the_guest_and_end_with_the_vm() {
     assert!(!ro.join("refused.txt").exists());
 
     // `vm show` has each share's virtiofsd, serving that share's socket.
-    let vm = show(&daemon, "fs");
+    let vm = daemon.show("fs");
     let runtime = daemon.runtime.join(id.to_string());
     for share in vm["shared_dirs"].as_array().unwrap() {
         let pid = share["pid"]
@@ -508,7 +482,7 @@ fn a_dead_virtiofsd_is_reported(db: Db) {
     };
     let data = daemon.dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    firmware_vm(&daemon, "fw", &["--display", "none"]);
+    daemon.create_firmware_vm("fw", &["--display", "none"]);
     daemon
         .crv(&[
             "vm",
@@ -534,7 +508,7 @@ fn a_dead_virtiofsd_is_reported(db: Db) {
 
     let mut vm = Value::Null;
     let reported = wait_until(QUICK, || {
-        vm = show(&daemon, "fw");
+        vm = daemon.show("fw");
         vm["last_error"].is_string()
     });
     assert!(reported, "no last_error after the virtiofsd died: {vm}");
@@ -555,7 +529,7 @@ fn a_dead_virtiofsd_is_reported(db: Db) {
             .contains("virtiofsd of share 'data'")
     );
 
-    let last = history(&daemon, "fw").last().cloned().unwrap();
+    let last = daemon.history("fw").last().cloned().unwrap();
     assert_eq!(
         (last["from"].as_str(), last["to"].as_str()),
         (Some("running"), Some("running")),

@@ -1,28 +1,8 @@
 //! VM definitions from the CLI: create, show, edit, devices, delete,
 //! validation, scale and persistence across restarts.
 
-use corvus_storage::{Store, StoredVm};
 use harness::{Daemon, Db};
 use serde_json::Value;
-
-/// The database's view, read independently of the daemon.
-fn stored(daemon: &Daemon) -> Vec<StoredVm> {
-    let url = daemon.database_url.clone();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let store = Store::connect(&url).await.unwrap();
-                let vms = store.load_vms().await.unwrap();
-                store.close().await;
-                vms
-            })
-    })
-    .join()
-    .unwrap()
-}
 
 fn create_show_edit_delete(db: Db) {
     let Some(daemon) = Daemon::start(db) else {
@@ -236,7 +216,7 @@ fn create_show_edit_delete(db: Db) {
         .crv(&["vm", "drive", "remove", "web", &drive_id])
         .ok();
 
-    let rows = stored(&daemon);
+    let rows = daemon.stored_vms();
     assert_eq!(rows[0].vm.cpu_count, 4);
     assert_eq!(rows[0].vm.description.as_deref(), Some("edited"));
     assert_eq!(rows[0].drives.len(), 1);
@@ -245,7 +225,7 @@ fn create_show_edit_delete(db: Db) {
     let deleted = daemon.crv(&["vm", "delete", "web"]).ok();
     assert!(deleted.contains("deleted VM 'web' (id 1)"), "{deleted}");
     assert!(
-        stored(&daemon).is_empty(),
+        daemon.stored_vms().is_empty(),
         "the VM and its child rows are gone"
     );
     daemon.crv(&["vm", "show", "web"]).fails(1, "no VM named");
@@ -305,7 +285,7 @@ fn every_validation_error_is_refused_and_changes_nothing(db: Db) {
     daemon
         .crv(&["vm", "create", "other", "--cpus", "1", "--ram", "128"])
         .ok();
-    let before = stored(&daemon);
+    let before = daemon.stored_vms();
 
     let create = |name: &str, extra: &[&str]| {
         let mut args = vec!["vm", "create", name, "--cpus", "1", "--ram", "128"];
@@ -435,7 +415,7 @@ fn every_validation_error_is_refused_and_changes_nothing(db: Db) {
         .fails(1, "no VM named or numbered '999'");
 
     assert_eq!(
-        stored(&daemon),
+        daemon.stored_vms(),
         before,
         "no refused command changed the database"
     );

@@ -15,33 +15,9 @@ use tokio::net::UnixStream;
 
 const QUICK: Duration = Duration::from_secs(10);
 
-/// A VM with no kernel and no disk (KVM with `-cpu qemu64`): it runs, and
-/// it ignores ACPI, so its stops time out.
-fn firmware_vm(daemon: &Daemon, name: &str) {
-    let args = [
-        "vm",
-        "create",
-        name,
-        "--cpus",
-        "1",
-        "--ram",
-        "64",
-        "--display",
-        "none",
-        "--cpu-model",
-        "qemu64",
-    ];
-    daemon.crv(&args).ok();
-}
-
-fn history(daemon: &Daemon, vm: &str) -> Vec<Value> {
-    let history = daemon.crv(&["--json", "vm", "history", vm]).json();
-    history.as_array().expect("history is an array").clone()
-}
-
 /// Every stored event of these VMs, in `seq` order.
 fn all_history(daemon: &Daemon, vms: &[&str]) -> Vec<Value> {
-    let mut events: Vec<Value> = vms.iter().flat_map(|vm| history(daemon, vm)).collect();
+    let mut events: Vec<Value> = vms.iter().flat_map(|vm| daemon.history(vm)).collect();
     events.sort_by_key(|e| e["seq"].as_u64());
     events
 }
@@ -108,7 +84,7 @@ fn every_subscriber_sees_the_same_cycle(db: Db) {
         return;
     };
     for vm in ["fw", "other", "broken"] {
-        firmware_vm(&daemon, vm);
+        daemon.create_firmware_vm(vm, &[]);
     }
     let missing = "/nonexistent/disk.qcow2";
     daemon
@@ -274,7 +250,7 @@ fn since_replays_without_gap_or_duplicate_across_a_restart(db: Db) {
     let Some(mut daemon) = Daemon::start(db) else {
         return;
     };
-    firmware_vm(&daemon, "fw");
+    daemon.create_firmware_vm("fw", &[]);
     let mut first = daemon.crv_background(Via::Unix, &["--json", "events", "--since", "0"]);
     daemon.crv(&["vm", "start", "fw"]).ok();
     daemon.crv(&["vm", "pause", "fw"]).ok();
@@ -306,7 +282,7 @@ fn since_replays_without_gap_or_duplicate_across_a_restart(db: Db) {
     let resumed = json_events(&second, 4);
     assert_eq!(seqs(&resumed), [4, 5, 6, 7], "then live, with no duplicate");
 
-    let stored = history(&daemon, "fw");
+    let stored = daemon.history("fw");
     let together: Vec<Value> = seen.into_iter().chain(resumed).collect();
     assert_eq!(together, stored);
     assert_eq!(
@@ -449,7 +425,7 @@ async fn a_stalled_subscriber_lags_without_slowing_the_vm() {
     let Some(daemon) = Daemon::start(Db::Sqlite) else {
         return;
     };
-    firmware_vm(&daemon, "fw");
+    daemon.create_firmware_vm("fw", &[]);
     let pid = daemon.crv(&["--json", "vm", "start", "fw"]).json()["pid"].clone();
     // Events 1 and 2 are the start; each cycle adds two.
     let mut ops = connect(&daemon).await;

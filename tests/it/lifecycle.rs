@@ -93,31 +93,11 @@ fn boot_pause_resume_stop(db: Db) {
 
 on_both_databases!(boot_pause_resume_stop);
 
-/// A VM with no kernel and no disk: the firmware runs (under KVM with
-/// `-cpu qemu64` where /dev/kvm works) but nothing answers ACPI.
-fn firmware_vm(daemon: &Daemon, name: &str, extra: &[&str]) {
-    let mut args = vec![
-        "vm",
-        "create",
-        name,
-        "--cpus",
-        "1",
-        "--ram",
-        "64",
-        "--display",
-        "none",
-        "--cpu-model",
-        "qemu64",
-    ];
-    args.extend_from_slice(extra);
-    daemon.crv(&args).ok();
-}
-
 fn a_vm_that_ignores_acpi_is_stopped_after_the_timeout(db: Db) {
     let Some(daemon) = Daemon::start(db) else {
         return;
     };
-    firmware_vm(&daemon, "fw", &[]);
+    daemon.create_firmware_vm("fw", &[]);
     daemon.crv(&["vm", "start", "fw"]).ok();
     let started = std::time::Instant::now();
     let stopped = daemon
@@ -138,7 +118,7 @@ fn reset_refusals_and_crashes(db: Db) {
     let Some(daemon) = Daemon::start(db) else {
         return;
     };
-    firmware_vm(&daemon, "fw", &[]);
+    daemon.create_firmware_vm("fw", &[]);
     // Refusals from `stopped`.
     daemon
         .crv(&["vm", "stop", "fw"])
@@ -247,7 +227,7 @@ fn a_missing_drive_fails_the_start_with_qemus_message(db: Db) {
     let Some(daemon) = Daemon::start(db) else {
         return;
     };
-    firmware_vm(&daemon, "broken", &[]);
+    daemon.create_firmware_vm("broken", &[]);
     daemon
         .crv(&[
             "vm",
@@ -288,7 +268,7 @@ on_both_databases!(
 fn ten_vms_start_in_parallel() {
     let daemon = Daemon::start(Db::Sqlite).unwrap();
     for i in 0..10 {
-        firmware_vm(&daemon, &format!("p{i}"), &[]);
+        daemon.create_firmware_vm(&format!("p{i}"), &[]);
     }
     std::thread::scope(|scope| {
         for i in 0..10 {
@@ -315,7 +295,7 @@ fn ten_vms_start_in_parallel() {
 #[test]
 fn racing_starts_and_resets_never_leave_two_qemus_or_a_wrong_state() {
     let daemon = Daemon::start(Db::Sqlite).unwrap();
-    firmware_vm(&daemon, "race", &[]);
+    daemon.create_firmware_vm("race", &[]);
     let marker = "process=corvus-vm-1";
     for round in 0..3 {
         std::thread::scope(|scope| {

@@ -10,28 +10,9 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use std::time::Duration;
 
+/// Firmware-only VMs ignore ACPI; a short stop timeout keeps escalations quick.
 fn firmware_vm(daemon: &Daemon, name: &str, extra: &[&str]) {
-    let mut args = vec![
-        "vm",
-        "create",
-        name,
-        "--cpus",
-        "1",
-        "--ram",
-        "64",
-        "--display",
-        "none",
-        "--cpu-model",
-        "qemu64",
-        "--stop-timeout",
-        "2",
-    ];
-    args.extend_from_slice(extra);
-    daemon.crv(&args).ok();
-}
-
-fn pid_of(daemon: &Daemon, vm: &str) -> Option<u64> {
-    daemon.crv(&["--json", "vm", "show", vm]).json()["pid"].as_u64()
+    daemon.create_firmware_vm(name, &[&["--stop-timeout", "2"], extra].concat());
 }
 
 fn kill9(pid: u64) {
@@ -47,15 +28,6 @@ fn qemus(daemon: &Daemon) -> Vec<u32> {
                 .is_ok_and(|c| String::from_utf8_lossy(&c).contains("process=corvus-vm-"))
         })
         .collect()
-}
-
-fn history(daemon: &Daemon, vm: &str) -> Vec<Value> {
-    daemon
-        .crv(&["--json", "vm", "history", vm])
-        .json()
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 fn millis(at: &Value) -> i64 {
@@ -88,7 +60,7 @@ fn on_failure_restarts_with_backoff_until_the_limit(db: Db) {
     );
     daemon.crv(&["vm", "start", "crashy"]).ok();
     for attempt in 1..=3 {
-        let pid = pid_of(&daemon, "crashy").unwrap();
+        let pid = daemon.pid_of("crashy").unwrap();
         kill9(pid);
         let restarted = wait_until(Duration::from_secs(30), || {
             let vm = daemon.crv(&["--json", "vm", "show", "crashy"]).json();
@@ -96,7 +68,7 @@ fn on_failure_restarts_with_backoff_until_the_limit(db: Db) {
         });
         assert!(restarted, "restart {attempt} happened:\n{}", daemon.log());
     }
-    kill9(pid_of(&daemon, "crashy").unwrap());
+    kill9(daemon.pid_of("crashy").unwrap());
     let vm = daemon.wait_for_state("crashy", "error", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(1500));
     let vm_later = daemon.crv(&["--json", "vm", "show", "crashy"]).json();
@@ -110,7 +82,7 @@ fn on_failure_restarts_with_backoff_until_the_limit(db: Db) {
         "{error} / {vm}"
     );
 
-    let events = history(&daemon, "crashy");
+    let events = daemon.history("crashy");
     let restarts: Vec<&Value> = events
         .iter()
         .filter(|e| e["cause"].get("restart_policy").is_some())
@@ -159,7 +131,7 @@ fn never_restarts_and_always_restarts_a_guest_poweroff(db: Db) {
     };
     firmware_vm(&daemon, "fragile", &["--restart", "never"]);
     daemon.crv(&["vm", "start", "fragile"]).ok();
-    kill9(pid_of(&daemon, "fragile").unwrap());
+    kill9(daemon.pid_of("fragile").unwrap());
     daemon.wait_for_state("fragile", "error", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
@@ -172,18 +144,18 @@ fn never_restarts_and_always_restarts_a_guest_poweroff(db: Db) {
     let id = daemon.create_guest_vm(guest, "phoenix", "", &["--restart", "always"]);
     daemon.crv(&["vm", "start", "phoenix"]).ok();
     daemon.wait_for_serial(id, "GUEST READY", harness::guest::BOOT_TIMEOUT);
-    let first = pid_of(&daemon, "phoenix").unwrap();
+    let first = daemon.pid_of("phoenix").unwrap();
     // A poweroff the guest does on its own (here: the ACPI button pressed from its monitor).
     harness::access::hmp(&daemon, "phoenix", "system_powerdown");
     let restarted = wait_until(Duration::from_secs(60), || {
-        pid_of(&daemon, "phoenix").is_some_and(|p| p != first)
+        daemon.pid_of("phoenix").is_some_and(|p| p != first)
     });
     assert!(
         restarted,
         "always restarts after a guest poweroff:\n{}",
         daemon.log()
     );
-    let events = history(&daemon, "phoenix");
+    let events = daemon.history("phoenix");
     assert!(
         events
             .iter()
@@ -221,7 +193,7 @@ fn a_panicking_vm_actor_is_respawned_without_touching_the_vm() {
     let daemon = Daemon::start_with(Db::Sqlite, options).unwrap();
     firmware_vm(&daemon, "web", &[]);
     daemon.crv(&["vm", "start", "web"]).ok();
-    let pid = pid_of(&daemon, "web").unwrap();
+    let pid = daemon.pid_of("web").unwrap();
     daemon
         .crv(&["vm", "history", "web"])
         .fails(1, "the actor handling it failed");
@@ -326,7 +298,7 @@ fn daemon_kill9_then_readopt(db: Db) {
             .contains("QEMU exited while the daemon was down"),
         "{vm0}"
     );
-    let events = history(&daemon, "vm0");
+    let events = daemon.history("vm0");
     assert_eq!(events.last().unwrap()["cause"], "readoption");
     daemon.wait_for_state("vm1", "running", Duration::from_secs(30));
     assert_eq!(qemus(&daemon).len(), 1);
@@ -356,14 +328,14 @@ fn autostart_and_leaving_vms_running(db: Db) {
     firmware_vm(&daemon, "auto", &["--autostart"]);
     firmware_vm(&daemon, "manual", &[]);
     daemon.crv(&["vm", "start", "auto"]).ok();
-    let pid = pid_of(&daemon, "auto").unwrap();
+    let pid = daemon.pid_of("auto").unwrap();
     // crv shutdown leaves VMs running; the next daemon re-adopts instead of starting a second one.
     daemon.crv(&["shutdown"]).ok();
     assert!(daemon.wait_exit().success());
     assert_eq!(qemus(&daemon).len(), 1);
     daemon.restart();
     assert_eq!(
-        pid_of(&daemon, "auto"),
+        daemon.pid_of("auto"),
         Some(pid),
         "autostart leaves a running VM alone"
     );
@@ -375,7 +347,7 @@ fn autostart_and_leaving_vms_running(db: Db) {
     daemon.crv(&["vm", "reset", "auto"]).ok();
     daemon.restart();
     daemon.wait_for_state("auto", "running", Duration::from_secs(20));
-    let events = history(&daemon, "auto");
+    let events = daemon.history("auto");
     assert!(
         events
             .iter()
@@ -415,7 +387,7 @@ fn stop_vms_on_exit_stops_them_gracefully() {
             "stopped"
         );
     }
-    let events = history(&daemon, "b");
+    let events = daemon.history("b");
     assert_eq!(
         events.last().unwrap()["cause"],
         "timeout_escalation",
@@ -438,7 +410,7 @@ fn postgresql_outage_queues_state_changes_and_loses_none() {
         firmware_vm(&daemon, name, &[]);
         daemon.crv(&["vm", "start", name]).ok();
     }
-    let seen_before = history(&daemon, "p1").len();
+    let seen_before = daemon.history("p1").len();
     assert_eq!(seen_before, 2);
 
     cluster.stop_server();
@@ -486,7 +458,8 @@ fn postgresql_outage_queues_state_changes_and_loses_none() {
     );
 
     let transitions = |vm: &str| -> Vec<(String, String)> {
-        history(&daemon, vm)
+        daemon
+            .history(vm)
             .iter()
             .map(|e| {
                 (
@@ -529,26 +502,12 @@ fn postgresql_outage_queues_state_changes_and_loses_none() {
         ])
     );
     // The vm rows too, read straight from the database.
-    let stored = std::thread::spawn({
-        let url = daemon.database_url.clone();
-        move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    let store = corvus_storage::Store::connect(&url).await.unwrap();
-                    store.load_vms().await.unwrap()
-                })
-        }
-    })
-    .join()
-    .unwrap();
+    let stored = daemon.stored_vms();
     let rows: Vec<(&str, &str, Option<i32>)> = stored
         .iter()
         .map(|s| (s.vm.name.as_str(), s.vm.status.as_str(), s.vm.pid))
         .collect();
-    let p2_pid = pid_of(&daemon, "p2").map(|p| p as i32);
+    let p2_pid = daemon.pid_of("p2").map(|p| p as i32);
     assert_eq!(
         rows,
         [
@@ -568,21 +527,21 @@ fn a_guest_panic_is_a_failure_that_on_failure_restarts() {
     let id = daemon.create_guest_vm(guest, "panicky", "", &["--restart", "on-failure"]);
     daemon.crv(&["vm", "start", "panicky"]).ok();
     daemon.wait_for_serial(id, "GUEST READY", harness::guest::BOOT_TIMEOUT);
-    let first = pid_of(&daemon, "panicky").unwrap();
+    let first = daemon.pid_of("panicky").unwrap();
     // The guest's pvpanic driver reports the crash to QEMU (GUEST_PANICKED).
     daemon.crv_with_input(
         &["vm", "console", "panicky"],
         "echo c > /proc/sysrq-trigger\n",
     );
     let restarted = wait_until(Duration::from_secs(60), || {
-        pid_of(&daemon, "panicky").is_some_and(|p| p != first)
+        daemon.pid_of("panicky").is_some_and(|p| p != first)
     });
     assert!(
         restarted,
         "on-failure restarts a panicked guest:\n{}",
         daemon.log()
     );
-    let events = history(&daemon, "panicky");
+    let events = daemon.history("panicky");
     let panic = events
         .iter()
         .find(|e| e["to"] == "error")

@@ -212,23 +212,7 @@ fn ready_is_notified_once_the_socket_accepts_clients() {
         "qemu-system-x86_64 (package qemu-system-x86)",
     );
     let mut daemon = Daemon::start_with(Db::Sqlite, DaemonOptions::tcg()).unwrap();
-    daemon
-        .crv(&[
-            "vm",
-            "create",
-            "notified",
-            "--cpus",
-            "1",
-            "--ram",
-            "64",
-            "--display",
-            "none",
-            "--cpu-model",
-            "qemu64",
-            "--stop-timeout",
-            "2",
-        ])
-        .ok();
+    daemon.create_firmware_vm("notified", &["--stop-timeout", "2"]);
     assert!(daemon.stop().success());
 
     let notify_path = daemon.dir.path().join("notify");
