@@ -58,7 +58,7 @@ impl Client {
         }
     }
 
-    pub async fn list(&mut self) -> anyhow::Result<Vec<VmInfo>> {
+    pub async fn list(&mut self) -> anyhow::Result<Vec<std::sync::Arc<VmInfo>>> {
         match self.request(Request::ListVms).await? {
             Response::Vms(vms) => Ok(vms),
             other => bail!("expected a VM list, got {other:?}"),

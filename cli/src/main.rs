@@ -2,6 +2,7 @@
 
 mod args;
 mod client;
+mod columns;
 mod commands;
 mod error;
 mod output;

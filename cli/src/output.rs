@@ -6,8 +6,10 @@
 use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, presets::NOTHING};
 use corvus_protocol::{DaemonStatus, VmEvent, VmInfo, VmState};
 use serde::Serialize;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
+
+use crate::columns::{self, Columns};
 
 /// The classic terminal width, for output that goes to a file or a pipe.
 const DEFAULT_WIDTH: u16 = 80;
@@ -47,9 +49,11 @@ fn print(mut table: Table, whole: &[usize]) {
             column.set_constraint(ColumnConstraint::ContentWidth);
         }
     }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for line in table.lines() {
-        println!("{}", line.trim_end());
+        let _ = writeln!(out, "{}", line.trim_end());
     }
+    let _ = out.flush();
 }
 
 fn fallback_width() -> u16 {
@@ -91,34 +95,50 @@ fn opt<T: ToString>(value: &Option<T>) -> String {
         .map_or_else(|| "-".to_owned(), ToString::to_string)
 }
 
-pub fn vm_list(vms: &[VmInfo]) {
+pub fn vm_list(vms: &[std::sync::Arc<VmInfo>]) {
     if vms.is_empty() {
         println!("No VMs defined. Create one with `crv vm create NAME --cpus 1 --ram 512`.");
         return;
     }
-    let mut t = table(&[
-        "ID",
-        "NAME",
-        "STATUS",
-        "CPUS",
-        "RAM",
-        "PID",
-        "RESTART",
-        "AUTOSTART",
+    let mut columns = Columns::new(vec![
+        "ID", "NAME", "STATUS", "CPUS", "RAM", "PID", "RESTART", "AUTO",
     ]);
     for vm in vms {
-        t.add_row(vec![
-            Cell::new(vm.id),
-            Cell::new(&vm.name),
-            state_cell(vm.status),
-            Cell::new(vm.cpu_count),
-            Cell::new(format!("{} MiB", vm.ram_mb)),
-            Cell::new(opt(&vm.pid)),
-            Cell::new(vm.restart_policy),
-            Cell::new(if vm.autostart { "yes" } else { "no" }),
+        columns.row(vec![
+            columns::Cell::plain(vm.id.to_string()),
+            columns::Cell::plain(vm.name.as_str()),
+            columns::Cell::coloured(vm.status.as_str(), state_colour(vm.status)),
+            columns::Cell::plain(vm.cpu_count.to_string()),
+            columns::Cell::plain(format!("{} MiB", vm.ram_mb)),
+            columns::Cell::plain(opt(&vm.pid)),
+            columns::Cell::plain(vm.restart_policy.as_str()),
+            columns::Cell::plain(if vm.autostart { "yes" } else { "no" }),
         ]);
     }
-    print(t, &[0, 2, 3, 4, 5, 6, 7]);
+    columns.print(output_width(), 1);
+}
+
+/// The width tables fit: the terminal's, else COLUMNS, else 80.
+fn output_width() -> usize {
+    let terminal = std::io::stdout()
+        .is_terminal()
+        .then(|| Table::new().width())
+        .flatten()
+        .filter(|w| *w >= 20);
+    usize::from(terminal.unwrap_or_else(fallback_width))
+}
+
+/// The ANSI colour of a state, when colours are on.
+fn state_colour(state: VmState) -> Option<&'static str> {
+    if !colours() {
+        return None;
+    }
+    match state {
+        VmState::Running => Some("32"),
+        VmState::Paused | VmState::Starting | VmState::Stopping => Some("33"),
+        VmState::Error => Some("31"),
+        VmState::Stopped => None,
+    }
 }
 
 pub fn vm_show(vm: &VmInfo) {

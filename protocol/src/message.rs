@@ -5,6 +5,7 @@ use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Everything a client sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,7 +164,8 @@ pub enum Response {
     Pong,
     Status(DaemonStatus),
     ShuttingDown,
-    Vms(Vec<VmInfo>),
+    /// Shared with the daemon's snapshots, so a long list is not copied before it is sent.
+    Vms(Vec<Arc<VmInfo>>),
     Vm(Box<VmInfo>),
     Deleted {
         id: i64,

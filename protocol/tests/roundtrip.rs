@@ -244,7 +244,10 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
             tcp: None,
         }),
         Response::ShuttingDown,
-        Response::Vms(vec![sample_vm(name, id, n), sample_vm("b", id + 1, n)]),
+        Response::Vms(vec![
+            std::sync::Arc::new(sample_vm(name, id, n)),
+            std::sync::Arc::new(sample_vm("b", id + 1, n)),
+        ]),
         Response::Vm(Box::new(sample_vm(name, id, n))),
         Response::Deleted {
             id,

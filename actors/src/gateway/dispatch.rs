@@ -32,7 +32,7 @@ pub async fn handle(request: Request, connection: u64, services: &Services) -> N
         }
         Request::ListVms => call(services, |reply| SupervisorMsg::List { reply }, QUICK)
             .await
-            .map(|vms| Response::Vms(vms.iter().map(|vm| (**vm).clone()).collect())),
+            .map(Response::Vms),
         Request::CreateVm { spec } => call(
             services,
             |reply| SupervisorMsg::Create { spec, reply },
