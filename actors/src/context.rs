@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
+use tokio::sync::OnceCell;
 
 pub struct Context {
     pub store: Store,
@@ -17,8 +18,9 @@ pub struct Context {
     pub runtime_root: PathBuf,
     pub accel: Accel,
     pub qemu_binary: PathBuf,
-    /// `None` when no virtiofsd is installed: VMs with shares cannot start.
-    pub virtiofsd: Option<Virtiofsd>,
+    /// Found on first use (probing runs `virtiofsd --help`, which no
+    /// daemon start should wait for); `None` when none is installed.
+    pub virtiofsd: OnceCell<Option<Virtiofsd>>,
     pub socket: PathBuf,
     pub tcp: Option<String>,
     pub started: Instant,
@@ -29,6 +31,13 @@ pub struct Context {
 pub type SharedContext = Arc<Context>;
 
 impl Context {
+    pub async fn virtiofsd(&self) -> Option<&Virtiofsd> {
+        self.virtiofsd
+            .get_or_init(corvus_qemu::virtiofsd::find)
+            .await
+            .as_ref()
+    }
+
     pub fn paths(&self, vm_id: i64) -> VmPaths {
         VmPaths::new(&self.runtime_root, vm_id)
     }

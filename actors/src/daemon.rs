@@ -17,6 +17,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -67,8 +68,8 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         bus: EventBus::new(last_seq),
         runtime_root: config.runtime_dir.clone(),
         accel,
-        qemu_binary: config.qemu.clone(),
-        virtiofsd: corvus_qemu::virtiofsd::find().await,
+        qemu_binary: resolve_binary(&config.qemu),
+        virtiofsd: OnceCell::new(),
         socket: sockets.path.clone(),
         tcp: sockets.tcp_address.clone(),
         started,
@@ -224,4 +225,22 @@ async fn wait_for_shutdown(shutdown: &CancellationToken) -> anyhow::Result<()> {
         _ = shutdown.cancelled() => info!("shutdown requested by a client"),
     }
     Ok(())
+}
+
+/// The QEMU binary as a path, looked up on PATH once rather than at every
+/// VM start. A missing QEMU is not fatal: definitions can still be managed,
+/// and a start says what is missing.
+fn resolve_binary(binary: &std::path::Path) -> std::path::PathBuf {
+    if binary.components().count() > 1 {
+        return binary.to_path_buf();
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(binary))
+            .find(|path| path.is_file())
+    });
+    found.unwrap_or_else(|| {
+        warn!(qemu = %binary.display(), "QEMU is not on PATH; VMs cannot start (install qemu-system-x86 or pass --qemu)");
+        binary.to_path_buf()
+    })
 }

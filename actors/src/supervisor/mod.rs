@@ -9,6 +9,7 @@ use crate::context::SharedContext;
 use crate::vm::{self, Origin, VmArgs, VmCommand, VmMsg};
 use corvus_protocol::{Response, StateCount, VmInfo, VmRef, VmSpec, VmState, WireError};
 use corvus_storage::StoredVm;
+use futures::StreamExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SupervisionEvent};
 use registry::{Entry, Registry};
 use std::sync::Arc;
@@ -66,6 +67,36 @@ pub struct SupervisorState {
 
 pub struct Supervisor;
 
+/// How many VM actors start (and re-adopt) at once at daemon start.
+const STARTUP_CONCURRENCY: usize = 64;
+
+async fn spawn_actor(
+    ctx: &SharedContext,
+    supervisor: &SupervisorRef,
+    info: VmInfo,
+    quarantine: Option<String>,
+) -> Result<(i64, Entry), ActorProcessingErr> {
+    let id = info.id;
+    let name = info.name.clone();
+    let (snapshot, receiver) = watch::channel(Arc::new(info.clone()));
+    let args = VmArgs {
+        ctx: ctx.clone(),
+        supervisor: supervisor.clone(),
+        info,
+        snapshot,
+        quarantine,
+    };
+    let actor = vm::spawn(args, supervisor.get_cell()).await?;
+    Ok((
+        id,
+        Entry {
+            name,
+            actor,
+            snapshot: receiver,
+        },
+    ))
+}
+
 pub async fn spawn(args: SupervisorArgs) -> Result<SupervisorRef, ractor::SpawnErr> {
     let (actor, _) = Actor::spawn(Some("supervisor".into()), Supervisor, args).await?;
     Ok(actor)
@@ -86,15 +117,25 @@ impl Actor for Supervisor {
             registry: Registry::default(),
             actor_failures: respawn::Failures::default(),
         };
-        for stored in args.vms {
-            let id = stored.vm.id;
-            match stored.into_info(state.ctx.paths(id).to_protocol()) {
-                Ok(info) => state.start_actor(&myself, info, None).await?,
-                // One bad row must not keep every other VM from being managed.
-                Err(err) => {
-                    error!(vm_id = id, error = %format!("{:#}", anyhow::Error::new(err)), "skipping a VM whose stored definition is invalid")
-                }
-            }
+        // Actors start concurrently: re-adopting a running VM waits on its
+        // QMP handshake, and VMs should not wait for each other's.
+        let ctx = state.ctx.clone();
+        let spawned: Vec<_> = futures::stream::iter(args.vms)
+            .filter_map(|stored| {
+                let id = stored.vm.id;
+                let info = stored.into_info(ctx.paths(id).to_protocol()).map_err(|err| {
+                    // One bad row must not keep every other VM from being managed.
+                    error!(vm_id = id, error = %format!("{:#}", anyhow::Error::new(err)), "skipping a VM whose stored definition is invalid");
+                });
+                std::future::ready(info.ok())
+            })
+            .map(|info| spawn_actor(&ctx, &myself, info, None))
+            .buffer_unordered(STARTUP_CONCURRENCY)
+            .collect()
+            .await;
+        for spawned in spawned {
+            let (id, entry) = spawned?;
+            state.registry.insert(id, entry);
         }
         Ok(state)
     }
@@ -196,25 +237,8 @@ impl SupervisorState {
         info: VmInfo,
         quarantine: Option<String>,
     ) -> Result<(), ActorProcessingErr> {
-        let id = info.id;
-        let name = info.name.clone();
-        let (snapshot, receiver) = watch::channel(Arc::new(info.clone()));
-        let args = VmArgs {
-            ctx: self.ctx.clone(),
-            supervisor: myself.clone(),
-            info,
-            snapshot,
-            quarantine,
-        };
-        let actor = vm::spawn(args, myself.get_cell()).await?;
-        self.registry.insert(
-            id,
-            Entry {
-                name,
-                actor,
-                snapshot: receiver,
-            },
-        );
+        let (id, entry) = spawn_actor(&self.ctx, myself, info, quarantine).await?;
+        self.registry.insert(id, entry);
         Ok(())
     }
 

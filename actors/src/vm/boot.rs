@@ -130,7 +130,7 @@ impl VmActorState {
         if self.info.shared_dirs.is_empty() {
             return Ok(started);
         }
-        let Some(virtiofsd) = &self.ctx.virtiofsd else {
+        let Some(virtiofsd) = self.ctx.virtiofsd().await else {
             return Err("this VM has shared directories but no virtiofsd was found (looked on PATH, in /usr/libexec and /usr/lib/qemu; Debian ships it in qemu-system-common or the virtiofsd package)".into());
         };
         for share in &self.info.shared_dirs {
