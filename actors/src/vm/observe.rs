@@ -23,10 +23,9 @@ impl VmActorState {
         events: QmpEvents,
         status: RunStatus,
     ) {
-        if !self.is_current(boot) {
+        let Some(mut runtime) = self.runtime.take_if(|r| r.boot == boot) else {
             return;
-        }
-        let mut runtime = self.runtime.take().expect("checked by is_current");
+        };
         runtime.qmp = Some(commands);
         self.pump_events(myself, &mut runtime, events);
         self.runtime = Some(runtime);
@@ -59,10 +58,9 @@ impl VmActorState {
     }
 
     pub(super) async fn exited(&mut self, myself: &VmActorRef, boot: u64, exit: ExitInfo) {
-        if !self.is_current(boot) {
+        let Some(runtime) = self.runtime.take_if(|r| r.boot == boot) else {
             return;
-        }
-        let runtime = self.runtime.take().expect("checked by is_current");
+        };
         runtime.stop_virtiofsd();
         let paths = self.ctx.paths(self.info.id);
         let stderr = read_tail_async(&paths.qemu_log, STDERR_TAIL)
