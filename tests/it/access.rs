@@ -192,12 +192,37 @@ fn monitor_and_console_over_the_socket_and_tcp() {
 
 /// The machine's own address on its default route, if it has one that is
 /// not loopback: a client using it is, as far as crv can tell, elsewhere.
-fn non_loopback_address() -> Option<String> {
+fn routed_address() -> Option<String> {
     let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
     // Connecting a UDP socket sends nothing; it only picks the route.
     socket.connect("198.51.100.1:9").ok()?;
     let ip = socket.local_addr().ok()?.ip();
     (!ip.is_loopback() && !ip.is_unspecified()).then(|| ip.to_string())
+}
+
+/// A documentation address (RFC 5737) added to the loopback link, for a
+/// machine with no routed address; removed when dropped.
+struct ExtraAddress(&'static str);
+
+impl Drop for ExtraAddress {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["addr", "del", self.0, "dev", "lo"])
+            .status();
+    }
+}
+
+/// An address of this host that is not 127.x, so that a client using it
+/// counts as remote: the routed one, or one added to `lo` for the test.
+fn non_loopback_address() -> Option<(String, Option<ExtraAddress>)> {
+    if let Some(address) = routed_address() {
+        return Some((address, None));
+    }
+    let added = std::process::Command::new("ip")
+        .args(["addr", "replace", "192.0.2.77/32", "dev", "lo"])
+        .status()
+        .is_ok_and(|s| s.success());
+    added.then(|| ("192.0.2.77".to_owned(), Some(ExtraAddress("192.0.2.77/32"))))
 }
 
 /// The SPICE link handshake for the main channel: a SpiceLinkHeader (magic
@@ -248,7 +273,12 @@ fn fake_viewer(dir: &Path) -> (PathBuf, PathBuf) {
 #[test]
 fn view_prints_a_working_spice_uri_and_explains_what_it_cannot_do() {
     let port = free_port();
-    let remote_host = non_loopback_address();
+    let remote = non_loopback_address();
+    harness::prereq::require(
+        remote.is_some(),
+        "a non-loopback address, or root and iproute2 to add one on a dummy link",
+    );
+    let remote_host = remote.as_ref().map(|(address, _)| address.clone());
     let mut options = DaemonOptions {
         tcp_port: Some(port),
         ..DaemonOptions::default()
