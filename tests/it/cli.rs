@@ -96,7 +96,10 @@ fn completions_are_generated_for_bash_zsh_and_fish() {
         let path = dir.path().join(format!("crv.{shell}"));
         std::fs::write(&path, &script).unwrap();
         // scripts/deps installs all three shells, so each script is parsed.
-        if require(which(checker).is_some(), &format!("{checker}, to parse its completions")) {
+        if require(
+            which(checker).is_some(),
+            &format!("{checker}, to parse its completions"),
+        ) {
             syntax_check(checker, flag, &path);
         }
     }
