@@ -2,7 +2,7 @@
 //! client sees the same kinds for the same causes.
 
 use corvus_protocol::WireError;
-use corvus_storage::StorageError;
+use corvus_storage::{Duplicate, StorageError};
 use std::future::Future;
 use std::time::Duration;
 
@@ -25,24 +25,38 @@ pub fn storage(err: StorageError) -> WireError {
     }
 }
 
-/// Runs a database call with a deadline; a timeout counts as unavailable.
-pub async fn db<T>(
-    call: impl Future<Output = Result<T, StorageError>>,
-) -> Result<T, Result<StorageError, WireError>> {
-    match tokio::time::timeout(DB_TIMEOUT, call).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => Err(Ok(err)),
-        Err(_) => Err(Err(WireError::unavailable(
-            "the database did not answer within 5 s, nothing was changed; retry when it is back",
-        ))),
+/// A database call that did not succeed: refused (a duplicate, a broken
+/// row, an unreachable server) or not answered in time.
+pub enum DbFailure {
+    Refused(StorageError),
+    TimedOut,
+}
+
+impl DbFailure {
+    /// The unique rule a refused write broke, for callers that say which.
+    pub fn duplicate(&self) -> Option<Duplicate> {
+        match self {
+            DbFailure::Refused(err) => err.duplicate(),
+            DbFailure::TimedOut => None,
+        }
     }
 }
 
-/// `db` for callers with no special handling of storage errors.
-pub async fn db_plain<T>(
-    call: impl Future<Output = Result<T, StorageError>>,
-) -> Result<T, WireError> {
-    db(call)
-        .await
-        .map_err(|err| err.map_or_else(|wire| wire, storage))
+impl From<DbFailure> for WireError {
+    fn from(failure: DbFailure) -> WireError {
+        match failure {
+            DbFailure::Refused(err) => storage(err),
+            DbFailure::TimedOut => WireError::unavailable(
+                "the database did not answer within 5 s, nothing was changed; retry when it is back",
+            ),
+        }
+    }
+}
+
+/// Runs a database call with a deadline; a timeout counts as unavailable.
+pub async fn db<T>(call: impl Future<Output = Result<T, StorageError>>) -> Result<T, DbFailure> {
+    match tokio::time::timeout(DB_TIMEOUT, call).await {
+        Ok(result) => result.map_err(DbFailure::Refused),
+        Err(_) => Err(DbFailure::TimedOut),
+    }
 }

@@ -7,7 +7,7 @@ use super::connection::ServerConnection;
 use super::dispatch::{Next, call};
 use crate::supervisor::SupervisorMsg;
 use crate::vm::{Attachment, Origin, VmCommand, VmReply, describe_channel};
-use crate::wire::db_plain;
+use crate::wire::db;
 use corvus_protocol::{
     Channel, ClientMessage, Response, ServerMessage, SubscribeFilter, VmEvent, VmRef, WireError,
 };
@@ -61,12 +61,10 @@ impl Stream {
         let subscription = services.ctx.bus.subscribe(filter.since);
         let mut replay = match (filter.since, subscription.stored_before) {
             (Some(since), Some(before)) => {
-                db_plain(
-                    services
-                        .ctx
-                        .store
-                        .events_between(since, Some(before), &vm_ids),
-                )
+                db(services
+                    .ctx
+                    .store
+                    .events_between(since, Some(before), &vm_ids))
                 .await?
             }
             _ => Vec::new(),

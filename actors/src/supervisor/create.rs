@@ -77,9 +77,7 @@ async fn insert(store: &corvus_storage::Store, spec: &VmSpec) -> Result<StoredVm
     validate::files::existing_file("initrd", spec.initrd.as_deref()).await?;
     match db(store.insert_vm(spec)).await {
         Ok(stored) => Ok(stored),
-        Err(Ok(err)) if err.duplicate() == Some(Duplicate::VmName) => {
-            Err(duplicate_name(&spec.name))
-        }
-        Err(err) => Err(err.map_or_else(|wire| wire, storage)),
+        Err(err) if err.duplicate() == Some(Duplicate::VmName) => Err(duplicate_name(&spec.name)),
+        Err(err) => Err(err.into()),
     }
 }

@@ -5,7 +5,7 @@
 use super::{VmActorState, VmReply};
 use crate::supervisor::SupervisorMsg;
 use crate::validate;
-use crate::wire::{db, db_plain, storage};
+use crate::wire::{db, storage};
 use corvus_protocol::{DriveSpec, NicSpec, Response, ShareSpec, VmChanges, WireError};
 use corvus_storage::{Duplicate, rows};
 
@@ -34,7 +34,7 @@ impl VmActorState {
         validate::files::existing_file("kernel", changes.kernel.as_deref()).await?;
         validate::files::existing_file("initrd", changes.initrd.as_deref()).await?;
 
-        let row = db_plain(self.ctx.store.update_vm(self.info.id, &changes))
+        let row = db(self.ctx.store.update_vm(self.info.id, &changes))
             .await?
             .ok_or_else(|| self.gone())?;
         let info = &mut self.info;
@@ -58,7 +58,7 @@ impl VmActorState {
 
     pub(super) async fn delete(&mut self) -> Result<VmReply, WireError> {
         self.require_stopped("delete it")?;
-        if !db_plain(self.ctx.store.delete_vm(self.info.id)).await? {
+        if !db(self.ctx.store.delete_vm(self.info.id)).await? {
             return Err(self.gone());
         }
         self.deleted = true;
@@ -77,7 +77,7 @@ impl VmActorState {
     pub(super) async fn add_drive(&mut self, drive: DriveSpec) -> Result<VmReply, WireError> {
         self.require_stopped("change its drives")?;
         validate::drive(&drive)?;
-        let row = db_plain(self.ctx.store.insert_drive(self.info.id, &drive)).await?;
+        let row = db(self.ctx.store.insert_drive(self.info.id, &drive)).await?;
         self.info
             .drives
             .push(rows::drive_info(row).map_err(storage)?);
@@ -87,14 +87,10 @@ impl VmActorState {
 
     pub(super) async fn remove_drive(&mut self, drive_id: i64) -> Result<VmReply, WireError> {
         self.require_stopped("change its drives")?;
-        if !self.info.drives.iter().any(|d| d.id == drive_id) {
-            return Err(WireError::not_found(format!(
-                "VM '{}' has no drive {drive_id} (see `crv vm show {}`)",
-                self.name(),
-                self.name()
-            )));
+        if !self.info.drives.iter().any(|device| device.id == drive_id) {
+            return Err(self.no_such("drive", drive_id));
         }
-        db_plain(self.ctx.store.delete_drive(self.info.id, drive_id)).await?;
+        db(self.ctx.store.delete_drive(self.info.id, drive_id)).await?;
         self.info.drives.retain(|d| d.id != drive_id);
         self.publish();
         Ok(self.info_reply())
@@ -119,14 +115,14 @@ impl VmActorState {
                     self.publish();
                     return Ok(self.info_reply());
                 }
-                Err(Ok(err)) if err.duplicate() == Some(Duplicate::MacAddress) => {
+                Err(err) if err.duplicate() == Some(Duplicate::MacAddress) => {
                     if given.is_some() {
                         return Err(WireError::conflict(format!(
                             "MAC address {mac} is already used by another network interface; pick another or omit --mac to get a generated one"
                         )));
                     }
                 }
-                Err(err) => return Err(err.map_or_else(|wire| wire, storage)),
+                Err(err) => return Err(err.into()),
             }
         }
         Err(WireError::conflict(
@@ -136,14 +132,15 @@ impl VmActorState {
 
     pub(super) async fn remove_nic(&mut self, nic_id: i64) -> Result<VmReply, WireError> {
         self.require_stopped("change its network interfaces")?;
-        if !self.info.network_interfaces.iter().any(|n| n.id == nic_id) {
-            return Err(WireError::not_found(format!(
-                "VM '{}' has no network interface {nic_id} (see `crv vm show {}`)",
-                self.name(),
-                self.name()
-            )));
+        if !self
+            .info
+            .network_interfaces
+            .iter()
+            .any(|device| device.id == nic_id)
+        {
+            return Err(self.no_such("network interface", nic_id));
         }
-        db_plain(self.ctx.store.delete_nic(self.info.id, nic_id)).await?;
+        db(self.ctx.store.delete_nic(self.info.id, nic_id)).await?;
         self.info.network_interfaces.retain(|n| n.id != nic_id);
         self.publish();
         Ok(self.info_reply())
@@ -153,23 +150,15 @@ impl VmActorState {
         self.require_stopped("change its shared directories")?;
         validate::share(&share)?;
         if self.info.shared_dirs.iter().any(|s| s.tag == share.tag) {
-            return Err(WireError::conflict(format!(
-                "VM '{}' already has a share tagged '{}'",
-                self.name(),
-                share.tag
-            )));
+            return Err(self.tag_taken(&share.tag));
         }
         validate::files::existing_dir(&share.path).await?;
         let row = match db(self.ctx.store.insert_share(self.info.id, &share)).await {
             Ok(row) => row,
-            Err(Ok(err)) if err.duplicate() == Some(Duplicate::ShareTag) => {
-                return Err(WireError::conflict(format!(
-                    "VM '{}' already has a share tagged '{}'",
-                    self.name(),
-                    share.tag
-                )));
+            Err(err) if err.duplicate() == Some(Duplicate::ShareTag) => {
+                return Err(self.tag_taken(&share.tag));
             }
-            Err(err) => return Err(err.map_or_else(|wire| wire, storage)),
+            Err(err) => return Err(err.into()),
         };
         self.info
             .shared_dirs
@@ -180,16 +169,31 @@ impl VmActorState {
 
     pub(super) async fn remove_share(&mut self, share_id: i64) -> Result<VmReply, WireError> {
         self.require_stopped("change its shared directories")?;
-        if !self.info.shared_dirs.iter().any(|s| s.id == share_id) {
-            return Err(WireError::not_found(format!(
-                "VM '{}' has no share {share_id} (see `crv vm show {}`)",
-                self.name(),
-                self.name()
-            )));
+        if !self
+            .info
+            .shared_dirs
+            .iter()
+            .any(|device| device.id == share_id)
+        {
+            return Err(self.no_such("share", share_id));
         }
-        db_plain(self.ctx.store.delete_share(self.info.id, share_id)).await?;
+        db(self.ctx.store.delete_share(self.info.id, share_id)).await?;
         self.info.shared_dirs.retain(|s| s.id != share_id);
         self.publish();
         Ok(self.info_reply())
+    }
+
+    fn no_such(&self, kind: &str, id: i64) -> WireError {
+        let name = self.name();
+        WireError::not_found(format!(
+            "VM '{name}' has no {kind} {id} (see `crv vm show {name}`)"
+        ))
+    }
+
+    fn tag_taken(&self, tag: &str) -> WireError {
+        WireError::conflict(format!(
+            "VM '{}' already has a share tagged '{tag}'",
+            self.name()
+        ))
     }
 }

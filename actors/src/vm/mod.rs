@@ -17,7 +17,7 @@ use crate::context::SharedContext;
 use crate::events::StateChange;
 use crate::persistence::PersistenceMsg;
 use crate::supervisor::SupervisorMsg;
-use crate::wire::db_plain;
+use crate::wire::db;
 use corvus_protocol::{
     Channel, DriveSpec, EventCause, NicSpec, Response, ShareSpec, VmChanges, VmEvent, VmInfo,
     VmState, WireError,
@@ -353,11 +353,14 @@ impl VmActorState {
         let id = self.info.id;
         tokio::spawn(
             async move {
-                let events = db_plain(store.history(id, limit.map(u64::from)))
+                let events = db(store.history(id, limit.map(u64::from)))
                     .await
                     .map(|stored| bus.complete_history(id, stored, limit.map(|l| l as usize)));
-                let _ =
-                    reply.send(events.map(|events| VmReply::Response(Response::History(events))));
+                let _ = reply.send(
+                    events
+                        .map(|events| VmReply::Response(Response::History(events)))
+                        .map_err(WireError::from),
+                );
             }
             .in_current_span(),
         );
