@@ -8,5 +8,7 @@ pub mod postgres;
 pub mod prereq;
 mod vm;
 
+pub use vm::transitions;
+
 pub use daemon::{Crv, Daemon, DaemonOptions, Db};
 pub use guest::Guest;

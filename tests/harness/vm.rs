@@ -69,3 +69,21 @@ impl Daemon {
         .expect("read the database")
     }
 }
+
+impl Daemon {
+    /// The (from, to) of every stored event of `vm`, oldest first.
+    pub fn transitions(&self, vm: &str) -> Vec<(String, String)> {
+        let text = |event: &Value, key: &str| event[key].as_str().expect("a state").to_owned();
+        self.history(vm)
+            .iter()
+            .map(|e| (text(e, "from"), text(e, "to")))
+            .collect()
+    }
+}
+
+/// Expected transitions, in the form `Daemon::transitions` returns.
+pub fn transitions(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(from, to)| (from.to_string(), to.to_string()))
+        .collect()
+}

@@ -457,26 +457,9 @@ fn postgresql_outage_queues_state_changes_and_loses_none() {
         daemon.log()
     );
 
-    let transitions = |vm: &str| -> Vec<(String, String)> {
-        daemon
-            .history(vm)
-            .iter()
-            .map(|e| {
-                (
-                    e["from"].as_str().unwrap().to_owned(),
-                    e["to"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
-    };
-    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
-        list.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
-    };
     assert_eq!(
-        transitions("p1"),
-        pairs(&[
+        daemon.transitions("p1"),
+        harness::transitions(&[
             ("stopped", "starting"),
             ("starting", "running"),
             ("running", "paused"),
@@ -486,16 +469,16 @@ fn postgresql_outage_queues_state_changes_and_loses_none() {
         ])
     );
     assert_eq!(
-        transitions("p2"),
-        pairs(&[
+        daemon.transitions("p2"),
+        harness::transitions(&[
             ("stopped", "starting"),
             ("starting", "running"),
             ("running", "paused")
         ])
     );
     assert_eq!(
-        transitions("p3"),
-        pairs(&[
+        daemon.transitions("p3"),
+        harness::transitions(&[
             ("stopped", "starting"),
             ("starting", "running"),
             ("running", "stopped")

@@ -18,15 +18,7 @@ pub async fn list(ctx: &Ctx) -> Result<(), CliError> {
 }
 
 pub async fn show(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
-    let vm = expect_vm(
-        one_shot(
-            &ctx.endpoint,
-            Request::ShowVm {
-                vm: VmRef::parse(vm),
-            },
-        )
-        .await?,
-    )?;
+    let vm = fetch_vm(ctx, VmRef::parse(vm)).await?;
     if ctx.json {
         output::json(&vm);
     } else {
@@ -134,6 +126,11 @@ pub async fn delete(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
         other => return Err(unexpected(other)),
     }
     Ok(())
+}
+
+/// The VM as the daemon knows it now.
+pub async fn fetch_vm(ctx: &Ctx, vm: VmRef) -> Result<Box<VmInfo>, CliError> {
+    expect_vm(one_shot(&ctx.endpoint, Request::ShowVm { vm }).await?)
 }
 
 pub fn expect_vm(response: Response) -> Result<Box<VmInfo>, CliError> {

@@ -1,7 +1,7 @@
 //! `crv events`, `crv vm watch`, and the `--wait` of start and stop.
 
 use super::Ctx;
-use super::definition::{expect_vm, report};
+use super::definition::{expect_vm, fetch_vm, report};
 use crate::client::one_shot;
 use crate::error::CliError;
 use crate::output;
@@ -50,15 +50,7 @@ pub async fn watch(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
     let mut stream = EventStream::open(&ctx.endpoint, vec![VmRef::parse(vm)], None).await?;
     // Subscribed first, then a look at the VM: a VM that is already at the
     // end needs no waiting, and one that is not cannot get there unseen.
-    let current = expect_vm(
-        one_shot(
-            &ctx.endpoint,
-            Request::ShowVm {
-                vm: VmRef::parse(vm),
-            },
-        )
-        .await?,
-    )?;
+    let current = fetch_vm(ctx, VmRef::parse(vm)).await?;
     match current.status {
         VmState::Stopped => {
             eprintln!("VM '{}' is stopped", current.name);
@@ -147,19 +139,7 @@ pub async fn command_and_wait(
     drop(spinner);
     stream.close().await;
     finish(&last?)?;
-    let vm = expect_vm(
-        one_shot(
-            &ctx.endpoint,
-            Request::ShowVm {
-                vm: VmRef::Id(sent.id),
-            },
-        )
-        .await?,
-    )?;
-    let sentence = match vm.pid {
-        Some(pid) => format!("VM '{}' is {} (pid {pid})", vm.name, vm.status),
-        None => format!("VM '{}' is {}", vm.name, vm.status),
-    };
-    report(ctx, &vm, &sentence);
+    let vm = fetch_vm(ctx, VmRef::Id(sent.id)).await?;
+    report(ctx, &vm, &super::lifecycle::state_sentence(&vm));
     Ok(())
 }

@@ -9,7 +9,8 @@ use crate::error::CliError;
 use crate::output;
 use corvus_protocol::{Request, Response, VmInfo, VmRef, VmState};
 
-fn state_sentence(vm: &VmInfo) -> String {
+/// "VM 'web' is running (pid 1234)".
+pub fn state_sentence(vm: &VmInfo) -> String {
     match vm.pid {
         Some(pid) => format!("VM '{}' is {} (pid {pid})", vm.name, vm.status),
         None => format!("VM '{}' is {}", vm.name, vm.status),
