@@ -22,8 +22,12 @@ pub struct Args {
     /// Port for --tcp
     #[arg(long, default_value_t = 9876, value_name = "P")]
     pub port: u16,
+    /// Where Corvus keeps its files: disk images, the state journal, known
+    /// hosts [default: $XDG_DATA_HOME/corvus, or /var/lib/corvus for root]
+    #[arg(long, env = "CORVUS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Database URL: sqlite://PATH or postgresql://USER@HOST/DB
-    /// [default: sqlite://$XDG_DATA_HOME/corvus/corvus.db]
+    /// [default: sqlite://DATA_DIR/corvus.db]
     #[arg(long, env = "CORVUS_DATABASE", value_name = "URL")]
     pub database: Option<String>,
     /// Where VM sockets and logs live [default: the socket's directory]
@@ -53,6 +57,7 @@ pub struct Config {
     pub socket: PathBuf,
     pub tcp: Option<String>,
     pub database: String,
+    pub data_dir: PathBuf,
     pub runtime_dir: PathBuf,
     pub accel: AccelChoice,
     pub qemu: PathBuf,
@@ -80,17 +85,18 @@ pub fn default_runtime_root() -> anyhow::Result<PathBuf> {
     bail!("XDG_RUNTIME_DIR is not set; pass --socket PATH (and --runtime-dir DIR)")
 }
 
-fn default_database() -> anyhow::Result<String> {
-    let data = match env_path("XDG_DATA_HOME") {
-        Some(dir) => dir,
-        None => env_path("HOME")
-            .map(|home| home.join(".local/share"))
-            .context("neither XDG_DATA_HOME nor HOME is set; pass --database URL")?,
-    };
-    Ok(format!(
-        "sqlite://{}",
-        data.join("corvus/corvus.db").display()
-    ))
+/// `$XDG_DATA_HOME/corvus` (`~/.local/share/corvus`), or `/var/lib/corvus`
+/// for root without XDG_DATA_HOME, as libvirt and Incus keep theirs.
+pub fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = env_path("XDG_DATA_HOME") {
+        return Ok(dir.join("corvus"));
+    }
+    if is_root() {
+        return Ok(PathBuf::from("/var/lib/corvus"));
+    }
+    env_path("HOME")
+        .map(|home| home.join(".local/share/corvus"))
+        .context("neither XDG_DATA_HOME nor HOME is set; pass --data-dir DIR")
 }
 
 impl Config {
@@ -106,14 +112,19 @@ impl Config {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from(".")),
         };
+        let data_dir = match &args.data_dir {
+            Some(dir) => dir.clone(),
+            None => default_data_dir()?,
+        };
         let database = match &args.database {
             Some(url) => url.clone(),
-            None => default_database()?,
+            None => format!("sqlite://{}", data_dir.join("corvus.db").display()),
         };
         Ok(Config {
             socket,
             tcp: args.tcp.then(|| format!("{}:{}", args.host, args.port)),
             database,
+            data_dir,
             runtime_dir,
             accel: args.accel,
             qemu: args.qemu.clone(),

@@ -16,6 +16,8 @@ pub struct Context {
     pub persistence: PersistenceRef,
     pub bus: EventBus,
     pub runtime_root: PathBuf,
+    /// Disks, the state journal and other files Corvus keeps (`--data-dir`).
+    pub data_dir: PathBuf,
     pub accel: Accel,
     pub qemu_binary: PathBuf,
     /// Found on first use (probing runs `virtiofsd --help`, which no

@@ -9,6 +9,7 @@ use crate::persistence::{self, PersistenceArgs, PersistenceMsg};
 use crate::supervisor::{self, SupervisorArgs, SupervisorMsg};
 use crate::systemd::Handoff;
 use anyhow::Context as _;
+use corvus_qemu::Strictness;
 use corvus_storage::Store;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -35,6 +36,10 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         .accel
         .resolve()
         .context("Cannot use the requested acceleration")?;
+    // Before the database: a SQLite default lives in the data directory.
+    corvus_qemu::private_dir::ensure_async(config.data_dir.clone(), Strictness::Private)
+        .await
+        .context("Cannot use the data directory (--data-dir)")?;
     let database = corvus_storage::redact(&config.database);
     notify.status(&format!("Connecting to the database {database}"));
     let store = Store::connect(&config.database).await?;
@@ -54,6 +59,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     // Bound before the VMs are adopted so that a second daemon is refused
     // before it touches anything; clients wait in the backlog until ready.
     let sockets = listen_sockets(&config, handoff.listen_fds, handoff.listen_error).await?;
+    corvus_qemu::private_dir::ensure_async(config.runtime_dir.clone(), Strictness::Parent)
+        .await
+        .context("Cannot use the runtime directory (--runtime-dir)")?;
 
     let backlog = Arc::new(AtomicU64::new(0));
     let persistence = persistence::spawn(PersistenceArgs {
@@ -67,6 +75,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         persistence: persistence.clone(),
         bus: EventBus::new(last_seq),
         runtime_root: config.runtime_dir.clone(),
+        data_dir: config.data_dir.clone(),
         accel,
         qemu_binary: resolve_binary(&config.qemu),
         virtiofsd: OnceCell::new(),
@@ -97,7 +106,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     })
     .await
     .context("Cannot start the gateway")?;
-    info!(socket = %sockets.path.display(), tcp = ?sockets.tcp_address, activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
+    info!(socket = %sockets.path.display(), data_dir = %ctx.data_dir.display(), tcp = ?sockets.tcp_address, activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
     notify.ready(&format!(
         "Serving clients on {} ({vm_count} VM{})",
         sockets.path.display(),

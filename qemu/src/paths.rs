@@ -1,6 +1,7 @@
 //! The runtime directory of one VM (DESIGN §5): `<root>/<vm_id>/` holding
 //! its sockets and logs.
 
+use crate::private_dir::{self, PrivateDirError, Strictness};
 use corvus_protocol::RuntimePaths;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -34,6 +35,18 @@ pub struct PathTooLong {
     pub path: PathBuf,
     pub len: usize,
     pub limit: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Directory(#[from] PrivateDirError),
+    #[error("Cannot remove the stale socket {}", path.display())]
+    StaleSocket {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl VmPaths {
@@ -84,15 +97,19 @@ impl VmPaths {
     }
 
     /// Creates the directory (mode 0700: the sockets give full control of
-    /// the VM) and removes sockets a previous run left behind, so that
-    /// "the socket exists" means "this run created it".
-    pub async fn prepare(&self, share_tags: &[&str]) -> io::Result<()> {
-        let mut builder = tokio::fs::DirBuilder::new();
-        builder.recursive(true).mode(0o700);
-        builder.create(&self.dir).await?;
+    /// the VM), or checks that the existing one is the daemon user's alone,
+    /// and removes sockets a previous run left behind, so that "the socket
+    /// exists" means "this run created it".
+    pub async fn prepare(&self, share_tags: &[&str]) -> Result<(), PrepareError> {
+        private_dir::ensure_async(self.dir.clone(), Strictness::Private).await?;
         for socket in self.sockets(share_tags) {
             match tokio::fs::remove_file(&socket).await {
-                Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+                Err(err) if err.kind() != io::ErrorKind::NotFound => {
+                    return Err(PrepareError::StaleSocket {
+                        path: socket,
+                        source: err,
+                    });
+                }
                 _ => {}
             }
         }
@@ -175,6 +192,8 @@ mod tests {
         let root = tempfile::tempdir().expect("tempdir");
         let paths = VmPaths::new(root.path(), 3);
         std::fs::create_dir_all(&paths.dir).expect("mkdir");
+        std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700))
+            .expect("chmod");
         std::fs::write(&paths.qmp, b"stale").expect("write");
         std::fs::write(paths.virtiofsd_socket("t"), b"stale").expect("write");
         std::fs::write(&paths.serial_log, b"kept").expect("write");
@@ -189,5 +208,25 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[tokio::test]
+    async fn a_planted_vm_directory_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().expect("tempdir");
+        let elsewhere = root.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).expect("mkdir");
+        let paths = VmPaths::new(root.path(), 5);
+        std::os::unix::fs::symlink(&elsewhere, &paths.dir).expect("symlink");
+        let err = paths.prepare(&[]).await.unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+
+        let open = VmPaths::new(root.path(), 6);
+        std::fs::create_dir(&open.dir).expect("mkdir");
+        std::fs::set_permissions(&open.dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        assert!(
+            open.prepare(&[]).await.is_err(),
+            "a directory others can write is refused"
+        );
     }
 }

@@ -64,12 +64,10 @@ impl VmActorState {
             .check_socket_lengths(&tags)
             .map_err(|err| err.to_string())?;
         corvus_qemu::cmdline::validate(&self.info).map_err(|err| err.to_string())?;
-        paths.prepare(&tags).await.map_err(|err| {
-            format!(
-                "cannot prepare the runtime directory {}: {err}",
-                paths.dir.display()
-            )
-        })?;
+        paths
+            .prepare(&tags)
+            .await
+            .map_err(|err| format!("{:#}", anyhow::Error::new(err)))?;
         let virtiofsd = self.start_virtiofsd(&paths).await?;
         let args = build_cmdline(&self.info, &paths, self.ctx.accel);
         // fork/exec and creating the log file are blocking system calls.

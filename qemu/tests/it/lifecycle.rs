@@ -14,7 +14,7 @@ async fn pause_resume_powerdown_and_sigterm() {
     let definition = common::vm(11);
     // The serial log starts empty at each boot.
     let paths = corvus_qemu::VmPaths::new(root.path(), 11);
-    std::fs::create_dir_all(&paths.dir).expect("mkdir");
+    corvus_qemu::private_dir::ensure(&paths.dir, corvus_qemu::Strictness::Private).expect("mkdir");
     std::fs::write(&paths.serial_log, b"previous boot").expect("write");
 
     let mut vm = common::start(&qemu, root.path(), &definition).await;
