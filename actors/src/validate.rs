@@ -24,6 +24,18 @@ fn invalid(message: String) -> Check {
     Err(WireError::invalid(message))
 }
 
+/// A definition QEMU would refuse, refused before anything is written.
+pub fn definition(err: corvus_qemu::InvalidVm) -> WireError {
+    WireError::invalid(err.to_string())
+}
+
+/// The whole VM as it would be after a change: the checks QEMU's command
+/// line needs (read-only IDE disks, pflash units, kernel boot), at
+/// definition time rather than at the next start.
+pub fn whole(vm: &corvus_protocol::VmInfo) -> Check {
+    corvus_qemu::cmdline::validate(vm).map_err(definition)
+}
+
 fn in_range<T: PartialOrd + std::fmt::Display>(
     what: &str,
     value: T,
@@ -113,18 +125,7 @@ fn absolute(what: &str, path: &str) -> Check {
 
 /// The direct-kernel-boot trio after an edit or at creation.
 pub fn kernel_boot(kernel: Option<&str>, initrd: Option<&str>, cmdline: Option<&str>) -> Check {
-    let present = |v: Option<&str>| v.is_some_and(|s| !s.is_empty());
-    if !present(kernel) && present(initrd) {
-        return invalid(
-            "--initrd needs --kernel: an initrd is only used with direct kernel boot".into(),
-        );
-    }
-    if !present(kernel) && present(cmdline) {
-        return invalid(
-            "--cmdline needs --kernel: the command line is only used with direct kernel boot"
-                .into(),
-        );
-    }
+    corvus_qemu::cmdline::check_kernel_boot(kernel, initrd, cmdline).map_err(definition)?;
     if let Some(k) = kernel.filter(|k| !k.is_empty()) {
         absolute("kernel", k)?;
     }

@@ -51,7 +51,12 @@ pub enum PrepareError {
 
 impl VmPaths {
     pub fn new(runtime_root: &Path, vm_id: i64) -> VmPaths {
-        let dir = runtime_root.join(vm_id.to_string());
+        VmPaths::in_dir(runtime_root.join(vm_id.to_string()))
+    }
+
+    /// The files of a VM whose directory is already known (a re-adopted
+    /// QEMU names it on its command line).
+    pub fn in_dir(dir: PathBuf) -> VmPaths {
         VmPaths {
             qmp: dir.join("qmp.sock"),
             monitor: dir.join("monitor.sock"),

@@ -69,6 +69,9 @@ pub struct Supervisor;
 
 /// How many VM actors start (and re-adopt) at once at daemon start.
 const STARTUP_CONCURRENCY: usize = 64;
+/// How long daemon start waits for re-adopted QEMUs to answer QMP.
+const SETTLE_DEADLINE: std::time::Duration =
+    vm::core::ADOPT_QMP_DEADLINE.saturating_add(std::time::Duration::from_secs(1));
 
 async fn spawn_actor(
     ctx: &SharedContext,
@@ -137,6 +140,15 @@ impl Actor for Supervisor {
             let (id, entry) = spawned?;
             state.registry.insert(id, entry);
         }
+        // Readiness means re-adopted: each actor answers once its QEMU's
+        // QMP answered or was given up on, so that the first client sees
+        // each VM's real state. Bounded, so one stuck QEMU cannot hold the
+        // daemon back.
+        let settling = state
+            .registry
+            .entries()
+            .map(|(_, entry)| entry.actor.call(VmMsg::Settled, Some(SETTLE_DEADLINE)));
+        futures::future::join_all(settling).await;
         Ok(state)
     }
 

@@ -1,11 +1,12 @@
 //! Interactive access to a running VM: its HMP monitor and serial console
 //! (relayed byte streams), and its SPICE socket.
 
-use super::{VmActorState, VmReply};
-use corvus_protocol::{Channel, DisplayKind, ErrorKind, Response, VmState, WireError};
+use super::{Reply, VmActorState, VmReply};
+use corvus_protocol::{Channel, ErrorKind, Response, WireError};
 use corvus_qemu::read_tail_async;
 use std::sync::{Arc, Weak};
 use tokio::net::UnixStream;
+use tracing::Instrument;
 
 /// What `crv vm console` replays before going live.
 pub const SERIAL_REPLAY: usize = 64 * 1024;
@@ -43,80 +44,86 @@ impl Holders {
 }
 
 impl VmActorState {
-    fn require_running(&self, what: &str) -> Result<(), WireError> {
-        match self.info.status {
-            VmState::Running | VmState::Paused => Ok(()),
-            state => Err(WireError::transition(
-                state,
-                format!(
-                    "cannot {what}: VM '{}' is {state}; start it with `crv vm start {}`",
-                    self.info.name, self.info.name
-                ),
-            )),
-        }
-    }
-
     /// One writer per channel: a second attach is refused naming the holder.
-    pub(super) async fn attach(
-        &mut self,
-        channel: Channel,
-        connection: u64,
-    ) -> Result<VmReply, WireError> {
+    /// Connecting to QEMU's socket (and reading the console's backlog) is a
+    /// task that answers the client itself.
+    pub(super) fn attach(&mut self, channel: Channel, connection: u64, reply: Reply) {
         let what = describe(channel);
-        self.require_running(&format!("attach to the {what}"))?;
         if let Some(holder) = self.holders.slot(channel).upgrade() {
-            return Err(WireError::new(
+            let _ = reply.send(Err(WireError::new(
                 ErrorKind::Busy,
                 format!(
                     "the {what} of VM '{}' is in use by connection {holder} (one client per channel); detach there first (Ctrl+])",
                     self.info.name
                 ),
-            ));
+            )));
+            return;
         }
-        let paths = self.ctx.paths(self.info.id);
-        let (socket, replay) = match channel {
-            Channel::Monitor => (paths.monitor, Vec::new()),
-            Channel::Serial => (
-                paths.serial,
-                read_tail_async(&paths.serial_log, SERIAL_REPLAY)
-                    .await
-                    .unwrap_or_default(),
-            ),
+        let Some(paths) = self.boot.as_ref().map(|boot| boot.paths.clone()) else {
+            let _ = reply.send(Err(WireError::unavailable(format!(
+                "VM '{}' has no QEMU to attach to",
+                self.info.name
+            ))));
+            return;
         };
-        let stream = UnixStream::connect(&socket).await.map_err(|err| {
-            WireError::unavailable(format!(
-                "cannot open the {what} socket {}: {err}",
-                socket.display()
-            ))
-        })?;
+        // Held from now on, so that a second attach cannot slip in while
+        // this one connects; a failed connect drops it again.
         let lease = Arc::new(connection);
         *self.holders.slot(channel) = Arc::downgrade(&lease);
-        Ok(VmReply::Attached(Attachment {
-            stream,
-            replay,
-            lease,
-        }))
+        tokio::spawn(
+            async move {
+                let (socket, replay) = match channel {
+                    Channel::Monitor => (paths.monitor, Vec::new()),
+                    Channel::Serial => (
+                        paths.serial,
+                        read_tail_async(&paths.serial_log, SERIAL_REPLAY)
+                            .await
+                            .unwrap_or_default(),
+                    ),
+                };
+                let answer = match UnixStream::connect(&socket).await {
+                    Ok(stream) => Ok(VmReply::Attached(Attachment {
+                        stream,
+                        replay,
+                        lease,
+                    })),
+                    Err(err) => Err(WireError::unavailable(format!(
+                        "cannot open the {what} socket {}: {err}",
+                        socket.display()
+                    ))),
+                };
+                let _ = reply.send(answer);
+            }
+            .in_current_span(),
+        );
     }
 
-    pub(super) async fn spice_uri(&self) -> Result<VmReply, WireError> {
-        if self.info.display == DisplayKind::None {
-            return Err(WireError::invalid(format!(
-                "VM '{}' has no display (--display none); use `crv vm console {}`, or `crv vm edit {} --display spice` while it is stopped",
-                self.info.name, self.info.name, self.info.name
-            )));
-        }
-        self.require_running("view it")?;
-        let socket = self.ctx.paths(self.info.id).spice;
-        if tokio::fs::metadata(&socket).await.is_err() {
-            return Err(WireError::unavailable(format!(
-                "QEMU has not created its SPICE socket {} yet",
-                socket.display()
-            )));
-        }
-        let socket = socket.display().to_string();
-        Ok(VmReply::Response(Response::SpiceUri {
-            uri: format!("spice+unix://{socket}"),
-            socket,
-        }))
+    pub(super) fn spice_uri(&self, reply: Reply) {
+        let Some(socket) = self.boot.as_ref().map(|boot| boot.paths.spice.clone()) else {
+            let _ = reply.send(Err(WireError::unavailable(format!(
+                "VM '{}' has no QEMU to view",
+                self.info.name
+            ))));
+            return;
+        };
+        tokio::spawn(
+            async move {
+                let answer = match tokio::fs::metadata(&socket).await {
+                    Ok(_) => {
+                        let socket = socket.display().to_string();
+                        Ok(VmReply::Response(Response::SpiceUri {
+                            uri: format!("spice+unix://{socket}"),
+                            socket,
+                        }))
+                    }
+                    Err(_) => Err(WireError::unavailable(format!(
+                        "QEMU has not created its SPICE socket {} yet",
+                        socket.display()
+                    ))),
+                };
+                let _ = reply.send(answer);
+            }
+            .in_current_span(),
+        );
     }
 }

@@ -1,13 +1,22 @@
 //! Definition changes of a stopped VM: edit, delete, drives, NICs, shares.
-//! Each is validated first and written before the actor's copy changes, so
-//! a refused or failed change leaves both untouched.
+//! Each is checked first against the whole VM it would make, then written
+//! by a task; the actor's copy changes only when the database has confirmed,
+//! so a refused or failed change leaves both untouched. Commands that come
+//! meanwhile wait (see `commands.rs`).
 
-use super::{VmActorState, VmReply};
+use super::core::Input;
+use super::{Reply, VmActorRef, VmActorState, VmCommand, VmMsg, VmReply};
 use crate::supervisor::SupervisorMsg;
 use crate::validate;
 use crate::wire::{db, storage};
-use corvus_protocol::{DriveSpec, NicSpec, Response, ShareSpec, VmChanges, WireError};
-use corvus_storage::{Duplicate, rows};
+use corvus_protocol::{
+    DriveInfo, DriveSpec, NicInfo, NicSpec, Response, ShareInfo, ShareSpec, VmChanges, VmInfo,
+    WireError,
+};
+use corvus_storage::entity::vm;
+use corvus_storage::{Duplicate, Store, rows};
+use std::path::PathBuf;
+use tracing::Instrument;
 
 /// Attempts at a random MAC before giving up (only a nearly full
 /// 24-bit space would need more than one).
@@ -18,182 +27,282 @@ fn generated_mac() -> String {
     format!("52:54:00:{a:02x}:{b:02x}:{c:02x}")
 }
 
+/// A change the database has taken.
+pub enum Written {
+    Edited(Box<vm::Model>, VmChanges),
+    Deleted,
+    DriveAdded(DriveInfo),
+    DriveRemoved(i64),
+    NicAdded(NicInfo),
+    NicRemoved(i64),
+    ShareAdded(ShareInfo),
+    ShareRemoved(i64),
+}
+
+/// The kernel trio as an edit would leave it ('' clears a field).
+fn merged(change: &Option<String>, current: &Option<String>) -> Option<String> {
+    match change {
+        Some(text) if text.is_empty() => None,
+        Some(text) => Some(text.clone()),
+        None => current.clone(),
+    }
+}
+
 impl VmActorState {
-    pub(super) async fn edit(&mut self, changes: VmChanges) -> Result<VmReply, WireError> {
-        self.require_stopped("edit it")?;
-        validate::changes(&changes)?;
-        let merged = |change: &Option<String>, current: &Option<String>| match change {
-            Some(text) if text.is_empty() => None,
-            Some(text) => Some(text.clone()),
-            None => current.clone(),
-        };
-        let kernel = merged(&changes.kernel, &self.info.kernel);
-        let initrd = merged(&changes.initrd, &self.info.initrd);
-        let cmdline = merged(&changes.cmdline, &self.info.cmdline);
-        validate::kernel_boot(kernel.as_deref(), initrd.as_deref(), cmdline.as_deref())?;
-        validate::files::existing_file("kernel", changes.kernel.as_deref()).await?;
-        validate::files::existing_file("initrd", changes.initrd.as_deref()).await?;
-
-        let row = db(self.ctx.store.update_vm(self.info.id, &changes))
-            .await?
-            .ok_or_else(|| self.gone())?;
-        let info = &mut self.info;
-        info.cpu_count = row.cpu_count as u32;
-        info.ram_mb = row.ram_mb as u64;
-        info.description = row.description;
-        info.display = changes.display.unwrap_or(info.display);
-        info.cpu_model = row.cpu_model;
-        info.stop_timeout_secs = row.stop_timeout_secs.map(|s| s as u32);
-        info.restart_policy = changes.restart_policy.unwrap_or(info.restart_policy);
-        info.max_restarts = row.max_restarts as u32;
-        info.restart_window_secs = row.restart_window_secs as u32;
-        info.autostart = row.autostart;
-        info.kernel = row.kernel;
-        info.initrd = row.initrd;
-        info.cmdline = row.cmdline;
-        info.updated_at = rows::timestamp(&row.updated_at);
-        self.publish();
-        Ok(self.info_reply())
-    }
-
-    pub(super) async fn delete(&mut self) -> Result<VmReply, WireError> {
-        self.require_stopped("delete it")?;
-        if !db(self.ctx.store.delete_vm(self.info.id)).await? {
-            return Err(self.gone());
+    /// Checks the change against the VM it would make, then writes it in a task.
+    pub(super) fn define(&mut self, myself: &VmActorRef, command: VmCommand, reply: Reply) {
+        if let Err(err) = self.check(&command) {
+            let _ = reply.send(Err(err));
+            return;
         }
-        self.deleted = true;
-        // The supervisor forgets the VM before the client hears back, so
-        // whatever the client sends next cannot reach this actor.
-        let _ = self
-            .supervisor
-            .cast(SupervisorMsg::Removed { id: self.info.id });
-        let _ = tokio::fs::remove_dir_all(&self.ctx.paths(self.info.id).dir).await;
-        Ok(VmReply::Response(Response::Deleted {
-            id: self.info.id,
-            name: self.info.name.clone(),
-        }))
-    }
-
-    pub(super) async fn add_drive(&mut self, drive: DriveSpec) -> Result<VmReply, WireError> {
-        self.require_stopped("change its drives")?;
-        validate::drive(&drive)?;
-        let row = db(self.ctx.store.insert_drive(self.info.id, &drive)).await?;
-        self.info
-            .drives
-            .push(rows::drive_info(row).map_err(storage)?);
-        self.publish();
-        Ok(self.info_reply())
-    }
-
-    pub(super) async fn remove_drive(&mut self, drive_id: i64) -> Result<VmReply, WireError> {
-        self.require_stopped("change its drives")?;
-        if !self.info.drives.iter().any(|device| device.id == drive_id) {
-            return Err(self.no_such("drive", drive_id));
-        }
-        db(self.ctx.store.delete_drive(self.info.id, drive_id)).await?;
-        self.info.drives.retain(|d| d.id != drive_id);
-        self.publish();
-        Ok(self.info_reply())
-    }
-
-    pub(super) async fn add_nic(&mut self, nic: NicSpec) -> Result<VmReply, WireError> {
-        self.require_stopped("change its network interfaces")?;
-        validate::nic(&nic)?;
-        let given = nic
-            .mac_address
-            .as_deref()
-            .map(validate::parse_mac)
-            .transpose()?;
-        let attempts = if given.is_some() { 1 } else { MAC_ATTEMPTS };
-        for _ in 0..attempts {
-            let mac = given.clone().unwrap_or_else(generated_mac);
-            match db(self.ctx.store.insert_nic(self.info.id, &nic, &mac)).await {
-                Ok(row) => {
-                    self.info
-                        .network_interfaces
-                        .push(rows::nic_info(row).map_err(storage)?);
-                    self.publish();
-                    return Ok(self.info_reply());
-                }
-                Err(err) if err.duplicate() == Some(Duplicate::MacAddress) => {
-                    if given.is_some() {
-                        return Err(WireError::conflict(format!(
-                            "MAC address {mac} is already used by another network interface; pick another or omit --mac to get a generated one"
-                        )));
-                    }
-                }
-                Err(err) => return Err(err.into()),
+        self.writing = true;
+        let store = self.ctx.store.clone();
+        let vm = self.info.clone();
+        let dir = self.ctx.paths(self.info.id).dir;
+        let me = myself.clone();
+        tokio::spawn(
+            async move {
+                let outcome = write(&store, &vm, command, dir).await;
+                let _ = me.cast(VmMsg::Written { outcome, reply });
             }
-        }
-        Err(WireError::conflict(
-            "could not find an unused MAC address; pass one with --mac",
-        ))
+            .in_current_span(),
+        );
     }
 
-    pub(super) async fn remove_nic(&mut self, nic_id: i64) -> Result<VmReply, WireError> {
-        self.require_stopped("change its network interfaces")?;
-        if !self
-            .info
-            .network_interfaces
-            .iter()
-            .any(|device| device.id == nic_id)
-        {
-            return Err(self.no_such("network interface", nic_id));
+    /// The checks that need only the definition, before anything is written.
+    fn check(&self, command: &VmCommand) -> Result<(), WireError> {
+        match command {
+            VmCommand::Edit(changes) => {
+                validate::changes(changes)?;
+                let info = &self.info;
+                validate::kernel_boot(
+                    merged(&changes.kernel, &info.kernel).as_deref(),
+                    merged(&changes.initrd, &info.initrd).as_deref(),
+                    merged(&changes.cmdline, &info.cmdline).as_deref(),
+                )
+            }
+            VmCommand::AddDrive(drive) => {
+                validate::drive(drive)?;
+                let mut prospective = self.info.clone();
+                prospective.drives.push(drive_info(0, drive));
+                validate::whole(&prospective)
+            }
+            VmCommand::RemoveDrive(id) => self.has("drive", *id, |vm| &vm.drives, |d| d.id),
+            VmCommand::AddNic(nic) => validate::nic(nic),
+            VmCommand::RemoveNic(id) => self.has(
+                "network interface",
+                *id,
+                |vm| &vm.network_interfaces,
+                |n| n.id,
+            ),
+            VmCommand::AddShare(share) => {
+                validate::share(share)?;
+                if self.info.shared_dirs.iter().any(|s| s.tag == share.tag) {
+                    return Err(tag_taken(&self.info.name, &share.tag));
+                }
+                Ok(())
+            }
+            VmCommand::RemoveShare(id) => self.has("share", *id, |vm| &vm.shared_dirs, |s| s.id),
+            VmCommand::Delete
+            | VmCommand::Show
+            | VmCommand::Start
+            | VmCommand::Stop { .. }
+            | VmCommand::Pause
+            | VmCommand::Reset
+            | VmCommand::History { .. }
+            | VmCommand::Attach { .. }
+            | VmCommand::SpiceUri => Ok(()),
         }
-        db(self.ctx.store.delete_nic(self.info.id, nic_id)).await?;
-        self.info.network_interfaces.retain(|n| n.id != nic_id);
+    }
+
+    fn has<T>(
+        &self,
+        kind: &str,
+        id: i64,
+        devices: impl Fn(&VmInfo) -> &Vec<T>,
+        id_of: impl Fn(&T) -> i64,
+    ) -> Result<(), WireError> {
+        if devices(&self.info).iter().any(|device| id_of(device) == id) {
+            return Ok(());
+        }
+        let name = self.name();
+        Err(WireError::not_found(format!(
+            "VM '{name}' has no {kind} {id} (see `crv vm show {name}`)"
+        )))
+    }
+
+    /// The database answered: the actor's copy follows, then the commands
+    /// that waited run.
+    pub(super) fn written(
+        &mut self,
+        myself: &VmActorRef,
+        outcome: Result<Written, WireError>,
+        reply: Reply,
+    ) {
+        self.writing = false;
+        let answer = outcome.map(|written| self.take_written(myself, written));
+        let _ = reply.send(answer);
+        while !self.writing {
+            let Some((command, origin, reply)) = self.deferred.pop_front() else {
+                break;
+            };
+            self.command(myself, command, origin, reply);
+        }
+    }
+
+    fn take_written(&mut self, myself: &VmActorRef, written: Written) -> VmReply {
+        let info = &mut self.info;
+        match written {
+            Written::Edited(row, changes) => {
+                info.cpu_count = row.cpu_count as u32;
+                info.ram_mb = row.ram_mb as u64;
+                info.description = row.description;
+                info.display = changes.display.unwrap_or(info.display);
+                info.cpu_model = row.cpu_model;
+                info.stop_timeout_secs = row.stop_timeout_secs.map(|s| s as u32);
+                info.restart_policy = changes.restart_policy.unwrap_or(info.restart_policy);
+                info.max_restarts = row.max_restarts as u32;
+                info.restart_window_secs = row.restart_window_secs as u32;
+                info.autostart = row.autostart;
+                info.kernel = row.kernel;
+                info.initrd = row.initrd;
+                info.cmdline = row.cmdline;
+                info.updated_at = rows::timestamp(&row.updated_at);
+            }
+            Written::Deleted => {
+                self.deleted = true;
+                self.step(myself, Input::Deleted, None);
+                // The supervisor forgets the VM before the client hears back,
+                // so whatever the client sends next cannot reach this actor.
+                let _ = self
+                    .supervisor
+                    .cast(SupervisorMsg::Removed { id: self.info.id });
+                return VmReply::Response(Response::Deleted {
+                    id: self.info.id,
+                    name: self.info.name.clone(),
+                });
+            }
+            Written::DriveAdded(drive) => info.drives.push(drive),
+            Written::DriveRemoved(id) => info.drives.retain(|d| d.id != id),
+            Written::NicAdded(nic) => info.network_interfaces.push(nic),
+            Written::NicRemoved(id) => info.network_interfaces.retain(|n| n.id != id),
+            Written::ShareAdded(share) => info.shared_dirs.push(share),
+            Written::ShareRemoved(id) => info.shared_dirs.retain(|s| s.id != id),
+        }
         self.publish();
-        Ok(self.info_reply())
+        self.info_reply()
     }
+}
 
-    pub(super) async fn add_share(&mut self, share: ShareSpec) -> Result<VmReply, WireError> {
-        self.require_stopped("change its shared directories")?;
-        validate::share(&share)?;
-        if self.info.shared_dirs.iter().any(|s| s.tag == share.tag) {
-            return Err(self.tag_taken(&share.tag));
+fn drive_info(id: i64, spec: &DriveSpec) -> DriveInfo {
+    DriveInfo {
+        id,
+        interface: spec.interface,
+        file_path: spec.file_path.clone(),
+        format: spec.format,
+        media: spec.media,
+        read_only: spec.read_only,
+        cache: spec.cache,
+        discard: spec.discard,
+    }
+}
+
+fn tag_taken(vm: &str, tag: &str) -> WireError {
+    WireError::conflict(format!("VM '{vm}' already has a share tagged '{tag}'"))
+}
+
+fn gone(vm: &VmInfo) -> WireError {
+    WireError::not_found(format!("VM '{}' was deleted", vm.name))
+}
+
+/// The write itself, and the checks that look at the filesystem.
+async fn write(
+    store: &Store,
+    vm: &VmInfo,
+    command: VmCommand,
+    dir: PathBuf,
+) -> Result<Written, WireError> {
+    let id = vm.id;
+    match command {
+        VmCommand::Edit(changes) => {
+            validate::files::existing_file("kernel", changes.kernel.as_deref()).await?;
+            validate::files::existing_file("initrd", changes.initrd.as_deref()).await?;
+            let row = db(store.update_vm(id, &changes))
+                .await?
+                .ok_or_else(|| gone(vm))?;
+            Ok(Written::Edited(Box::new(row), changes))
         }
-        validate::files::existing_dir(&share.path).await?;
-        let row = match db(self.ctx.store.insert_share(self.info.id, &share)).await {
-            Ok(row) => row,
-            Err(err) if err.duplicate() == Some(Duplicate::ShareTag) => {
-                return Err(self.tag_taken(&share.tag));
+        VmCommand::Delete => {
+            if !db(store.delete_vm(id)).await? {
+                return Err(gone(vm));
+            }
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            Ok(Written::Deleted)
+        }
+        VmCommand::AddDrive(drive) => {
+            let row = db(store.insert_drive(id, &drive)).await?;
+            Ok(Written::DriveAdded(rows::drive_info(row).map_err(storage)?))
+        }
+        VmCommand::RemoveDrive(drive_id) => {
+            db(store.delete_drive(id, drive_id)).await?;
+            Ok(Written::DriveRemoved(drive_id))
+        }
+        VmCommand::AddNic(nic) => add_nic(store, id, &nic).await,
+        VmCommand::RemoveNic(nic_id) => {
+            db(store.delete_nic(id, nic_id)).await?;
+            Ok(Written::NicRemoved(nic_id))
+        }
+        VmCommand::AddShare(share) => add_share(store, vm, &share).await,
+        VmCommand::RemoveShare(share_id) => {
+            db(store.delete_share(id, share_id)).await?;
+            Ok(Written::ShareRemoved(share_id))
+        }
+        VmCommand::Show
+        | VmCommand::Start
+        | VmCommand::Stop { .. }
+        | VmCommand::Pause
+        | VmCommand::Reset
+        | VmCommand::History { .. }
+        | VmCommand::Attach { .. }
+        | VmCommand::SpiceUri => Err(WireError::internal(
+            "a lifecycle command reached the definition writer",
+        )),
+    }
+}
+
+async fn add_nic(store: &Store, vm_id: i64, nic: &NicSpec) -> Result<Written, WireError> {
+    let given = nic
+        .mac_address
+        .as_deref()
+        .map(validate::parse_mac)
+        .transpose()?;
+    let attempts = if given.is_some() { 1 } else { MAC_ATTEMPTS };
+    for _ in 0..attempts {
+        let mac = given.clone().unwrap_or_else(generated_mac);
+        match db(store.insert_nic(vm_id, nic, &mac)).await {
+            Ok(row) => return Ok(Written::NicAdded(rows::nic_info(row).map_err(storage)?)),
+            Err(err) if err.duplicate() == Some(Duplicate::MacAddress) => {
+                if given.is_some() {
+                    return Err(WireError::conflict(format!(
+                        "MAC address {mac} is already used by another network interface; pick another or omit --mac to get a generated one"
+                    )));
+                }
             }
             Err(err) => return Err(err.into()),
-        };
-        self.info
-            .shared_dirs
-            .push(rows::share_info(row).map_err(storage)?);
-        self.publish();
-        Ok(self.info_reply())
-    }
-
-    pub(super) async fn remove_share(&mut self, share_id: i64) -> Result<VmReply, WireError> {
-        self.require_stopped("change its shared directories")?;
-        if !self
-            .info
-            .shared_dirs
-            .iter()
-            .any(|device| device.id == share_id)
-        {
-            return Err(self.no_such("share", share_id));
         }
-        db(self.ctx.store.delete_share(self.info.id, share_id)).await?;
-        self.info.shared_dirs.retain(|s| s.id != share_id);
-        self.publish();
-        Ok(self.info_reply())
     }
+    Err(WireError::conflict(
+        "could not find an unused MAC address; pass one with --mac",
+    ))
+}
 
-    fn no_such(&self, kind: &str, id: i64) -> WireError {
-        let name = self.name();
-        WireError::not_found(format!(
-            "VM '{name}' has no {kind} {id} (see `crv vm show {name}`)"
-        ))
-    }
-
-    fn tag_taken(&self, tag: &str) -> WireError {
-        WireError::conflict(format!(
-            "VM '{}' already has a share tagged '{tag}'",
-            self.name()
-        ))
+async fn add_share(store: &Store, vm: &VmInfo, share: &ShareSpec) -> Result<Written, WireError> {
+    validate::files::existing_dir(&share.path).await?;
+    match db(store.insert_share(vm.id, share)).await {
+        Ok(row) => Ok(Written::ShareAdded(rows::share_info(row).map_err(storage)?)),
+        Err(err) if err.duplicate() == Some(Duplicate::ShareTag) => {
+            Err(tag_taken(&vm.name, &share.tag))
+        }
+        Err(err) => Err(err.into()),
     }
 }

@@ -1,13 +1,11 @@
 //! The restart policy (DESIGN §4): which exits restart a VM, how often, and
 //! after how long.
 
-use super::exit::Trigger;
-use super::{VmActorRef, VmActorState, VmMsg};
-use corvus_protocol::{EventCause, RestartPolicy, VmState};
+use super::core::Trigger;
+use corvus_protocol::{RestartPolicy, VmInfo};
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::{info, warn};
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -57,62 +55,53 @@ impl Restarts {
     }
 }
 
-impl VmActorState {
-    /// Applies the restart policy after QEMU has exited.
-    pub(super) fn after_exit(&mut self, myself: &VmActorRef, trigger: Trigger) {
-        let restarting = matches!(self.start_cause, EventCause::RestartPolicy { .. });
-        if !applies(self.info.restart_policy, trigger, restarting) {
-            return;
+/// What the policy says after an exit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    No,
+    Schedule {
+        attempt: u32,
+        delay: Duration,
+    },
+    /// Too many restarts within the window: the VM stays in `error`.
+    Limit {
+        message: String,
+    },
+}
+
+impl Restarts {
+    /// Applies the VM's restart policy to an exit; a scheduled restart is
+    /// remembered so that a later cancel (a reset, a start, a delete) wins.
+    pub fn decide(
+        &mut self,
+        vm: &VmInfo,
+        trigger: Trigger,
+        restarting: bool,
+        now: Instant,
+    ) -> Decision {
+        if !applies(vm.restart_policy, trigger, restarting) {
+            return Decision::No;
         }
-        let window = Duration::from_secs(self.info.restart_window_secs.into());
-        let now = Instant::now();
+        let window = Duration::from_secs(vm.restart_window_secs.into());
         while self
-            .restarts
             .recent
             .front()
             .is_some_and(|at| now.duration_since(*at) > window)
         {
-            self.restarts.recent.pop_front();
+            self.recent.pop_front();
         }
-        let max = self.info.max_restarts;
-        if self.restarts.recent.len() >= max as usize {
-            let message = format!("restart limit reached ({max} in {} s)", window.as_secs());
-            warn!(%message);
-            self.info.last_error = Some(message.clone());
-            self.change_state_with_event(VmState::Error, message, EventCause::Daemon);
-            return;
+        let max = vm.max_restarts;
+        if self.recent.len() >= max as usize {
+            return Decision::Limit {
+                message: format!("restart limit reached ({max} in {} s)", window.as_secs()),
+            };
         }
-        self.restarts.recent.push_back(now);
-        let attempt = self.restarts.recent.len() as u32;
-        let delay = backoff(attempt);
-        info!(
+        self.recent.push_back(now);
+        let attempt = self.recent.len() as u32;
+        self.scheduled = Some(attempt);
+        Decision::Schedule {
             attempt,
-            delay_ms = delay.as_millis() as u64,
-            "restarting the VM under its restart policy"
-        );
-        self.restarts.scheduled = Some(attempt);
-        myself.send_after(delay, move || VmMsg::Restart { attempt });
-    }
-
-    pub(super) async fn restart_due(&mut self, myself: &VmActorRef, attempt: u32) {
-        if !self.restarts.take_if_scheduled(attempt)
-            || !matches!(self.info.status, VmState::Error | VmState::Stopped)
-        {
-            return;
-        }
-        let why = self
-            .info
-            .last_error
-            .clone()
-            .unwrap_or_else(|| "the guest powered off".into());
-        info!(attempt, %why, "restart");
-        let reason = format!("restart {attempt} after: {why}");
-        if self
-            .boot(myself, EventCause::RestartPolicy { attempt }, reason)
-            .await
-            .is_err()
-        {
-            self.after_exit(myself, Trigger::StartFailed);
+            delay: backoff(attempt),
         }
     }
 }

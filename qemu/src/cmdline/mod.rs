@@ -6,6 +6,7 @@
 mod drives;
 mod nics;
 mod opts;
+mod read;
 mod shares;
 mod validate;
 
@@ -18,7 +19,8 @@ use corvus_protocol::{DisplayKind, VmInfo};
 use opts::{Args, Opts};
 use std::ffi::OsString;
 
-pub use validate::{InvalidVm, MAX_PFLASH_UNITS, check_drive, validate};
+pub use read::runtime_dir_of;
+pub use validate::{InvalidVm, MAX_PFLASH_UNITS, check_drive, check_kernel_boot, validate};
 
 /// The text that identifies a VM's QEMU among all processes: it is the
 /// `process=` of `-name`, so it shows in `/proc/PID/cmdline` (and, cut to 15

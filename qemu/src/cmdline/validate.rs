@@ -18,9 +18,9 @@ pub enum InvalidVm {
     ReadOnlyIdeDisk { interface: DriveInterface },
     #[error("At most {MAX_PFLASH_UNITS} pflash drives (firmware code and variables) are possible")]
     TooManyPflash,
-    #[error("An initrd needs a kernel")]
+    #[error("--initrd needs --kernel: an initrd is only used with direct kernel boot")]
     InitrdWithoutKernel,
-    #[error("A kernel command line needs a kernel")]
+    #[error("--cmdline needs --kernel: the command line is only used with direct kernel boot")]
     CmdlineWithoutKernel,
 }
 
@@ -52,12 +52,28 @@ pub fn validate(vm: &VmInfo) -> Result<(), InvalidVm> {
     if pflash > MAX_PFLASH_UNITS {
         return Err(InvalidVm::TooManyPflash);
     }
-    let set = |value: &Option<String>| super::non_empty(value).is_some();
-    if !set(&vm.kernel) {
-        if set(&vm.initrd) {
+    check_kernel_boot(
+        vm.kernel.as_deref(),
+        vm.initrd.as_deref(),
+        vm.cmdline.as_deref(),
+    )
+}
+
+/// An initrd or a kernel command line only means something with a kernel
+/// (empty text counts as unset). The one home of this rule: the daemon
+/// calls it when a definition is created or edited, and [`validate`] at
+/// every start.
+pub fn check_kernel_boot(
+    kernel: Option<&str>,
+    initrd: Option<&str>,
+    cmdline: Option<&str>,
+) -> Result<(), InvalidVm> {
+    let set = |value: Option<&str>| value.is_some_and(|text| !text.is_empty());
+    if !set(kernel) {
+        if set(initrd) {
             return Err(InvalidVm::InitrdWithoutKernel);
         }
-        if set(&vm.cmdline) {
+        if set(cmdline) {
             return Err(InvalidVm::CmdlineWithoutKernel);
         }
     }

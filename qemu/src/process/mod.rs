@@ -123,6 +123,30 @@ impl ProcessHandle {
         }
     }
 
+    /// Leaves the process to end on its own and reaps it when it does, in
+    /// the background (so that it never lingers as a zombie). Without a
+    /// tokio runtime (the daemon is exiting) the process is left to init.
+    pub fn reap_in_background(self) {
+        if tokio::runtime::Handle::try_current().is_err() || !self.child {
+            return;
+        }
+        match self.exit_watcher() {
+            Ok(exit) => {
+                tokio::spawn(exit);
+            }
+            Err(err) => tracing::warn!(pid = self.pid, error = %err, "cannot reap process"),
+        }
+    }
+
+    /// SIGKILL, then [`ProcessHandle::reap_in_background`]: for processes
+    /// that must not outlive a failed or abandoned start.
+    pub fn kill_and_reap(self) {
+        if let Err(err) = self.signal(Signal::SIGKILL) {
+            tracing::warn!(pid = self.pid, error = %err, "cannot kill process");
+        }
+        self.reap_in_background();
+    }
+
     /// False once the process has exited, even if it is not reaped yet.
     /// Never blocks: a pidfd polls readable exactly when its process is gone.
     pub fn is_alive(&self) -> bool {

@@ -11,7 +11,7 @@ use corvus_protocol::{
 };
 use std::path::Path;
 
-pub(super) fn vm() -> VmInfo {
+pub(crate) fn vm() -> VmInfo {
     VmInfo {
         id: 7,
         name: "web".into(),

@@ -1,7 +1,7 @@
 //! Reading a QEMU exit: what it means for the VM's state and for its
 //! restart policy. Pure; the actor supplies what it saw.
 
-use super::runtime::Expected;
+use super::Expected;
 use corvus_protocol::{EventCause, VmState};
 use corvus_qemu::{ExitInfo, Signal};
 
@@ -71,10 +71,14 @@ pub fn classify(ctx: &ExitContext<'_>) -> Outcome {
             );
         }
         Expected::Terminate { origin } => {
+            let cause = match origin {
+                Some(origin) => operator(origin.connection, "vm stop"),
+                None => EventCause::Daemon,
+            };
             return outcome(
                 VmState::Stopped,
                 "stopped before the guest booted".into(),
-                operator(origin.connection, "vm stop"),
+                cause,
                 Trigger::Requested,
             );
         }

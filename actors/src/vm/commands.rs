@@ -1,0 +1,122 @@
+//! A client's command on this VM: read-only ones answered here, the rest
+//! put to the core, and the work it lets through (definition writes,
+//! attachments) carried out. While a definition write is in flight, later
+//! commands wait for it.
+
+use super::core::{Command, Input};
+use super::{Origin, Reply, VmActorRef, VmActorState, VmCommand, VmReply, describe_channel};
+use crate::wire::db;
+use corvus_protocol::{DisplayKind, Response, WireError};
+use std::time::Duration;
+use tracing::Instrument;
+
+impl VmActorState {
+    pub(super) fn command(
+        &mut self,
+        myself: &VmActorRef,
+        command: VmCommand,
+        origin: Origin,
+        reply: Reply,
+    ) {
+        if self.deleted {
+            let _ = reply.send(Err(self.gone()));
+            return;
+        }
+        let reads_only = matches!(command, VmCommand::Show | VmCommand::History { .. });
+        if self.writing && !reads_only {
+            self.deferred.push_back((command, origin, reply));
+            return;
+        }
+        let running = self.info.status.has_process();
+        crate::test_hooks::panic_if_requested(&self.info.name, command.verb(), running);
+        let core_command = match &command {
+            VmCommand::Show => {
+                let _ = reply.send(Ok(self.info_reply()));
+                return;
+            }
+            VmCommand::History { limit } => return self.history(*limit, reply),
+            VmCommand::SpiceUri if self.info.display == DisplayKind::None => {
+                let name = self.name();
+                let _ = reply.send(Err(WireError::invalid(format!(
+                    "VM '{name}' has no display (--display none); use `crv vm console {name}`, or `crv vm edit {name} --display spice` while it is stopped"
+                ))));
+                return;
+            }
+            VmCommand::Start => Command::Start,
+            VmCommand::Stop { timeout_secs } => Command::Stop {
+                timeout: timeout_secs.map(|secs| Duration::from_secs(secs.into())),
+            },
+            VmCommand::Pause => Command::Pause,
+            VmCommand::Reset => Command::Reset,
+            VmCommand::Edit(_) => Command::Define { what: "edit it" },
+            VmCommand::Delete => Command::Define { what: "delete it" },
+            VmCommand::AddDrive(_) | VmCommand::RemoveDrive(_) => Command::Define {
+                what: "change its drives",
+            },
+            VmCommand::AddNic(_) | VmCommand::RemoveNic(_) => Command::Define {
+                what: "change its network interfaces",
+            },
+            VmCommand::AddShare(_) | VmCommand::RemoveShare(_) => Command::Define {
+                what: "change its shared directories",
+            },
+            VmCommand::Attach { channel } => Command::Access {
+                what: format!("attach to the {}", describe_channel(*channel)),
+            },
+            VmCommand::SpiceUri => Command::Access {
+                what: "view it".into(),
+            },
+        };
+        let input = Input::Command {
+            command: core_command,
+            origin,
+        };
+        let Some(reply) = self.step(myself, input, Some(reply)) else {
+            return;
+        };
+        // The core let it through to work the shell does itself.
+        match command {
+            VmCommand::Attach { channel } => self.attach(channel, origin.connection, reply),
+            VmCommand::SpiceUri => self.spice_uri(reply),
+            VmCommand::Edit(_)
+            | VmCommand::Delete
+            | VmCommand::AddDrive(_)
+            | VmCommand::RemoveDrive(_)
+            | VmCommand::AddNic(_)
+            | VmCommand::RemoveNic(_)
+            | VmCommand::AddShare(_)
+            | VmCommand::RemoveShare(_) => self.define(myself, command, reply),
+            VmCommand::Show
+            | VmCommand::History { .. }
+            | VmCommand::Start
+            | VmCommand::Stop { .. }
+            | VmCommand::Pause
+            | VmCommand::Reset => {
+                let _ = reply.send(Ok(self.info_reply()));
+            }
+        }
+    }
+
+    pub(super) fn gone(&self) -> WireError {
+        WireError::not_found(format!("VM '{}' was deleted", self.info.name))
+    }
+
+    /// Stored events, read by a task so the actor does not wait on the database.
+    fn history(&self, limit: Option<u32>, reply: Reply) {
+        let store = self.ctx.store.clone();
+        let bus = self.ctx.bus.clone();
+        let id = self.info.id;
+        tokio::spawn(
+            async move {
+                let events = db(store.history(id, limit.map(u64::from)))
+                    .await
+                    .map(|stored| bus.complete_history(id, stored, limit.map(|l| l as usize)));
+                let _ = reply.send(
+                    events
+                        .map(|events| VmReply::Response(Response::History(events)))
+                        .map_err(WireError::from),
+                );
+            }
+            .in_current_span(),
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! The core's vocabulary: every input a VM can receive, the effects the
+//! shell carries out, and the transition that pairs a next state with them.
+
+use super::{BootState, RunState, Trigger, View};
+use crate::vm::Origin;
+use corvus_protocol::{EventCause, VmState, WireError};
+use corvus_qemu::{ExitInfo, QmpEvent, Signal};
+use std::time::Duration;
+
+/// An operator command (or the daemon acting like one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Start,
+    Stop {
+        timeout: Option<Duration>,
+    },
+    Pause,
+    Reset,
+    /// A change of the definition (`what` as in "cannot {what}"): the VM
+    /// must be stopped.
+    Define {
+        what: &'static str,
+    },
+    /// The monitor, the console or the viewer: QEMU must be there.
+    Access {
+        what: String,
+    },
+}
+
+impl Command {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Command::Start => "start",
+            Command::Stop { .. } => "stop",
+            Command::Pause => "pause",
+            Command::Reset => "reset",
+            Command::Define { .. } => "change",
+            Command::Access { .. } => "attach to",
+        }
+    }
+}
+
+/// How a re-adoption at actor start went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adoption {
+    /// The recorded state has no process: nothing to adopt.
+    Nothing,
+    /// The recorded QEMU runs and is this VM's: QMP comes next.
+    Alive,
+    /// The recorded QEMU is gone (or is not ours), with why.
+    Gone { why: String },
+}
+
+/// QMP commands the core asks for; each reports back when QEMU answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QmpOp {
+    Pause,
+    Resume,
+    /// The ACPI power button (after `cont` when paused). `again` marks a
+    /// repeated press of a stop already under way.
+    Powerdown {
+        resume_first: bool,
+        again: bool,
+    },
+}
+
+/// Every input of the VM, in one enum (DESIGN §3 "observed inputs" and the
+/// operator commands). `boot` numbers tie an input to the boot it is about.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Command {
+        command: Command,
+        origin: Origin,
+    },
+    Autostart,
+    /// `--stop-vms-on-exit`: a graceful stop on the daemon's behalf.
+    DaemonStop,
+    /// The definition is gone from the database.
+    Deleted,
+    /// The supervisor gave up on this VM's actors.
+    Quarantine {
+        reason: String,
+    },
+    Adopted(Adoption),
+    Launched {
+        boot: u64,
+    },
+    LaunchFailed {
+        boot: u64,
+        error: String,
+    },
+    QmpReady {
+        boot: u64,
+        status: RunState,
+    },
+    QmpFailed {
+        boot: u64,
+        error: String,
+    },
+    QmpDone {
+        boot: u64,
+        op: QmpOp,
+        origin: Option<Origin>,
+        result: Result<(), String>,
+    },
+    Qmp {
+        boot: u64,
+        event: QmpEvent,
+    },
+    QmpClosed {
+        boot: u64,
+    },
+    Exited {
+        boot: u64,
+        exit: ExitInfo,
+        stderr: String,
+    },
+    ExitSettled {
+        boot: u64,
+    },
+    VirtiofsdExited {
+        boot: u64,
+        tag: String,
+        exit: ExitInfo,
+    },
+    StopTick {
+        boot: u64,
+    },
+    KillTick {
+        boot: u64,
+    },
+    /// A restart timer fired; `scheduled` is false when it was cancelled.
+    RestartDue {
+        attempt: u32,
+        scheduled: bool,
+    },
+    RestartLimit {
+        message: String,
+    },
+}
+
+/// Timers the shell arms; each comes back as the input of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    StopTick(Duration),
+    KillTick,
+    ExitSettle,
+}
+
+/// What the shell must do. Only I/O and replies: the state itself comes
+/// back in the [`Transition`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Answer the command: the VM as it now is, or this error.
+    Reply(Result<(), WireError>),
+    /// Keep the command's reply until QEMU runs (or fails to).
+    AwaitRunning,
+    /// Keep the command's reply until QEMU is gone.
+    AwaitGone,
+    /// Answer every waiting start: the VM, or this failure.
+    AnswerStarts(Result<(), String>),
+    AnswerResets,
+    /// Spawn virtiofsd and QEMU for the boot (a task).
+    Launch,
+    ConnectQmp {
+        deadline: Duration,
+    },
+    /// A QMP command as a task; the command's reply, if any, goes with it.
+    Qmp {
+        op: QmpOp,
+        origin: Option<Origin>,
+    },
+    Signal(Signal),
+    Schedule(Timer),
+    /// Let the restart policy decide; `restarting` when the boot that ended
+    /// was itself started by the policy.
+    ApplyRestartPolicy {
+        trigger: Trigger,
+        restarting: bool,
+    },
+    CancelRestart,
+    /// Carry out the definition change or the access the command asked for.
+    Proceed,
+}
+
+/// A state event: why, and who caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub reason: String,
+    pub cause: EventCause,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub next: VmState,
+    pub boot: Option<BootState>,
+    pub last_error: Option<String>,
+    /// Recorded in the history; always present when the state changes, and
+    /// also for events that leave it (a restart limit, a virtiofsd death).
+    pub event: Option<Event>,
+    pub effects: Vec<Effect>,
+}
+
+impl Transition {
+    /// Nothing changes.
+    pub(super) fn stay(view: &View<'_>) -> Transition {
+        Transition {
+            next: view.status,
+            boot: view.boot.cloned(),
+            last_error: view.last_error.map(str::to_owned),
+            event: None,
+            effects: Vec::new(),
+        }
+    }
+
+    pub(super) fn to(
+        mut self,
+        next: VmState,
+        reason: impl Into<String>,
+        cause: EventCause,
+    ) -> Transition {
+        self.next = next;
+        self.event = Some(Event {
+            reason: reason.into(),
+            cause,
+        });
+        self
+    }
+
+    pub(super) fn with(mut self, effect: Effect) -> Transition {
+        self.effects.push(effect);
+        self
+    }
+
+    pub(super) fn boot_mut(&mut self) -> Option<&mut BootState> {
+        self.boot.as_mut()
+    }
+}

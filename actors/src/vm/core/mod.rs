@@ -1,0 +1,98 @@
+//! The VM's pure core (DESIGN §3, §10): one function takes the VM's state and
+//! any input — an operator command, or something QEMU, a task, a timer or the
+//! daemon reported — and says what the state becomes and which effects the
+//! actor must carry out. No I/O and no clock here: the actor shell passes the
+//! time in, performs the effects and is the only writer of the state.
+
+mod boot;
+mod commands;
+mod exit;
+mod io;
+mod observed;
+mod qmp;
+mod refusal;
+mod run_state;
+#[cfg(test)]
+mod tests;
+
+pub use boot::{BootState, Expected, PendingExit, Phase};
+pub use exit::Trigger;
+pub use io::{Adoption, Command, Effect, Event, Input, QmpOp, Timer, Transition};
+pub use refusal::Refusal;
+pub use run_state::RunState;
+
+use corvus_protocol::VmState;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// QEMU drops a power-button press until the guest has loaded its ACPI
+/// driver, so a stop presses it again at this interval until its timeout.
+pub const POWERDOWN_RESEND: Duration = Duration::from_secs(2);
+/// After SIGTERM, how long QEMU gets before SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// QEMU normally answers QMP within tens of milliseconds; TCG on a loaded
+/// machine can take seconds.
+pub const QMP_DEADLINE: Duration = Duration::from_secs(30);
+/// A re-adopted QEMU that was running is already up; if its QMP does not
+/// answer quickly it is managed through signals alone.
+pub const ADOPT_QMP_DEADLINE: Duration = Duration::from_secs(3);
+/// QEMU closes its QMP socket as it exits, after its last events; the exit
+/// notification can overtake them, so an exit waits this long for the QMP
+/// stream to end before it is read.
+pub const EXIT_SETTLE: Duration = Duration::from_secs(2);
+
+/// What the core reads: the VM's state and the facts it depends on.
+#[derive(Debug, Clone)]
+pub struct View<'a> {
+    pub name: &'a str,
+    pub status: VmState,
+    pub last_error: Option<&'a str>,
+    pub boot: Option<&'a BootState>,
+    /// The number of the last boot, so that the next one is numbered anew.
+    pub last_boot: u64,
+    /// The VM's own stop timeout (or the default).
+    pub stop_timeout: Duration,
+    /// The definition is gone; only "deleted" answers remain.
+    pub deleted: bool,
+    pub now: Instant,
+}
+
+/// The one transition function: every input of the VM goes through here.
+pub fn transition(view: &View<'_>, input: Input) -> Result<Transition, Refusal> {
+    if view.deleted {
+        return match input {
+            Input::Command { .. } => Err(Refusal::Deleted),
+            _ => Ok(Transition::stay(view)),
+        };
+    }
+    match input {
+        Input::Command { command, origin } => commands::command(view, command, origin),
+        Input::Autostart => Ok(commands::autostart(view)),
+        Input::DaemonStop => Ok(commands::daemon_stop(view)),
+        Input::Deleted => Ok(Transition::stay(view).with(Effect::CancelRestart)),
+        Input::Quarantine { reason } => Ok(observed::quarantine(view, reason)),
+        Input::Adopted(adoption) => Ok(observed::adopted(view, adoption)),
+        Input::RestartDue { attempt, scheduled } => {
+            Ok(commands::restart_due(view, attempt, scheduled))
+        }
+        Input::RestartLimit { message } => Ok(observed::restart_limit(view, message)),
+        Input::Launched { boot }
+        | Input::LaunchFailed { boot, .. }
+        | Input::QmpReady { boot, .. }
+        | Input::QmpFailed { boot, .. }
+        | Input::QmpDone { boot, .. }
+        | Input::Qmp { boot, .. }
+        | Input::QmpClosed { boot }
+        | Input::Exited { boot, .. }
+        | Input::ExitSettled { boot }
+        | Input::VirtiofsdExited { boot, .. }
+        | Input::StopTick { boot }
+        | Input::KillTick { boot } => match view.boot.filter(|b| b.number == boot) {
+            Some(current) => Ok(observed::of_boot(view, current, input)),
+            // Late news of an earlier boot (or a QMP reply after QEMU left):
+            // nothing to do but answer whoever waits on it.
+            None => Ok(observed::stale(view, input)),
+        },
+    }
+}

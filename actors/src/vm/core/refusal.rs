@@ -1,0 +1,81 @@
+//! Why a command is refused, and the words that tell the operator the way
+//! out ("VM 'web' is paused; use `crv vm start web` to resume it").
+
+use super::Command;
+use corvus_protocol::{VmState, WireError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Already,
+    InProgress,
+    UseReset,
+    ResetFirst,
+    NotRunning,
+    /// A definition change needs a stopped VM.
+    NotStopped,
+    /// The console, monitor or viewer needs QEMU running.
+    NotStarted,
+    /// QMP is down (or not up yet) so QEMU cannot be asked.
+    NoQmp {
+        connecting: bool,
+    },
+    Deleted,
+}
+
+impl Refusal {
+    /// The refusal as the client sees it: the kind and a sentence with the way out.
+    pub fn to_wire(&self, vm: &str, state: VmState, command: &Command) -> WireError {
+        match self {
+            Refusal::NoQmp { connecting: true } => WireError::unavailable(format!(
+                "QEMU's QMP connection for VM '{vm}' is not up yet; retry in a moment, or use `crv vm reset {vm}`"
+            )),
+            Refusal::NoQmp { connecting: false } => WireError::unavailable(format!(
+                "QEMU's QMP connection for VM '{vm}' is gone; use `crv vm reset {vm}`"
+            )),
+            Refusal::Deleted => WireError::not_found(format!("VM '{vm}' was deleted")),
+            _ => WireError::transition(state, self.message(vm, state, command)),
+        }
+    }
+
+    pub fn message(&self, vm: &str, state: VmState, command: &Command) -> String {
+        let verb = command.verb();
+        match self {
+            Refusal::Already => format!("VM '{vm}' is already {state}"),
+            Refusal::InProgress => format!(
+                "VM '{vm}' is {state}; wait for it to finish, or use `crv vm reset {vm}` to kill it"
+            ),
+            Refusal::UseReset => {
+                format!("VM '{vm}' is already stopping; use `crv vm reset {vm}` to kill it now")
+            }
+            Refusal::ResetFirst => format!(
+                "VM '{vm}' is in error; see `crv vm show {vm}`, then `crv vm reset {vm}` before you {verb} it"
+            ),
+            Refusal::NotRunning => match state {
+                VmState::Paused => {
+                    format!("VM '{vm}' is already paused; use `crv vm start {vm}` to resume it")
+                }
+                _ => format!("VM '{vm}' is {state}; only a running VM can be paused"),
+            },
+            Refusal::NotStopped => {
+                let what = match command {
+                    Command::Define { what } => what,
+                    _ => "change it",
+                };
+                let way_out = match state {
+                    VmState::Error => format!("use `crv vm reset {vm}` first"),
+                    _ => format!("stop it first with `crv vm stop {vm}`"),
+                };
+                format!("cannot {what}: VM '{vm}' is {state}; {way_out}")
+            }
+            Refusal::NotStarted => {
+                let what = match command {
+                    Command::Access { what } => what.as_str(),
+                    _ => "use it",
+                };
+                format!("cannot {what}: VM '{vm}' is {state}; start it with `crv vm start {vm}`")
+            }
+            Refusal::NoQmp { .. } => format!("QEMU's QMP connection for VM '{vm}' is not usable"),
+            Refusal::Deleted => format!("VM '{vm}' was deleted"),
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Every input against every state (DESIGN §3 and its observed inputs): the
+//! state right after the input, or the refusal. Columns are the fixtures:
+//! stopped, starting (launching), starting (spawned), running, paused,
+//! stopping, error, error with QEMU still there.
+
+use super::*;
+use Outcome::{No, To};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Outcome {
+    To(VmState),
+    No(Refusal),
+}
+
+const ST: Outcome = To(VmState::Stopped);
+const SG: Outcome = To(VmState::Starting);
+const RU: Outcome = To(VmState::Running);
+const PA: Outcome = To(VmState::Paused);
+const SP: Outcome = To(VmState::Stopping);
+const ER: Outcome = To(VmState::Error);
+/// The state the fixture already has.
+const SAME: [Outcome; 8] = [ST, SG, SG, RU, PA, SP, ER, ER];
+
+pub(super) type Row = (&'static str, fn() -> Input, [Outcome; 8]);
+
+pub(super) fn rows() -> Vec<Row> {
+    use Refusal::*;
+    vec![
+        (
+            "start",
+            || command(Command::Start),
+            [
+                SG,
+                No(InProgress),
+                No(InProgress),
+                No(Already),
+                PA,
+                No(InProgress),
+                No(ResetFirst),
+                No(ResetFirst),
+            ],
+        ),
+        (
+            "stop",
+            || command(Command::Stop { timeout: None }),
+            [
+                No(Already),
+                SP,
+                SP,
+                SP,
+                SP,
+                No(UseReset),
+                No(ResetFirst),
+                No(ResetFirst),
+            ],
+        ),
+        (
+            "pause",
+            || command(Command::Pause),
+            [
+                No(NotRunning),
+                No(NotRunning),
+                No(NotRunning),
+                RU,
+                No(NotRunning),
+                No(NotRunning),
+                No(NotRunning),
+                No(NotRunning),
+            ],
+        ),
+        (
+            "reset",
+            || command(Command::Reset),
+            [ST, SG, SG, RU, PA, SP, ST, ER],
+        ),
+        (
+            "define",
+            || command(Command::Define { what: "edit it" }),
+            [
+                ST,
+                No(NotStopped),
+                No(NotStopped),
+                No(NotStopped),
+                No(NotStopped),
+                No(NotStopped),
+                No(NotStopped),
+                No(NotStopped),
+            ],
+        ),
+        (
+            "access",
+            || {
+                command(Command::Access {
+                    what: "attach to the monitor".into(),
+                })
+            },
+            [
+                No(NotStarted),
+                No(NotStarted),
+                No(NotStarted),
+                RU,
+                PA,
+                No(NotStarted),
+                No(NotStarted),
+                No(NotStarted),
+            ],
+        ),
+        (
+            "autostart",
+            || Input::Autostart,
+            [SG, SG, SG, RU, PA, SP, SG, ER],
+        ),
+        (
+            "daemon stop",
+            || Input::DaemonStop,
+            [ST, SP, SP, SP, SP, SP, ER, ER],
+        ),
+        ("deleted", || Input::Deleted, SAME),
+        (
+            "quarantine",
+            || Input::Quarantine {
+                reason: "actor failed".into(),
+            },
+            [ER, ER, ER, ER, ER, ER, ER, ER],
+        ),
+        ("adopted: alive", || Input::Adopted(Adoption::Alive), SAME),
+        (
+            "adopted: gone",
+            || {
+                Input::Adopted(Adoption::Gone {
+                    why: "process 9 has exited".into(),
+                })
+            },
+            [ST, ER, ER, ER, ER, ST, ER, ER],
+        ),
+        (
+            "adopted: nothing",
+            || Input::Adopted(Adoption::Nothing),
+            SAME,
+        ),
+        ("launched", || Input::Launched { boot: BOOT }, SAME),
+        (
+            "launch failed",
+            || Input::LaunchFailed {
+                boot: BOOT,
+                error: "no such file".into(),
+            },
+            [ST, ER, SG, RU, PA, SP, ER, ER],
+        ),
+        (
+            "qmp ready: running",
+            || Input::QmpReady {
+                boot: BOOT,
+                status: RunState::Running,
+            },
+            [ST, SG, RU, RU, PA, SP, ER, ER],
+        ),
+        (
+            "qmp ready: paused",
+            || Input::QmpReady {
+                boot: BOOT,
+                status: RunState::Paused("paused".into()),
+            },
+            [ST, SG, PA, RU, PA, SP, ER, ER],
+        ),
+        (
+            "qmp ready: prelaunch",
+            || Input::QmpReady {
+                boot: BOOT,
+                status: RunState::NotStarted("prelaunch".into()),
+            },
+            SAME,
+        ),
+        (
+            "qmp failed",
+            || Input::QmpFailed {
+                boot: BOOT,
+                error: "refused".into(),
+            },
+            SAME,
+        ),
+        (
+            "pause done",
+            || Input::QmpDone {
+                boot: BOOT,
+                op: QmpOp::Pause,
+                origin: Some(ORIGIN),
+                result: Ok(()),
+            },
+            [ST, SG, SG, PA, PA, SP, ER, ER],
+        ),
+        (
+            "pause failed",
+            || Input::QmpDone {
+                boot: BOOT,
+                op: QmpOp::Pause,
+                origin: Some(ORIGIN),
+                result: Err("closed".into()),
+            },
+            SAME,
+        ),
+        (
+            "resume done",
+            || Input::QmpDone {
+                boot: BOOT,
+                op: QmpOp::Resume,
+                origin: Some(ORIGIN),
+                result: Ok(()),
+            },
+            [ST, SG, SG, RU, RU, SP, ER, ER],
+        ),
+        (
+            "powerdown done",
+            || Input::QmpDone {
+                boot: BOOT,
+                op: QmpOp::Powerdown {
+                    resume_first: false,
+                    again: false,
+                },
+                origin: None,
+                result: Ok(()),
+            },
+            SAME,
+        ),
+        (
+            "STOP event",
+            || qmp(QmpEvent::Stop),
+            [ST, SG, SG, PA, PA, SP, ER, ER],
+        ),
+        (
+            "RESUME event",
+            || qmp(QmpEvent::Resume),
+            [ST, SG, SG, RU, RU, SP, ER, ER],
+        ),
+        (
+            "SHUTDOWN event",
+            || {
+                qmp(QmpEvent::Shutdown {
+                    guest: true,
+                    reason: "guest-shutdown".into(),
+                })
+            },
+            SAME,
+        ),
+        (
+            "GUEST_PANICKED event",
+            || {
+                qmp(QmpEvent::GuestPanicked {
+                    action: "pause".into(),
+                })
+            },
+            SAME,
+        ),
+        ("qmp closed", || Input::QmpClosed { boot: BOOT }, SAME),
+        // QEMU gone with QMP already closed (starting) is read at once; with
+        // QMP open the exit waits for the last events.
+        (
+            "exited",
+            || exited(CLEAN_EXIT),
+            [ST, ER, ER, RU, PA, SP, ER, ER],
+        ),
+        ("exit settled", || Input::ExitSettled { boot: BOOT }, SAME),
+        (
+            "virtiofsd exited",
+            || Input::VirtiofsdExited {
+                boot: BOOT,
+                tag: "home".into(),
+                exit: CLEAN_EXIT,
+            },
+            SAME,
+        ),
+        ("stop tick", || Input::StopTick { boot: BOOT }, SAME),
+        ("kill tick", || Input::KillTick { boot: BOOT }, SAME),
+        (
+            "restart due",
+            || Input::RestartDue {
+                attempt: 1,
+                scheduled: true,
+            },
+            [SG, SG, SG, RU, PA, SP, SG, ER],
+        ),
+        (
+            "restart cancelled",
+            || Input::RestartDue {
+                attempt: 1,
+                scheduled: false,
+            },
+            SAME,
+        ),
+        (
+            "restart limit",
+            || Input::RestartLimit {
+                message: "restart limit reached (3 in 60 s)".into(),
+            },
+            [ER, ER, ER, ER, ER, ER, ER, ER],
+        ),
+    ]
+}
+
+pub(super) fn outcome(fixture: Fixture, input: Input) -> (Outcome, Option<Transition>) {
+    let mut vm = fixture.vm();
+    if matches!(input, Input::Adopted(_)) {
+        // Adoption happens as the actor starts, before any boot exists.
+        vm.boot = None;
+    }
+    match vm.feed(input) {
+        Ok(transition) => (To(transition.next), Some(transition)),
+        Err(refusal) => (No(refusal), None),
+    }
+}
+
+#[test]
+fn every_state_and_input_matches_the_table() {
+    let mut mismatches = Vec::new();
+    for (name, input, expected) in rows() {
+        for (fixture, expected) in Fixture::ALL.into_iter().zip(expected) {
+            let (got, _) = outcome(fixture, input());
+            if got != expected {
+                mismatches.push(format!(
+                    "{name} on {fixture:?}: expected {expected:?}, got {got:?}"
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

@@ -1,0 +1,118 @@
+//! Bringing a boot's processes up, as a task: the runtime directory, one
+//! virtiofsd per share (each waited for until it listens), then QEMU. The
+//! processes are guarded from the moment they exist until the actor takes
+//! them, so a start that fails half-way, or whose result nobody takes (the
+//! boot was reset, the actor or the daemon stopped), leaves no process that
+//! no row records.
+
+use super::errors::BootError;
+use super::{VmActorRef, VmMsg};
+use crate::context::SharedContext;
+use corvus_protocol::VmInfo;
+use corvus_qemu::{ProcessHandle, VmPaths, build_cmdline};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+const VIRTIOFSD_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A process that is killed (and reaped) if it is dropped before the actor
+/// takes it.
+struct Guarded(Option<ProcessHandle>);
+
+impl Guarded {
+    fn take(mut self) -> Option<ProcessHandle> {
+        self.0.take()
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if let Some(process) = self.0.take() {
+            tracing::warn!(
+                pid = process.pid(),
+                "killing a process whose start was abandoned"
+            );
+            process.kill_and_reap();
+        }
+    }
+}
+
+/// What a launch spawned: QEMU and one virtiofsd per share.
+pub struct Spawned {
+    qemu: Guarded,
+    virtiofsd: Vec<(i64, Guarded)>,
+}
+
+impl Spawned {
+    /// Hands the processes over to their owner, unguarded.
+    pub fn take(self) -> Option<(ProcessHandle, Vec<(i64, ProcessHandle)>)> {
+        let virtiofsd = self
+            .virtiofsd
+            .into_iter()
+            .filter_map(|(id, guarded)| guarded.take().map(|process| (id, process)))
+            .collect();
+        Some((self.qemu.take()?, virtiofsd))
+    }
+}
+
+pub fn start(
+    ctx: SharedContext,
+    info: VmInfo,
+    paths: VmPaths,
+    boot: u64,
+    myself: VmActorRef,
+) -> JoinHandle<()> {
+    tokio::spawn(
+        async move {
+            let message = match launch(&ctx, &info, &paths).await {
+                Ok(spawned) => VmMsg::Launched { boot, spawned },
+                Err(error) => VmMsg::LaunchFailed { boot, error },
+            };
+            // If the actor is gone, the message (and what it guards) is dropped.
+            let _ = myself.cast(message);
+        }
+        .in_current_span(),
+    )
+}
+
+async fn launch(ctx: &SharedContext, info: &VmInfo, paths: &VmPaths) -> Result<Spawned, BootError> {
+    let tags: Vec<&str> = info.shared_dirs.iter().map(|s| s.tag.as_str()).collect();
+    paths.check_socket_lengths(&tags)?;
+    corvus_qemu::cmdline::validate(info)?;
+    paths.prepare(&tags).await?;
+    let mut virtiofsd_spawned = Vec::new();
+    if !info.shared_dirs.is_empty() {
+        let virtiofsd = ctx.virtiofsd().await.ok_or(BootError::NoVirtiofsd)?;
+        for share in &info.shared_dirs {
+            let socket = paths.virtiofsd_socket(&share.tag);
+            let log = paths.virtiofsd_log(&share.tag);
+            let daemon = virtiofsd
+                .spawn(&socket, share, &log, VIRTIOFSD_DEADLINE)
+                .await
+                .map_err(|source| BootError::Virtiofsd {
+                    tag: share.tag.clone(),
+                    source,
+                })?;
+            virtiofsd_spawned.push((share.id, Guarded(Some(daemon))));
+        }
+    }
+    let args = build_cmdline(info, paths, ctx.accel);
+    // fork/exec and creating the log file are blocking system calls; the
+    // guard is made on that thread so that a dropped result still kills.
+    let binary = ctx.qemu_binary.clone();
+    let log = paths.qemu_log.clone();
+    let qemu = tokio::task::spawn_blocking(move || {
+        ProcessHandle::spawn(&binary, &args, &log).map(|qemu| Guarded(Some(qemu)))
+    })
+    .await
+    .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())))
+    .map_err(|source| BootError::Spawn {
+        binary: ctx.qemu_binary.clone(),
+        source,
+    })?;
+    Ok(Spawned {
+        qemu,
+        virtiofsd: virtiofsd_spawned,
+    })
+}

@@ -1,0 +1,392 @@
+//! The actor shell around the pure core: it feeds every input to
+//! `core::transition`, writes the state the core decided (this file holds
+//! the only assignment of the VM's status), records and publishes it, and
+//! performs the effects.
+
+use super::boot::Boot;
+use super::core::{self, Effect, Input, Timer, Transition, View};
+use super::{Reply, VmActorRef, VmActorState, VmMsg, launch, qmp_tasks, restart};
+use crate::events::StateChange;
+use crate::persistence::PersistenceMsg;
+use corvus_protocol::{ErrorKind, VmEvent, VmState, WireError};
+use corvus_storage::StateRecord;
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+impl VmActorState {
+    pub(super) fn view(&self) -> View<'_> {
+        View {
+            name: &self.info.name,
+            status: self.info.status,
+            last_error: self.info.last_error.as_deref(),
+            boot: self.boot.as_ref().map(|boot| &boot.state),
+            last_boot: self.last_boot,
+            stop_timeout: self
+                .info
+                .stop_timeout_secs
+                .map(|secs| Duration::from_secs(secs.into()))
+                .unwrap_or(core::DEFAULT_STOP_TIMEOUT),
+            deleted: self.deleted,
+            now: Instant::now(),
+        }
+    }
+
+    /// Runs one input through the core and carries out what it decided.
+    /// `reply` answers the command (or QMP request) the input came from;
+    /// it is handed back when the core lets the command proceed to work
+    /// the shell does itself (a definition change, an attachment).
+    pub(super) fn step(
+        &mut self,
+        myself: &VmActorRef,
+        input: Input,
+        reply: Option<Reply>,
+    ) -> Option<Reply> {
+        let command = match &input {
+            Input::Command { command, .. } => Some(command.clone()),
+            _ => None,
+        };
+        match core::transition(&self.view(), input) {
+            Ok(transition) => self.apply(myself, transition, reply),
+            Err(refusal) => {
+                if let (Some(reply), Some(command)) = (reply, command) {
+                    let error = refusal.to_wire(&self.info.name, self.info.status, &command);
+                    let _ = reply.send(Err(error));
+                }
+                None
+            }
+        }
+    }
+
+    fn apply(
+        &mut self,
+        myself: &VmActorRef,
+        transition: Transition,
+        mut reply: Option<Reply>,
+    ) -> Option<Reply> {
+        let Transition {
+            next,
+            boot,
+            last_error,
+            event,
+            effects,
+        } = transition;
+        let from = self.info.status;
+        let before = self.runtime_columns();
+
+        // The boot: carried on, replaced by a new one, or over.
+        let same_boot = match (&self.boot, &boot) {
+            (Some(current), Some(state)) => current.state.number == state.number,
+            _ => false,
+        };
+        let mut ended = if same_boot { None } else { self.boot.take() };
+        match (self.boot.as_mut(), boot) {
+            (Some(current), Some(state)) => current.state = state,
+            (None, Some(state)) => {
+                self.last_boot = self.last_boot.max(state.number);
+                let found = self.adopted.take();
+                let paths = found
+                    .as_ref()
+                    .map(|found| found.paths.clone())
+                    .unwrap_or_else(|| self.ctx.paths(self.info.id));
+                let mut fresh = Boot::new(state, paths);
+                if let Some(found) = found {
+                    fresh.attach(myself, found.qemu, found.virtiofsd);
+                }
+                self.boot = Some(fresh);
+            }
+            (_, None) => {}
+        }
+
+        // The one writer of the VM's state.
+        self.info.status = next;
+        self.info.last_error = last_error;
+        self.sync_runtime();
+
+        let recorded = event.map(|event| self.publish_event(from, next, event));
+        if recorded.is_some() || self.runtime_columns() != before {
+            self.persist(recorded);
+        }
+        self.publish();
+
+        let mut proceed = false;
+        for effect in effects {
+            match effect {
+                Effect::Proceed => proceed = true,
+                effect => self.perform(myself, effect, &mut reply, &mut ended),
+            }
+        }
+        if let Some(ended) = ended {
+            ended.end();
+        }
+        self.answer_settled();
+        match reply {
+            // The core let the command through to the shell's own work.
+            Some(reply) if proceed => Some(reply),
+            Some(reply) => {
+                let _ = reply.send(Ok(self.info_reply()));
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn perform(
+        &mut self,
+        myself: &VmActorRef,
+        effect: Effect,
+        reply: &mut Option<Reply>,
+        ended: &mut Option<Boot>,
+    ) {
+        match effect {
+            Effect::Reply(result) => {
+                if let Some(reply) = reply.take() {
+                    let _ = reply.send(result.map(|()| self.info_reply()));
+                }
+            }
+            Effect::AwaitRunning => match (reply.take(), self.boot.as_mut()) {
+                (Some(waiting), Some(boot)) => boot.starts.push(waiting),
+                (Some(waiting), None) => {
+                    let _ = waiting.send(Ok(self.info_reply()));
+                }
+                (None, _) => {}
+            },
+            Effect::AwaitGone => match (reply.take(), self.boot.as_mut()) {
+                (Some(waiting), Some(boot)) => boot.resets.push(waiting),
+                (Some(waiting), None) => {
+                    let _ = waiting.send(Ok(self.info_reply()));
+                }
+                (None, _) => {}
+            },
+            Effect::AnswerStarts(result) => {
+                let waiting = ended
+                    .as_mut()
+                    .or(self.boot.as_mut())
+                    .map(|boot| std::mem::take(&mut boot.starts))
+                    .unwrap_or_default();
+                for start in waiting {
+                    let answer = match &result {
+                        Ok(()) => Ok(self.info_reply()),
+                        Err(message) => Err(WireError::new(ErrorKind::QemuFailed, message)),
+                    };
+                    let _ = start.send(answer);
+                }
+            }
+            Effect::AnswerResets => {
+                let waiting = ended
+                    .as_mut()
+                    .or(self.boot.as_mut())
+                    .map(|boot| std::mem::take(&mut boot.resets))
+                    .unwrap_or_default();
+                for reset in waiting {
+                    let _ = reset.send(Ok(self.info_reply()));
+                }
+            }
+            Effect::Launch => {
+                if let Some(boot) = self.boot.as_mut() {
+                    let task = launch::start(
+                        self.ctx.clone(),
+                        self.info.clone(),
+                        boot.paths.clone(),
+                        boot.state.number,
+                        myself.clone(),
+                    );
+                    boot.watch(task);
+                }
+            }
+            Effect::ConnectQmp { deadline } => {
+                if let Some(boot) = self.boot.as_mut() {
+                    let task = qmp_tasks::connect(
+                        boot.paths.qmp.clone(),
+                        deadline,
+                        boot.state.number,
+                        myself.clone(),
+                    );
+                    boot.watch(task);
+                }
+            }
+            Effect::Qmp { op, origin } => {
+                let Some(boot) = self.boot.as_mut() else {
+                    return;
+                };
+                qmp_tasks::run(
+                    boot.qmp.clone(),
+                    op,
+                    origin,
+                    reply.take(),
+                    boot.state.number,
+                    myself.clone(),
+                );
+            }
+            Effect::Signal(signal) => {
+                if let Some(boot) = self.boot.as_ref() {
+                    info!(?signal, pid = ?boot.qemu.as_ref().map(|q| q.pid()), "signalling QEMU");
+                    boot.signal(signal);
+                }
+            }
+            Effect::Schedule(timer) => {
+                let Some(boot) = self.boot.as_ref().map(|b| b.state.number) else {
+                    return;
+                };
+                let after = match timer {
+                    Timer::StopTick(after) => after,
+                    Timer::KillTick => core::KILL_GRACE,
+                    Timer::ExitSettle => core::EXIT_SETTLE,
+                };
+                myself.send_after(after, move || VmMsg::Timer { boot, timer });
+            }
+            Effect::ApplyRestartPolicy {
+                trigger,
+                restarting,
+            } => {
+                let decision =
+                    self.restarts
+                        .decide(&self.info, trigger, restarting, Instant::now());
+                match decision {
+                    restart::Decision::No => {}
+                    restart::Decision::Schedule { attempt, delay } => {
+                        info!(
+                            attempt,
+                            delay_ms = delay.as_millis() as u64,
+                            "restarting the VM under its restart policy"
+                        );
+                        myself.send_after(delay, move || VmMsg::Restart { attempt });
+                    }
+                    restart::Decision::Limit { message } => {
+                        warn!(%message);
+                        self.step(myself, Input::RestartLimit { message }, None);
+                    }
+                }
+            }
+            Effect::CancelRestart => self.restarts.cancel(),
+            // Handled by `apply`, which hands the reply back.
+            Effect::Proceed => {}
+        }
+    }
+
+    /// PIDs and the runtime paths follow the boot: set while QEMU is there,
+    /// cleared when it is gone. Nothing else writes them.
+    fn sync_runtime(&mut self) {
+        let boot = self.boot.as_ref();
+        self.info.pid = boot
+            .and_then(|boot| boot.qemu.as_ref())
+            .map(|qemu| qemu.pid());
+        for share in &mut self.info.shared_dirs {
+            share.pid = boot.and_then(|boot| boot.share_pid(share.id));
+        }
+        let paths = boot
+            .map(|boot| boot.paths.clone())
+            .unwrap_or_else(|| self.ctx.paths(self.info.id));
+        self.info.runtime = paths.to_protocol();
+    }
+
+    /// What the database keeps of the runtime state.
+    fn runtime_columns(&self) -> (VmState, Option<u32>, Option<String>, Vec<Option<u32>>) {
+        (
+            self.info.status,
+            self.info.pid,
+            self.info.last_error.clone(),
+            self.info.shared_dirs.iter().map(|s| s.pid).collect(),
+        )
+    }
+
+    fn publish_event(&self, from: VmState, to: VmState, event: core::Event) -> VmEvent {
+        let recorded = self.ctx.bus.publish(StateChange {
+            vm_id: self.info.id,
+            vm_name: self.info.name.clone(),
+            from,
+            to,
+            reason: event.reason,
+            cause: event.cause,
+        });
+        info!(%from, %to, reason = %recorded.reason, "state changed");
+        recorded
+    }
+
+    /// Sends the runtime columns (and an event, if any) to the database.
+    pub(super) fn persist(&self, event: Option<VmEvent>) {
+        let record = StateRecord {
+            vm_id: self.info.id,
+            status: self.info.status,
+            pid: self.info.pid,
+            last_error: self.info.last_error.clone(),
+            share_pids: self
+                .info
+                .shared_dirs
+                .iter()
+                .map(|s| (s.id, s.pid))
+                .collect(),
+            event,
+        };
+        let _ = self.ctx.persistence.cast(PersistenceMsg::Record(record));
+    }
+
+    /// Makes the current definition and state visible to `list` and `show`.
+    pub(super) fn publish(&self) {
+        self.snapshot
+            .send_replace(std::sync::Arc::new(self.info.clone()));
+    }
+
+    /// A re-adoption is settled once QMP answered or was given up on.
+    pub(super) fn answer_settled(&mut self) {
+        let adopting = self.boot.as_ref().is_some_and(|boot| {
+            boot.state.adopted && boot.state.phase == core::Phase::Spawned && boot.connecting
+        });
+        if !adopting {
+            for waiter in self.settle_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
+
+    /// The launch task's QEMU and virtiofsd become the boot's; for a boot
+    /// that is over (or was never current) they are killed as they drop.
+    pub(super) fn launched(&mut self, myself: &VmActorRef, boot: u64, spawned: launch::Spawned) {
+        let Some(current) = self
+            .boot
+            .as_mut()
+            .filter(|current| current.state.number == boot)
+        else {
+            return;
+        };
+        let Some((qemu, virtiofsd)) = spawned.take() else {
+            return;
+        };
+        info!(pid = qemu.pid(), "QEMU started");
+        current.attach(myself, qemu, virtiofsd);
+        self.step(myself, Input::Launched { boot }, None);
+    }
+
+    pub(super) fn qmp_up(
+        &mut self,
+        myself: &VmActorRef,
+        boot: u64,
+        commands: corvus_qemu::QmpCommands,
+        events: corvus_qemu::QmpEvents,
+    ) {
+        if let Some(current) = self.boot.as_mut().filter(|b| b.state.number == boot) {
+            current.connecting = false;
+            current.qmp = Some(commands);
+            let pump = qmp_tasks::pump(events, boot, myself.clone());
+            current.watch(pump);
+        }
+    }
+
+    pub(super) fn qmp_down(&mut self, boot: u64) {
+        if let Some(current) = self.boot.as_mut().filter(|b| b.state.number == boot) {
+            current.qmp = None;
+        }
+    }
+
+    pub(super) fn qmp_failed(&mut self, boot: u64) {
+        if let Some(current) = self.boot.as_mut().filter(|b| b.state.number == boot) {
+            current.connecting = false;
+        }
+    }
+
+    pub(super) fn forget_virtiofsd(&mut self, boot: u64, share_id: i64) {
+        if let Some(current) = self.boot.as_mut().filter(|b| b.state.number == boot) {
+            current.virtiofsd.retain(|(id, _)| *id != share_id);
+        }
+    }
+}
