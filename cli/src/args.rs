@@ -1,6 +1,11 @@
 //! The `crv` command line (DESIGN §8). Doc comments are the help text.
 
+use crate::words::words;
 use clap::{Args, Parser, Subcommand};
+use corvus_protocol::{
+    CacheMode, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType, RestartPolicy,
+    ShareCache,
+};
 use std::path::PathBuf;
 
 /// Control the corvus VM manager daemon
@@ -191,8 +196,8 @@ pub struct VmOptions {
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
     /// Graphical display
-    #[arg(long, value_name = "spice|none")]
-    pub display: Option<String>,
+    #[arg(long, value_parser = words::<DisplayKind>())]
+    pub display: Option<DisplayKind>,
     /// QEMU CPU model [default: host under KVM, max under TCG] (edit: '' resets)
     #[arg(long, value_name = "MODEL")]
     pub cpu_model: Option<String>,
@@ -200,8 +205,8 @@ pub struct VmOptions {
     #[arg(long, value_name = "SECONDS")]
     pub stop_timeout: Option<u32>,
     /// What to do when QEMU exits without being asked to
-    #[arg(long, value_name = "never|on-failure|always")]
-    pub restart: Option<String>,
+    #[arg(long, value_parser = words::<RestartPolicy>())]
+    pub restart: Option<RestartPolicy>,
     /// Restarts allowed within --restart-window [default: 5]
     #[arg(long, value_name = "N")]
     pub max_restarts: Option<u32>,
@@ -272,20 +277,20 @@ pub struct DriveAddArgs {
     #[arg(long, value_name = "PATH")]
     pub file: String,
     /// Bus the guest sees
-    #[arg(long, value_name = "virtio|ide|sata|scsi|nvme|pflash")]
-    pub interface: String,
+    #[arg(long, value_parser = words::<DriveInterface>())]
+    pub interface: DriveInterface,
     /// Image format [default: raw]
-    #[arg(long, value_name = "qcow2|raw|vmdk|vdi")]
-    pub format: Option<String>,
+    #[arg(long, value_parser = words::<DriveFormat>())]
+    pub format: Option<DriveFormat>,
     /// Disk or CD-ROM [default: disk]
-    #[arg(long, value_name = "disk|cdrom")]
-    pub media: Option<String>,
+    #[arg(long, value_parser = words::<DriveMedia>())]
+    pub media: Option<DriveMedia>,
     /// Attach read-only
     #[arg(long)]
     pub read_only: bool,
     /// Host cache mode [default: QEMU's, writeback]
-    #[arg(long, value_name = "none|writeback|writethrough|directsync|unsafe")]
-    pub cache: Option<String>,
+    #[arg(long, value_parser = words::<CacheMode>())]
+    pub cache: Option<CacheMode>,
     /// Pass the guest's discards (TRIM) to the image
     #[arg(long)]
     pub discard: bool,
@@ -312,8 +317,8 @@ pub struct NetAddArgs {
     /// VM name or id
     pub vm: String,
     /// Backend: user (NAT), tap, bridge or vde
-    #[arg(long = "type", value_name = "user|tap|bridge|vde")]
-    pub nic_type: String,
+    #[arg(long = "type", value_parser = words::<NicType>())]
+    pub nic_type: NicType,
     /// Tap interface, bridge name, or VDE switch directory
     #[arg(long, value_name = "X")]
     pub host_device: Option<String>,
@@ -341,8 +346,8 @@ pub struct ShareAddArgs {
     #[arg(long, value_name = "TAG")]
     pub tag: String,
     /// virtiofsd cache mode [default: auto]
-    #[arg(long, value_name = "auto|always|never")]
-    pub cache: Option<String>,
+    #[arg(long, value_parser = words::<ShareCache>())]
+    pub cache: Option<ShareCache>,
     /// The guest may read but not write
     #[arg(long)]
     pub read_only: bool,

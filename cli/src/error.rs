@@ -58,11 +58,3 @@ impl CliError {
         }
     }
 }
-
-/// Reads an enum option; an unknown word is an error (exit 1) listing the valid ones.
-pub fn parse_word<T: std::str::FromStr<Err = corvus_protocol::ParseEnumError>>(
-    text: &str,
-) -> Result<T, CliError> {
-    text.parse()
-        .map_err(|err: corvus_protocol::ParseEnumError| CliError::Failed(err.to_string()))
-}

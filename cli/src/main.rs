@@ -10,6 +10,7 @@ mod progress;
 mod render;
 mod stream;
 mod terminal;
+mod words;
 
 use args::{Cli, Command, DriveCommand, NetCommand, ShareCommand, VmCommand};
 use clap::Parser;

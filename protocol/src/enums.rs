@@ -14,6 +14,12 @@ pub struct ParseEnumError {
     pub valid: &'static [&'static str],
 }
 
+/// An enum spelled as one of a closed set of words (every `text_enum!`),
+/// so that parsers elsewhere (crv's options) can list and read them.
+pub trait TextEnum: FromStr<Err = ParseEnumError> + Copy + Send + Sync + 'static {
+    const NAMES: &'static [&'static str];
+}
+
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident ($what:literal) { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -31,6 +37,10 @@ macro_rules! text_enum {
                     $($name::$variant => $text),+
                 }
             }
+        }
+
+        impl TextEnum for $name {
+            const NAMES: &'static [&'static str] = &[$($text),+];
         }
 
         impl fmt::Display for $name {

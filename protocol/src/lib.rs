@@ -16,7 +16,7 @@ pub use codec::{FrameCodec, FrameError, MAX_FRAME_LEN};
 pub use connection::Connection;
 pub use enums::{
     CacheMode, Channel, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
-    ParseEnumError, RestartPolicy, ShareCache, VmState,
+    ParseEnumError, RestartPolicy, ShareCache, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};

@@ -311,8 +311,8 @@ fn every_validation_error_is_refused_and_changes_nothing(db: Db) {
     daemon
         .crv(&["vm", "create", "big", "--cpus", "1", "--ram", "4194305"])
         .fails(1, "between 16 and 4194304");
-    create("x", &["--display", "vnc"]).fails(1, "expected one of spice, none");
-    create("x", &["--restart", "sometimes"]).fails(1, "expected one of never, on-failure, always");
+    create("x", &["--display", "vnc"]).fails(2, "expected one of spice, none");
+    create("x", &["--restart", "sometimes"]).fails(2, "expected one of never, on-failure, always");
     create("x", &["--kernel", missing]).fails(1, "cannot be read");
     create("x", &["--kernel", "relative/vmlinuz"]).fails(1, "absolute path");
     create("x", &["--initrd", file]).fails(1, "--initrd needs --kernel");
@@ -326,7 +326,7 @@ fn every_validation_error_is_refused_and_changes_nothing(db: Db) {
     };
     drive(&["--file", "disk.img", "--interface", "virtio"]).fails(1, "pass an absolute path");
     drive(&["--file", "/d.img", "--interface", "floppy"])
-        .fails(1, "expected one of virtio, ide, sata, scsi, nvme, pflash");
+        .fails(2, "expected one of virtio, ide, sata, scsi, nvme, pflash");
     drive(&[
         "--file",
         "/d.img",
@@ -335,7 +335,7 @@ fn every_validation_error_is_refused_and_changes_nothing(db: Db) {
         "--format",
         "iso",
     ])
-    .fails(1, "expected one of qcow2, raw, vmdk, vdi");
+    .fails(2, "expected one of qcow2, raw, vmdk, vdi");
     drive(&[
         "--file",
         "/d.img",
@@ -344,7 +344,7 @@ fn every_validation_error_is_refused_and_changes_nothing(db: Db) {
         "--media",
         "tape",
     ])
-    .fails(1, "expected one of disk, cdrom");
+    .fails(2, "expected one of disk, cdrom");
     drive(&[
         "--file",
         "/d.img",
@@ -353,7 +353,7 @@ fn every_validation_error_is_refused_and_changes_nothing(db: Db) {
         "--cache",
         "fast",
     ])
-    .fails(1, "expected one of none, writeback");
+    .fails(2, "expected one of none, writeback");
     drive(&[
         "--file",
         "/d.iso",
@@ -369,7 +369,7 @@ fn every_validation_error_is_refused_and_changes_nothing(db: Db) {
         args.extend_from_slice(extra);
         daemon.crv(&args)
     };
-    nic(&["--type", "wifi"]).fails(1, "expected one of user, tap, bridge, vde");
+    nic(&["--type", "wifi"]).fails(2, "expected one of user, tap, bridge, vde");
     nic(&["--type", "user", "--mac", "52:54:00:zz:00:01"]).fails(1, "malformed");
     nic(&["--type", "user", "--mac", "52:54:00:00:01"]).fails(1, "malformed");
     nic(&["--type", "user", "--mac", "01:00:5e:00:00:01"]).fails(1, "multicast");
@@ -387,7 +387,7 @@ fn every_validation_error_is_refused_and_changes_nothing(db: Db) {
     share(&["--path", "rel/dir", "--tag", "new"]).fails(1, "absolute path");
     share(&["--path", share_dir, "--tag", "bad tag"]).fails(1, "share tag");
     share(&["--path", share_dir, "--tag", "x", "--cache", "sometimes"])
-        .fails(1, "expected one of auto, always, never");
+        .fails(2, "expected one of auto, always, never");
 
     daemon
         .crv(&["vm", "edit", "web", "--cpus", "300"])
@@ -460,3 +460,35 @@ fn a_thousand_vms_list_in_id_order_and_survive_a_restart(db: Db) {
 }
 
 on_both_databases!(a_thousand_vms_list_in_id_order_and_survive_a_restart);
+
+/// What QEMU would refuse at start is refused when the drive is added,
+/// with the reason, and nothing is written.
+fn drive_checks_run_when_the_drive_is_added(db: Db) {
+    let Some(daemon) = Daemon::start(db) else {
+        return;
+    };
+    daemon.create_firmware_vm("web", &[]);
+    let drive = |extra: &[&str]| {
+        let mut args = vec!["vm", "drive", "add", "web"];
+        args.extend_from_slice(extra);
+        daemon.crv(&args)
+    };
+    drive(&["--file", "/d.img", "--interface", "sata", "--read-only"])
+        .fails(1, "A read-only sata disk is not possible");
+    for unit in ["/code.fd", "/vars.fd"] {
+        drive(&["--file", unit, "--interface", "pflash"]).ok();
+    }
+    drive(&["--file", "/third.fd", "--interface", "pflash"]).fails(1, "At most 2 pflash drives");
+    let stored: Vec<String> = daemon.stored_vms()[0]
+        .drives
+        .iter()
+        .map(|d| d.file_path.clone())
+        .collect();
+    assert_eq!(
+        stored,
+        ["/code.fd", "/vars.fd"],
+        "only the valid drives were written"
+    );
+}
+
+on_both_databases!(drive_checks_run_when_the_drive_is_added);

@@ -22,6 +22,7 @@ macro_rules! on_both_databases {
 
 mod access;
 mod cli;
+mod core_races;
 mod definitions;
 mod devices;
 mod events;

@@ -4,7 +4,7 @@ use super::Ctx;
 use super::daemon::unexpected;
 use crate::args::{CreateArgs, EditArgs, VmOptions};
 use crate::client::one_shot;
-use crate::error::{CliError, parse_word};
+use crate::error::CliError;
 use crate::output;
 use corvus_protocol::{DisplayKind, Request, Response, VmChanges, VmInfo, VmRef, VmSpec};
 
@@ -34,20 +34,10 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
         cpu_count: args.cpus,
         ram_mb: args.ram,
         description: o.description,
-        display: o
-            .display
-            .as_deref()
-            .map(parse_word)
-            .transpose()?
-            .unwrap_or(DisplayKind::Spice),
+        display: o.display.unwrap_or(DisplayKind::Spice),
         cpu_model: o.cpu_model,
         stop_timeout_secs: o.stop_timeout,
-        restart_policy: o
-            .restart
-            .as_deref()
-            .map(parse_word)
-            .transpose()?
-            .unwrap_or(corvus_protocol::RestartPolicy::Never),
+        restart_policy: o.restart.unwrap_or(corvus_protocol::RestartPolicy::Never),
         max_restarts: o.max_restarts,
         restart_window_secs: o.restart_window,
         autostart: args.autostart,
@@ -81,10 +71,10 @@ pub async fn edit(ctx: &Ctx, args: EditArgs) -> Result<(), CliError> {
         cpu_count: args.cpus,
         ram_mb: args.ram,
         description,
-        display: display.as_deref().map(parse_word).transpose()?,
+        display,
         cpu_model,
         stop_timeout_secs: stop_timeout,
-        restart_policy: restart.as_deref().map(parse_word).transpose()?,
+        restart_policy: restart,
         max_restarts,
         restart_window_secs: restart_window,
         autostart: match (args.autostart, args.no_autostart) {

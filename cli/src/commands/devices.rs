@@ -4,7 +4,7 @@ use super::Ctx;
 use super::definition::{expect_vm, report};
 use crate::args::{DriveAddArgs, NetAddArgs, RemoveArgs, ShareAddArgs};
 use crate::client::one_shot;
-use crate::error::{CliError, parse_word};
+use crate::error::CliError;
 use corvus_protocol::{
     DriveFormat, DriveMedia, DriveSpec, NicSpec, Request, ShareCache, ShareSpec, VmRef,
 };
@@ -12,21 +12,11 @@ use corvus_protocol::{
 pub async fn add_drive(ctx: &Ctx, args: DriveAddArgs) -> Result<(), CliError> {
     let drive = DriveSpec {
         file_path: args.file,
-        interface: parse_word(&args.interface)?,
-        format: args
-            .format
-            .as_deref()
-            .map(parse_word)
-            .transpose()?
-            .unwrap_or(DriveFormat::Raw),
-        media: args
-            .media
-            .as_deref()
-            .map(parse_word)
-            .transpose()?
-            .unwrap_or(DriveMedia::Disk),
+        interface: args.interface,
+        format: args.format.unwrap_or(DriveFormat::Raw),
+        media: args.media.unwrap_or(DriveMedia::Disk),
         read_only: args.read_only,
-        cache: args.cache.as_deref().map(parse_word).transpose()?,
+        cache: args.cache,
         discard: args.discard,
     };
     let vm = expect_vm(
@@ -65,7 +55,7 @@ pub async fn remove_drive(ctx: &Ctx, args: RemoveArgs) -> Result<(), CliError> {
 
 pub async fn add_nic(ctx: &Ctx, args: NetAddArgs) -> Result<(), CliError> {
     let nic = NicSpec {
-        nic_type: parse_word(&args.nic_type)?,
+        nic_type: args.nic_type,
         host_device: args.host_device,
         mac_address: args.mac,
     };
@@ -117,12 +107,7 @@ pub async fn add_share(ctx: &Ctx, args: ShareAddArgs) -> Result<(), CliError> {
     let share = ShareSpec {
         path: args.path,
         tag: args.tag,
-        cache: args
-            .cache
-            .as_deref()
-            .map(parse_word)
-            .transpose()?
-            .unwrap_or(ShareCache::Auto),
+        cache: args.cache.unwrap_or(ShareCache::Auto),
         read_only: args.read_only,
     };
     let vm = expect_vm(
