@@ -97,7 +97,7 @@ impl VmActorState {
     }
 
     pub(super) fn gone(&self) -> WireError {
-        WireError::not_found(format!("VM '{}' was deleted", self.info.name))
+        super::errors::deleted(&self.info.name)
     }
 
     /// Stored events, read by a task so the actor does not wait on the database.

@@ -212,7 +212,7 @@ fn tag_taken(vm: &str, tag: &str) -> WireError {
 }
 
 fn gone(vm: &VmInfo) -> WireError {
-    WireError::not_found(format!("VM '{}' was deleted", vm.name))
+    super::errors::deleted(&vm.name)
 }
 
 /// The write itself, and the checks that look at the filesystem.

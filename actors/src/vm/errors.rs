@@ -55,6 +55,11 @@ pub fn render(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// A command for a VM whose definition is gone (deleted meanwhile).
+pub fn deleted(vm: &str) -> WireError {
+    WireError::not_found(format!("VM '{vm}' was deleted"))
+}
+
 impl From<&BootError> for WireError {
     fn from(err: &BootError) -> WireError {
         WireError::new(ErrorKind::QemuFailed, render(err))

@@ -32,7 +32,7 @@ impl Refusal {
             Refusal::NoQmp { connecting: false } => WireError::unavailable(format!(
                 "QEMU's QMP connection for VM '{vm}' is gone; use `crv vm reset {vm}`"
             )),
-            Refusal::Deleted => WireError::not_found(format!("VM '{vm}' was deleted")),
+            Refusal::Deleted => crate::vm::errors::deleted(vm),
             _ => WireError::transition(state, self.message(vm, state, command)),
         }
     }
