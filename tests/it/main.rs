@@ -27,6 +27,7 @@ mod definitions;
 mod devices;
 mod events;
 mod foundation;
+mod hardening;
 mod lifecycle;
 mod protocol_faults;
 mod storage;

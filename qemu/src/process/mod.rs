@@ -18,9 +18,9 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, pidfd_open, pidfd_send_signal};
 use std::ffi::OsString;
-use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -59,7 +59,15 @@ impl ProcessHandle {
         mut command: Command,
         stderr_log: &Path,
     ) -> io::Result<ProcessHandle> {
-        let log = File::create(stderr_log)?;
+        // Never through a symbolic link: the daemon (often root) would
+        // truncate whatever it points at.
+        let log = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(stderr_log)?;
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -173,4 +181,24 @@ fn open_pidfd(pid: u32) -> io::Result<OwnedFd> {
         .and_then(Pid::from_raw)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "invalid PID"))?;
     Ok(pidfd_open(pid, PidfdFlags::empty())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_planted_as_a_symlink_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("precious");
+        std::fs::write(&target, b"keep me").expect("write");
+        let log = dir.path().join("qemu.log");
+        std::os::unix::fs::symlink(&target, &log).expect("symlink");
+        let err = ProcessHandle::spawn(Path::new("/bin/true"), &[], &log).unwrap_err();
+        assert_eq!(
+            err.raw_os_error(),
+            Some(rustix::io::Errno::LOOP.raw_os_error())
+        );
+        assert_eq!(std::fs::read(&target).expect("read"), b"keep me");
+    }
 }
