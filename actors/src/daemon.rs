@@ -22,8 +22,10 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-/// The longest `--stop-vms-on-exit` waits for VMs to stop.
-const STOP_ALL_DEADLINE: Duration = Duration::from_secs(600);
+/// A safety net over `StopAll`, which answers by itself once every VM's
+/// stop timeout and escalation are over (at most a day: the longest stop
+/// timeout a VM may have).
+const STOP_ALL_DEADLINE: Duration = Duration::from_secs(86_400 + 60);
 /// How long queued state changes may take to reach the database at exit.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -31,6 +33,10 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// what systemd passed: where to send readiness, and activated sockets.
 pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     let started = Instant::now();
+    // First of all, so that a signal during start-up (say, while VMs are
+    // re-adopted) is a clean shutdown once start-up is done, not a death
+    // by the default action.
+    let mut signals = Signals::install()?;
     let notify = handoff.notifier;
     let accel = config
         .accel
@@ -113,8 +119,10 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         if vm_count == 1 { "" } else { "s" }
     ));
 
-    wait_for_shutdown(&shutdown).await?;
+    signals.wait_for_shutdown(&shutdown).await;
     info!("shutting down");
+    // Nothing new may start while the daemon is on its way out.
+    let _ = supervisor.cast(SupervisorMsg::BeginShutdown);
     notify.stopping("Stopping: closing the socket");
     gateway
         .stop_and_wait(None, Some(Duration::from_secs(5)))
@@ -225,15 +233,36 @@ async fn listen_sockets(
     })
 }
 
-async fn wait_for_shutdown(shutdown: &CancellationToken) -> anyhow::Result<()> {
-    let mut terminate = signal(SignalKind::terminate()).context("Cannot handle SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("Cannot handle SIGINT")?;
-    tokio::select! {
-        _ = terminate.recv() => info!("SIGTERM received"),
-        _ = interrupt.recv() => info!("SIGINT received"),
-        _ = shutdown.cancelled() => info!("shutdown requested by a client"),
+/// The signals the daemon answers. SIGHUP (a closed terminal, or a
+/// `systemctl reload`) is logged and otherwise ignored: there is no
+/// configuration to reload, logs go to stderr, and dying would be wrong.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate()).context("Cannot handle SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("Cannot handle SIGINT")?,
+            hangup: signal(SignalKind::hangup()).context("Cannot handle SIGHUP")?,
+        })
     }
-    Ok(())
+
+    async fn wait_for_shutdown(&mut self, shutdown: &CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = self.terminate.recv() => return info!("SIGTERM received"),
+                _ = self.interrupt.recv() => return info!("SIGINT received"),
+                _ = shutdown.cancelled() => return info!("shutdown requested by a client"),
+                _ = self.hangup.recv() => {
+                    info!("SIGHUP received and ignored: corvus has no configuration to reload; stop it with SIGTERM")
+                }
+            }
+        }
+    }
 }
 
 /// The QEMU binary as a path, looked up on PATH once rather than at every

@@ -30,6 +30,7 @@ mod foundation;
 mod hardening;
 mod lifecycle;
 mod protocol_faults;
+mod signals;
 mod storage;
 mod supervision;
 mod systemd;

@@ -18,6 +18,10 @@ fn duplicate_name(name: &str) -> WireError {
 
 impl SupervisorState {
     pub(super) fn create(&mut self, myself: &SupervisorRef, spec: VmSpec, reply: CreateReply) {
+        if self.shutting_down {
+            let _ = reply.send(Err(super::shutting_down("vm create")));
+            return;
+        }
         if let Err(err) = validate::spec(&spec) {
             let _ = reply.send(Err(err));
             return;

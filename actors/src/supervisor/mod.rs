@@ -49,8 +49,12 @@ pub enum SupervisorMsg {
     Counts {
         reply: RpcReplyPort<Vec<StateCount>>,
     },
+    /// The daemon is shutting down: from now on only read-only requests
+    /// are served, so nothing is started that the shutdown would not see.
+    BeginShutdown,
     /// Daemon shutdown with `--stop-vms-on-exit`: stop every VM gracefully;
-    /// answers once none has a QEMU left.
+    /// answers once none has a QEMU left, or when their stop timeouts and
+    /// escalations are over, whichever comes first.
     StopAll { reply: RpcReplyPort<()> },
 }
 
@@ -61,11 +65,23 @@ pub struct SupervisorArgs {
 
 pub struct SupervisorState {
     ctx: SharedContext,
+    shutting_down: bool,
     registry: Registry,
     actor_failures: respawn::Failures,
 }
 
 pub struct Supervisor;
+
+/// Beyond the longest stop timeout and SIGTERM's grace, for QEMU to exit
+/// after SIGKILL and its exit to be recorded.
+const STOP_ALL_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The refusal of a changing request once the daemon is shutting down.
+fn shutting_down(verb: &str) -> WireError {
+    WireError::unavailable(format!(
+        "cannot {verb}: the daemon is shutting down; retry once it is back"
+    ))
+}
 
 /// How many VM actors start (and re-adopt) at once at daemon start.
 const STARTUP_CONCURRENCY: usize = 64;
@@ -117,6 +133,7 @@ impl Actor for Supervisor {
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let mut state = SupervisorState {
             ctx: args.ctx,
+            shutting_down: false,
             registry: Registry::default(),
             actor_failures: respawn::Failures::default(),
         };
@@ -204,7 +221,11 @@ impl Actor for Supervisor {
             SupervisorMsg::Counts { reply } => {
                 let _ = reply.send(state.counts());
             }
-            SupervisorMsg::StopAll { reply } => state.stop_all(reply),
+            SupervisorMsg::BeginShutdown => state.shutting_down = true,
+            SupervisorMsg::StopAll { reply } => {
+                state.shutting_down = true;
+                state.stop_all(reply)
+            }
         }
         Ok(())
     }
@@ -255,6 +276,11 @@ impl SupervisorState {
     }
 
     fn forward(&self, vm: VmRef, command: VmCommand, origin: Origin, reply: vm::Reply) {
+        let reads_only = matches!(command, VmCommand::Show | VmCommand::History { .. });
+        if self.shutting_down && !reads_only {
+            let _ = reply.send(Err(shutting_down(command.verb())));
+            return;
+        }
         let entry = match self.registry.resolve(&vm) {
             Ok((_, entry)) => entry,
             Err(err) => {
@@ -278,13 +304,28 @@ impl SupervisorState {
 
     fn stop_all(&self, reply: RpcReplyPort<()>) {
         let mut snapshots = Vec::new();
+        let mut longest = vm::core::DEFAULT_STOP_TIMEOUT;
         for (_, entry) in self.registry.entries() {
             let _ = entry.actor.cast(VmMsg::DaemonStop);
+            if let Some(secs) = entry.snapshot.borrow().stop_timeout_secs {
+                longest = longest.max(std::time::Duration::from_secs(secs.into()));
+            }
             snapshots.push(entry.snapshot.clone());
         }
+        // Every VM's stop ends by its timeout plus SIGTERM's grace; past
+        // that, waiting longer cannot help.
+        let deadline = longest + vm::core::KILL_GRACE + STOP_ALL_MARGIN;
         tokio::spawn(async move {
-            for mut snapshot in snapshots {
-                let _ = snapshot.wait_for(|vm| !vm.status.has_process()).await;
+            let all_stopped = async {
+                for mut snapshot in snapshots {
+                    let _ = snapshot.wait_for(|vm| !vm.status.has_process()).await;
+                }
+            };
+            if tokio::time::timeout(deadline, all_stopped).await.is_err() {
+                warn!(
+                    deadline_secs = deadline.as_secs(),
+                    "some VMs were still running when the daemon gave up waiting"
+                );
             }
             let _ = reply.send(());
         });
