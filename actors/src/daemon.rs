@@ -6,6 +6,7 @@ use crate::context::Context;
 use crate::events::EventBus;
 use crate::gateway::{self, GatewayArgs, listen};
 use crate::persistence::{self, PersistenceArgs, PersistenceMsg};
+use crate::retention;
 use crate::supervisor::{self, SupervisorArgs, SupervisorMsg};
 use crate::systemd::Handoff;
 use anyhow::Context as _;
@@ -103,9 +104,15 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         unix: sockets.unix,
         unix_path: sockets.remove_at_exit,
         tcp: sockets.tcp,
+        limits: config.limits.clone(),
     })
     .await
     .context("Cannot start the gateway")?;
+    let pruner = retention::spawn(
+        ctx.store.clone(),
+        config.retention.keep,
+        config.retention.interval,
+    );
     info!(socket = %sockets.path.display(), data_dir = %ctx.data_dir.display(), tcp = ?sockets.tcp_address, activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
     notify.ready(&format!(
         "Serving clients on {} ({vm_count} VM{})",
@@ -115,6 +122,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
 
     wait_for_shutdown(&shutdown).await?;
     info!("shutting down");
+    if let Some(pruner) = pruner {
+        pruner.abort();
+    }
     notify.stopping("Stopping: closing the socket");
     gateway
         .stop_and_wait(None, Some(Duration::from_secs(5)))

@@ -27,6 +27,8 @@ mod devices;
 mod events;
 mod foundation;
 mod lifecycle;
+mod limits;
+mod paging;
 mod protocol_faults;
 mod storage;
 mod supervision;

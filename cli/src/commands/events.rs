@@ -40,9 +40,10 @@ pub async fn events(ctx: &Ctx, vms: &[String], since: Option<u64>) -> Result<(),
             Item::Lagged(missed) => print_lagged(missed, last_seq),
         }
     }
-    Err(CliError::Failed(
-        "the daemon ended the event stream (it is shutting down)".into(),
-    ))
+    Err(CliError::Failed(format!(
+        "the daemon ended the event stream: {}",
+        stream.end_reason().unwrap_or("it closed the connection")
+    )))
 }
 
 /// Follows one VM until it reaches `stopped` or `error`.
