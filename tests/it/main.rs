@@ -33,3 +33,4 @@ mod protocol_faults;
 mod storage;
 mod supervision;
 mod systemd;
+mod terminal;
