@@ -15,6 +15,7 @@ mod event;
 mod message;
 mod model;
 mod parts;
+pub mod text;
 
 pub use budget::{FrameBudget, OverBudget, Reservation, UNCHARGED_FRAME_LEN};
 pub use codec::{Expiry, FrameCodec, FrameError, MAX_FRAME_LEN};

@@ -54,7 +54,7 @@ pub async fn watch(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
     let current = fetch_vm(ctx, VmRef::parse(vm)).await?;
     match current.status {
         VmState::Stopped => {
-            eprintln!("VM '{}' is stopped", current.name);
+            eprintln!("VM '{}' is stopped", output::safe(&current.name));
             return Ok(());
         }
         VmState::Error => {
@@ -69,7 +69,7 @@ pub async fn watch(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
         }
         state => eprintln!(
             "Watching VM '{}' ({state}) until it is stopped or in error",
-            current.name
+            output::safe(&current.name)
         ),
     }
     let last = follow(
