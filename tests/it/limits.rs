@@ -85,6 +85,19 @@ async fn idle_clients_do_not_stall_accept_under_a_low_soft_fd_limit() {
         ..DaemonOptions::default()
     };
     let daemon = Daemon::start_with(Db::Sqlite, options).unwrap();
+    let mut idle = Vec::new();
+    for n in 0..200 {
+        match tokio::time::timeout(Duration::from_secs(5), connect(&daemon)).await {
+            Ok(conn) => idle.push(conn),
+            Err(_) => panic!("client {n} was not served within 5 s: accept stalled"),
+        }
+    }
+    let (ok, took) = timed_ping(&daemon);
+    assert!(
+        ok && took < Duration::from_secs(1),
+        "ping: {ok} in {took:?}"
+    );
+
     let pid = daemon.pid().unwrap();
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let open_files = limits
@@ -102,15 +115,6 @@ async fn idle_clients_do_not_stall_accept_under_a_low_soft_fd_limit() {
             .contains("raised the file descriptor limit to the hard limit from=128 to=4096"),
         "{}",
         daemon.log()
-    );
-    let mut idle = Vec::new();
-    for _ in 0..200 {
-        idle.push(connect(&daemon).await);
-    }
-    let (ok, took) = timed_ping(&daemon);
-    assert!(
-        ok && took < Duration::from_secs(1),
-        "ping: {ok} in {took:?}"
     );
 }
 
@@ -159,6 +163,9 @@ async fn half_received_frames_share_a_bounded_memory_budget() {
             Ok(answer) => refused.push(answer.unwrap()),
         }
     }
+    // What the daemon holds: the sixteen halves, not fifty.
+    let rss_mib = proc_status_kib(pid, "VmRSS:") / 1024;
+    assert!(rss_mib < 256, "daemon RSS {rss_mib} MiB");
     // 256 MiB hold sixteen 16 MiB frames; the others are refused at once.
     assert_eq!((holding.len(), refused.len()), (16, 34));
     for answer in &refused {
@@ -175,9 +182,6 @@ async fn half_received_frames_share_a_bounded_memory_budget() {
             other => panic!("expected a budget refusal, got {other:?}"),
         }
     }
-    // What the daemon holds: the sixteen halves, not fifty.
-    let rss_mib = proc_status_kib(pid, "VmRSS:") / 1024;
-    assert!(rss_mib < 256, "daemon RSS {rss_mib} MiB");
 
     // Clients that leave give their share back: a whole frame fits again.
     drop(holding);
