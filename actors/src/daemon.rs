@@ -56,6 +56,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         .await
         .context("Cannot read the event history")?;
     info!(database = %database, vms = vms.len(), %accel, "database ready");
+    // Before any client or VM needs descriptors; after the checks whose
+    // failure must be the only line on stderr.
+    crate::fdlimit::raise(config.limits.max_connections);
 
     // Bound before the VMs are adopted so that a second daemon is refused
     // before it touches anything; clients wait in the backlog until ready.

@@ -14,7 +14,6 @@ fn main() -> ExitCode {
     let notifier = handoff.notifier.clone();
     let args = Args::parse();
     init_logging(&args.log_level);
-    corvus_daemon::fdlimit::raise(args.max_connections);
     // Sockets, databases and runtime files are the daemon user's alone.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let result = Config::from_args(&args).and_then(|config| {
