@@ -26,6 +26,7 @@ mod definitions;
 mod devices;
 mod events;
 mod foundation;
+mod handshake;
 mod lifecycle;
 mod limits;
 mod paging;
