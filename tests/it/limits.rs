@@ -135,6 +135,8 @@ async fn past_max_connections_a_client_is_told_the_limit() {
         refusal(&mut raw, Duration::from_secs(5)).await,
         (Some(ErrorKind::TooManyConnections { limit: 4 }), true)
     );
+    let warnings = daemon.log().matches("refusing clients").count();
+    assert_eq!(warnings, 1, "one warning, not one per refused client");
     held.pop();
     assert!(
         wait_until(Duration::from_secs(5), || timed_ping(&daemon).0),

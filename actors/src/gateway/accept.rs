@@ -89,14 +89,11 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limit = services.limits.max_connections;
+    log_refusal(services, limit);
     if services.refusals.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSALS {
         services.refusals.fetch_sub(1, Ordering::AcqRel);
         return;
     }
-    warn!(
-        limit,
-        "refusing a client: the daemon serves its maximum of connections (--max-connections)"
-    );
     let services = services.clone();
     tokio::spawn(async move {
         let error = WireError::new(
@@ -119,6 +116,27 @@ where
         .await;
         services.refusals.fetch_sub(1, Ordering::AcqRel);
     });
+}
+
+/// One warning when refusals begin, then at most one every `LOG_EVERY`
+/// with the count, so that a flood of clients does not flood the log.
+fn log_refusal(services: &Services, limit: u64) {
+    let refused = services.refused_total.fetch_add(1, Ordering::AcqRel) + 1;
+    let now = services.ctx.started.elapsed().as_secs() + 1;
+    let last = services.refusal_logged_at.load(Ordering::Acquire);
+    let due = last == 0 || now >= last + Backoff::LOG_EVERY.as_secs();
+    if due
+        && services
+            .refusal_logged_at
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    {
+        warn!(
+            limit,
+            refused,
+            "refusing clients: the daemon serves its maximum of connections (--max-connections)"
+        );
+    }
 }
 
 /// Accept failures: EMFILE and ENFILE leave the client in the backlog and

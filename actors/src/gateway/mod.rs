@@ -35,6 +35,10 @@ pub struct Services {
     next_connection: AtomicU64,
     /// Refusals (past `--max-connections`) still being told.
     refusals: AtomicU64,
+    /// Clients refused at the limit so far, and when that was last logged
+    /// (seconds since start, plus one; 0 never).
+    refused_total: AtomicU64,
+    refusal_logged_at: AtomicU64,
 }
 
 pub struct GatewayArgs {
@@ -78,6 +82,8 @@ impl Actor for Gateway {
             limits: args.limits,
             next_connection: AtomicU64::new(1),
             refusals: AtomicU64::new(0),
+            refused_total: AtomicU64::new(0),
+            refusal_logged_at: AtomicU64::new(0),
         });
         let mut accept_loops = vec![tokio::spawn(accept::unix(args.unix, services.clone()))];
         if let Some(tcp) = args.tcp {
