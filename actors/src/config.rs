@@ -4,6 +4,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use corvus_qemu::AccelChoice;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Corvus: a lightweight QEMU/KVM virtual machine manager daemon.
 #[derive(Debug, Parser)]
@@ -50,6 +51,44 @@ pub struct Args {
     /// Stop running VMs gracefully when the daemon exits (default: leave them running)
     #[arg(long)]
     pub stop_vms_on_exit: bool,
+    /// Most client connections served at once; past it a client is told so
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// Memory that frames still being received may hold, all connections together
+    #[arg(long, default_value_t = 256, value_name = "MIB", value_parser = clap::value_parser!(u64).range(16..))]
+    pub frame_budget: u64,
+    /// Close a connection that sends nothing for this long (event streams and
+    /// consoles are never idle); 0 never closes
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub idle_timeout: u64,
+    /// Close a connection whose frame is still incomplete this long after it began
+    #[arg(long, default_value_t = 30, value_name = "SECS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub frame_timeout: u64,
+    /// Keep this many newest events per VM in the history; 0 keeps everything
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub event_retention: u64,
+    /// How often old events are pruned
+    #[arg(long, default_value_t = 600, value_name = "SECS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub event_prune_interval: u64,
+}
+
+/// What the gateway allows its clients (issue 12, defect 7).
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    pub max_connections: u64,
+    /// Bytes.
+    pub frame_budget: u64,
+    pub frame_timeout: Duration,
+    /// `None`: idle connections stay open.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// How much event history is kept.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// Newest events kept per VM; `None` keeps everything.
+    pub keep: Option<u64>,
+    pub interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +101,8 @@ pub struct Config {
     pub accel: AccelChoice,
     pub qemu: PathBuf,
     pub stop_vms_on_exit: bool,
+    pub limits: ConnectionLimits,
+    pub retention: Retention,
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -129,6 +170,36 @@ impl Config {
             accel: args.accel,
             qemu: args.qemu.clone(),
             stop_vms_on_exit: args.stop_vms_on_exit,
+            limits: ConnectionLimits {
+                max_connections: args.max_connections,
+                frame_budget: args.frame_budget * 1024 * 1024,
+                frame_timeout: Duration::from_secs(args.frame_timeout),
+                idle_timeout: (args.idle_timeout > 0)
+                    .then(|| Duration::from_secs(args.idle_timeout)),
+            },
+            retention: Retention {
+                keep: (args.event_retention > 0).then_some(args.event_retention),
+                interval: Duration::from_secs(args.event_prune_interval),
+            },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_limits_and_retention_default_to_the_documented_figures() {
+        let args = Args::parse_from(["corvus"]);
+        assert_eq!(
+            (args.max_connections, args.frame_budget, args.idle_timeout),
+            (1024, 256, 300)
+        );
+        assert_eq!((args.frame_timeout, args.event_retention), (30, 10_000));
+        let keep_all =
+            Args::parse_from(["corvus", "--event-retention", "0", "--idle-timeout", "0"]);
+        assert_eq!(keep_all.event_retention, 0);
+        assert!(Args::try_parse_from(["corvus", "--frame-budget", "8"]).is_err());
     }
 }

@@ -6,6 +6,7 @@ use crate::context::Context;
 use crate::events::EventBus;
 use crate::gateway::{self, GatewayArgs, listen};
 use crate::persistence::{self, PersistenceArgs, PersistenceMsg};
+use crate::retention;
 use crate::supervisor::{self, SupervisorArgs, SupervisorMsg};
 use crate::systemd::Handoff;
 use anyhow::Context as _;
@@ -61,6 +62,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         .await
         .context("Cannot read the event history")?;
     info!(database = %database, vms = vms.len(), %accel, "database ready");
+    // Before any client or VM needs descriptors; after the checks whose
+    // failure must be the only line on stderr.
+    crate::fdlimit::raise(config.limits.max_connections);
 
     // Bound before the VMs are adopted so that a second daemon is refused
     // before it touches anything; clients wait in the backlog until ready.
@@ -109,9 +113,15 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         unix: sockets.unix,
         unix_path: sockets.remove_at_exit,
         tcp: sockets.tcp,
+        limits: config.limits.clone(),
     })
     .await
     .context("Cannot start the gateway")?;
+    let pruner = retention::spawn(
+        ctx.store.clone(),
+        config.retention.keep,
+        config.retention.interval,
+    );
     info!(socket = %sockets.path.display(), data_dir = %ctx.data_dir.display(), tcp = ?sockets.tcp_address, activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
     notify.ready(&format!(
         "Serving clients on {} ({vm_count} VM{})",
@@ -123,6 +133,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     info!("shutting down");
     // Nothing new may start while the daemon is on its way out.
     let _ = supervisor.cast(SupervisorMsg::BeginShutdown);
+    if let Some(pruner) = pruner {
+        pruner.abort();
+    }
     notify.stopping("Stopping: closing the socket");
     gateway
         .stop_and_wait(None, Some(Duration::from_secs(5)))

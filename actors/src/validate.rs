@@ -1,6 +1,7 @@
 //! Checks on definitions, before anything is written. Pure functions here;
 //! the few checks that look at the filesystem are in `files`.
 
+use corvus_protocol::text::{escaped_char, first_control};
 use corvus_protocol::{
     DriveInterface, DriveMedia, DriveSpec, NicSpec, NicType, ShareSpec, VmChanges, VmSpec,
     WireError,
@@ -135,11 +136,28 @@ pub fn kernel_boot(kernel: Option<&str>, initrd: Option<&str>, cmdline: Option<&
     text("kernel command line", cmdline)
 }
 
+/// A description is a one-line label shown in `vm show`: terminal controls
+/// (escape sequences, carriage returns, bidirectional overrides) could
+/// rewrite an operator's terminal, and tabs and newlines would break the
+/// layout, so all of them are refused.
+fn description(value: Option<&str>) -> Check {
+    let Some(value) = value else { return Ok(()) };
+    text("description", Some(value))?;
+    match first_control(value) {
+        Some((position, c)) => invalid(format!(
+            "description contains the control character {} (U+{:04X}) at position {position}: use printable text on one line",
+            escaped_char(c),
+            c as u32
+        )),
+        None => Ok(()),
+    }
+}
+
 pub fn spec(spec: &VmSpec) -> Check {
     name(&spec.name)?;
     in_range("--cpus", spec.cpu_count, &CPUS)?;
     in_range("--ram (MiB)", spec.ram_mb, &RAM_MB)?;
-    text("description", spec.description.as_deref())?;
+    description(spec.description.as_deref())?;
     cpu_model(spec.cpu_model.as_deref())?;
     if let Some(t) = spec.stop_timeout_secs {
         in_range("--stop-timeout (seconds)", t, &STOP_TIMEOUT)?;
@@ -171,7 +189,7 @@ pub fn changes(changes: &VmChanges) -> Check {
     if let Some(r) = changes.ram_mb {
         in_range("--ram (MiB)", r, &RAM_MB)?;
     }
-    text("description", changes.description.as_deref())?;
+    description(changes.description.as_deref())?;
     cpu_model(changes.cpu_model.as_deref())?;
     if let Some(t) = changes.stop_timeout_secs {
         in_range("--stop-timeout (seconds)", t, &STOP_TIMEOUT)?;
@@ -319,6 +337,27 @@ pub mod files {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descriptions_refuse_control_characters_naming_the_first() {
+        assert!(description(Some("web server, rack 4 — ünïcode is fine")).is_ok());
+        assert!(description(Some("")).is_ok());
+        let err = description(Some("ok\x1b[31mred")).unwrap_err();
+        assert_eq!(err.kind, corvus_protocol::ErrorKind::InvalidArgument);
+        assert_eq!(
+            err.message,
+            "description contains the control character \\x1b (U+001B) at position 3: use printable text on one line"
+        );
+        for refused in [
+            "two\nlines",
+            "a\ttab",
+            "back\rover",
+            "bidi\u{202e}gnp.exe",
+            "c1\u{9b}",
+        ] {
+            assert!(description(Some(refused)).is_err(), "{refused:?}");
+        }
+    }
 
     #[test]
     fn names_follow_the_documented_rules() {

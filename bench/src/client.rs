@@ -37,18 +37,9 @@ impl Client {
     pub async fn request(&mut self, request: Request) -> anyhow::Result<Response> {
         let verb = request.verb();
         self.conn
-            .send(ClientMessage::Request(request))
+            .call(request)
             .await
-            .with_context(|| format!("Cannot send `{verb}`"))?;
-        match self.conn.recv().await {
-            Ok(Some(ServerMessage::Reply(Ok(response)))) => Ok(response),
-            Ok(Some(ServerMessage::Reply(Err(err)))) => {
-                bail!("`{verb}` refused: {}", err.message)
-            }
-            Ok(Some(other)) => bail!("unexpected answer to `{verb}`: {other:?}"),
-            Ok(None) => bail!("the daemon closed the connection during `{verb}`"),
-            Err(err) => Err(err).with_context(|| format!("No answer to `{verb}`")),
-        }
+            .with_context(|| format!("No answer to `{verb}`"))
     }
 
     pub async fn vm(&mut self, request: Request) -> anyhow::Result<VmInfo> {

@@ -184,9 +184,25 @@ pub struct ViewArgs {
 pub struct HistoryArgs {
     /// VM name or id
     pub vm: String,
-    /// Only the last N events
-    #[arg(long, value_name = "N")]
+    /// The last N events [default: 100]
+    #[arg(long, short = 'n', value_name = "N", conflicts_with = "all")]
     pub limit: Option<u32>,
+    /// Every stored event, however many
+    #[arg(long)]
+    pub all: bool,
+}
+
+impl HistoryArgs {
+    /// Like `journalctl -n`: the last 100 unless told otherwise.
+    pub const DEFAULT_LIMIT: u32 = 100;
+
+    /// What to ask the daemon for: `None` is everything.
+    pub fn limit(&self) -> Option<u32> {
+        match (self.all, self.limit) {
+            (true, _) => None,
+            (false, limit) => Some(limit.unwrap_or(Self::DEFAULT_LIMIT)),
+        }
+    }
 }
 
 /// Options shared by `create` and `edit`.

@@ -7,6 +7,7 @@ use corvus_protocol::{
     default_socket_path,
 };
 use std::path::PathBuf;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 
@@ -60,9 +61,24 @@ pub struct Client {
     conn: ClientConnection,
 }
 
+/// How long crv waits for a daemon to accept and answer the handshake.
+/// Requests themselves have no deadline: a `vm start` may take a minute.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Client {
-    /// Connects and completes the handshake.
+    /// Connects and completes the handshake, or gives up after
+    /// `HANDSHAKE_TIMEOUT` (a socket nobody serves, a hung daemon).
     pub async fn connect(endpoint: &Endpoint) -> Result<Client, CliError> {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, Client::handshake(endpoint)).await {
+            Ok(result) => result,
+            Err(_) => Err(CliError::NoHandshake {
+                endpoint: endpoint.clone(),
+                secs: HANDSHAKE_TIMEOUT.as_secs(),
+            }),
+        }
+    }
+
+    async fn handshake(endpoint: &Endpoint) -> Result<Client, CliError> {
         let unreachable = |source| CliError::Unreachable {
             endpoint: endpoint.clone(),
             source,
@@ -76,40 +92,31 @@ impl Client {
             }
         };
         let mut conn = ClientConnection::new(stream);
-        conn.send(ClientMessage::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            client: format!("crv {}", env!("CARGO_PKG_VERSION")),
-        })
-        .await
-        .map_err(CliError::frame)?;
-        match conn.recv().await.map_err(CliError::frame)? {
-            Some(ServerMessage::Welcome { .. }) => Ok(Client { conn }),
-            Some(ServerMessage::Reply(Err(err))) => Err(CliError::Refused(err)),
-            Some(_) => Err(CliError::Protocol(
+        let hello = conn
+            .send(ClientMessage::Hello {
+                protocol_version: PROTOCOL_VERSION,
+                client: format!("crv {}", env!("CARGO_PKG_VERSION")),
+            })
+            .await;
+        // A daemon that refuses us (too many connections) may have written
+        // its reason and closed before the Hello went out: read it anyway.
+        let answer = conn.recv().await;
+        match (answer, hello) {
+            (Ok(Some(ServerMessage::Welcome { .. })), Ok(())) => Ok(Client { conn }),
+            (Ok(Some(ServerMessage::Reply(Err(err)))), _) => Err(CliError::Refused(err)),
+            (_, Err(err)) | (Err(err), Ok(())) => Err(CliError::frame(err)),
+            (Ok(Some(_)), Ok(())) => Err(CliError::Protocol(
                 "the daemon did not answer the handshake with Welcome".into(),
             )),
-            None => Err(CliError::Protocol(
+            (Ok(None), Ok(())) => Err(CliError::Protocol(
                 "the daemon closed the connection during the handshake".into(),
             )),
         }
     }
 
-    /// Sends one request and waits for its reply.
+    /// Sends one request and waits for its reply, however many frames it takes.
     pub async fn request(&mut self, request: Request) -> Result<Response, CliError> {
-        self.conn
-            .send(ClientMessage::Request(request))
-            .await
-            .map_err(CliError::frame)?;
-        match self.conn.recv().await.map_err(CliError::frame)? {
-            Some(ServerMessage::Reply(Ok(response))) => Ok(response),
-            Some(ServerMessage::Reply(Err(err))) => Err(CliError::Refused(err)),
-            Some(other) => Err(CliError::Protocol(format!(
-                "unexpected frame from the daemon: {other:?}"
-            ))),
-            None => Err(CliError::Protocol(
-                "the daemon closed the connection before answering".into(),
-            )),
-        }
+        self.conn.call(request).await.map_err(CliError::from)
     }
 
     pub fn into_connection(self) -> ClientConnection {

@@ -12,16 +12,14 @@ pub struct Cell {
 }
 
 impl Cell {
-    pub fn plain(text: impl Into<String>) -> Cell {
-        Cell {
-            text: text.into(),
-            colour: None,
-        }
+    /// Text from the daemon, escaped for the terminal (`output::safe`).
+    pub fn plain(text: impl AsRef<str>) -> Cell {
+        Cell::coloured(text, None)
     }
 
-    pub fn coloured(text: impl Into<String>, colour: Option<&'static str>) -> Cell {
+    pub fn coloured(text: impl AsRef<str>, colour: Option<&'static str>) -> Cell {
         Cell {
-            text: text.into(),
+            text: crate::output::safe(text.as_ref()).into_owned(),
             colour,
         }
     }

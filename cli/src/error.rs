@@ -1,7 +1,7 @@
 //! What can go wrong in `crv`, and the exit status for each (DESIGN §8).
 
 use crate::client::Endpoint;
-use corvus_protocol::{FrameError, WireError};
+use corvus_protocol::{CallError, FrameError, WireError};
 use std::process::ExitCode;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +18,20 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the daemon at {endpoint} accepted the connection but did not answer within {secs} s")]
+    NoHandshake { endpoint: Endpoint, secs: u64 },
     #[error("protocol error: {0}")]
     Protocol(String),
+}
+
+impl From<CallError> for CliError {
+    fn from(err: CallError) -> CliError {
+        match err {
+            CallError::Refused(err) => CliError::Refused(err),
+            CallError::Frame(err) => CliError::frame(err),
+            CallError::Closed | CallError::Unexpected(_) => CliError::Protocol(err.to_string()),
+        }
+    }
 }
 
 impl CliError {
@@ -36,7 +48,7 @@ impl CliError {
         match self {
             CliError::Refused(_) | CliError::Failed(_) | CliError::Protocol(_) => ExitCode::from(1),
             CliError::Usage(_) => ExitCode::from(2),
-            CliError::Unreachable { .. } => ExitCode::from(3),
+            CliError::Unreachable { .. } | CliError::NoHandshake { .. } => ExitCode::from(3),
         }
     }
 
@@ -54,6 +66,9 @@ impl CliError {
                 endpoint: Endpoint::Tcp(_),
                 ..
             } => Some("start the daemon with `corvus --tcp`, or check --host and --port".into()),
+            CliError::NoHandshake { .. } => Some(
+                "the daemon may be hung or overloaded (see its log), or something other than corvus listens there".into(),
+            ),
             _ => None,
         }
     }

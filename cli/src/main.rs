@@ -43,9 +43,10 @@ fn finish(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("crv: {err}");
+            // Daemon errors may quote QEMU's stderr: escaped, never raw.
+            eprintln!("crv: {}", output::safe_lines(&err.to_string()));
             if let Some(hint) = err.hint() {
-                eprintln!("hint: {hint}");
+                eprintln!("hint: {}", output::safe_lines(&hint));
             }
             err.exit_code()
         }

@@ -4,8 +4,10 @@
 //! States are coloured only on a terminal and never with NO_COLOR.
 
 use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, presets::NOTHING};
+use corvus_protocol::text::{Lines, escape_controls};
 use corvus_protocol::{DaemonStatus, VmEvent, VmInfo, VmState};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 
@@ -13,6 +15,24 @@ use crate::columns::{self, Columns};
 
 /// The classic terminal width, for output that goes to a file or a pipe.
 const DEFAULT_WIDTH: u16 = 80;
+
+/// Text from the daemon as a terminal may show it: every control character
+/// escaped (`\x1b`, `\r`, …), since descriptions, errors and event reasons
+/// may quote anything. Every human-readable printer goes through this or
+/// `safe_lines`; JSON output does not.
+pub fn safe(text: &str) -> Cow<'_, str> {
+    escape_controls(text, Lines::One)
+}
+
+/// Like `safe`, for messages that may span lines: newlines and tabs stay.
+pub fn safe_lines(text: &str) -> Cow<'_, str> {
+    escape_controls(text, Lines::Many)
+}
+
+/// A table cell holding text from the daemon.
+fn text_cell(text: &str) -> Cell {
+    Cell::new(safe(text))
+}
 
 /// Prints a value as pretty JSON on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) {
@@ -144,7 +164,7 @@ fn state_colour(state: VmState) -> Option<&'static str> {
 pub fn vm_show(vm: &VmInfo) {
     let mut t = table(&[]);
     t.add_row(vec![Cell::new("id:"), Cell::new(vm.id)]);
-    t.add_row(vec![Cell::new("name:"), Cell::new(&vm.name)]);
+    t.add_row(vec![Cell::new("name:"), text_cell(&vm.name)]);
     t.add_row(vec![Cell::new("status:"), state_cell(vm.status)]);
     let rows: Vec<(&str, String)> = vec![
         ("last error", opt(&vm.last_error)),
@@ -177,7 +197,7 @@ pub fn vm_show(vm: &VmInfo) {
         ("updated", vm.updated_at.clone()),
     ];
     for (key, value) in rows {
-        t.add_row(vec![format!("{key}:"), value]);
+        t.add_row(vec![Cell::new(format!("{key}:")), text_cell(&value)]);
     }
     print(t, &[0]);
 
@@ -203,12 +223,12 @@ pub fn vm_show(vm: &VmInfo) {
                 options.join(",")
             };
             t.add_row(vec![
-                d.id.to_string(),
-                d.interface.to_string(),
-                d.media.to_string(),
-                d.format.to_string(),
-                options,
-                d.file_path.clone(),
+                Cell::new(d.id),
+                Cell::new(d.interface),
+                Cell::new(d.media),
+                Cell::new(d.format),
+                Cell::new(options),
+                text_cell(&d.file_path),
             ]);
         }
         print(t, &[0, 1, 2, 3, 4]);
@@ -221,10 +241,10 @@ pub fn vm_show(vm: &VmInfo) {
         let mut t = table(&["ID", "TYPE", "MAC", "HOST DEVICE"]);
         for n in &vm.network_interfaces {
             t.add_row(vec![
-                n.id.to_string(),
-                n.nic_type.to_string(),
-                n.mac_address.clone(),
-                opt(&n.host_device),
+                Cell::new(n.id),
+                Cell::new(n.nic_type),
+                text_cell(&n.mac_address),
+                text_cell(&opt(&n.host_device)),
             ]);
         }
         print(t, &[0, 1, 2]);
@@ -238,12 +258,12 @@ pub fn vm_show(vm: &VmInfo) {
         for s in &vm.shared_dirs {
             let mode = if s.read_only { "ro" } else { "rw" };
             t.add_row(vec![
-                s.id.to_string(),
-                s.tag.clone(),
-                s.cache.to_string(),
-                mode.to_owned(),
-                opt(&s.pid),
-                s.path.clone(),
+                Cell::new(s.id),
+                text_cell(&s.tag),
+                Cell::new(s.cache),
+                Cell::new(mode),
+                Cell::new(opt(&s.pid)),
+                text_cell(&s.path),
             ]);
         }
         print(t, &[0, 1, 2, 3, 4]);
@@ -260,7 +280,7 @@ pub fn vm_show(vm: &VmInfo) {
         ("serial", &r.serial),
         ("serial log", &r.serial_log),
     ] {
-        t.add_row(vec![format!("{key}:"), value.clone()]);
+        t.add_row(vec![Cell::new(format!("{key}:")), text_cell(value)]);
     }
     print(t, &[0]);
 }
@@ -299,7 +319,7 @@ pub fn status(status: &DaemonStatus) {
         ("tcp", opt(&status.tcp)),
     ];
     for (key, value) in rows {
-        t.add_row(vec![format!("{key}:"), value]);
+        t.add_row(vec![Cell::new(format!("{key}:")), text_cell(&value)]);
     }
     print(t, &[0]);
 }
@@ -320,7 +340,7 @@ pub fn event_line(event: &VmEvent) -> String {
     } else {
         format!(": {}", event.reason)
     };
-    format!(
+    let line = format!(
         "#{} {} {} ({}) {} -> {} by {}{}",
         event.seq,
         event.at,
@@ -330,7 +350,8 @@ pub fn event_line(event: &VmEvent) -> String {
         event.to,
         event.cause.describe(),
         reason
-    )
+    );
+    safe(&line).into_owned()
 }
 
 pub fn history(events: &[VmEvent]) {
@@ -342,11 +363,11 @@ pub fn history(events: &[VmEvent]) {
     for e in events {
         t.add_row(vec![
             Cell::new(e.seq),
-            Cell::new(&e.at),
+            text_cell(&e.at),
             state_cell(e.from),
             state_cell(e.to),
-            Cell::new(e.cause.describe()),
-            Cell::new(&e.reason),
+            text_cell(&e.cause.describe()),
+            text_cell(&e.reason),
         ]);
     }
     print(t, &[0, 1, 2, 3]);

@@ -13,6 +13,8 @@ pub enum Item {
 
 pub struct EventStream {
     conn: ClientConnection,
+    /// Why the daemon ended the stream, once it has.
+    end_reason: Option<String>,
 }
 
 impl EventStream {
@@ -30,6 +32,7 @@ impl EventStream {
         {
             Response::Subscribed => Ok(EventStream {
                 conn: client.into_connection(),
+                end_reason: None,
             }),
             other => Err(CliError::Protocol(format!(
                 "unexpected answer to a subscription: {other:?}"
@@ -43,11 +46,20 @@ impl EventStream {
             match self.conn.recv().await.map_err(CliError::frame)? {
                 Some(ServerMessage::Event(event)) => return Ok(Some(Item::Event(event))),
                 Some(ServerMessage::Lagged { missed }) => return Ok(Some(Item::Lagged(missed))),
-                Some(ServerMessage::StreamEnd { .. }) | None => return Ok(None),
+                Some(ServerMessage::StreamEnd { reason }) => {
+                    self.end_reason = Some(reason);
+                    return Ok(None);
+                }
+                None => return Ok(None),
                 Some(ServerMessage::Reply(Err(err))) => return Err(CliError::Refused(err)),
                 Some(_) => continue,
             }
         }
+    }
+
+    /// What the daemon said when it ended the stream.
+    pub fn end_reason(&self) -> Option<&str> {
+        self.end_reason.as_deref()
     }
 
     pub async fn close(mut self) {

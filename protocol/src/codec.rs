@@ -1,15 +1,20 @@
 //! Framing: an 8-byte big-endian length, then a postcard payload.
 //!
-//! The buffer handling is tokio-util's `LengthDelimitedCodec`; this type only
-//! adds the typed payload and a precise error for each way a frame can be bad.
+//! The decoder is a two-step machine (header, then body) of its own rather
+//! than tokio-util's `LengthDelimitedCodec`, because the daemon needs to know
+//! when a frame starts and ends: it charges each announced length to a
+//! shared [`FrameBudget`] before reserving the buffer, and times frames that
+//! arrive too slowly (see `connection.rs`).
 
-use bytes::{Bytes, BytesMut};
+use crate::budget::{FrameBudget, OverBudget, Reservation, UNCHARGED_FRAME_LEN};
+use bytes::{Buf, BufMut, BytesMut};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::io;
 use std::marker::PhantomData;
-use tokio_util::codec::length_delimited::LengthDelimitedCodecError;
-use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::codec::{Decoder, Encoder};
 
 /// The largest payload either side accepts. A longer frame is refused from
 /// its header alone, before any buffer of that size is allocated.
@@ -25,24 +30,117 @@ pub enum FrameError {
     TooLarge { len: u64 },
     #[error("frame does not decode as a message")]
     Malformed(#[source] postcard::Error),
+    #[error(
+        "frame of {} bytes refused: frames still being received hold {} of the {} bytes the daemon allows them",
+        .0.len, .0.total - .0.available, .0.total
+    )]
+    OverBudget(OverBudget),
+    #[error("{0}")]
+    TimedOut(Expiry),
+}
+
+/// Why a connection's wait for a frame ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// A frame was started and not finished within this long.
+    SlowFrame(Duration),
+    /// Nothing arrived for this long between requests.
+    Idle(Duration),
+}
+
+impl std::fmt::Display for Expiry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expiry::SlowFrame(limit) => write!(
+                f,
+                "a frame was still incomplete {} s after it began",
+                limit.as_secs()
+            ),
+            Expiry::Idle(limit) => write!(f, "the connection was idle for {} s", limit.as_secs()),
+        }
+    }
+}
+
+impl Expiry {
+    pub fn limit(self) -> Duration {
+        match self {
+            Expiry::SlowFrame(limit) | Expiry::Idle(limit) => limit,
+        }
+    }
 }
 
 /// Decodes `In` frames and encodes `Out` frames.
 pub struct FrameCodec<In, Out> {
-    frames: LengthDelimitedCodec,
+    /// The body length once the header is in.
+    body_len: Option<usize>,
+    budget: Option<FrameBudget>,
+    /// The current frame's share of the budget.
+    held: Option<Reservation>,
+    /// When the first byte of the frame being received arrived.
+    partial_since: Option<Instant>,
     _messages: PhantomData<fn(Out) -> In>,
 }
 
 impl<In, Out> Default for FrameCodec<In, Out> {
     fn default() -> Self {
         FrameCodec {
-            frames: LengthDelimitedCodec::builder()
-                .length_field_length(HEADER_LEN)
-                .big_endian()
-                .max_frame_length(MAX_FRAME_LEN)
-                .new_codec(),
+            body_len: None,
+            budget: None,
+            held: None,
+            partial_since: None,
             _messages: PhantomData,
         }
+    }
+}
+
+impl<In, Out> FrameCodec<In, Out> {
+    /// A codec whose frames draw on `budget` while they are received.
+    pub fn with_budget(budget: FrameBudget) -> Self {
+        FrameCodec {
+            budget: Some(budget),
+            ..FrameCodec::default()
+        }
+    }
+
+    /// When the frame being received began, if one is under way.
+    pub fn partial_since(&self) -> Option<Instant> {
+        self.partial_since
+    }
+
+    /// The next whole payload in `src`, or `None` until more bytes come.
+    fn next_payload(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        let len = match self.body_len {
+            Some(len) => len,
+            None => {
+                let Some(header) = src.get(..HEADER_LEN) else {
+                    return Ok(None);
+                };
+                let mut announced = [0u8; HEADER_LEN];
+                announced.copy_from_slice(header);
+                let announced = u64::from_be_bytes(announced);
+                if announced > MAX_FRAME_LEN as u64 {
+                    return Err(FrameError::TooLarge { len: announced });
+                }
+                if let Some(budget) = self
+                    .budget
+                    .as_ref()
+                    .filter(|_| announced > UNCHARGED_FRAME_LEN)
+                {
+                    self.held = Some(budget.reserve(announced).map_err(FrameError::OverBudget)?);
+                }
+                let len = announced as usize;
+                src.advance(HEADER_LEN);
+                src.reserve(len.saturating_sub(src.len()));
+                self.body_len = Some(len);
+                len
+            }
+        };
+        if src.len() < len {
+            return Ok(None);
+        }
+        self.body_len = None;
+        self.held = None;
+        Ok(Some(src.split_to(len)))
     }
 }
 
@@ -51,12 +149,15 @@ impl<In: DeserializeOwned, Out> Decoder for FrameCodec<In, Out> {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, FrameError> {
-        let announced = announced_len(src);
-        match self.frames.decode(src) {
-            Ok(Some(payload)) => decode_payload(&payload).map(Some),
-            Ok(None) => Ok(None),
-            Err(err) => Err(classify(err, announced)),
-        }
+        let payload = self.next_payload(src)?;
+        // Bytes left over belong to a frame that began now (or earlier, if
+        // it was already under way).
+        self.partial_since = match (&payload, src.is_empty() && self.body_len.is_none()) {
+            (_, true) => None,
+            (Some(_), false) => Some(Instant::now()),
+            (None, false) => Some(self.partial_since.unwrap_or_else(Instant::now)),
+        };
+        payload.map(|payload| decode_payload(&payload)).transpose()
     }
 }
 
@@ -65,28 +166,15 @@ impl<In, Out: Serialize> Encoder<Out> for FrameCodec<In, Out> {
 
     fn encode(&mut self, message: Out, dst: &mut BytesMut) -> Result<(), FrameError> {
         let payload = postcard::to_stdvec(&message).map_err(FrameError::Malformed)?;
-        let len = payload.len() as u64;
-        self.frames
-            .encode(Bytes::from(payload), dst)
-            .map_err(|err| classify(err, Some(len)))
-    }
-}
-
-fn announced_len(src: &BytesMut) -> Option<u64> {
-    let header: [u8; HEADER_LEN] = src.get(..HEADER_LEN)?.try_into().ok()?;
-    Some(u64::from_be_bytes(header))
-}
-
-fn classify(err: io::Error, announced: Option<u64>) -> FrameError {
-    let too_large = err
-        .get_ref()
-        .is_some_and(|inner| inner.is::<LengthDelimitedCodecError>());
-    match (too_large, announced) {
-        (true, Some(len)) => FrameError::TooLarge { len },
-        (true, None) => FrameError::TooLarge {
-            len: MAX_FRAME_LEN as u64 + 1,
-        },
-        (false, _) => FrameError::Io(err),
+        if payload.len() > MAX_FRAME_LEN {
+            return Err(FrameError::TooLarge {
+                len: payload.len() as u64,
+            });
+        }
+        dst.reserve(HEADER_LEN + payload.len());
+        dst.put_u64(payload.len() as u64);
+        dst.extend_from_slice(&payload);
+        Ok(())
     }
 }
 
@@ -179,6 +267,61 @@ mod tests {
             codec.decode(&mut buf),
             Err(FrameError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn an_announced_length_is_charged_to_the_budget_until_the_frame_is_complete() {
+        let budget = FrameBudget::new(200_000);
+        let payload = postcard::to_stdvec(&ClientMessage::Input(vec![1; 120_000])).unwrap();
+        let whole = frame(&payload);
+        let mut first = ServerSide::with_budget(budget.clone());
+        let mut part = BytesMut::from(&whole[..20]);
+        assert!(first.decode(&mut part).unwrap().is_none());
+        assert_eq!(budget.available(), 200_000 - payload.len() as u64);
+        // A second frame of the same size does not fit beside the first.
+        let mut second = ServerSide::with_budget(budget.clone());
+        match second.decode(&mut frame(&payload)) {
+            Err(FrameError::OverBudget(over)) => assert_eq!(over.len, payload.len() as u64),
+            other => panic!("expected OverBudget, got {other:?}"),
+        }
+        part.extend_from_slice(&whole[20..]);
+        assert!(first.decode(&mut part).unwrap().is_some());
+        assert_eq!(budget.available(), 200_000, "released when complete");
+        // A connection that ends mid-frame gives its share back too.
+        let mut third = ServerSide::with_budget(budget.clone());
+        assert!(
+            third
+                .decode(&mut BytesMut::from(&whole[..9]))
+                .unwrap()
+                .is_none()
+        );
+        assert!(budget.available() < 200_000);
+        drop(third);
+        assert_eq!(budget.available(), 200_000);
+        // Small frames are never charged, so they pass however full it is.
+        let _hog = budget.reserve(200_000).unwrap();
+        let ping = postcard::to_stdvec(&ClientMessage::Request(Request::Ping)).unwrap();
+        let mut small = ServerSide::with_budget(budget.clone());
+        assert!(small.decode(&mut frame(&ping)).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_partial_frame_is_timed_from_its_first_byte() {
+        let payload = postcard::to_stdvec(&ClientMessage::Request(Request::Ping)).unwrap();
+        let whole = frame(&payload);
+        let mut codec = ServerSide::default();
+        let mut buf = BytesMut::new();
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert_eq!(codec.partial_since(), None, "nothing under way");
+        buf.extend_from_slice(&whole[..3]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        let started = codec.partial_since().expect("a frame under way");
+        buf.extend_from_slice(&whole[3..whole.len() - 1]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert_eq!(codec.partial_since(), Some(started), "still the same frame");
+        buf.extend_from_slice(&whole[whole.len() - 1..]);
+        assert!(codec.decode(&mut buf).unwrap().is_some());
+        assert_eq!(codec.partial_since(), None);
     }
 
     #[test]

@@ -26,10 +26,18 @@ pub enum ErrorKind {
     Internal,
     /// Client and daemon speak different protocol versions.
     ProtocolMismatch { daemon: u32, client: u32 },
-    /// A frame longer than the protocol's limit.
+    /// A frame longer than the protocol's limit: one the client sent, or
+    /// an answer the daemon could not fit in one.
     FrameTooLarge { limit: u64 },
     /// A frame that does not decode as a message.
     MalformedFrame,
+    /// The daemon already serves its maximum number of connections.
+    TooManyConnections { limit: u64 },
+    /// Frames still being received already hold the memory the daemon
+    /// allows them; the frame was refused.
+    FrameBudgetExhausted { budget: u64 },
+    /// The connection sat idle, or a frame arrived too slowly, for `secs`.
+    ConnectionTimeout { secs: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -3,7 +3,10 @@
 //! A frame is an 8-byte big-endian length followed by a postcard payload.
 //! The client opens with [`ClientMessage::Hello`]; the daemon answers
 //! [`ServerMessage::Welcome`] or a [`ErrorKind::ProtocolMismatch`] error.
+//! An answer too long for one frame comes as `ReplyPart` frames and a final
+//! `Reply`; [`Connection::call`] joins them.
 
+mod budget;
 mod codec;
 mod connection;
 mod enums;
@@ -11,9 +14,12 @@ mod error;
 mod event;
 mod message;
 mod model;
+mod parts;
+pub mod text;
 
-pub use codec::{FrameCodec, FrameError, MAX_FRAME_LEN};
-pub use connection::Connection;
+pub use budget::{FrameBudget, OverBudget, Reservation, UNCHARGED_FRAME_LEN};
+pub use codec::{Expiry, FrameCodec, FrameError, MAX_FRAME_LEN};
+pub use connection::{CallError, Connection, Limits};
 pub use enums::{
     CacheMode, Channel, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
     ParseEnumError, RestartPolicy, ShareCache, TextEnum, VmState,
@@ -25,9 +31,10 @@ pub use model::{
     DriveInfo, DriveSpec, NicInfo, NicSpec, RuntimePaths, ShareInfo, ShareSpec, VmChanges, VmInfo,
     VmRef, VmSpec,
 };
+pub use parts::PART_BYTES;
 
 /// Bumped whenever a message changes shape; client and daemon must agree.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Where the daemon listens unless told otherwise: `$XDG_RUNTIME_DIR/corvus/corvus.sock`,
 /// or `/run/corvus/corvus.sock` for root without `XDG_RUNTIME_DIR`.

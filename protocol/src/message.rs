@@ -42,6 +42,11 @@ pub enum ServerMessage {
     StreamEnd {
         reason: String,
     },
+    /// Part of an answer too long for one frame (`vm list`, `vm history`):
+    /// parts of the same `Response` variant follow one another, and the
+    /// final `Reply` carries the last items (see `parts.rs`). A `Reply`
+    /// error after some parts voids them.
+    ReplyPart(Response),
 }
 
 /// One operation. Preconditions are in the comments; a request that does
@@ -109,7 +114,8 @@ pub enum Request {
     ResetVm {
         vm: VmRef,
     },
-    /// Stored events of one VM, oldest first.
+    /// Stored events of one VM, oldest first: the last `limit`, or all of
+    /// them when `None` (a long history comes in parts).
     History {
         vm: VmRef,
         limit: Option<u32>,

@@ -194,6 +194,9 @@ fn every_error_kind(n: u64) -> Vec<ErrorKind> {
         },
         ErrorKind::FrameTooLarge { limit: n },
         ErrorKind::MalformedFrame,
+        ErrorKind::TooManyConnections { limit: n },
+        ErrorKind::FrameBudgetExhausted { budget: n },
+        ErrorKind::ConnectionTimeout { secs: n },
     ]
 }
 
@@ -289,6 +292,11 @@ fn every_server_message(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Server
             .map(|r| ServerMessage::Reply(Ok(r))),
     );
     messages.extend(
+        every_response(name, id, n, bytes)
+            .into_iter()
+            .map(ServerMessage::ReplyPart),
+    );
+    messages.extend(
         every_error_kind(n)
             .into_iter()
             .map(|kind| ServerMessage::Reply(Err(WireError::new(kind, name)))),
@@ -368,4 +376,53 @@ fn unknown_variant_tags_are_malformed() {
         codec.decode(&mut buf),
         Err(FrameError::Malformed(_))
     ));
+}
+
+/// The daemon's side of `call`: the answer split into parts, as the gateway sends it.
+async fn answer_in_parts(
+    conn: &mut Connection<tokio::io::DuplexStream, ClientMessage, ServerMessage>,
+    answer: Response,
+) {
+    assert!(matches!(
+        conn.recv().await.unwrap(),
+        Some(ClientMessage::Request(Request::History { .. }))
+    ));
+    let mut parts = answer.into_parts(4096);
+    let last = parts.pop().unwrap();
+    for part in parts {
+        conn.send(ServerMessage::ReplyPart(part)).await.unwrap();
+    }
+    conn.send(ServerMessage::Reply(Ok(last))).await.unwrap();
+}
+
+#[tokio::test]
+async fn call_joins_an_answer_sent_in_parts() {
+    let events: Vec<VmEvent> = (0..500u64)
+        .map(|seq| sample_event("web", 1, seq, EventCause::Guest))
+        .collect();
+    let (client, daemon) = tokio::io::duplex(64 * 1024);
+    let mut client = Connection::<_, ServerMessage, ClientMessage>::new(client);
+    let mut daemon = Connection::<_, ClientMessage, ServerMessage>::new(daemon);
+    let request = Request::History {
+        vm: VmRef::Id(1),
+        limit: None,
+    };
+    let (answer, ()) = tokio::join!(
+        client.call(request.clone()),
+        answer_in_parts(&mut daemon, Response::History(events.clone()))
+    );
+    assert_eq!(answer.unwrap(), Response::History(events));
+
+    // An error after some parts voids them.
+    let (answer, ()) = tokio::join!(client.call(request), async {
+        daemon.recv().await.unwrap();
+        let part = Response::History(vec![sample_event("web", 1, 1, EventCause::Guest)]);
+        daemon.send(ServerMessage::ReplyPart(part)).await.unwrap();
+        let refused = WireError::unavailable("the database went away");
+        daemon
+            .send(ServerMessage::Reply(Err(refused)))
+            .await
+            .unwrap();
+    });
+    assert!(matches!(answer, Err(CallError::Refused(err)) if err.kind == ErrorKind::Unavailable));
 }

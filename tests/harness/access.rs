@@ -271,11 +271,22 @@ pub struct TerminalSession {
 impl Daemon {
     /// Runs `crv` with a pseudo-terminal as its stdin, stdout and stderr.
     pub fn crv_on_terminal(&self, via: Via<'_>, args: &[&str]) -> TerminalSession {
+        self.crv_on_terminal_with_env(via, args, &[])
+    }
+
+    /// `crv_on_terminal` with extra environment variables.
+    pub fn crv_on_terminal_with_env(
+        &self,
+        via: Via<'_>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> TerminalSession {
         let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
         let stdio = |fd: &std::os::fd::OwnedFd| Stdio::from(fd.try_clone().expect("dup the pty"));
         let child = self
             .crv_command(via)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(stdio(&pty.slave))
             .stdout(stdio(&pty.slave))
             .stderr(stdio(&pty.slave))
@@ -320,6 +331,32 @@ impl TerminalSession {
         nix::sys::termios::tcgetattr(self.slave.as_ref().expect("open until drop"))
             .expect("the pty's settings")
             .local_flags
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `stty -a` on the terminal, as the user's shell would see it.
+    pub fn stty(&self) -> String {
+        let slave = self.slave.as_ref().expect("open until drop");
+        let output = Command::new("stty")
+            .arg("-a")
+            .stdin(Stdio::from(slave.try_clone().expect("dup the pty")))
+            .output()
+            .expect("run stty");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits for crv to end, by itself or by a signal.
+    #[track_caller]
+    pub fn wait_status(&mut self, timeout: Duration) -> ExitStatus {
+        let mut status = None;
+        wait_until(timeout, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status.unwrap_or_else(|| panic!("crv did not end within {timeout:?}:\n{}", self.output()))
     }
 
     /// Waits for crv to exit by itself; returns its status code.

@@ -23,6 +23,8 @@ pub struct DaemonOptions {
     pub tcp_port: Option<u16>,
     pub extra_args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// `RLIMIT_NOFILE` (soft, hard) to start the daemon with.
+    pub nofile: Option<(u64, u64)>,
 }
 
 impl DaemonOptions {
@@ -103,6 +105,22 @@ impl Daemon {
         command.args(&self.options.extra_args);
         command.envs(self.options.env.iter().map(|(k, v)| (k, v)));
         command.env_remove("CORVUS_SOCKET");
+        if let Some((soft, hard)) = self.options.nofile {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches only the child.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         command
     }
 

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod guest;
 pub mod postgres;
 pub mod prereq;
+mod seed;
 mod vm;
 
 pub use vm::transitions;

@@ -36,9 +36,9 @@ impl Daemon {
         self.show(vm)["pid"].as_u64()
     }
 
-    /// `crv --json vm history`, oldest first.
+    /// `crv --json vm history --all`, oldest first.
     pub fn history(&self, vm: &str) -> Vec<Value> {
-        self.crv(&["--json", "vm", "history", vm])
+        self.crv(&["--json", "vm", "history", "--all", vm])
             .json()
             .as_array()
             .expect("history is an array")

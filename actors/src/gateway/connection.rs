@@ -3,13 +3,14 @@
 
 use super::Services;
 use super::dispatch::{self, Next};
+use super::history;
 use corvus_protocol::{
-    ClientMessage, Connection, ErrorKind, FrameError, MAX_FRAME_LEN, PROTOCOL_VERSION,
-    ServerMessage, WireError,
+    ClientMessage, Connection, ErrorKind, Expiry, FrameError, MAX_FRAME_LEN, PART_BYTES,
+    PROTOCOL_VERSION, Response, ServerMessage, WireError,
 };
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 pub type ServerConnection<S> = Connection<S, ClientMessage, ServerMessage>;
 
@@ -20,7 +21,7 @@ pub async fn serve<S>(stream: S, id: u64, services: &Services)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut conn = ServerConnection::new(stream);
+    let mut conn = ServerConnection::with_limits(stream, services.connection_limits());
     if !handshake(&mut conn, id).await {
         return;
     }
@@ -40,13 +41,95 @@ where
                 continue;
             }
         };
-        match dispatch::handle(request, id, services).await {
-            Next::Reply(reply) => {
-                if conn.send(ServerMessage::Reply(reply)).await.is_err() {
-                    return;
-                }
+        let verb = request.verb();
+        let sent = match dispatch::handle(request, id, services).await {
+            Next::Reply(reply) => Answer::new(&mut conn, id, verb).finish(reply).await,
+            Next::History(older) => {
+                history::send_older(Answer::new(&mut conn, id, verb), older, services).await
             }
-            Next::Stream(stream) => return stream.run(conn, id, services).await,
+            Next::Stream(stream) => {
+                // Silence on a stream is normal; a frame started there is still timed.
+                conn.never_idle();
+                return stream.run(conn, id, services).await;
+            }
+        };
+        if let Err(err) = sent {
+            debug!(connection = id, verb, error = %err, "the client left before its answer was sent");
+            return;
+        }
+    }
+}
+
+/// One answer on its way, in as many frames as it needs: `ReplyPart`s, then
+/// a final `Reply`. An answer that still does not fit (one item over the
+/// frame limit) is logged and becomes a typed error for the client, never a
+/// silently closed connection.
+pub struct Answer<'a, S> {
+    conn: &'a mut ServerConnection<S>,
+    id: u64,
+    verb: &'static str,
+    /// Set once the answer was replaced by an error: nothing more goes out.
+    abandoned: bool,
+}
+
+impl<'a, S: AsyncRead + AsyncWrite + Unpin> Answer<'a, S> {
+    pub fn new(conn: &'a mut ServerConnection<S>, id: u64, verb: &'static str) -> Self {
+        Answer {
+            conn,
+            id,
+            verb,
+            abandoned: false,
+        }
+    }
+
+    /// Sends some of the answer's items; more follow.
+    pub async fn part(&mut self, items: Response) -> Result<(), FrameError> {
+        for part in items.into_parts(PART_BYTES) {
+            self.send(ServerMessage::ReplyPart(part)).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the rest of the answer, or the error that ends it.
+    pub async fn finish(mut self, reply: Result<Response, WireError>) -> Result<(), FrameError> {
+        let mut parts = match reply {
+            Ok(response) => response.into_parts(PART_BYTES),
+            Err(err) => return self.send(ServerMessage::Reply(Err(err))).await,
+        };
+        let last = parts.pop();
+        for part in parts {
+            self.send(ServerMessage::ReplyPart(part)).await?;
+        }
+        let last = last.ok_or_else(|| WireError::internal("an answer split into no parts"));
+        self.send(ServerMessage::Reply(last)).await
+    }
+
+    async fn send(&mut self, message: ServerMessage) -> Result<(), FrameError> {
+        if self.abandoned {
+            return Ok(());
+        }
+        match self.conn.send(message).await {
+            Err(FrameError::TooLarge { len }) => {
+                warn!(
+                    connection = self.id,
+                    verb = self.verb,
+                    bytes = len,
+                    limit = MAX_FRAME_LEN,
+                    "an answer does not fit in a frame; the client gets an error instead"
+                );
+                self.abandoned = true;
+                let error = WireError::new(
+                    ErrorKind::FrameTooLarge {
+                        limit: MAX_FRAME_LEN as u64,
+                    },
+                    format!(
+                        "the answer to `{}` needs a frame of {len} bytes, over the protocol's limit of {MAX_FRAME_LEN}; this is a daemon bug, please report it with the daemon log",
+                        self.verb
+                    ),
+                );
+                self.conn.send(ServerMessage::Reply(Err(error))).await
+            }
+            other => other,
         }
     }
 }
@@ -94,8 +177,8 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     conn.send(reply).await.is_ok() && welcomed
 }
 
-/// A frame that cannot be read: tell the client why, then close, since
-/// nothing after it can be trusted.
+/// A frame that cannot be read, or a client that waited too long: tell it
+/// why, then close, since nothing after a bad frame can be trusted.
 async fn refuse_frame<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut ServerConnection<S>,
     id: u64,
@@ -111,6 +194,29 @@ async fn refuse_frame<S: AsyncRead + AsyncWrite + Unpin>(
         FrameError::Malformed(_) => WireError::new(
             ErrorKind::MalformedFrame,
             "the frame does not decode as a Corvus message",
+        ),
+        FrameError::OverBudget(over) => WireError::new(
+            ErrorKind::FrameBudgetExhausted { budget: over.total },
+            format!(
+                "{err}: retry when other clients' transfers are done, or raise corvus --frame-budget"
+            ),
+        ),
+        FrameError::TimedOut(Expiry::Idle(limit)) => {
+            debug!(connection = id, "closing an idle connection");
+            let error = WireError::new(
+                ErrorKind::ConnectionTimeout {
+                    secs: limit.as_secs(),
+                },
+                format!("{err}; the daemon closed it (--idle-timeout): reconnect"),
+            );
+            let _ = conn.send(ServerMessage::Reply(Err(error))).await;
+            return;
+        }
+        FrameError::TimedOut(Expiry::SlowFrame(limit)) => WireError::new(
+            ErrorKind::ConnectionTimeout {
+                secs: limit.as_secs(),
+            },
+            format!("{err}; the daemon closed the connection"),
         ),
         FrameError::Io(_) => {
             debug!(connection = id, error = %err, "connection broke");

@@ -2,6 +2,7 @@
 //! matched by name, so a new one cannot slip through unhandled.
 
 use super::Services;
+use super::history::{self, Older};
 use super::stream::Stream;
 use crate::supervisor::SupervisorMsg;
 use crate::vm::{Origin, VmCommand, VmReply};
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 pub enum Next {
     Reply(Result<Response, WireError>),
+    /// The recent history is in; older events are streamed ahead of it.
+    History(Older),
     /// The connection becomes a stream (events or a byte relay).
     Stream(Stream),
 }
@@ -65,7 +68,9 @@ pub async fn handle(request: Request, connection: u64, services: &Services) -> N
         } => vm(target, VmCommand::Stop { timeout_secs }).await,
         Request::PauseVm { vm: target } => vm(target, VmCommand::Pause).await,
         Request::ResetVm { vm: target } => vm(target, VmCommand::Reset).await,
-        Request::History { vm: target, limit } => vm(target, VmCommand::History { limit }).await,
+        Request::History { vm: target, limit } => {
+            return history::recent(target, limit, origin, services).await;
+        }
         Request::SpiceUri { vm: target } => vm(target, VmCommand::SpiceUri).await,
         Request::Subscribe { filter } => return Stream::subscribe(filter, services).await,
         Request::Attach {
@@ -76,7 +81,7 @@ pub async fn handle(request: Request, connection: u64, services: &Services) -> N
     Next::Reply(reply)
 }
 
-async fn forward(
+pub async fn forward(
     services: &Services,
     vm: VmRef,
     command: VmCommand,

@@ -1,13 +1,17 @@
 //! The gateway actor: owns the listening sockets and runs one task per
 //! connection. It holds no VM logic; requests go to the supervisor.
 
+mod accept;
 mod connection;
 mod dispatch;
+mod history;
 pub mod listen;
 mod stream;
 
+use crate::config::ConnectionLimits;
 use crate::context::SharedContext;
 use crate::supervisor::SupervisorRef;
+use corvus_protocol::{FrameBudget, Limits};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::warn;
 
 pub type GatewayRef = ActorRef<()>;
 
@@ -25,7 +29,16 @@ pub struct Services {
     pub ctx: SharedContext,
     pub supervisor: SupervisorRef,
     pub shutdown: CancellationToken,
+    pub limits: ConnectionLimits,
+    /// Shared by every connection's decoder.
+    budget: FrameBudget,
     next_connection: AtomicU64,
+    /// Refusals (past `--max-connections`) still being told.
+    refusals: AtomicU64,
+    /// Clients refused at the limit so far, and when that was last logged
+    /// (seconds since start, plus one; 0 never).
+    refused_total: AtomicU64,
+    refusal_logged_at: AtomicU64,
 }
 
 pub struct GatewayArgs {
@@ -36,6 +49,7 @@ pub struct GatewayArgs {
     /// The socket file to remove at exit; `None` when systemd owns it.
     pub unix_path: Option<PathBuf>,
     pub tcp: Option<TcpListener>,
+    pub limits: ConnectionLimits,
 }
 
 pub struct GatewayState {
@@ -64,11 +78,16 @@ impl Actor for Gateway {
             ctx: args.ctx,
             supervisor: args.supervisor,
             shutdown: args.shutdown,
+            budget: FrameBudget::new(args.limits.frame_budget),
+            limits: args.limits,
             next_connection: AtomicU64::new(1),
+            refusals: AtomicU64::new(0),
+            refused_total: AtomicU64::new(0),
+            refusal_logged_at: AtomicU64::new(0),
         });
-        let mut accept_loops = vec![tokio::spawn(accept_unix(args.unix, services.clone()))];
+        let mut accept_loops = vec![tokio::spawn(accept::unix(args.unix, services.clone()))];
         if let Some(tcp) = args.tcp {
-            accept_loops.push(tokio::spawn(accept_tcp(tcp, services)));
+            accept_loops.push(tokio::spawn(accept::tcp(tcp, services)));
         }
         Ok(GatewayState {
             accept_loops,
@@ -94,52 +113,39 @@ impl Actor for Gateway {
 }
 
 impl Services {
-    fn open(self: &Arc<Self>) -> u64 {
-        self.ctx.connections.fetch_add(1, Ordering::Relaxed);
-        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    /// Counts a new connection and numbers it, or `None` at the limit.
+    fn open(self: &Arc<Self>) -> Option<Slot> {
+        self.ctx
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.limits.max_connections).then_some(open + 1)
+            })
+            .ok()?;
+        Some(Slot {
+            id: self.next_connection.fetch_add(1, Ordering::Relaxed),
+            services: self.clone(),
+        })
     }
 
-    fn close(&self) {
-        self.ctx.connections.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-async fn accept_unix(listener: UnixListener, services: Arc<Services>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let id = services.open();
-                let services = services.clone();
-                tokio::spawn(async move {
-                    connection::serve(stream, id, &services).await;
-                    services.close();
-                });
-            }
-            Err(err) => accept_failed(err).await,
+    /// What one connection may hold and how long it may dawdle.
+    fn connection_limits(&self) -> Limits {
+        Limits {
+            budget: Some(self.budget.clone()),
+            frame_timeout: Some(self.limits.frame_timeout),
+            idle_timeout: self.limits.idle_timeout,
         }
     }
 }
 
-async fn accept_tcp(listener: TcpListener, services: Arc<Services>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let id = services.open();
-                debug!(connection = id, %peer, "TCP client connected");
-                let services = services.clone();
-                tokio::spawn(async move {
-                    connection::serve(stream, id, &services).await;
-                    services.close();
-                });
-            }
-            Err(err) => accept_failed(err).await,
-        }
-    }
+/// One counted connection; dropping it (however its task ends, a panic
+/// included) frees its place under `--max-connections`.
+struct Slot {
+    id: u64,
+    services: Arc<Services>,
 }
 
-/// Out of file descriptors and the like: wait a little instead of spinning.
-async fn accept_failed(err: std::io::Error) {
-    warn!(%err, "accept failed");
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.services.ctx.connections.fetch_sub(1, Ordering::AcqRel);
+    }
 }

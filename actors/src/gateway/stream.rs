@@ -20,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(15);
+/// Stored events read per database query during a replay (`--since`), so
+/// that a replay of a long history is never held whole.
+const REPLAY_PAGE: u64 = 5000;
 /// Bytes read from QEMU per Output frame.
 const RELAY_CHUNK: usize = 16 * 1024;
 
@@ -28,6 +31,9 @@ pub enum Stream {
         vm_ids: Vec<i64>,
         /// Events up to this one are not wanted (`--since`), even live ones.
         since: u64,
+        /// Events older than memory holds, read from the database.
+        stored: Option<StoredReplay>,
+        /// Then those memory holds.
         replay: Vec<VmEvent>,
         live: Receiver<VmEvent>,
     },
@@ -35,6 +41,14 @@ pub enum Stream {
         channel: Channel,
         attachment: Attachment,
     },
+}
+
+/// The stored part of a replay: events in (since, before), the first page
+/// already read (so that an unreachable database is a typed error, not a
+/// stream that ends at once).
+pub struct StoredReplay {
+    first_page: Vec<VmEvent>,
+    before: u64,
 }
 
 impl Stream {
@@ -59,25 +73,28 @@ impl Stream {
         // Subscribing and taking the in-memory replay happen at once, so the
         // live stream starts exactly where the replay ends.
         let subscription = services.ctx.bus.subscribe(filter.since);
-        let mut replay = match (filter.since, subscription.stored_before) {
+        let stored = match (filter.since, subscription.stored_before) {
             (Some(since), Some(before)) => {
-                db(services
-                    .ctx
-                    .store
-                    .events_between(since, Some(before), &vm_ids))
-                .await?
+                let first_page = db(services.ctx.store.events_page(
+                    since,
+                    Some(before),
+                    &vm_ids,
+                    Some(REPLAY_PAGE),
+                ))
+                .await?;
+                Some(StoredReplay { first_page, before })
             }
-            _ => Vec::new(),
+            _ => None,
         };
-        replay.extend(
-            subscription
-                .replay
-                .into_iter()
-                .filter(|e| wanted(&vm_ids, e)),
-        );
+        let replay = subscription
+            .replay
+            .into_iter()
+            .filter(|e| wanted(&vm_ids, e))
+            .collect();
         Ok(Stream::Events {
             vm_ids,
             since: filter.since.unwrap_or(0),
+            stored,
             replay,
             live: subscription.live,
         })
@@ -111,15 +128,23 @@ impl Stream {
         self,
         conn: ServerConnection<S>,
         id: u64,
-        _services: &Services,
+        services: &Services,
     ) {
         match self {
             Stream::Events {
                 vm_ids,
                 since,
+                stored,
                 replay,
                 live,
-            } => events(conn, id, vm_ids, since, replay, live).await,
+            } => {
+                let replay = Replay {
+                    since,
+                    stored,
+                    memory: replay,
+                };
+                events(conn, id, vm_ids, replay, live, services).await
+            }
             Stream::Relay {
                 channel,
                 attachment,
@@ -158,13 +183,63 @@ where
     ended
 }
 
+/// What a subscriber gets before the live events.
+struct Replay {
+    since: u64,
+    stored: Option<StoredReplay>,
+    memory: Vec<VmEvent>,
+}
+
+/// Sends the replay; returns the last seq sent, or `None` when the stream
+/// is over (the client left, or the database failed mid-way).
+async fn replay<K>(sink: &mut K, vm_ids: &[i64], replay: Replay, services: &Services) -> Option<u64>
+where
+    K: futures::Sink<ServerMessage> + Unpin,
+{
+    let mut last_seq = replay.since;
+    if let Some(StoredReplay { first_page, before }) = replay.stored {
+        let mut page = first_page;
+        loop {
+            let full = page.len() as u64 == REPLAY_PAGE;
+            for event in page {
+                last_seq = event.seq;
+                sink.send(ServerMessage::Event(event)).await.ok()?;
+            }
+            if !full {
+                break;
+            }
+            let next =
+                services
+                    .ctx
+                    .store
+                    .events_page(last_seq, Some(before), vm_ids, Some(REPLAY_PAGE));
+            page = match db(next).await {
+                Ok(page) => page,
+                Err(err) => {
+                    let reason = format!(
+                        "the replay stopped: {}; resume with `crv events --since {last_seq}`",
+                        WireError::from(err).message
+                    );
+                    let _ = sink.send(ServerMessage::StreamEnd { reason }).await;
+                    return None;
+                }
+            };
+        }
+    }
+    for event in replay.memory {
+        last_seq = event.seq;
+        sink.send(ServerMessage::Event(event)).await.ok()?;
+    }
+    Some(last_seq)
+}
+
 async fn events<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     conn: ServerConnection<S>,
     id: u64,
     vm_ids: Vec<i64>,
-    since: u64,
-    replay: Vec<VmEvent>,
+    replayed: Replay,
     mut live: Receiver<VmEvent>,
+    services: &Services,
 ) {
     let (mut sink, incoming) = conn.split();
     if sink
@@ -176,13 +251,9 @@ async fn events<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     }
     // A live event at or below `since` (one that was just being published
     // when a client asked for later ones) is a duplicate for that client.
-    let mut last_seq = since;
-    for event in replay {
-        last_seq = event.seq;
-        if sink.send(ServerMessage::Event(event)).await.is_err() {
-            return;
-        }
-    }
+    let Some(mut last_seq) = replay(&mut sink, &vm_ids, replayed, services).await else {
+        return;
+    };
     let ended = watch_client(incoming, id);
     loop {
         let message = tokio::select! {

@@ -62,6 +62,7 @@ pub async fn attach(ctx: &Ctx, vm: &str, channel: Channel) -> Result<(), CliErro
             Channel::Serial => "serial console",
         };
         eprint!("Connected to the {what} of VM '{vm}'. Detach with Ctrl+].\r\n");
+        panic_if_requested();
     }
     // From here on a socket or pipe closed under crv is an error to report,
     // not a SIGPIPE that kills it before it can say why or restore the terminal.
@@ -174,6 +175,14 @@ async fn show(
         None => stdout.write_all(bytes).await?,
     }
     stdout.flush().await
+}
+
+/// Fault injection for the terminal test, compiled into debug builds only:
+/// `CRV_TEST_PANIC=relay` panics once the terminal is raw.
+fn panic_if_requested() {
+    if cfg!(debug_assertions) && std::env::var_os("CRV_TEST_PANIC").is_some_and(|v| v == "relay") {
+        panic!("CRV_TEST_PANIC: in the relay");
+    }
 }
 
 fn ignore_sigpipe() {

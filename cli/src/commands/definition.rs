@@ -112,7 +112,9 @@ pub async fn delete(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
         Response::Deleted { id, name } if ctx.json => {
             output::json(&serde_json::json!({ "deleted": { "id": id, "name": name } }))
         }
-        Response::Deleted { id, name } => println!("deleted VM '{name}' (id {id})"),
+        Response::Deleted { id, name } => {
+            println!("deleted VM '{}' (id {id})", output::safe(&name))
+        }
         other => return Err(unexpected(other)),
     }
     Ok(())
@@ -135,6 +137,6 @@ pub fn report(ctx: &Ctx, vm: &VmInfo, sentence: &str) {
     if ctx.json {
         output::json(vm);
     } else {
-        println!("{sentence}");
+        println!("{}", output::safe(sentence));
     }
 }

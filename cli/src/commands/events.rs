@@ -40,9 +40,10 @@ pub async fn events(ctx: &Ctx, vms: &[String], since: Option<u64>) -> Result<(),
             Item::Lagged(missed) => print_lagged(missed, last_seq),
         }
     }
-    Err(CliError::Failed(
-        "the daemon ended the event stream (it is shutting down)".into(),
-    ))
+    Err(CliError::Failed(format!(
+        "the daemon ended the event stream: {}",
+        stream.end_reason().unwrap_or("it closed the connection")
+    )))
 }
 
 /// Follows one VM until it reaches `stopped` or `error`.
@@ -53,7 +54,7 @@ pub async fn watch(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
     let current = fetch_vm(ctx, VmRef::parse(vm)).await?;
     match current.status {
         VmState::Stopped => {
-            eprintln!("VM '{}' is stopped", current.name);
+            eprintln!("VM '{}' is stopped", output::safe(&current.name));
             return Ok(());
         }
         VmState::Error => {
@@ -68,7 +69,7 @@ pub async fn watch(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
         }
         state => eprintln!(
             "Watching VM '{}' ({state}) until it is stopped or in error",
-            current.name
+            output::safe(&current.name)
         ),
     }
     let last = follow(

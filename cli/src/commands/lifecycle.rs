@@ -89,7 +89,7 @@ pub async fn history(ctx: &Ctx, args: HistoryArgs) -> Result<(), CliError> {
         &ctx.endpoint,
         Request::History {
             vm: VmRef::parse(&args.vm),
-            limit: args.limit,
+            limit: args.limit(),
         },
     )
     .await?

@@ -3,7 +3,8 @@ use crate::entity::{vm, vm_event};
 use crate::error::{StorageError, query};
 use crate::rows::event_from_row;
 use corvus_protocol::VmEvent;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use std::collections::HashMap;
 
 fn with_names(
     rows: Vec<(vm_event::Model, Option<vm::Model>)>,
@@ -32,17 +33,30 @@ impl Store {
         before: Option<u64>,
         vm_ids: &[i64],
     ) -> Result<Vec<VmEvent>, StorageError> {
-        let mut select = vm_event::Entity::find()
-            .filter(vm_event::Column::Seq.gt(after as i64))
-            .find_also_related(vm::Entity)
-            .order_by_asc(vm_event::Column::Seq);
+        self.events_page(after, before, vm_ids, None).await
+    }
+
+    /// Like `events_between`, at most `limit` events: replays of long
+    /// histories read one page at a time.
+    pub async fn events_page(
+        &self,
+        after: u64,
+        before: Option<u64>,
+        vm_ids: &[i64],
+        limit: Option<u64>,
+    ) -> Result<Vec<VmEvent>, StorageError> {
+        let mut select = after_seq(after).order_by_asc(vm_event::Column::Seq);
         if let Some(before) = before {
-            select = select.filter(vm_event::Column::Seq.lt(before as i64));
+            select = select.filter(vm_event::Column::Seq.lt(seq_bound(before)));
         }
         if !vm_ids.is_empty() {
             select = select.filter(vm_event::Column::VmId.is_in(vm_ids.iter().copied()));
         }
-        with_names(select.all(&self.db).await.map_err(query)?)
+        if let Some(limit) = limit {
+            select = select.limit(limit);
+        }
+        let rows = select.all(&self.db).await.map_err(query)?;
+        self.named(rows).await
     }
 
     /// The last `limit` events of one VM (all when `None`), oldest first.
@@ -62,4 +76,87 @@ impl Store {
         events.reverse();
         Ok(events)
     }
+
+    /// One page of a VM's history: at most `limit` events with `seq` in
+    /// (after, before), oldest first.
+    pub async fn history_page(
+        &self,
+        vm_id: i64,
+        after: u64,
+        before: u64,
+        limit: u64,
+    ) -> Result<Vec<VmEvent>, StorageError> {
+        let rows = after_seq(after)
+            .filter(vm_event::Column::VmId.eq(vm_id))
+            .filter(vm_event::Column::Seq.lt(seq_bound(before)))
+            .order_by_asc(vm_event::Column::Seq)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(query)?;
+        self.named(rows).await
+    }
+
+    /// The `seq` of a VM's `n`-th newest event below `before` (n ≥ 1), or
+    /// `None` when it has fewer: where the last `n` of them begin.
+    pub async fn nth_newest_seq(
+        &self,
+        vm_id: i64,
+        before: u64,
+        n: u64,
+    ) -> Result<Option<u64>, StorageError> {
+        let seq: Option<i64> = vm_event::Entity::find()
+            .select_only()
+            .column(vm_event::Column::Seq)
+            .filter(vm_event::Column::VmId.eq(vm_id))
+            .filter(vm_event::Column::Seq.lt(seq_bound(before)))
+            .order_by_desc(vm_event::Column::Seq)
+            .offset(n.saturating_sub(1))
+            .limit(1)
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(query)?;
+        Ok(seq.map(|s| s.max(0) as u64))
+    }
+
+    /// Events with their VM's name, read once per VM rather than joined
+    /// into every row (a page of thousands of events of one VM would carry
+    /// thousands of copies of its definition).
+    async fn named(&self, rows: Vec<vm_event::Model>) -> Result<Vec<VmEvent>, StorageError> {
+        let mut ids: Vec<i64> = rows.iter().map(|row| row.vm_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let names: HashMap<i64, String> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            vm::Entity::find()
+                .select_only()
+                .column(vm::Column::Id)
+                .column(vm::Column::Name)
+                .filter(vm::Column::Id.is_in(ids))
+                .into_tuple::<(i64, String)>()
+                .all(&self.db)
+                .await
+                .map_err(query)?
+                .into_iter()
+                .collect()
+        };
+        rows.into_iter()
+            .map(|row| {
+                let name = names.get(&row.vm_id).cloned().unwrap_or_default();
+                event_from_row(row, name)
+            })
+            .collect()
+    }
+}
+
+fn after_seq(after: u64) -> Select<vm_event::Entity> {
+    vm_event::Entity::find().filter(vm_event::Column::Seq.gt(seq_bound(after)))
+}
+
+/// A sequence number as the column stores it; seqs past `i64::MAX` never
+/// occur, so a larger bound means "past every stored event".
+fn seq_bound(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
 }

@@ -3,5 +3,6 @@
 
 pub mod devices;
 pub mod events;
+pub mod retention;
 pub mod state;
 pub mod vms;

@@ -1,0 +1,190 @@
+//! The accept loops: one task per connection up to `--max-connections`, a
+//! typed refusal past it, TCP keepalive, and a back-off instead of a spin
+//! when accepting fails (out of file descriptors).
+
+use super::Services;
+use super::connection::{self, ServerConnection};
+use corvus_protocol::{ErrorKind, ServerMessage, WireError};
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+/// A refused client is told why within this long, then dropped.
+const REFUSAL_GRACE: Duration = Duration::from_secs(1);
+/// Refusals under way at once; past this a client is closed without a word
+/// (a flood must not cost a task per connection attempt).
+const MAX_REFUSALS: u64 = 64;
+/// TCP keepalive: the first probe after this much silence, then every
+/// `KEEPALIVE_INTERVAL`, and the peer counts as gone after `KEEPALIVE_PROBES`
+/// unanswered ones (about two minutes, where Linux's default is two hours).
+const KEEPALIVE_IDLE: u32 = 60;
+const KEEPALIVE_INTERVAL: u32 = 10;
+const KEEPALIVE_PROBES: u32 = 6;
+
+pub async fn unix(listener: UnixListener, services: Arc<Services>) {
+    let mut backoff = Backoff::default();
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff.succeeded();
+                admit(stream, &services, None);
+            }
+            Err(err) => backoff.failed(err).await,
+        }
+    }
+}
+
+pub async fn tcp(listener: TcpListener, services: Arc<Services>) {
+    let mut backoff = Backoff::default();
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                backoff.succeeded();
+                let _ = stream.set_nodelay(true);
+                if let Err(err) = keepalive(&stream) {
+                    warn!(%peer, %err, "cannot enable TCP keepalive on a connection");
+                }
+                admit(stream, &services, Some(peer));
+            }
+            Err(err) => backoff.failed(err).await,
+        }
+    }
+}
+
+fn keepalive(stream: &TcpStream) -> nix::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(stream, sockopt::KeepAlive, &true)?;
+    setsockopt(stream, sockopt::TcpKeepIdle, &KEEPALIVE_IDLE)?;
+    setsockopt(stream, sockopt::TcpKeepInterval, &KEEPALIVE_INTERVAL)?;
+    setsockopt(stream, sockopt::TcpKeepCount, &KEEPALIVE_PROBES)
+}
+
+/// Serves the connection, or refuses it when the daemon is at its limit.
+fn admit<S>(stream: S, services: &Arc<Services>, peer: Option<std::net::SocketAddr>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(slot) = services.open() else {
+        refuse(stream, services);
+        return;
+    };
+    if let Some(peer) = peer {
+        debug!(connection = slot.id, %peer, "TCP client connected");
+    }
+    tokio::spawn(async move {
+        connection::serve(stream, slot.id, &slot.services).await;
+        drop(slot);
+    });
+}
+
+/// Tells a client past `--max-connections` why, then closes. The error is
+/// sent before the client's Hello is read: it is the first frame crv reads.
+fn refuse<S>(stream: S, services: &Arc<Services>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limit = services.limits.max_connections;
+    log_refusal(services, limit);
+    if services.refusals.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSALS {
+        services.refusals.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    let services = services.clone();
+    tokio::spawn(async move {
+        let error = WireError::new(
+            ErrorKind::TooManyConnections { limit },
+            format!(
+                "the daemon already serves {limit} connections, its maximum (--max-connections): retry later, or close idle clients"
+            ),
+        );
+        let _ = tokio::time::timeout(REFUSAL_GRACE, async move {
+            let mut conn = ServerConnection::new(stream);
+            conn.send(ServerMessage::Reply(Err(error))).await.ok()?;
+            // Read what the client sent until it closes, so that the kernel
+            // does not reset the connection (and drop the error) on close.
+            let mut stream = conn.into_inner();
+            stream.shutdown().await.ok()?;
+            let mut sink = [0u8; 1024];
+            while stream.read(&mut sink).await.ok()? > 0 {}
+            Some(())
+        })
+        .await;
+        services.refusals.fetch_sub(1, Ordering::AcqRel);
+    });
+}
+
+/// One warning when refusals begin, then at most one every `LOG_EVERY`
+/// with the count, so that a flood of clients does not flood the log.
+fn log_refusal(services: &Services, limit: u64) {
+    let refused = services.refused_total.fetch_add(1, Ordering::AcqRel) + 1;
+    let now = services.ctx.started.elapsed().as_secs() + 1;
+    let last = services.refusal_logged_at.load(Ordering::Acquire);
+    let due = last == 0 || now >= last + Backoff::LOG_EVERY.as_secs();
+    if due
+        && services
+            .refusal_logged_at
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    {
+        warn!(
+            limit,
+            refused,
+            "refusing clients: the daemon serves its maximum of connections (--max-connections)"
+        );
+    }
+}
+
+/// Accept failures: EMFILE and ENFILE leave the client in the backlog and
+/// the listener readable, so retrying at once would spin. Waits double
+/// from 10 ms to 1 s; the log says so once per episode, then every 10 s.
+#[derive(Default)]
+struct Backoff {
+    delay: Option<Duration>,
+    failures: u64,
+    last_logged: Option<Instant>,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const LONGEST: Duration = Duration::from_secs(1);
+    const LOG_EVERY: Duration = Duration::from_secs(10);
+
+    async fn failed(&mut self, err: io::Error) {
+        // The client gave up between readiness and accept: nothing to wait for.
+        if matches!(
+            err.kind(),
+            io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+        ) {
+            debug!(%err, "a client left before it was accepted");
+            return;
+        }
+        self.failures += 1;
+        if self
+            .last_logged
+            .is_none_or(|at| at.elapsed() >= Self::LOG_EVERY)
+        {
+            warn!(%err, failures = self.failures, "cannot accept clients; retrying with back-off (raise the file descriptor limit or lower --max-connections)");
+            self.last_logged = Some(Instant::now());
+        }
+        let delay = self
+            .delay
+            .map_or(Self::FIRST, |d| (d * 2).min(Self::LONGEST));
+        self.delay = Some(delay);
+        tokio::time::sleep(delay).await;
+    }
+
+    fn succeeded(&mut self) {
+        if self.failures > 0 {
+            info!(
+                failures = self.failures,
+                "accepting clients again after failures"
+            );
+        }
+        *self = Backoff::default();
+    }
+}
