@@ -5,6 +5,7 @@ pub mod entity;
 mod error;
 mod queries;
 pub mod rows;
+mod transaction;
 
 pub use error::{Duplicate, StorageError};
 pub use queries::state::StateRecord;
@@ -57,16 +58,26 @@ impl Store {
                         .map_err(|source| StorageError::CreateDir { path: dir, source })?;
                 }
                 // One writer is all SQLite allows; WAL lets readers proceed beside it.
-                options.max_connections(1).map_sqlx_sqlite_opts(|opts| {
-                    opts.create_if_missing(true)
-                        .foreign_keys(true)
-                        .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                        .busy_timeout(Duration::from_secs(5))
-                });
+                options
+                    .max_connections(1)
+                    .map_sqlx_sqlite_pool_opts(|pool| {
+                        pool.after_release(transaction::sqlite_release_check)
+                    })
+                    .map_sqlx_sqlite_opts(|opts| {
+                        opts.create_if_missing(true)
+                            .foreign_keys(true)
+                            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                            .busy_timeout(Duration::from_secs(5))
+                    });
             }
             DbKind::Postgres => {
-                options.max_connections(4).min_connections(0);
+                options
+                    .max_connections(4)
+                    .min_connections(0)
+                    .map_sqlx_postgres_pool_opts(|pool| {
+                        pool.after_release(transaction::postgres_release_check)
+                    });
             }
         }
         let db = Database::connect(options)
