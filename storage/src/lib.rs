@@ -3,11 +3,15 @@
 
 pub mod entity;
 mod error;
+mod identity;
+mod lock;
 mod queries;
 pub mod rows;
 mod transaction;
 
 pub use error::{Duplicate, StorageError};
+pub use identity::DatabaseIdentity;
+pub use lock::{DEFAULT_LOCK_NAME, DatabaseLock, LockHolder, advisory_key};
 pub use queries::state::StateRecord;
 pub use rows::StoredVm;
 
@@ -35,6 +39,9 @@ impl DbKind {
 pub struct Store {
     db: DatabaseConnection,
     kind: DbKind,
+    /// Normalised, password included (for the lock's own connection).
+    url: String,
+    identity: DatabaseIdentity,
 }
 
 /// How long a query may wait for a connection before the database counts as down.
@@ -86,7 +93,12 @@ impl Store {
                 url: redact(&url),
                 source,
             })?;
-        Ok(Store { db, kind })
+        Ok(Store {
+            db,
+            kind,
+            identity: identity::identify(kind, &url),
+            url,
+        })
     }
 
     /// Brings the schema up to date; safe to run at every start.
@@ -125,7 +137,7 @@ fn normalise_url(url: &str) -> Result<(DbKind, String), StorageError> {
     }
 }
 
-fn sqlite_path(url: &str) -> Option<PathBuf> {
+pub(crate) fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite://")?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))

@@ -69,7 +69,8 @@ pub(crate) fn sqlite_release_check(
 ) -> Check<'_> {
     Box::pin(async move {
         if conn.is_in_transaction() {
-            warn!("discarding a SQLite connection that sqlx still counts inside a transaction");
+            // Expected after every failed COMMIT (see above), hence not a warning.
+            debug!("discarding a SQLite connection that sqlx still counts inside a transaction");
             return Ok(false);
         }
         let mut handle = conn.lock_handle().await?;

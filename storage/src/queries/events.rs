@@ -25,19 +25,24 @@ impl Store {
     }
 
     /// Stored events with `seq` in (after, before), oldest first, for the
-    /// given VMs (all when empty).
+    /// given VMs (all when empty). Sequence numbers are stored as i64, so
+    /// nothing is stored after one past `i64::MAX`.
     pub async fn events_between(
         &self,
         after: u64,
         before: Option<u64>,
         vm_ids: &[i64],
     ) -> Result<Vec<VmEvent>, StorageError> {
+        let Ok(after) = i64::try_from(after) else {
+            return Ok(Vec::new());
+        };
         let mut select = vm_event::Entity::find()
-            .filter(vm_event::Column::Seq.gt(after as i64))
+            .filter(vm_event::Column::Seq.gt(after))
             .find_also_related(vm::Entity)
             .order_by_asc(vm_event::Column::Seq);
         if let Some(before) = before {
-            select = select.filter(vm_event::Column::Seq.lt(before as i64));
+            let before = i64::try_from(before).unwrap_or(i64::MAX);
+            select = select.filter(vm_event::Column::Seq.lt(before));
         }
         if !vm_ids.is_empty() {
             select = select.filter(vm_event::Column::VmId.is_in(vm_ids.iter().copied()));
