@@ -3,14 +3,16 @@
 
 use crate::config::Config;
 use crate::context::Context;
+use crate::database;
 use crate::events::EventBus;
 use crate::gateway::{self, GatewayArgs, listen};
-use crate::persistence::{self, PersistenceArgs, PersistenceMsg};
+use crate::persistence::{
+    self, DrainOutcome, PersistenceArgs, PersistenceMsg, PersistenceStatus, WRITE_TIMEOUT,
+};
 use crate::supervisor::{self, SupervisorArgs, SupervisorMsg};
 use crate::systemd::Handoff;
 use anyhow::Context as _;
 use corvus_qemu::Strictness;
-use corvus_storage::Store;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,21 +42,20 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     corvus_qemu::private_dir::ensure_async(config.data_dir.clone(), Strictness::Private)
         .await
         .context("Cannot use the data directory (--data-dir)")?;
-    let database = corvus_storage::redact(&config.database);
-    notify.status(&format!("Connecting to the database {database}"));
-    let store = Store::connect(&config.database).await?;
-    notify.status("Applying database migrations");
-    store.migrate().await?;
-    notify.status("Loading VM definitions");
-    let vms = store
-        .load_vms()
-        .await
-        .context("Cannot load VM definitions")?;
-    let last_seq = store
-        .max_event_seq()
-        .await
-        .context("Cannot read the event history")?;
-    info!(database = %database, vms = vms.len(), %accel, "database ready");
+    // Locked, migrated and with the previous daemon's journal written
+    // before anything is bound or adopted.
+    let opened = database::open(&config, &notify).await?;
+    let bus = EventBus::new(opened.last_seq, opened.pending_events());
+    let database::OpenDatabase {
+        store,
+        lock,
+        journal,
+        vms,
+        pending,
+        pending_error,
+        ..
+    } = opened;
+    let journal_path = journal.path().to_owned();
 
     // Bound before the VMs are adopted so that a second daemon is refused
     // before it touches anything; clients wait in the backlog until ready.
@@ -63,17 +64,20 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         .await
         .context("Cannot use the runtime directory (--runtime-dir)")?;
 
-    let backlog = Arc::new(AtomicU64::new(0));
+    let persistence_status = PersistenceStatus::default();
     let persistence = persistence::spawn(PersistenceArgs {
         store: store.clone(),
-        backlog: backlog.clone(),
+        journal,
+        pending,
+        pending_error,
+        status: persistence_status.clone(),
     })
     .await
     .context("Cannot start the persistence actor")?;
     let ctx = Arc::new(Context {
         store,
         persistence: persistence.clone(),
-        bus: EventBus::new(last_seq),
+        bus,
         runtime_root: config.runtime_dir.clone(),
         data_dir: config.data_dir.clone(),
         accel,
@@ -83,7 +87,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         tcp: sockets.tcp_address.clone(),
         started,
         connections: Arc::new(AtomicU64::new(0)),
-        persistence_backlog: backlog,
+        persistence_status,
     });
     let vm_count = vms.len();
     notify.status(&format!("Re-adopting running VMs ({vm_count} defined)"));
@@ -106,7 +110,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     })
     .await
     .context("Cannot start the gateway")?;
-    info!(socket = %sockets.path.display(), data_dir = %ctx.data_dir.display(), tcp = ?sockets.tcp_address, activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
+    info!(%accel, socket = %sockets.path.display(), data_dir = %ctx.data_dir.display(), tcp = ?sockets.tcp_address, activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
     notify.ready(&format!(
         "Serving clients on {} ({vm_count} VM{})",
         sockets.path.display(),
@@ -146,20 +150,26 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
                 deadline: DRAIN_DEADLINE,
                 reply,
             },
-            Some(DRAIN_DEADLINE + Duration::from_secs(1)),
+            // A write under way when the deadline passes may take its own timeout.
+            Some(DRAIN_DEADLINE + WRITE_TIMEOUT + Duration::from_secs(2)),
         )
         .await
     {
-        Ok(ractor::rpc::CallResult::Success(0)) => {}
-        Ok(ractor::rpc::CallResult::Success(left)) => {
-            warn!(left, "exiting with state changes the database did not take")
+        Ok(ractor::rpc::CallResult::Success(DrainOutcome { left: 0, .. })) => {}
+        Ok(ractor::rpc::CallResult::Success(DrainOutcome {
+            left,
+            journaled: true,
+        })) => {
+            warn!(left, journal = %journal_path.display(), "exiting with state changes the database did not take; they are in the journal, and the next start writes them")
         }
-        _ => warn!("the persistence actor did not confirm its queue was written"),
+        _ => warn!("the persistence actor did not confirm its queue was written or journaled"),
     }
+    // Its post_stop journals whatever is still queued.
     persistence
-        .stop_and_wait(None, Some(Duration::from_secs(1)))
+        .stop_and_wait(None, Some(WRITE_TIMEOUT + Duration::from_secs(2)))
         .await
         .ok();
+    lock.release(&ctx.store).await;
     ctx.store.clone().close().await;
     info!("corvus stopped");
     notify.status("Stopped");
