@@ -80,29 +80,34 @@ impl StorageError {
         let StorageError::Query(err) = self else {
             return None;
         };
-        let code = database_error(err)?.code()?.into_owned();
-        let passing = match code.parse::<u32>() {
-            // SQLite: the primary result code is the low byte of an extended one.
-            Ok(extended) => matches!(
-                extended & 0xff,
-                SQLITE_PERM
-                    | SQLITE_BUSY
-                    | SQLITE_LOCKED
-                    | SQLITE_READONLY
-                    | SQLITE_IOERR
-                    | SQLITE_FULL
-                    | SQLITE_CANTOPEN
-            ),
-            // PostgreSQL: read-only transaction, insufficient resources,
-            // operator intervention, system errors, lock not available,
-            // serialization failures.
-            Err(_) => {
-                code == "25006"
-                    || code == "55P03"
-                    || ["53", "57", "58", "40"]
-                        .iter()
-                        .any(|class| code.starts_with(class))
-            }
+        let database = database_error(err)?;
+        let code = database.code()?;
+        let passing = if database
+            .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+            .is_some()
+        {
+            // The primary result code is the low byte of an extended one.
+            code.parse::<u32>().is_ok_and(|extended| {
+                matches!(
+                    extended & 0xff,
+                    SQLITE_PERM
+                        | SQLITE_BUSY
+                        | SQLITE_LOCKED
+                        | SQLITE_READONLY
+                        | SQLITE_IOERR
+                        | SQLITE_FULL
+                        | SQLITE_CANTOPEN
+                )
+            })
+        } else {
+            // SQLSTATE: read-only transaction, lock not available, and the
+            // classes insufficient resources, operator intervention, system
+            // error and transaction rollback (serialization, deadlock).
+            code == "25006"
+                || code == "55P03"
+                || ["53", "57", "58", "40"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
         };
         passing.then(|| self.reason())
     }

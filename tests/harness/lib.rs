@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod guest;
 pub mod postgres;
 pub mod prereq;
+pub mod tmpfs;
 mod vm;
 
 pub use vm::transitions;

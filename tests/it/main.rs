@@ -24,6 +24,7 @@ mod access;
 mod cli;
 mod definitions;
 mod devices;
+mod durability;
 mod events;
 mod foundation;
 mod lifecycle;

@@ -198,9 +198,19 @@ async fn suite(url: &str) {
     let only_db = store.events_between(0, Some(3), &[db.vm.id]).await.unwrap();
     assert!(only_db.is_empty(), "seq 3 is excluded by `before`");
     // Past what an i64 column holds: nothing is stored after it.
-    assert!(store.events_between(u64::MAX, None, &[]).await.unwrap().is_empty());
+    assert!(
+        store
+            .events_between(u64::MAX, None, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        store.events_between(0, Some(u64::MAX), &[]).await.unwrap().len(),
+        store
+            .events_between(0, Some(u64::MAX), &[])
+            .await
+            .unwrap()
+            .len(),
         3
     );
 

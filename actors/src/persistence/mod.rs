@@ -271,7 +271,7 @@ impl PersistenceState {
 
     /// Answers drains once nothing is left to lose, or at their deadline.
     fn answer_drains(&mut self, deadline: bool) {
-        if !deadline && !(self.queue.is_empty() || self.journaled) {
+        if !(deadline || self.queue.is_empty() || self.journaled) {
             return;
         }
         let outcome = self.outcome();
