@@ -169,7 +169,8 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         .stop_and_wait(None, Some(WRITE_TIMEOUT + Duration::from_secs(2)))
         .await
         .ok();
-    lock.release(&ctx.store).await;
+    // The row only names the holder; a database that does not answer keeps it, harmlessly.
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, lock.release(&ctx.store)).await;
     ctx.store.clone().close().await;
     info!("corvus stopped");
     notify.status("Stopped");
