@@ -42,6 +42,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     corvus_qemu::private_dir::ensure_async(config.data_dir.clone(), Strictness::Private)
         .await
         .context("Cannot use the data directory (--data-dir)")?;
+    if handoff.listen_fds.is_empty() {
+        refuse_a_served_socket(&config.socket).await?;
+    }
     // Locked, migrated and with the previous daemon's journal written
     // before anything is bound or adopted.
     let opened = database::open(&config, &notify).await?;
@@ -234,6 +237,16 @@ async fn listen_sockets(
         tcp_address: config.tcp.clone(),
         activated: false,
     })
+}
+
+/// A daemon already serving our socket is the likeliest second start (on
+/// the same database too): name the socket, before the database lock
+/// refuses it less directly. Binding it comes later and checks again.
+async fn refuse_a_served_socket(socket: &std::path::Path) -> Result<(), listen::ListenError> {
+    match tokio::net::UnixStream::connect(socket).await {
+        Ok(_) => Err(listen::ListenError::AlreadyRunning(socket.to_owned())),
+        Err(_) => Ok(()),
+    }
 }
 
 async fn wait_for_shutdown(shutdown: &CancellationToken) -> anyhow::Result<()> {
