@@ -2,7 +2,7 @@
 //! the daemon's fixed settings. Nothing here is mutable VM state.
 
 use crate::events::EventBus;
-use crate::persistence::PersistenceRef;
+use crate::persistence::{PersistenceRef, PersistenceStatus};
 use corvus_qemu::{Accel, Virtiofsd, VmPaths};
 use corvus_storage::Store;
 use std::path::PathBuf;
@@ -27,7 +27,8 @@ pub struct Context {
     pub tcp: Option<String>,
     pub started: Instant,
     pub connections: Arc<AtomicU64>,
-    pub persistence_backlog: Arc<AtomicU64>,
+    /// The backlog of state changes and why the database is not taking them.
+    pub persistence_status: PersistenceStatus,
 }
 
 pub type SharedContext = Arc<Context>;

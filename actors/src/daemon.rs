@@ -3,15 +3,17 @@
 
 use crate::config::Config;
 use crate::context::Context;
+use crate::database;
 use crate::events::EventBus;
 use crate::gateway::{self, GatewayArgs, listen};
-use crate::persistence::{self, PersistenceArgs, PersistenceMsg};
+use crate::persistence::{
+    self, DrainOutcome, PersistenceArgs, PersistenceMsg, PersistenceStatus, WRITE_TIMEOUT,
+};
 use crate::retention;
 use crate::supervisor::{self, SupervisorArgs, SupervisorMsg};
 use crate::systemd::Handoff;
 use anyhow::Context as _;
 use corvus_qemu::Strictness;
-use corvus_storage::Store;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,21 +49,23 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     corvus_qemu::private_dir::ensure_async(config.data_dir.clone(), Strictness::Private)
         .await
         .context("Cannot use the data directory (--data-dir)")?;
-    let database = corvus_storage::redact(&config.database);
-    notify.status(&format!("Connecting to the database {database}"));
-    let store = Store::connect(&config.database).await?;
-    notify.status("Applying database migrations");
-    store.migrate().await?;
-    notify.status("Loading VM definitions");
-    let vms = store
-        .load_vms()
-        .await
-        .context("Cannot load VM definitions")?;
-    let last_seq = store
-        .max_event_seq()
-        .await
-        .context("Cannot read the event history")?;
-    info!(database = %database, vms = vms.len(), %accel, "database ready");
+    if handoff.listen_fds.is_empty() {
+        refuse_a_served_socket(&config.socket).await?;
+    }
+    // Locked, migrated and with the previous daemon's journal written
+    // before anything is bound or adopted.
+    let opened = database::open(&config, &notify).await?;
+    let bus = EventBus::new(opened.last_seq, opened.pending_events());
+    let database::OpenDatabase {
+        store,
+        lock,
+        journal,
+        vms,
+        pending,
+        pending_error,
+        ..
+    } = opened;
+    let journal_path = journal.path().to_owned();
     // Before any client or VM needs descriptors; after the checks whose
     // failure must be the only line on stderr.
     crate::fdlimit::raise(config.limits.max_connections);
@@ -73,17 +77,20 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         .await
         .context("Cannot use the runtime directory (--runtime-dir)")?;
 
-    let backlog = Arc::new(AtomicU64::new(0));
+    let persistence_status = PersistenceStatus::default();
     let persistence = persistence::spawn(PersistenceArgs {
         store: store.clone(),
-        backlog: backlog.clone(),
+        journal,
+        pending,
+        pending_error,
+        status: persistence_status.clone(),
     })
     .await
     .context("Cannot start the persistence actor")?;
     let ctx = Arc::new(Context {
         store,
         persistence: persistence.clone(),
-        bus: EventBus::new(last_seq),
+        bus,
         runtime_root: config.runtime_dir.clone(),
         data_dir: config.data_dir.clone(),
         accel,
@@ -93,7 +100,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         tcp: sockets.tcp_address.clone(),
         started,
         connections: Arc::new(AtomicU64::new(0)),
-        persistence_backlog: backlog,
+        persistence_status,
     });
     let vm_count = vms.len();
     notify.status(&format!("Re-adopting running VMs ({vm_count} defined)"));
@@ -122,7 +129,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         config.retention.keep,
         config.retention.interval,
     );
-    info!(socket = %sockets.path.display(), data_dir = %ctx.data_dir.display(), tcp = ?sockets.tcp_address, activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
+    info!(%accel, socket = %sockets.path.display(), data_dir = %ctx.data_dir.display(), tcp = ?sockets.tcp_address, activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
     notify.ready(&format!(
         "Serving clients on {} ({vm_count} VM{})",
         sockets.path.display(),
@@ -167,20 +174,27 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
                 deadline: DRAIN_DEADLINE,
                 reply,
             },
-            Some(DRAIN_DEADLINE + Duration::from_secs(1)),
+            // A write under way when the deadline passes may take its own timeout.
+            Some(DRAIN_DEADLINE + WRITE_TIMEOUT + Duration::from_secs(2)),
         )
         .await
     {
-        Ok(ractor::rpc::CallResult::Success(0)) => {}
-        Ok(ractor::rpc::CallResult::Success(left)) => {
-            warn!(left, "exiting with state changes the database did not take")
+        Ok(ractor::rpc::CallResult::Success(DrainOutcome { left: 0, .. })) => {}
+        Ok(ractor::rpc::CallResult::Success(DrainOutcome {
+            left,
+            journaled: true,
+        })) => {
+            warn!(left, journal = %journal_path.display(), "exiting with state changes the database did not take; they are in the journal, and the next start writes them")
         }
-        _ => warn!("the persistence actor did not confirm its queue was written"),
+        _ => warn!("the persistence actor did not confirm its queue was written or journaled"),
     }
+    // Its post_stop journals whatever is still queued.
     persistence
-        .stop_and_wait(None, Some(Duration::from_secs(1)))
+        .stop_and_wait(None, Some(WRITE_TIMEOUT + Duration::from_secs(2)))
         .await
         .ok();
+    // The row only names the holder; a database that does not answer keeps it, harmlessly.
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, lock.release(&ctx.store)).await;
     ctx.store.clone().close().await;
     info!("corvus stopped");
     notify.status("Stopped");
@@ -244,6 +258,16 @@ async fn listen_sockets(
         tcp_address: config.tcp.clone(),
         activated: false,
     })
+}
+
+/// A daemon already serving our socket is the likeliest second start (on
+/// the same database too): name the socket, before the database lock
+/// refuses it less directly. Binding it comes later and checks again.
+async fn refuse_a_served_socket(socket: &std::path::Path) -> Result<(), listen::ListenError> {
+    match tokio::net::UnixStream::connect(socket).await {
+        Ok(_) => Err(listen::ListenError::AlreadyRunning(socket.to_owned())),
+        Err(_) => Ok(()),
+    }
 }
 
 /// The signals the daemon answers. SIGHUP (a closed terminal, or a

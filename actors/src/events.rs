@@ -50,13 +50,19 @@ pub struct Subscription {
 }
 
 impl EventBus {
-    /// `last_seq` is the highest sequence number already stored.
-    pub fn new(last_seq: u64) -> EventBus {
+    /// `last_seq` is the highest sequence number already stored or
+    /// journaled; `unwritten` are the journaled events the database has not
+    /// taken yet, oldest first, so that history and replays include them.
+    pub fn new(last_seq: u64, unwritten: Vec<VmEvent>) -> EventBus {
         let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
+        let mut recent: VecDeque<VmEvent> = unwritten.into();
+        while recent.len() > HISTORY {
+            recent.pop_front();
+        }
         EventBus {
             inner: Arc::new(Mutex::new(Inner {
-                next_seq: last_seq + 1,
-                recent: VecDeque::with_capacity(64),
+                next_seq: last_seq.saturating_add(1),
+                recent,
                 sender,
             })),
         }
@@ -134,7 +140,9 @@ impl EventBus {
             .cloned()
             .collect();
         let oldest_in_memory = inner.recent.front().map_or(inner.next_seq, |e| e.seq);
-        let stored_before = (since + 1 < oldest_in_memory).then_some(oldest_in_memory);
+        // `since` may be anything a client sends, u64::MAX included.
+        let stored_before =
+            (since.saturating_add(1) < oldest_in_memory).then_some(oldest_in_memory);
         Subscription {
             replay,
             stored_before,
@@ -160,14 +168,14 @@ mod tests {
 
     #[test]
     fn sequence_numbers_continue_after_the_stored_ones() {
-        let bus = EventBus::new(41);
+        let bus = EventBus::new(41, Vec::new());
         assert_eq!(bus.publish(change(1, VmState::Starting)).seq, 42);
         assert_eq!(bus.publish(change(1, VmState::Running)).seq, 43);
     }
 
     #[test]
     fn a_subscription_since_a_recent_seq_replays_from_memory_only() {
-        let bus = EventBus::new(0);
+        let bus = EventBus::new(0, Vec::new());
         for _ in 0..5 {
             bus.publish(change(1, VmState::Running));
         }
@@ -180,8 +188,17 @@ mod tests {
     }
 
     #[test]
+    fn a_subscription_past_the_end_replays_nothing() {
+        let bus = EventBus::new(100, Vec::new());
+        bus.publish(change(1, VmState::Running));
+        let sub = bus.subscribe(Some(u64::MAX));
+        assert!(sub.replay.is_empty());
+        assert_eq!(sub.stored_before, None);
+    }
+
+    #[test]
     fn events_older_than_memory_are_fetched_from_storage() {
-        let bus = EventBus::new(100);
+        let bus = EventBus::new(100, Vec::new());
         bus.publish(change(1, VmState::Running));
         let sub = bus.subscribe(Some(10));
         assert_eq!(sub.stored_before, Some(101));
@@ -190,7 +207,7 @@ mod tests {
 
     #[test]
     fn history_includes_events_not_yet_written() {
-        let bus = EventBus::new(0);
+        let bus = EventBus::new(0, Vec::new());
         let written: Vec<VmEvent> = (0..3)
             .map(|_| bus.publish(change(1, VmState::Running)))
             .collect();
@@ -217,7 +234,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_subscriber_learns_how_many_it_missed() {
-        let bus = EventBus::new(0);
+        let bus = EventBus::new(0, Vec::new());
         let mut sub = bus.subscribe(None);
         for _ in 0..SUBSCRIBER_BUFFER + 10 {
             bus.publish(change(1, VmState::Running));

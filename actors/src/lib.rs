@@ -5,6 +5,7 @@
 pub mod config;
 mod context;
 pub mod daemon;
+mod database;
 mod events;
 pub mod fdlimit;
 mod gateway;

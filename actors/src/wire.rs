@@ -20,6 +20,10 @@ pub fn storage(err: StorageError) -> WireError {
                 .collect::<Vec<_>>()
                 .join(": ")
         ))
+    } else if let Some(reason) = err.refusal() {
+        WireError::unavailable(format!(
+            "the database refuses writes ({reason}), nothing was changed; retry once it accepts writes again (`crv status` shows why it does not)"
+        ))
     } else {
         WireError::internal(format!("database error: {:#}", anyhow::Error::new(err)))
     }

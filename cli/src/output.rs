@@ -314,6 +314,7 @@ pub fn status(status: &DaemonStatus) {
             "persistence backlog",
             status.persistence_backlog.to_string(),
         ),
+        ("database error", opt(&status.database_error)),
         ("acceleration", status.accel.clone()),
         ("socket", status.socket.clone()),
         ("tcp", opt(&status.tcp)),

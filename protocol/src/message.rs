@@ -213,4 +213,8 @@ pub struct DaemonStatus {
     pub persistence_backlog: u64,
     pub socket: String,
     pub tcp: Option<String>,
+    /// Why the database is not taking state changes ("database refuses
+    /// writes: database or disk is full", "database unreachable: …"), while
+    /// it is not; the backlog waits in memory and in the journal.
+    pub database_error: Option<String>,
 }

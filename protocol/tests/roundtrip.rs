@@ -245,6 +245,7 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
             persistence_backlog: n,
             socket: name.to_owned(),
             tcp: None,
+            database_error: Some(format!("database refuses writes: {name}")),
         }),
         Response::ShuttingDown,
         Response::Vms(vec![

@@ -1,4 +1,8 @@
-use sea_orm::{DbErr, SqlErr};
+//! What can go wrong with the database, and how callers tell a server that
+//! cannot be reached, one that refuses writes and a broken rule apart.
+
+use crate::lock::LockHolder;
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +27,28 @@ pub enum StorageError {
     Query(#[source] DbErr),
     #[error("The database holds an invalid {column} '{value}'")]
     Corrupt { column: &'static str, value: String },
+    #[error("{}", locked(database, holder.as_ref()))]
+    Locked {
+        database: String,
+        holder: Option<LockHolder>,
+    },
+    #[error("Cannot open the database lock file {}", path.display())]
+    LockFileOpen {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Cannot lock the database lock file")]
+    LockFile(#[source] std::io::Error),
+}
+
+fn locked(database: &str, holder: Option<&LockHolder>) -> String {
+    match holder {
+        Some(holder) => format!("The database {database} is in use by {holder}; stop it first"),
+        None => format!(
+            "The database {database} is in use by another corvus, which has not named itself yet; stop it first"
+        ),
+    }
 }
 
 /// Which unique rule a write broke.
@@ -46,6 +72,63 @@ impl StorageError {
         }
     }
 
+    /// The database's reason when it refuses writes for a while but may take
+    /// them later: a full disk, a read-only database or hot standby, an I/O
+    /// error, a lock held elsewhere, a server shutting down. `None` for
+    /// anything else (a broken rule, a malformed row, an unreachable server).
+    pub fn refusal(&self) -> Option<String> {
+        let StorageError::Query(err) = self else {
+            return None;
+        };
+        let database = database_error(err)?;
+        let code = database.code()?;
+        let passing = if database
+            .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+            .is_some()
+        {
+            // The primary result code is the low byte of an extended one.
+            code.parse::<u32>().is_ok_and(|extended| {
+                matches!(
+                    extended & 0xff,
+                    SQLITE_PERM
+                        | SQLITE_BUSY
+                        | SQLITE_LOCKED
+                        | SQLITE_READONLY
+                        | SQLITE_IOERR
+                        | SQLITE_FULL
+                        | SQLITE_CANTOPEN
+                )
+            })
+        } else {
+            // SQLSTATE: read-only transaction, lock not available, and the
+            // classes insufficient resources, operator intervention, system
+            // error and transaction rollback (serialization, deadlock).
+            code == "25006"
+                || code == "55P03"
+                || ["53", "57", "58", "40"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+        };
+        passing.then(|| self.reason())
+    }
+
+    /// The database's own words for the failure ("database or disk is
+    /// full", "cannot execute UPDATE in a read-only transaction"), without
+    /// our wrapping, for `crv status` and the log.
+    pub fn reason(&self) -> String {
+        let err = match self {
+            StorageError::Query(err)
+            | StorageError::Migrate(err)
+            | StorageError::Connect { source: err, .. } => err,
+            other => return other.to_string(),
+        };
+        match (database_error(err), sqlx_error(err)) {
+            (Some(database), _) => database.message().to_owned(),
+            (None, Some(sqlx)) => sqlx.to_string(),
+            (None, None) => err.to_string(),
+        }
+    }
+
     /// The unique rule this error broke, if it is a unique violation.
     pub fn duplicate(&self) -> Option<Duplicate> {
         let StorageError::Query(err) = self else {
@@ -56,6 +139,27 @@ impl StorageError {
             _ => None,
         }
     }
+}
+
+const SQLITE_PERM: u32 = 3;
+const SQLITE_BUSY: u32 = 5;
+const SQLITE_LOCKED: u32 = 6;
+const SQLITE_READONLY: u32 = 8;
+const SQLITE_IOERR: u32 = 10;
+const SQLITE_FULL: u32 = 13;
+const SQLITE_CANTOPEN: u32 = 14;
+
+fn sqlx_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(sqlx))
+        | DbErr::Exec(RuntimeErr::SqlxError(sqlx))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => Some(sqlx),
+        _ => None,
+    }
+}
+
+fn database_error(err: &DbErr) -> Option<&dyn sea_orm::sqlx::error::DatabaseError> {
+    sqlx_error(err)?.as_database_error()
 }
 
 fn classify_duplicate(message: &str) -> Duplicate {

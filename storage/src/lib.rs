@@ -3,10 +3,15 @@
 
 pub mod entity;
 mod error;
+mod identity;
+mod lock;
 mod queries;
 pub mod rows;
+mod transaction;
 
 pub use error::{Duplicate, StorageError};
+pub use identity::DatabaseIdentity;
+pub use lock::{DEFAULT_LOCK_NAME, DatabaseLock, LockHolder, advisory_key};
 pub use queries::state::StateRecord;
 pub use rows::StoredVm;
 
@@ -34,6 +39,9 @@ impl DbKind {
 pub struct Store {
     db: DatabaseConnection,
     kind: DbKind,
+    /// Normalised, password included (for the lock's own connection).
+    url: String,
+    identity: DatabaseIdentity,
 }
 
 /// How long a query may wait for a connection before the database counts as down.
@@ -57,16 +65,26 @@ impl Store {
                         .map_err(|source| StorageError::CreateDir { path: dir, source })?;
                 }
                 // One writer is all SQLite allows; WAL lets readers proceed beside it.
-                options.max_connections(1).map_sqlx_sqlite_opts(|opts| {
-                    opts.create_if_missing(true)
-                        .foreign_keys(true)
-                        .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                        .busy_timeout(Duration::from_secs(5))
-                });
+                options
+                    .max_connections(1)
+                    .map_sqlx_sqlite_pool_opts(|pool| {
+                        pool.after_release(transaction::sqlite_release_check)
+                    })
+                    .map_sqlx_sqlite_opts(|opts| {
+                        opts.create_if_missing(true)
+                            .foreign_keys(true)
+                            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                            .busy_timeout(Duration::from_secs(5))
+                    });
             }
             DbKind::Postgres => {
-                options.max_connections(4).min_connections(0);
+                options
+                    .max_connections(4)
+                    .min_connections(0)
+                    .map_sqlx_postgres_pool_opts(|pool| {
+                        pool.after_release(transaction::postgres_release_check)
+                    });
             }
         }
         let db = Database::connect(options)
@@ -75,7 +93,12 @@ impl Store {
                 url: redact(&url),
                 source,
             })?;
-        Ok(Store { db, kind })
+        Ok(Store {
+            db,
+            kind,
+            identity: identity::identify(kind, &url),
+            url,
+        })
     }
 
     /// Brings the schema up to date; safe to run at every start.
@@ -114,7 +137,7 @@ fn normalise_url(url: &str) -> Result<(DbKind, String), StorageError> {
     }
 }
 
-fn sqlite_path(url: &str) -> Option<PathBuf> {
+pub(crate) fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite://")?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))

@@ -95,6 +95,10 @@ impl Daemon {
             .arg(&self.runtime)
             .arg("--database")
             .arg(&self.database_url)
+            // Its own, so that journals of parallel tests never meet (and
+            // nothing lands in the real /var/lib/corvus).
+            .arg("--data-dir")
+            .arg(self.data_dir())
             .args(["--log-level", "debug"]);
         if let Some(accel) = &self.options.accel {
             command.args(["--accel", accel]);
@@ -145,6 +149,11 @@ impl Daemon {
             self.crv(&["ping"]).output.status.success()
         });
         assert!(ready, "corvus did not answer within 30 s:\n{}", self.log());
+    }
+
+    /// `--data-dir`: where the daemon keeps its journal.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     pub fn pid(&self) -> Option<u32> {

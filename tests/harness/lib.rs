@@ -7,6 +7,7 @@ pub mod guest;
 pub mod postgres;
 pub mod prereq;
 mod seed;
+pub mod tmpfs;
 mod vm;
 
 pub use vm::transitions;

@@ -194,6 +194,33 @@ impl Cluster {
         self.url_of(&name)
     }
 
+    /// Runs statements one after the other on one connection to the
+    /// `postgres` database (e.g. `ALTER SYSTEM`, which no transaction may hold).
+    pub fn admin(&self, statements: &[&str]) {
+        let url = self.url_of("postgres");
+        let statements: Vec<String> = statements.iter().map(|s| s.to_string()).collect();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let admin = Database::connect(url)
+                    .await
+                    .expect("connect to the PostgreSQL cluster");
+                for statement in &statements {
+                    admin
+                        .execute_unprepared(statement)
+                        .await
+                        .unwrap_or_else(|err| panic!("{statement}: {err}"));
+                }
+                admin.close().await.ok();
+            });
+        })
+        .join()
+        .expect("admin thread");
+    }
+
     fn url_of(&self, database: &str) -> String {
         match self.base_url.split_once('?') {
             Some((server, query)) => format!(

@@ -367,6 +367,7 @@ fn json_carries_every_field_the_tables_show() {
             "vms_by_state",
             "database",
             "persistence_backlog",
+            "database_error",
             "accel",
             "socket",
             "tcp",

@@ -25,6 +25,7 @@ mod cli;
 mod core_races;
 mod definitions;
 mod devices;
+mod durability;
 mod events;
 mod foundation;
 mod handshake;

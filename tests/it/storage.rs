@@ -172,6 +172,11 @@ async fn suite(url: &str) {
         .await
         .unwrap();
 
+    // A journal replayed after a crash writes a record a second time: same
+    // columns, and the stored event stays as it was.
+    store.record_state(&record).await.unwrap();
+    assert_eq!(store.history(web.vm.id, None).await.unwrap().len(), 2);
+
     assert_eq!(store.max_event_seq().await.unwrap(), 3);
     let history = store.history(web.vm.id, None).await.unwrap();
     assert_eq!(history.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
@@ -192,6 +197,22 @@ async fn suite(url: &str) {
     assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
     let only_db = store.events_between(0, Some(3), &[db.vm.id]).await.unwrap();
     assert!(only_db.is_empty(), "seq 3 is excluded by `before`");
+    // Past what an i64 column holds: nothing is stored after it.
+    assert!(
+        store
+            .events_between(u64::MAX, None, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .events_between(0, Some(u64::MAX), &[])
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 
     // Deleting a VM takes its devices and history with it.
     assert!(store.delete_vm(web.vm.id).await.unwrap());

@@ -142,8 +142,9 @@ async fn status(services: &Services) -> Result<Response, WireError> {
         vms_by_state: counts,
         database: ctx.store.kind().as_str().to_owned(),
         accel: ctx.accel.as_str().to_owned(),
-        persistence_backlog: ctx.persistence_backlog.load(Ordering::Relaxed),
+        persistence_backlog: ctx.persistence_status.backlog(),
         socket: ctx.socket.display().to_string(),
         tcp: ctx.tcp.clone(),
+        database_error: ctx.persistence_status.database_error(),
     }))
 }

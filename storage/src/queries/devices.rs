@@ -1,6 +1,7 @@
 use crate::Store;
 use crate::entity::{drive, network_interface, shared_dir};
 use crate::error::{StorageError, query};
+use crate::transaction::finish;
 use corvus_protocol::{DriveSpec, NicSpec, ShareSpec};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
@@ -10,7 +11,7 @@ impl Store {
         vm_id: i64,
         spec: &DriveSpec,
     ) -> Result<drive::Model, StorageError> {
-        drive::ActiveModel {
+        let row = drive::ActiveModel {
             vm_id: Set(vm_id),
             interface: Set(spec.interface.as_str().to_owned()),
             file_path: Set(spec.file_path.clone()),
@@ -20,10 +21,10 @@ impl Store {
             cache: Set(spec.cache.map(|c| c.as_str().to_owned())),
             discard: Set(spec.discard),
             ..Default::default()
-        }
-        .insert(&self.db)
-        .await
-        .map_err(query)
+        };
+        let tx = self.begin_write().await?;
+        let inserted = row.insert(&tx).await.map_err(query);
+        finish(tx, inserted).await
     }
 
     /// Inserts a NIC whose MAC the caller chose (given or generated).
@@ -33,16 +34,16 @@ impl Store {
         spec: &NicSpec,
         mac: &str,
     ) -> Result<network_interface::Model, StorageError> {
-        network_interface::ActiveModel {
+        let row = network_interface::ActiveModel {
             vm_id: Set(vm_id),
             nic_type: Set(spec.nic_type.as_str().to_owned()),
             host_device: Set(spec.host_device.clone()),
             mac_address: Set(mac.to_owned()),
             ..Default::default()
-        }
-        .insert(&self.db)
-        .await
-        .map_err(query)
+        };
+        let tx = self.begin_write().await?;
+        let inserted = row.insert(&tx).await.map_err(query);
+        finish(tx, inserted).await
     }
 
     pub async fn insert_share(
@@ -50,7 +51,7 @@ impl Store {
         vm_id: i64,
         spec: &ShareSpec,
     ) -> Result<shared_dir::Model, StorageError> {
-        shared_dir::ActiveModel {
+        let row = shared_dir::ActiveModel {
             vm_id: Set(vm_id),
             path: Set(spec.path.clone()),
             tag: Set(spec.tag.clone()),
@@ -58,40 +59,46 @@ impl Store {
             read_only: Set(spec.read_only),
             pid: Set(None),
             ..Default::default()
-        }
-        .insert(&self.db)
-        .await
-        .map_err(query)
+        };
+        let tx = self.begin_write().await?;
+        let inserted = row.insert(&tx).await.map_err(query);
+        finish(tx, inserted).await
     }
 
     /// Removes a drive of this VM; false when the VM has no such drive.
     pub async fn delete_drive(&self, vm_id: i64, drive_id: i64) -> Result<bool, StorageError> {
-        let result = drive::Entity::delete_many()
+        let tx = self.begin_write().await?;
+        let deleted = drive::Entity::delete_many()
             .filter(drive::Column::Id.eq(drive_id))
             .filter(drive::Column::VmId.eq(vm_id))
-            .exec(&self.db)
+            .exec(&tx)
             .await
-            .map_err(query)?;
-        Ok(result.rows_affected > 0)
+            .map(|result| result.rows_affected > 0)
+            .map_err(query);
+        finish(tx, deleted).await
     }
 
     pub async fn delete_nic(&self, vm_id: i64, nic_id: i64) -> Result<bool, StorageError> {
-        let result = network_interface::Entity::delete_many()
+        let tx = self.begin_write().await?;
+        let deleted = network_interface::Entity::delete_many()
             .filter(network_interface::Column::Id.eq(nic_id))
             .filter(network_interface::Column::VmId.eq(vm_id))
-            .exec(&self.db)
+            .exec(&tx)
             .await
-            .map_err(query)?;
-        Ok(result.rows_affected > 0)
+            .map(|result| result.rows_affected > 0)
+            .map_err(query);
+        finish(tx, deleted).await
     }
 
     pub async fn delete_share(&self, vm_id: i64, share_id: i64) -> Result<bool, StorageError> {
-        let result = shared_dir::Entity::delete_many()
+        let tx = self.begin_write().await?;
+        let deleted = shared_dir::Entity::delete_many()
             .filter(shared_dir::Column::Id.eq(share_id))
             .filter(shared_dir::Column::VmId.eq(vm_id))
-            .exec(&self.db)
+            .exec(&tx)
             .await
-            .map_err(query)?;
-        Ok(result.rows_affected > 0)
+            .map(|result| result.rows_affected > 0)
+            .map_err(query);
+        finish(tx, deleted).await
     }
 }

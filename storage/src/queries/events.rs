@@ -26,7 +26,8 @@ impl Store {
     }
 
     /// Stored events with `seq` in (after, before), oldest first, for the
-    /// given VMs (all when empty).
+    /// given VMs (all when empty). Sequence numbers are stored as i64, so
+    /// nothing is stored after one past `i64::MAX`.
     pub async fn events_between(
         &self,
         after: u64,

@@ -2,11 +2,12 @@ use crate::Store;
 use crate::entity::{drive, network_interface, shared_dir, vm};
 use crate::error::{StorageError, query};
 use crate::rows::StoredVm;
+use crate::transaction::finish;
 use chrono::Utc;
 use corvus_protocol::{VmChanges, VmSpec, VmState};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder,
 };
 use std::collections::HashMap;
 
@@ -124,7 +125,9 @@ impl Store {
             last_error: Set(None),
             ..Default::default()
         };
-        let vm = row.insert(&self.db).await.map_err(query)?;
+        let tx = self.begin_write().await?;
+        let inserted = row.insert(&tx).await.map_err(query);
+        let vm = finish(tx, inserted).await?;
         Ok(StoredVm {
             vm,
             drives: Vec::new(),
@@ -139,63 +142,71 @@ impl Store {
         id: i64,
         changes: &VmChanges,
     ) -> Result<Option<vm::Model>, StorageError> {
-        let Some(current) = vm::Entity::find_by_id(id)
-            .one(&self.db)
-            .await
-            .map_err(query)?
-        else {
-            return Ok(None);
-        };
-        let mut row = current.into_active_model();
-        if let Some(cpus) = changes.cpu_count {
-            row.cpu_count = Set(cpus as i32);
-        }
-        if let Some(ram) = changes.ram_mb {
-            row.ram_mb = Set(ram as i64);
-        }
-        if let Some(text) = &changes.description {
-            row.description = Set(text_change(text));
-        }
-        if let Some(display) = changes.display {
-            row.display = Set(display.as_str().to_owned());
-        }
-        if let Some(text) = &changes.cpu_model {
-            row.cpu_model = Set(text_change(text));
-        }
-        if let Some(secs) = changes.stop_timeout_secs {
-            row.stop_timeout_secs = Set(Some(secs as i32));
-        }
-        if let Some(policy) = changes.restart_policy {
-            row.restart_policy = Set(policy.as_str().to_owned());
-        }
-        if let Some(max) = changes.max_restarts {
-            row.max_restarts = Set(max as i32);
-        }
-        if let Some(window) = changes.restart_window_secs {
-            row.restart_window_secs = Set(window as i32);
-        }
-        if let Some(autostart) = changes.autostart {
-            row.autostart = Set(autostart);
-        }
-        if let Some(text) = &changes.kernel {
-            row.kernel = Set(text_change(text));
-        }
-        if let Some(text) = &changes.initrd {
-            row.initrd = Set(text_change(text));
-        }
-        if let Some(text) = &changes.cmdline {
-            row.cmdline = Set(text_change(text));
-        }
-        row.updated_at = Set(Utc::now());
-        row.update(&self.db).await.map(Some).map_err(query)
+        let tx = self.begin_write().await?;
+        let updated = update_in(&tx, id, changes).await;
+        finish(tx, updated).await
     }
 
     /// Deletes a VM; its drives, NICs, shares and events go with it.
     pub async fn delete_vm(&self, id: i64) -> Result<bool, StorageError> {
-        let result = vm::Entity::delete_by_id(id)
-            .exec(&self.db)
+        let tx = self.begin_write().await?;
+        let deleted = vm::Entity::delete_by_id(id)
+            .exec(&tx)
             .await
-            .map_err(query)?;
-        Ok(result.rows_affected > 0)
+            .map(|result| result.rows_affected > 0)
+            .map_err(query);
+        finish(tx, deleted).await
     }
+}
+
+async fn update_in(
+    tx: &DatabaseTransaction,
+    id: i64,
+    changes: &VmChanges,
+) -> Result<Option<vm::Model>, StorageError> {
+    let Some(current) = vm::Entity::find_by_id(id).one(tx).await.map_err(query)? else {
+        return Ok(None);
+    };
+    let mut row = current.into_active_model();
+    if let Some(cpus) = changes.cpu_count {
+        row.cpu_count = Set(cpus as i32);
+    }
+    if let Some(ram) = changes.ram_mb {
+        row.ram_mb = Set(ram as i64);
+    }
+    if let Some(text) = &changes.description {
+        row.description = Set(text_change(text));
+    }
+    if let Some(display) = changes.display {
+        row.display = Set(display.as_str().to_owned());
+    }
+    if let Some(text) = &changes.cpu_model {
+        row.cpu_model = Set(text_change(text));
+    }
+    if let Some(secs) = changes.stop_timeout_secs {
+        row.stop_timeout_secs = Set(Some(secs as i32));
+    }
+    if let Some(policy) = changes.restart_policy {
+        row.restart_policy = Set(policy.as_str().to_owned());
+    }
+    if let Some(max) = changes.max_restarts {
+        row.max_restarts = Set(max as i32);
+    }
+    if let Some(window) = changes.restart_window_secs {
+        row.restart_window_secs = Set(window as i32);
+    }
+    if let Some(autostart) = changes.autostart {
+        row.autostart = Set(autostart);
+    }
+    if let Some(text) = &changes.kernel {
+        row.kernel = Set(text_change(text));
+    }
+    if let Some(text) = &changes.initrd {
+        row.initrd = Set(text_change(text));
+    }
+    if let Some(text) = &changes.cmdline {
+        row.cmdline = Set(text_change(text));
+    }
+    row.updated_at = Set(Utc::now());
+    row.update(tx).await.map(Some).map_err(query)
 }

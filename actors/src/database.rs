@@ -1,0 +1,160 @@
+//! The database as a daemon opens it, in this order and before any VM is
+//! adopted: connected, locked against a second daemon, migrated, the
+//! previous daemon's journal written into it, and the VMs loaded.
+
+use crate::config::Config;
+use crate::persistence::{self, Journal, Skipped, WRITE_TIMEOUT};
+use anyhow::Context as _;
+use chrono::Utc;
+use corvus_protocol::VmEvent;
+use corvus_storage::{DEFAULT_LOCK_NAME, DatabaseLock, LockHolder, StateRecord, Store, StoredVm};
+use tracing::{info, warn};
+
+pub struct OpenDatabase {
+    pub store: Store,
+    /// Held until the daemon exits.
+    pub lock: DatabaseLock,
+    pub journal: Journal,
+    /// With the journaled changes the database did not take applied.
+    pub vms: Vec<StoredVm>,
+    /// Journaled changes the database would not take now, queued again.
+    pub pending: Vec<StateRecord>,
+    pub pending_error: Option<String>,
+    /// The highest event sequence number stored or journaled: the next
+    /// daemon's events never reuse one.
+    pub last_seq: u64,
+}
+
+impl OpenDatabase {
+    /// The events of `pending`, to be shown until they are written.
+    pub fn pending_events(&self) -> Vec<VmEvent> {
+        self.pending
+            .iter()
+            .filter_map(|r| r.event.clone())
+            .collect()
+    }
+}
+
+pub async fn open(
+    config: &Config,
+    notify: &crate::systemd::Notifier,
+) -> anyhow::Result<OpenDatabase> {
+    let database = corvus_storage::redact(&config.database);
+    notify.status(&format!("Connecting to the database {database}"));
+    let store = Store::connect(&config.database).await?;
+    notify.status("Locking the database");
+    let lock = store.lock(DEFAULT_LOCK_NAME).await?;
+    notify.status("Applying database migrations");
+    store.migrate().await?;
+    let holder = LockHolder {
+        host: host_name().await,
+        pid: std::process::id(),
+        socket: config.socket.display().to_string(),
+        started_at: Utc::now(),
+    };
+    if let Err(err) = lock.record_holder(&store, &holder).await {
+        // The lock itself holds; only the name a refused daemon prints is missing.
+        warn!(error = %format!("{:#}", anyhow::Error::new(err)), "cannot record this daemon in the lock row");
+    }
+
+    let journal = Journal::open(&config.data_dir, &store.identity())
+        .await
+        .context("Cannot use the state journal")?;
+    for (path, bytes) in journal.others().await {
+        warn!(journal = %path.display(), bytes, "another database's state journal still holds changes; start corvus on that database to write them");
+    }
+    let recovered = journal.recover().await?;
+    report_skipped(&journal, &recovered.skipped);
+    let (pending, pending_error) = replay(&store, &journal, recovered.records).await;
+
+    notify.status("Loading VM definitions");
+    let mut vms = store
+        .load_vms()
+        .await
+        .context("Cannot load VM definitions")?;
+    overlay(&mut vms, &pending);
+    let stored_seq = store
+        .max_event_seq()
+        .await
+        .context("Cannot read the event history")?;
+    let journaled_seq = pending
+        .iter()
+        .filter_map(|r| r.event.as_ref().map(|e| e.seq))
+        .max()
+        .unwrap_or(0);
+    info!(database = %database, journal = %journal.path().display(), vms = vms.len(), "database ready");
+    Ok(OpenDatabase {
+        store,
+        lock,
+        journal,
+        vms,
+        pending,
+        pending_error,
+        last_seq: stored_seq.max(journaled_seq),
+    })
+}
+
+/// Writes the journal's records in order and empties it. Stops at the
+/// first the database refuses: that one and the rest stay in the journal
+/// and go back to the persistence actor's queue.
+async fn replay(
+    store: &Store,
+    journal: &Journal,
+    records: Vec<StateRecord>,
+) -> (Vec<StateRecord>, Option<String>) {
+    if records.is_empty() {
+        return (Vec::new(), None);
+    }
+    let total = records.len();
+    for (index, record) in records.iter().enumerate() {
+        let problem = match tokio::time::timeout(WRITE_TIMEOUT, store.record_state(record)).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(err)) => persistence::describe(err),
+            Err(_) => "database unreachable: no answer".to_owned(),
+        };
+        warn!(journal = %journal.path().display(), written = index, left = total - index, "{problem}; the journaled state changes stay queued");
+        return (records[index..].to_vec(), Some(problem));
+    }
+    info!(journal = %journal.path().display(), records = total, "wrote the state changes the previous daemon journaled");
+    if let Err(err) = journal.clear().await {
+        // Writing them again at the next start is harmless (idempotent).
+        warn!(error = %format!("{:#}", anyhow::Error::new(err)), "cannot empty the state journal");
+    }
+    (Vec::new(), None)
+}
+
+fn report_skipped(journal: &Journal, skipped: &[Skipped]) {
+    for line in skipped {
+        let what = if line.torn {
+            "a torn last record (the daemon died while writing it)"
+        } else {
+            "a damaged record"
+        };
+        warn!(journal = %journal.path().display(), line = line.line, bytes = line.bytes, error = %line.error, "skipped {what}; every whole record is kept");
+    }
+}
+
+/// What the VMs look like once the queued changes are written.
+fn overlay(vms: &mut [StoredVm], records: &[StateRecord]) {
+    for record in records {
+        let Some(stored) = vms.iter_mut().find(|v| v.vm.id == record.vm_id) else {
+            continue;
+        };
+        stored.vm.status = record.status.as_str().to_owned();
+        stored.vm.pid = record.pid.map(|p| p as i32);
+        stored.vm.last_error = record.last_error.clone();
+        for (share_id, pid) in &record.share_pids {
+            if let Some(share) = stored.shares.iter_mut().find(|s| s.id == *share_id) {
+                share.pid = pid.map(|p| p as i32);
+            }
+        }
+    }
+}
+
+/// This host's name, for the lock row.
+async fn host_name() -> String {
+    tokio::fs::read_to_string("/proc/sys/kernel/hostname")
+        .await
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}

@@ -1,0 +1,255 @@
+//! The daemon lock: one daemon per database, held for the daemon's life.
+//!
+//! The lock itself is one the operating system or the server releases when
+//! its holder dies, so a crashed daemon never blocks the next one: an
+//! `flock` on a file beside a SQLite database, a session-level advisory
+//! lock on a PostgreSQL connection of its own (outside the pool, whose
+//! connections come and go). The `daemon_lock` row only names the holder,
+//! for the message a refused daemon prints; a row left by a dead daemon is
+//! simply overwritten by the next holder.
+
+use crate::entity::daemon_lock;
+use crate::error::{StorageError, query};
+use crate::identity::fnv1a64;
+use crate::{DbKind, Store};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::sqlx::postgres::PgConnection;
+use sea_orm::sqlx::{self, Connection as _};
+use sea_orm::{ActiveValue::Set, DbErr, EntityTrait, RuntimeErr};
+use std::fmt;
+use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+/// The lock every daemon takes today. Issue 19 makes it one per node name.
+pub const DEFAULT_LOCK_NAME: &str = "corvus";
+
+/// How often the PostgreSQL lock's connection is checked.
+const KEEPALIVE: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL advisory lock key of a lock name.
+pub fn advisory_key(name: &str) -> i64 {
+    fnv1a64(format!("corvus-daemon-lock:{name}").as_bytes()) as i64
+}
+
+/// Who holds a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    pub host: String,
+    pub pid: u32,
+    pub socket: String,
+    pub started_at: DateTime<Utc>,
+}
+
+impl fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "corvus pid {} on host {} (socket {}) since {}",
+            self.pid,
+            self.host,
+            self.socket,
+            self.started_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        )
+    }
+}
+
+/// A held lock; dropping it releases it.
+pub struct DatabaseLock {
+    name: String,
+    /// Kept open for the flock it carries; `None` for an in-memory database.
+    _file: Option<File>,
+    /// Owns the PostgreSQL connection that holds the advisory lock.
+    keeper: Option<JoinHandle<()>>,
+}
+
+impl Drop for DatabaseLock {
+    fn drop(&mut self) {
+        if let Some(keeper) = self.keeper.take() {
+            keeper.abort();
+        }
+    }
+}
+
+impl Store {
+    /// Takes the lock `name` of this database, or says who holds it.
+    /// Needs no table: it runs before migrations.
+    pub async fn lock(&self, name: &str) -> Result<DatabaseLock, StorageError> {
+        let taken = match self.kind {
+            DbKind::Sqlite => self.lock_file().await.map(|file| DatabaseLock {
+                name: name.to_owned(),
+                _file: file,
+                keeper: None,
+            }),
+            DbKind::Postgres => self.lock_session(name).await.map(|keeper| DatabaseLock {
+                name: name.to_owned(),
+                _file: None,
+                keeper: Some(keeper),
+            }),
+        };
+        match taken {
+            Ok(lock) => Ok(lock),
+            Err(LockFailure::Failed(err)) => Err(err),
+            Err(LockFailure::Held) => Err(StorageError::Locked {
+                database: crate::redact(&self.url),
+                holder: self.lock_holder(name).await,
+            }),
+        }
+    }
+
+    /// The holder recorded in the lock row, if there is one to read.
+    async fn lock_holder(&self, name: &str) -> Option<LockHolder> {
+        let row = daemon_lock::Entity::find_by_id(name.to_owned())
+            .one(&self.db)
+            .await
+            .ok()??;
+        Some(LockHolder {
+            host: row.host,
+            pid: u32::try_from(row.pid).ok()?,
+            socket: row.socket,
+            started_at: row.started_at,
+        })
+    }
+
+    async fn lock_file(&self) -> Result<Option<File>, LockFailure> {
+        let Some(database) = crate::sqlite_path(&self.url) else {
+            return Ok(None);
+        };
+        let mut path = database.into_os_string();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        tokio::task::spawn_blocking(move || flock(path))
+            .await
+            .map_err(|err| LockFailure::Failed(StorageError::LockFile(std::io::Error::other(err))))?
+            .map(Some)
+    }
+
+    async fn lock_session(&self, name: &str) -> Result<JoinHandle<()>, LockFailure> {
+        let key = advisory_key(name);
+        let connection = match lock_connection(&self.url, key).await {
+            Ok(Some(connection)) => connection,
+            Ok(None) => return Err(LockFailure::Held),
+            Err(err) => {
+                return Err(LockFailure::Failed(query(DbErr::Conn(
+                    RuntimeErr::SqlxError(Arc::new(err)),
+                ))));
+            }
+        };
+        let url = self.url.clone();
+        Ok(tokio::spawn(keep_session(url, key, connection)))
+    }
+}
+
+impl DatabaseLock {
+    /// Names this daemon in the lock row (after migrations created it).
+    pub async fn record_holder(
+        &self,
+        store: &Store,
+        holder: &LockHolder,
+    ) -> Result<(), StorageError> {
+        let row = daemon_lock::ActiveModel {
+            name: Set(self.name.clone()),
+            host: Set(holder.host.clone()),
+            pid: Set(i64::from(holder.pid)),
+            socket: Set(holder.socket.clone()),
+            started_at: Set(holder.started_at),
+        };
+        let tx = store.begin_write().await?;
+        let written = daemon_lock::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(daemon_lock::Column::Name)
+                    .update_columns([
+                        daemon_lock::Column::Host,
+                        daemon_lock::Column::Pid,
+                        daemon_lock::Column::Socket,
+                        daemon_lock::Column::StartedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&tx)
+            .await
+            .map(|_| ())
+            .map_err(query);
+        crate::transaction::finish(tx, written).await
+    }
+
+    /// Removes the lock row, then releases the lock (a clean exit).
+    pub async fn release(self, store: &Store) {
+        let removed = daemon_lock::Entity::delete_by_id(self.name.clone())
+            .exec(store.connection())
+            .await;
+        if let Err(err) = removed {
+            warn!(error = %err, "could not remove the daemon lock row; the next daemon overwrites it");
+        }
+    }
+}
+
+enum LockFailure {
+    Held,
+    Failed(StorageError),
+}
+
+/// Opens (creating, never following a symbolic link) and locks the file.
+fn flock(path: PathBuf) -> Result<File, LockFailure> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&path)
+        .map_err(|source| LockFailure::Failed(StorageError::LockFileOpen { path, source }))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(LockFailure::Held),
+        Err(err) => Err(LockFailure::Failed(StorageError::LockFile(err.into()))),
+    }
+}
+
+/// A new connection holding the advisory lock, or `None` when another
+/// session holds it.
+async fn lock_connection(url: &str, key: i64) -> Result<Option<PgConnection>, sqlx::Error> {
+    let mut connection = PgConnection::connect(url).await?;
+    let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(&mut connection)
+        .await?;
+    Ok(taken.then_some(connection))
+}
+
+/// Holds the advisory lock's connection for the daemon's life. A server
+/// restart ends the session and with it the lock: take it again as soon as
+/// the server is back, and say so loudly if another daemon got it first.
+async fn keep_session(url: String, key: i64, mut connection: PgConnection) {
+    loop {
+        tokio::time::sleep(KEEPALIVE).await;
+        if sqlx::query("SELECT 1")
+            .execute(&mut connection)
+            .await
+            .is_ok()
+        {
+            continue;
+        }
+        warn!("lost the PostgreSQL session holding the daemon lock; taking the lock again");
+        let mut delay = Duration::from_millis(500);
+        connection = loop {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(KEEPALIVE);
+            match lock_connection(&url, key).await {
+                Ok(Some(connection)) => {
+                    info!("daemon lock taken again");
+                    break connection;
+                }
+                Ok(None) => error!(
+                    "another corvus took this database's daemon lock while the session was lost; two daemons may now manage the same VMs: stop one"
+                ),
+                Err(_) => {}
+            }
+        };
+    }
+}

@@ -1,0 +1,74 @@
+//! One daemon per database: a second one refuses to start, naming the first.
+
+use super::*;
+use harness::DaemonOptions;
+use std::process::{Command, Stdio};
+
+/// A second daemon on the same database, with its own socket, runtime and
+/// data directories, refuses to start and names the first.
+fn a_second_daemon_on_the_same_database_is_refused(db: Db) {
+    let Some(mut first) = Daemon::start(db) else {
+        return;
+    };
+    let refusal = second_daemon(&first);
+    let pid = first.pid().unwrap();
+    for part in [
+        "is in use by corvus pid".to_owned(),
+        format!("pid {pid} on host"),
+        format!("(socket {})", first.socket.display()),
+        "stop it first".to_owned(),
+    ] {
+        assert!(refusal.contains(&part), "{part:?} not in: {refusal}");
+    }
+
+    // A daemon that died leaves its row, but its lock went with it.
+    first.kill9();
+    let dir = temp_dir();
+    let mut second = Daemon::start_on(dir, first.database_url.clone(), DaemonOptions::default());
+    let refusal = second_daemon(&second);
+    let pid = second.pid().unwrap();
+    assert!(refusal.contains(&format!("pid {pid} on host")), "{refusal}");
+    second.stop();
+}
+
+/// Runs another corvus on `daemon`'s database; returns its error.
+fn second_daemon(daemon: &Daemon) -> String {
+    let dir = temp_dir();
+    let mut child = Command::new(harness::prereq::binary("corvus"))
+        .arg("--socket")
+        .arg(dir.path().join("sock/corvus.sock"))
+        .arg("--runtime-dir")
+        .arg(dir.path().join("run"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--database")
+        .arg(&daemon.database_url)
+        .env_remove("CORVUS_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run a second corvus");
+    let mut status = None;
+    wait_until(Duration::from_secs(20), || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("second corvus output");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(1),
+        "the second daemon must refuse to start: {stderr}"
+    );
+    assert!(
+        !dir.path().join("sock/corvus.sock").exists(),
+        "nothing served"
+    );
+    stderr
+}
+
+on_both_databases!(a_second_daemon_on_the_same_database_is_refused);
