@@ -28,8 +28,16 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 /// Writes per `Flush` message, so that other messages are not kept waiting.
 const BATCH: usize = 64;
 
+/// Told once a change is safe: committed, or fsync'd into the journal.
+pub type Durable = tokio::sync::oneshot::Sender<()>;
+
 pub enum PersistenceMsg {
-    Record(StateRecord),
+    /// A change to write; `durable`, if any, hears when it is safe, so that
+    /// whoever acknowledges the change to a client waits for that first.
+    Record {
+        record: StateRecord,
+        durable: Option<Durable>,
+    },
     Flush,
     /// Answers once the queue is written, or is in the journal when the
     /// deadline passes or the database refuses it (daemon shutdown).
@@ -63,6 +71,8 @@ pub struct PersistenceState {
     store: Store,
     journal: Journal,
     queue: VecDeque<StateRecord>,
+    /// Beside `queue`, one entry per record: who waits for it to be safe.
+    waiting: VecDeque<Option<Durable>>,
     status: PersistenceStatus,
     flush_scheduled: bool,
     retry_delay: Duration,
@@ -94,6 +104,7 @@ impl Actor for Persistence {
         let state = PersistenceState {
             store: args.store,
             journal: args.journal,
+            waiting: args.pending.iter().map(|_| None).collect(),
             queue: args.pending.into(),
             status: args.status,
             flush_scheduled: pending,
@@ -116,11 +127,16 @@ impl Actor for Persistence {
         state: &mut PersistenceState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            PersistenceMsg::Record(record) => {
-                if state.journaled {
-                    state.journal_records(vec![record.clone()]).await;
+            PersistenceMsg::Record { record, durable } => {
+                let mut durable = durable;
+                if state.journaled
+                    && state.journal_records(vec![record.clone()]).await
+                    && let Some(durable) = durable.take()
+                {
+                    let _ = durable.send(());
                 }
                 state.queue.push_back(record);
+                state.waiting.push_back(durable);
                 state.publish();
                 if !state.flush_scheduled {
                     state.flush_scheduled = true;
@@ -198,6 +214,9 @@ impl PersistenceState {
             match problem {
                 None => {
                     self.queue.pop_front();
+                    if let Some(Some(durable)) = self.waiting.pop_front() {
+                        let _ = durable.send(());
+                    }
                     self.recovered();
                 }
                 Some(problem) => {
@@ -254,6 +273,11 @@ impl PersistenceState {
         }
         let records: Vec<StateRecord> = self.queue.iter().cloned().collect();
         self.journaled = self.journal_records(records).await;
+        if self.journaled {
+            for durable in self.waiting.iter_mut().filter_map(Option::take) {
+                let _ = durable.send(());
+            }
+        }
     }
 
     async fn journal_records(&mut self, records: Vec<StateRecord>) -> bool {

@@ -13,7 +13,9 @@ pub mod core;
 mod definition;
 mod errors;
 mod launch;
+mod outbox;
 mod qmp_tasks;
+mod record;
 mod restart;
 mod shell;
 

@@ -5,11 +5,9 @@
 
 use super::boot::Boot;
 use super::core::{self, Effect, Input, Timer, Transition, View};
+use super::outbox::Outbox;
 use super::{Reply, VmActorRef, VmActorState, VmMsg, launch, qmp_tasks, restart};
-use crate::events::StateChange;
-use crate::persistence::PersistenceMsg;
-use corvus_protocol::{ErrorKind, VmEvent, VmState, WireError};
-use corvus_storage::StateRecord;
+use corvus_protocol::{ErrorKind, WireError};
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -104,31 +102,33 @@ impl VmActorState {
         self.sync_runtime();
 
         let recorded = event.map(|event| self.publish_event(from, next, event));
-        if recorded.is_some() || self.runtime_columns() != before {
-            self.persist(recorded);
-        }
+        let durable = (recorded.is_some() || self.runtime_columns() != before)
+            .then(|| self.persist(recorded));
         self.publish();
 
         let mut proceed = false;
+        let mut outbox = Outbox::default();
         for effect in effects {
             match effect {
                 Effect::Proceed => proceed = true,
-                effect => self.perform(myself, effect, &mut reply, &mut ended),
+                effect => self.perform(myself, effect, &mut reply, &mut ended, &mut outbox),
             }
         }
         if let Some(ended) = ended {
             ended.end();
         }
         self.answer_settled();
-        match reply {
+        let handed_back = match reply {
             // The core let the command through to the shell's own work.
             Some(reply) if proceed => Some(reply),
             Some(reply) => {
-                let _ = reply.send(Ok(self.info_reply()));
+                outbox.push(reply, Ok(self.info_reply()));
                 None
             }
             None => None,
-        }
+        };
+        outbox.send_once_safe(durable);
+        handed_back
     }
 
     fn perform(
@@ -137,25 +137,22 @@ impl VmActorState {
         effect: Effect,
         reply: &mut Option<Reply>,
         ended: &mut Option<Boot>,
+        outbox: &mut Outbox,
     ) {
         match effect {
             Effect::Reply(result) => {
                 if let Some(reply) = reply.take() {
-                    let _ = reply.send(result.map(|()| self.info_reply()));
+                    outbox.push(reply, result.map(|()| self.info_reply()));
                 }
             }
             Effect::AwaitRunning => match (reply.take(), self.boot.as_mut()) {
                 (Some(waiting), Some(boot)) => boot.starts.push(waiting),
-                (Some(waiting), None) => {
-                    let _ = waiting.send(Ok(self.info_reply()));
-                }
+                (Some(waiting), None) => outbox.push(waiting, Ok(self.info_reply())),
                 (None, _) => {}
             },
             Effect::AwaitGone => match (reply.take(), self.boot.as_mut()) {
                 (Some(waiting), Some(boot)) => boot.resets.push(waiting),
-                (Some(waiting), None) => {
-                    let _ = waiting.send(Ok(self.info_reply()));
-                }
+                (Some(waiting), None) => outbox.push(waiting, Ok(self.info_reply())),
                 (None, _) => {}
             },
             Effect::AnswerStarts(result) => {
@@ -169,7 +166,7 @@ impl VmActorState {
                         Ok(()) => Ok(self.info_reply()),
                         Err(message) => Err(WireError::new(ErrorKind::QemuFailed, message)),
                     };
-                    let _ = start.send(answer);
+                    outbox.push(start, answer);
                 }
             }
             Effect::AnswerResets => {
@@ -179,7 +176,7 @@ impl VmActorState {
                     .map(|boot| std::mem::take(&mut boot.resets))
                     .unwrap_or_default();
                 for reset in waiting {
-                    let _ = reset.send(Ok(self.info_reply()));
+                    outbox.push(reset, Ok(self.info_reply()));
                 }
             }
             Effect::Launch => {
@@ -262,69 +259,6 @@ impl VmActorState {
             // Handled by `apply`, which hands the reply back.
             Effect::Proceed => {}
         }
-    }
-
-    /// PIDs and the runtime paths follow the boot: set while QEMU is there,
-    /// cleared when it is gone. Nothing else writes them.
-    fn sync_runtime(&mut self) {
-        let boot = self.boot.as_ref();
-        self.info.pid = boot
-            .and_then(|boot| boot.qemu.as_ref())
-            .map(|qemu| qemu.pid());
-        for share in &mut self.info.shared_dirs {
-            share.pid = boot.and_then(|boot| boot.share_pid(share.id));
-        }
-        let paths = boot
-            .map(|boot| boot.paths.clone())
-            .unwrap_or_else(|| self.ctx.paths(self.info.id));
-        self.info.runtime = paths.to_protocol();
-    }
-
-    /// What the database keeps of the runtime state.
-    fn runtime_columns(&self) -> (VmState, Option<u32>, Option<String>, Vec<Option<u32>>) {
-        (
-            self.info.status,
-            self.info.pid,
-            self.info.last_error.clone(),
-            self.info.shared_dirs.iter().map(|s| s.pid).collect(),
-        )
-    }
-
-    fn publish_event(&self, from: VmState, to: VmState, event: core::Event) -> VmEvent {
-        let recorded = self.ctx.bus.publish(StateChange {
-            vm_id: self.info.id,
-            vm_name: self.info.name.clone(),
-            from,
-            to,
-            reason: event.reason,
-            cause: event.cause,
-        });
-        info!(%from, %to, reason = %recorded.reason, "state changed");
-        recorded
-    }
-
-    /// Sends the runtime columns (and an event, if any) to the database.
-    pub(super) fn persist(&self, event: Option<VmEvent>) {
-        let record = StateRecord {
-            vm_id: self.info.id,
-            status: self.info.status,
-            pid: self.info.pid,
-            last_error: self.info.last_error.clone(),
-            share_pids: self
-                .info
-                .shared_dirs
-                .iter()
-                .map(|s| (s.id, s.pid))
-                .collect(),
-            event,
-        };
-        let _ = self.ctx.persistence.cast(PersistenceMsg::Record(record));
-    }
-
-    /// Makes the current definition and state visible to `list` and `show`.
-    pub(super) fn publish(&self) {
-        self.snapshot
-            .send_replace(std::sync::Arc::new(self.info.clone()));
     }
 
     /// A re-adoption is settled once QMP answered or was given up on.

@@ -3,6 +3,7 @@
 //! while it refuses writes, a second daemon on the same database, and
 //! `events --since` past the end. Here: what the scenarios share.
 
+mod acks;
 mod exits;
 mod refusals;
 mod single_daemon;
