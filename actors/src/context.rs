@@ -18,6 +18,10 @@ pub struct Context {
     pub runtime_root: PathBuf,
     /// Disks, the state journal and other files Corvus keeps (`--data-dir`).
     pub data_dir: PathBuf,
+    /// Put in the environment of every QEMU this daemon starts
+    /// (`CORVUS_OWNER`): names the database whose VMs they are, so that a
+    /// QEMU is recognised as ours even where the database lags behind.
+    pub owner_mark: String,
     pub accel: Accel,
     pub qemu_binary: PathBuf,
     /// Found on first use (probing runs `virtiofsd --help`, which no

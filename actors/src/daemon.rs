@@ -87,7 +87,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     })
     .await
     .context("Cannot start the persistence actor")?;
+    let owner_mark = format!("{:016x}", store.identity().digest());
     let ctx = Arc::new(Context {
+        owner_mark,
         store,
         persistence: persistence.clone(),
         bus,

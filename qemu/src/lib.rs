@@ -19,7 +19,10 @@ pub use accel::{Accel, AccelChoice, AccelError, ParseAccelError, kvm_usable};
 pub use cmdline::{InvalidVm, build as build_cmdline, process_marker};
 pub use paths::{MAX_SOCKET_PATH, PathTooLong, PrepareError, VmPaths};
 pub use private_dir::{PrivateDirError, Strictness};
-pub use process::{AdoptError, ExitInfo, ProcessHandle, Signal, read_tail, read_tail_async};
+pub use process::{
+    AdoptError, ExitInfo, OWNER_VARIABLE, ProcessHandle, Signal, find_marked, owner_mark_of,
+    read_tail, read_tail_async,
+};
 pub use qmp::{QmpCommands, QmpError, QmpEvent, QmpEvents, RunStatus};
 pub use virtiofsd::{FlagStyle, Virtiofsd, VirtiofsdError};
 

@@ -21,6 +21,7 @@ macro_rules! on_both_databases {
 }
 
 mod access;
+mod adoption;
 mod cli;
 mod core_races;
 mod definitions;

@@ -94,6 +94,7 @@ async fn spawn_actor(
     supervisor: &SupervisorRef,
     info: VmInfo,
     quarantine: Option<String>,
+    found_pid: Option<u32>,
 ) -> Result<(i64, Entry), ActorProcessingErr> {
     let id = info.id;
     let name = info.name.clone();
@@ -104,6 +105,7 @@ async fn spawn_actor(
         info,
         snapshot,
         quarantine,
+        found_pid,
     };
     let actor = vm::spawn(args, supervisor.get_cell()).await?;
     Ok((
@@ -137,6 +139,12 @@ impl Actor for Supervisor {
             registry: Registry::default(),
             actor_failures: respawn::Failures::default(),
         };
+        // Our QEMUs as the processes say, whatever the database recorded:
+        // one scan of /proc for every VM, off the async threads.
+        let owner = state.ctx.owner_mark.clone();
+        let marked = tokio::task::spawn_blocking(move || corvus_qemu::find_marked(&owner))
+            .await
+            .unwrap_or_default();
         // Actors start concurrently: re-adopting a running VM waits on its
         // QMP handshake, and VMs should not wait for each other's.
         let ctx = state.ctx.clone();
@@ -149,7 +157,10 @@ impl Actor for Supervisor {
                 });
                 std::future::ready(info.ok())
             })
-            .map(|info| spawn_actor(&ctx, &myself, info, None))
+            .map(|info| {
+                let found = marked.get(&info.id).copied();
+                spawn_actor(&ctx, &myself, info, None, found)
+            })
             .buffer_unordered(STARTUP_CONCURRENCY)
             .collect()
             .await;
@@ -270,7 +281,7 @@ impl SupervisorState {
         info: VmInfo,
         quarantine: Option<String>,
     ) -> Result<(), ActorProcessingErr> {
-        let (id, entry) = spawn_actor(&self.ctx, myself, info, quarantine).await?;
+        let (id, entry) = spawn_actor(&self.ctx, myself, info, quarantine, None).await?;
         self.registry.insert(id, entry);
         Ok(())
     }

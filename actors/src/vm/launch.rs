@@ -9,7 +9,7 @@ use super::errors::BootError;
 use super::{VmActorRef, VmMsg};
 use crate::context::SharedContext;
 use corvus_protocol::VmInfo;
-use corvus_qemu::{ProcessHandle, VmPaths, build_cmdline};
+use corvus_qemu::{OWNER_VARIABLE, ProcessHandle, VmPaths, build_cmdline};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -102,8 +102,10 @@ async fn launch(ctx: &SharedContext, info: &VmInfo, paths: &VmPaths) -> Result<S
     // guard is made on that thread so that a dropped result still kills.
     let binary = ctx.qemu_binary.clone();
     let log = paths.qemu_log.clone();
+    let owner = ctx.owner_mark.clone();
     let qemu = tokio::task::spawn_blocking(move || {
-        ProcessHandle::spawn(&binary, &args, &log).map(|qemu| Guarded(Some(qemu)))
+        ProcessHandle::spawn_marked(&binary, &args, &[(OWNER_VARIABLE, &owner)], &log)
+            .map(|qemu| Guarded(Some(qemu)))
     })
     .await
     .unwrap_or_else(|join| Err(std::io::Error::other(join.to_string())))

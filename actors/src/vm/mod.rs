@@ -170,6 +170,9 @@ pub struct VmArgs {
     /// Set when the supervisor gives up on this VM's actors: the VM is put
     /// in `error` with this reason (its QEMU, if any, stays attached).
     pub quarantine: Option<String>,
+    /// A QEMU marked as ours for this VM, found among the processes at
+    /// daemon start (whatever the database recorded).
+    pub found_pid: Option<u32>,
 }
 
 pub struct VmActorState {
@@ -232,7 +235,7 @@ impl Actor for VmActor {
             adopted: None,
         };
         let _guard = span.enter();
-        state.adopt(&myself);
+        state.adopt(&myself, args.found_pid);
         if let Some(reason) = args.quarantine {
             tracing::error!(%reason, "VM put in error");
             state.step(&myself, core::Input::Quarantine { reason }, None);

@@ -7,10 +7,12 @@
 
 mod adopt;
 mod exit;
+mod marked;
 mod tail;
 
 pub use adopt::AdoptError;
 pub use exit::ExitInfo;
+pub use marked::{OWNER_VARIABLE, find_marked, owner_mark_of};
 pub use nix::sys::signal::Signal;
 pub use tail::{read_tail, read_tail_async};
 
@@ -48,8 +50,20 @@ impl ProcessHandle {
     /// The std `Command` is used on purpose: tokio's would reap the child
     /// itself and steal the exit status from [`ProcessHandle::exit_watcher`].
     pub fn spawn(binary: &Path, args: &[OsString], stderr_log: &Path) -> io::Result<ProcessHandle> {
+        Self::spawn_marked(binary, args, &[], stderr_log)
+    }
+
+    /// [`ProcessHandle::spawn`] with extra environment variables, such as
+    /// the owner mark that [`find_marked`] looks for.
+    pub fn spawn_marked(
+        binary: &Path,
+        args: &[OsString],
+        env: &[(&str, &str)],
+        stderr_log: &Path,
+    ) -> io::Result<ProcessHandle> {
         let mut command = Command::new(binary);
         command.args(args);
+        command.envs(env.iter().copied());
         Self::spawn_command(command, stderr_log)
     }
 

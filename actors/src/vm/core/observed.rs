@@ -45,8 +45,27 @@ pub(super) fn adopted(view: &View<'_>, adoption: Adoption) -> Transition {
     let stay = Transition::stay(view);
     match adoption {
         Adoption::Nothing => stay,
-        // Only a state with a process has one to adopt.
-        Adoption::Alive if !view.status.has_process() => stay,
+        // The database lagged behind a crash (it says stopped or error) but
+        // the VM's QEMU runs: adopted, never doubled; QMP tells its state.
+        Adoption::Alive if !view.status.has_process() => {
+            let reason = format!(
+                "found its QEMU running although the database recorded the VM as {}",
+                view.status
+            );
+            let mut next = stay
+                .to(VmState::Starting, reason, EventCause::Readoption)
+                .with(Effect::ConnectQmp {
+                    deadline: QMP_DEADLINE,
+                });
+            next.last_error = None;
+            next.boot = Some(BootState::new(
+                view.last_boot + 1,
+                EventCause::Readoption,
+                Phase::Spawned,
+                true,
+            ));
+            next
+        }
         Adoption::Alive => {
             let mut boot = BootState::new(
                 view.last_boot + 1,

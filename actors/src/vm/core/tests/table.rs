@@ -123,7 +123,11 @@ pub(super) fn rows() -> Vec<Row> {
             },
             [ER, ER, ER, ER, ER, ER, ER, ER],
         ),
-        ("adopted: alive", || Input::Adopted(Adoption::Alive), SAME),
+        (
+            "adopted: alive",
+            || Input::Adopted(Adoption::Alive),
+            [SG, SG, SG, RU, PA, SP, SG, SG],
+        ),
         (
             "adopted: gone",
             || {
