@@ -156,6 +156,19 @@ impl Daemon {
         self.dir.path().join("data")
     }
 
+    /// Whether the daemon process is still there (it may have exited, or
+    /// been killed by a test).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut().map(Child::try_wait) {
+            Some(Ok(None)) => true,
+            Some(_) => {
+                self.child = None;
+                false
+            }
+            None => false,
+        }
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

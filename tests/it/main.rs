@@ -28,6 +28,7 @@ mod definitions;
 mod devices;
 mod durability;
 mod events;
+mod faults;
 mod foundation;
 mod handshake;
 mod hardening;
