@@ -9,6 +9,8 @@ mod m20261126_000002_create_drive;
 mod m20261126_000003_create_network_interface;
 mod m20261126_000004_create_shared_dir;
 mod m20261126_000005_create_vm_event;
+mod m20261207_000006_create_disk;
+mod m20261207_000007_add_drive_disk_id;
 
 pub struct Migrator;
 
@@ -21,6 +23,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_create_network_interface::Migration),
             Box::new(m20261126_000004_create_shared_dir::Migration),
             Box::new(m20261126_000005_create_vm_event::Migration),
+            Box::new(m20261207_000006_create_disk::Migration),
+            Box::new(m20261207_000007_add_drive_disk_id::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@
 
 mod codec;
 mod connection;
+mod disk;
 mod enums;
 mod error;
 mod event;
@@ -15,8 +16,12 @@ mod model;
 pub use codec::{FrameCodec, FrameError, MAX_FRAME_LEN};
 pub use connection::Connection;
 pub use enums::{
-    CacheMode, Channel, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
-    ParseEnumError, RestartPolicy, ShareCache, VmState,
+    CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
+    ParseEnumError, RestartPolicy, ShareCache, SnapshotAction, VmState,
+};
+pub use disk::{
+    DiskInfo, DiskRef, DiskSnapshotInfo, DiskUser, ImageVmSpec, ImportSpec, JobProgress,
+    SnapshotSpec,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};
@@ -27,7 +32,7 @@ pub use model::{
 };
 
 /// Bumped whenever a message changes shape; client and daemon must agree.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Where the daemon listens unless told otherwise: `$XDG_RUNTIME_DIR/corvus/corvus.sock`,
 /// or `/run/corvus/corvus.sock` for root without `XDG_RUNTIME_DIR`.

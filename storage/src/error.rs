@@ -29,6 +29,8 @@ pub enum StorageError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Duplicate {
     VmName,
+    DiskName,
+    DiskPath,
     MacAddress,
     ShareTag,
     Other,
@@ -58,12 +60,30 @@ impl StorageError {
     }
 }
 
+impl StorageError {
+    /// True when a write broke a foreign key: a row still refers to the
+    /// one being deleted, or the row referred to is gone.
+    pub fn referenced(&self) -> bool {
+        let StorageError::Query(err) = self else {
+            return false;
+        };
+        matches!(
+            err.sql_err(),
+            Some(SqlErr::ForeignKeyConstraintViolation(_))
+        )
+    }
+}
+
 fn classify_duplicate(message: &str) -> Duplicate {
     // SQLite names columns ("vm.name"), PostgreSQL names constraints ("vm_name_key").
     if message.contains("mac_address") {
         Duplicate::MacAddress
     } else if message.contains("tag") {
         Duplicate::ShareTag
+    } else if message.contains("disk.name") || message.contains("disk_name") {
+        Duplicate::DiskName
+    } else if message.contains("disk.path") || message.contains("disk_path") {
+        Duplicate::DiskPath
     } else if message.contains("vm.name") || message.contains("vm_name") {
         Duplicate::VmName
     } else {

@@ -7,6 +7,7 @@ mod queries;
 pub mod rows;
 
 pub use error::{Duplicate, StorageError};
+pub use queries::disks::NewDisk;
 pub use queries::state::StateRecord;
 pub use rows::StoredVm;
 

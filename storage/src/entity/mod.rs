@@ -1,5 +1,6 @@
 //! One sea-orm entity per table (DESIGN §7).
 
+pub mod disk;
 pub mod drive;
 pub mod network_interface;
 pub mod shared_dir;
