@@ -5,6 +5,7 @@
 pub mod config;
 mod context;
 pub mod daemon;
+mod disks;
 mod events;
 mod gateway;
 mod persistence;

@@ -93,6 +93,8 @@ impl Daemon {
             .arg(&self.runtime)
             .arg("--database")
             .arg(&self.database_url)
+            .arg("--data-dir")
+            .arg(self.data_dir())
             .args(["--log-level", "debug"]);
         if let Some(accel) = &self.options.accel {
             command.args(["--accel", accel]);
@@ -127,6 +129,11 @@ impl Daemon {
             self.crv(&["ping"]).output.status.success()
         });
         assert!(ready, "corvus did not answer within 30 s:\n{}", self.log());
+    }
+
+    /// `--data-dir`: disks live in its `disks/`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -2,6 +2,7 @@
 //! connection. It holds no VM logic; requests go to the supervisor.
 
 mod connection;
+mod disks;
 mod dispatch;
 pub mod listen;
 mod stream;

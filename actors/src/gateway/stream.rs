@@ -35,6 +35,8 @@ pub enum Stream {
         channel: Channel,
         attachment: Attachment,
     },
+    /// A long disk job's progress, then its answer.
+    Job(crate::disks::job::JobStream),
 }
 
 impl Stream {
@@ -124,6 +126,7 @@ impl Stream {
                 channel,
                 attachment,
             } => relay(conn, id, channel, attachment).await,
+            Stream::Job(job) => super::disks::relay(conn, id, job).await,
         }
     }
 }

@@ -6,6 +6,7 @@ mod registry;
 mod respawn;
 
 use crate::context::SharedContext;
+use crate::disks::{self, DiskArgs, DiskMsg, DiskServiceRef};
 use crate::vm::{self, Origin, VmArgs, VmCommand, VmMsg};
 use corvus_protocol::{Response, StateCount, VmInfo, VmRef, VmSpec, VmState, WireError};
 use corvus_storage::StoredVm;
@@ -52,6 +53,8 @@ pub enum SupervisorMsg {
     /// Daemon shutdown with `--stop-vms-on-exit`: stop every VM gracefully;
     /// answers once none has a QEMU left.
     StopAll { reply: RpcReplyPort<()> },
+    /// For the DiskService, the supervisor's child beside the VM actors.
+    Disk(DiskMsg),
 }
 
 pub struct SupervisorArgs {
@@ -63,6 +66,7 @@ pub struct SupervisorState {
     ctx: SharedContext,
     registry: Registry,
     actor_failures: respawn::Failures,
+    disks: DiskServiceRef,
 }
 
 pub struct Supervisor;
@@ -97,6 +101,18 @@ async fn spawn_actor(
     ))
 }
 
+async fn spawn_disk_service(
+    ctx: &SharedContext,
+    supervisor: &SupervisorRef,
+) -> Result<DiskServiceRef, ractor::SpawnErr> {
+    let args = DiskArgs {
+        store: ctx.store.clone(),
+        data_dir: ctx.data_dir.clone(),
+        supervisor: supervisor.clone(),
+    };
+    disks::spawn(args, supervisor.get_cell()).await
+}
+
 pub async fn spawn(args: SupervisorArgs) -> Result<SupervisorRef, ractor::SpawnErr> {
     let (actor, _) = Actor::spawn(Some("supervisor".into()), Supervisor, args).await?;
     Ok(actor)
@@ -112,10 +128,12 @@ impl Actor for Supervisor {
         myself: SupervisorRef,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
+        let disks = spawn_disk_service(&args.ctx, &myself).await?;
         let mut state = SupervisorState {
             ctx: args.ctx,
             registry: Registry::default(),
             actor_failures: respawn::Failures::default(),
+            disks,
         };
         // Actors start concurrently: re-adopting a running VM waits on its
         // QMP handshake, and VMs should not wait for each other's.
@@ -193,6 +211,9 @@ impl Actor for Supervisor {
                 let _ = reply.send(state.counts());
             }
             SupervisorMsg::StopAll { reply } => state.stop_all(reply),
+            SupervisorMsg::Disk(message) => {
+                let _ = state.disks.cast(message);
+            }
         }
         Ok(())
     }
@@ -206,6 +227,10 @@ impl Actor for Supervisor {
         // The default would stop the supervisor when any child stops; a VM
         // actor's end is handled here instead.
         match event {
+            SupervisionEvent::ActorFailed(cell, err) if cell.get_id() == state.disks.get_id() => {
+                error!(error = %err, "the disk service failed; restarting it");
+                state.disks = spawn_disk_service(&state.ctx, &myself).await?;
+            }
             SupervisionEvent::ActorFailed(cell, err) => {
                 if let Some(id) = state.registry.id_of_actor(cell.get_id()) {
                     error!(vm_id = id, error = %err, "VM actor failed; respawning it");

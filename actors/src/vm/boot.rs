@@ -68,8 +68,9 @@ impl VmActorState {
             .prepare(&tags)
             .await
             .map_err(|err| format!("{:#}", anyhow::Error::new(err)))?;
+        let images = crate::disks::vm_link::boot_images(&self.supervisor, &self.info.drives).await?;
         let virtiofsd = self.start_virtiofsd(&paths).await?;
-        let args = build_cmdline(&self.info, &paths, self.ctx.accel);
+        let args = build_cmdline(&self.info, &images, &paths, self.ctx.accel);
         // fork/exec and creating the log file are blocking system calls.
         let binary = self.ctx.qemu_binary.clone();
         let log = paths.qemu_log.clone();

@@ -74,10 +74,11 @@ impl VmActorState {
         }))
     }
 
-    pub(super) async fn add_drive(&mut self, drive: DriveSpec) -> Result<VmReply, WireError> {
+    pub(super) async fn add_drive(&mut self, mut drive: DriveSpec) -> Result<VmReply, WireError> {
         self.require_stopped("change its drives")?;
+        let disk_id = crate::disks::vm_link::drive_disk(&self.supervisor, &mut drive).await?;
         validate::drive(&drive)?;
-        let row = db(self.ctx.store.insert_drive(self.info.id, &drive)).await?;
+        let row = db(self.ctx.store.insert_drive(self.info.id, &drive, disk_id)).await?;
         self.info
             .drives
             .push(rows::drive_info(row).map_err(storage)?);

@@ -11,7 +11,7 @@ use corvus_protocol::{
 
 pub async fn add_drive(ctx: &Ctx, args: DriveAddArgs) -> Result<(), CliError> {
     let drive = DriveSpec {
-        file_path: args.file,
+        file_path: args.file.unwrap_or_default(),
         interface: parse_word(&args.interface)?,
         format: args
             .format
@@ -28,6 +28,7 @@ pub async fn add_drive(ctx: &Ctx, args: DriveAddArgs) -> Result<(), CliError> {
         read_only: args.read_only,
         cache: args.cache.as_deref().map(parse_word).transpose()?,
         discard: args.discard,
+        disk: args.disk.as_deref().map(VmRef::parse),
     };
     let vm = expect_vm(
         one_shot(

@@ -20,6 +20,7 @@ use opts::{Args, Opts};
 use std::ffi::OsString;
 
 pub use blockdev::{DriveImages, ImageLayer};
+pub(crate) use opts::escape_commas;
 pub use validate::{InvalidVm, MAX_PFLASH_UNITS, check_drive, validate};
 
 /// The text that identifies a VM's QEMU among all processes: it is the

@@ -14,6 +14,7 @@ pub use info::{ImageInfo, SnapshotInfo};
 pub use progress::ProgressParser;
 
 use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use tokio::io::AsyncReadExt;
@@ -191,20 +192,23 @@ impl QemuImg {
     }
 
     /// Creates, deletes or reverts to an internal snapshot of a qcow2.
+    /// `qemu-img snapshot` has no `-f`; `--image-opts` names the driver
+    /// instead, so the format is still never probed.
     pub async fn snapshot(&self, path: &Path, op: SnapshotOp<'_>) -> Result<(), ImgError> {
         let (flag, name) = match op {
             SnapshotOp::Create(name) => ("-c", name),
             SnapshotOp::Delete(name) => ("-d", name),
             SnapshotOp::Revert(name) => ("-a", name),
         };
+        let mut image = b"driver=qcow2,file.driver=file,file.filename=".to_vec();
+        image.extend(crate::cmdline::escape_commas(path.as_os_str().as_bytes()));
         let args: Vec<OsString> = vec![
             "snapshot".into(),
             "-q".into(),
-            "-f".into(),
-            "qcow2".into(),
+            "--image-opts".into(),
             flag.into(),
             name.into(),
-            path.into(),
+            OsString::from_vec(image),
         ];
         self.run("snapshot", args).await.map(drop)
     }
