@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod daemon;
+pub mod disks;
 pub mod guest;
 pub mod postgres;
 pub mod prereq;
