@@ -5,6 +5,7 @@ pub mod access;
 pub mod daemon;
 pub mod disks;
 pub mod guest;
+pub mod http;
 pub mod postgres;
 pub mod prereq;
 mod vm;

@@ -24,6 +24,7 @@ mod access;
 mod cli;
 mod definitions;
 mod devices;
+mod disk_import;
 mod disks;
 mod events;
 mod foundation;
