@@ -67,10 +67,12 @@ impl StorageError {
         let StorageError::Query(err) = self else {
             return false;
         };
+        // SQLite reports a RESTRICT action with the code of a trigger
+        // (1811), which sea-orm does not classify; its message is constant.
         matches!(
             err.sql_err(),
             Some(SqlErr::ForeignKeyConstraintViolation(_))
-        )
+        ) || err.to_string().contains("FOREIGN KEY constraint failed")
     }
 }
 

@@ -226,3 +226,41 @@ fn disks_in_use_are_refused(db: Db) {
 }
 
 on_both_databases!(disks_in_use_are_refused);
+
+/// A plain qcow2 drive whose header names a backing file without its
+/// format would make QEMU guess the format: the start is refused.
+fn a_plain_qcow2_with_an_unformatted_backing_file_is_refused(db: Db) {
+    if !have_qemu_img() {
+        return;
+    }
+    let Some(daemon) = Daemon::start(db) else {
+        return;
+    };
+    let dir = daemon.dir.path();
+    let (base, top) = (dir.join("base.raw"), dir.join("top.qcow2"));
+    let (base, top) = (base.to_str().unwrap(), top.to_str().unwrap());
+    run("qemu-img", &["create", "-q", "-f", "raw", base, "1M"]);
+    run("qemu-img", &["create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", top]);
+    // Hide the backing format (a header extension, magic 0xe2792aca) as
+    // old tools wrote images; qemu-img 7.2 will not write one without it.
+    let mut bytes = std::fs::read(top).unwrap();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == [0xe2, 0x79, 0x2a, 0xca])
+        .expect("a backing format extension");
+    bytes[at..at + 4].copy_from_slice(&[0x0b, 0xad, 0xf0, 0x0d]);
+    std::fs::write(top, bytes).unwrap();
+    assert_eq!(img_info(top)["backing-filename-format"], serde_json::Value::Null);
+    daemon.create_firmware_vm("fw", &[]);
+    daemon
+        .crv(&["vm", "drive", "add", "fw", "--file", top, "--format", "qcow2", "--interface", "virtio"])
+        .ok();
+    daemon
+        .crv(&["vm", "start", "fw"])
+        .fails(1, "without a format, and QEMU would have to guess it");
+    daemon.crv(&["vm", "reset", "fw"]).ok();
+    run("qemu-img", &["rebase", "-u", "-F", "raw", "-b", base, top]);
+    daemon.crv(&["vm", "start", "fw"]).ok();
+}
+
+on_both_databases!(a_plain_qcow2_with_an_unformatted_backing_file_is_refused);

@@ -25,6 +25,7 @@ mod cli;
 mod definitions;
 mod devices;
 mod disk_import;
+mod disk_storage;
 mod disk_vm;
 mod disks;
 mod events;

@@ -24,7 +24,7 @@ pub async fn run(env: Env, spec: ImportSpec, reporter: Reporter) -> Outcome {
     let expected = spec.sha256.as_deref().map(checksum).transpose()?;
     let source = Source::parse(&spec.source)?;
     files::ensure_dir(&env.dir).await?;
-    let (file, format) = match (&source, source.compression()) {
+    let (file, format, virtual_size) = match (&source, source.compression()) {
         (Source::Local(path), None) => {
             let size = tokio::fs::metadata(path)
                 .await
@@ -42,7 +42,7 @@ pub async fn run(env: Env, spec: ImportSpec, reporter: Reporter) -> Outcome {
                 })??;
                 verify(&expected, &actual)?;
             }
-            (target, spec.format)
+            (target, spec.format, probe.virtual_size)
         }
         _ => {
             let staged = NewFile::claim(&env.dir, spec.format.as_str()).await?;
@@ -56,26 +56,21 @@ pub async fn run(env: Env, spec: ImportSpec, reporter: Reporter) -> Outcome {
                 .len();
             let probe = probe(&env, &fetched.file.path, size, &spec).await?;
             if probe.format == spec.format.as_str() && probe.external_files().is_empty() {
-                (fetched.file, spec.format)
+                (fetched.file, spec.format, probe.virtual_size)
             } else {
                 let target =
                     convert(&env, &fetched.file.path, &probe.format, size, spec.format, &reporter)
                         .await?;
-                (target, spec.format)
+                (target, spec.format, probe.virtual_size)
             }
         }
     };
-    reporter.report("recording", 0, None);
-    let info = env
-        .img
-        .info(&file.path, Some(format.as_str()))
-        .await
-        .map_err(DiskError::img("qemu-img cannot read the new disk"))?;
+    // A conversion keeps the virtual size the probe read.
     let new = NewDisk {
         name: spec.name,
         path: file.path_text(),
         format,
-        virtual_size: info.virtual_size,
+        virtual_size,
         backing_disk_id: None,
         managed: true,
     };

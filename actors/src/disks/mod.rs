@@ -12,6 +12,7 @@ mod fetch;
 mod files;
 mod import;
 pub mod job;
+mod lease;
 mod ops;
 mod show;
 mod snapshot;
@@ -20,6 +21,8 @@ pub mod vm_link;
 
 pub use error::DiskError;
 pub use job::JobChannel;
+use lease::{Accepted, Lease};
+pub use lease::Outcome;
 
 use crate::supervisor::SupervisorRef;
 use crate::vm::Origin;
@@ -30,7 +33,6 @@ use corvus_protocol::{
 use corvus_qemu::{DriveImages, QemuImg};
 use corvus_storage::Store;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::future::Future;
 use std::path::PathBuf;
 
 pub type DiskServiceRef = ActorRef<DiskMsg>;
@@ -388,62 +390,3 @@ impl DiskState {
         Ok((images, names))
     }
 }
-
-/// What an operation's task returns: the catalog's changes and the answer.
-pub type Outcome = Result<(Vec<Change>, Response), DiskError>;
-
-/// The names and disks an accepted operation holds. They go back to the
-/// service with the operation's changes when it ends, and also when its
-/// task is dropped or panics, so nothing stays reserved for ever.
-pub struct Lease {
-    service: DiskServiceRef,
-    names: Vec<String>,
-    holds: Vec<i64>,
-    changes: Vec<Change>,
-}
-
-impl Lease {
-    fn new(service: &DiskServiceRef) -> Lease {
-        Lease {
-            service: service.clone(),
-            names: Vec::new(),
-            holds: Vec::new(),
-            changes: Vec::new(),
-        }
-    }
-
-    fn name(mut self, name: &str) -> Lease {
-        self.names.push(name.to_owned());
-        self
-    }
-
-    fn hold(mut self, id: i64) -> Lease {
-        self.holds.push(id);
-        self
-    }
-
-    fn run(mut self, work: impl Future<Output = Outcome> + Send + 'static) -> Accepted {
-        Box::pin(async move {
-            let (changes, result) = match work.await {
-                Ok((changes, response)) => (changes, Ok(response)),
-                Err(err) => (Vec::new(), Err(err)),
-            };
-            self.changes = changes;
-            drop(self);
-            result
-        })
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        let _ = self.service.cast(DiskMsg::Apply {
-            changes: std::mem::take(&mut self.changes),
-            names: std::mem::take(&mut self.names),
-            holds: std::mem::take(&mut self.holds),
-        });
-    }
-}
-
-/// An accepted operation: its remaining work, which releases its lease.
-pub type Accepted = std::pin::Pin<Box<dyn Future<Output = Result<Response, DiskError>> + Send>>;

@@ -68,11 +68,18 @@ pub async fn drive_disk(
 
 /// At each start: the image chain of every drive on a disk, with each
 /// layer's file checked, so that a file deleted behind Corvus's back is
-/// named rather than left to QEMU's message.
+/// named rather than left to QEMU's message. Plain qcow2 files are checked
+/// too: QEMU follows their headers, so every backing file there must come
+/// with its format, or QEMU would guess it.
 pub async fn boot_images(
     supervisor: &SupervisorRef,
     drives: &[DriveInfo],
 ) -> Result<DriveImages, String> {
+    for drive in drives {
+        if drive.disk_id.is_none() && drive.format == DriveFormat::Qcow2 {
+            plain_chain_has_formats(drive).await?;
+        }
+    }
     let wanted: Vec<(i64, i64)> = drives
         .iter()
         .filter_map(|d| d.disk_id.map(|disk| (d.id, disk)))
@@ -105,6 +112,35 @@ pub async fn boot_images(
         }
     }
     Ok(images)
+}
+
+/// Refuses a plain qcow2 whose chain names a backing file without its
+/// format. A file that is not there is left to QEMU, whose message names it.
+async fn plain_chain_has_formats(drive: &DriveInfo) -> Result<(), String> {
+    let path = std::path::Path::new(&drive.file_path);
+    if tokio::fs::symlink_metadata(path).await.is_err() {
+        return Ok(());
+    }
+    let chain = corvus_qemu::QemuImg::default()
+        .info_chain(path, Some("qcow2"))
+        .await
+        .map_err(|err| {
+            format!(
+                "drive {}: qemu-img cannot read {}: {:#}",
+                drive.id,
+                drive.file_path,
+                anyhow::Error::new(err)
+            )
+        })?;
+    for layer in &chain {
+        if let (Some(backing), None) = (&layer.backing_filename, &layer.backing_filename_format) {
+            return Err(format!(
+                "drive {}: {} names its backing file {backing} without a format, and QEMU would have to guess it; write the format into its header (`qemu-img rebase -u -F raw|qcow2 -b {backing} {}`) or register the files as disks",
+                drive.id, layer.filename, layer.filename
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn vm_call<T: Send + 'static>(
