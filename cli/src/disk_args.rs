@@ -141,7 +141,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
                 'M' => 20,
                 'G' => 30,
                 'T' => 40,
-                _ => return Err(format!("unknown size unit in '{text}': use K, M, G or T (binary)")),
+                _ => {
+                    return Err(format!(
+                        "unknown size unit in '{text}': use K, M, G or T (binary)"
+                    ));
+                }
             };
             (&trimmed[..at], shift)
         }

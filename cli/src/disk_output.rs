@@ -39,11 +39,20 @@ fn users(disk: &DiskInfo) -> String {
 
 pub fn list(disks: &[DiskInfo]) {
     if disks.is_empty() {
-        println!("No disks. Create one with `crv disk create NAME --size 20G` or `crv disk import NAME URL`.");
+        println!(
+            "No disks. Create one with `crv disk create NAME --size 20G` or `crv disk import NAME URL`."
+        );
         return;
     }
     let mut columns = Columns::new(vec![
-        "ID", "NAME", "FORMAT", "SIZE", "ALLOCATED", "BACKING", "USED BY", "KIND",
+        "ID",
+        "NAME",
+        "FORMAT",
+        "SIZE",
+        "ALLOCATED",
+        "BACKING",
+        "USED BY",
+        "KIND",
     ]);
     for disk in disks {
         let allocated = match (disk.actual_size, &disk.problem) {
@@ -56,9 +65,18 @@ pub fn list(disks: &[DiskInfo]) {
             Cell::plain(disk.format.as_str()),
             Cell::plain(size(disk.virtual_size)),
             Cell::plain(allocated),
-            Cell::plain(disk.backing_chain.first().cloned().unwrap_or_else(|| "-".into())),
+            Cell::plain(
+                disk.backing_chain
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "-".into()),
+            ),
             Cell::plain(users(disk)),
-            Cell::plain(if disk.managed { "managed" } else { "registered" }),
+            Cell::plain(if disk.managed {
+                "managed"
+            } else {
+                "registered"
+            }),
         ]);
     }
     columns.print(output::output_width(), 6);
@@ -73,11 +91,28 @@ pub fn show(disk: &DiskInfo) {
     let rows = [
         ("id", disk.id.to_string()),
         ("name", disk.name.clone()),
-        ("problem", disk.problem.clone().unwrap_or_else(|| "-".into())),
+        (
+            "problem",
+            disk.problem.clone().unwrap_or_else(|| "-".into()),
+        ),
         ("format", disk.format.to_string()),
-        ("size", format!("{} ({} bytes)", size(disk.virtual_size), disk.virtual_size)),
-        ("allocated", disk.actual_size.map_or_else(|| "-".into(), size)),
-        ("kind", (if disk.managed { "managed (Corvus deletes the file with the disk)" } else { "registered (Corvus never deletes the file)" }).into()),
+        (
+            "size",
+            format!("{} ({} bytes)", size(disk.virtual_size), disk.virtual_size),
+        ),
+        (
+            "allocated",
+            disk.actual_size.map_or_else(|| "-".into(), size),
+        ),
+        (
+            "kind",
+            (if disk.managed {
+                "managed (Corvus deletes the file with the disk)"
+            } else {
+                "registered (Corvus never deletes the file)"
+            })
+            .into(),
+        ),
         ("backing chain", chain),
         ("used by", users(disk)),
         ("path", disk.path.clone()),

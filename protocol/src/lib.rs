@@ -15,13 +15,13 @@ mod model;
 
 pub use codec::{FrameCodec, FrameError, MAX_FRAME_LEN};
 pub use connection::Connection;
-pub use enums::{
-    CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
-    ParseEnumError, RestartPolicy, ShareCache, SnapshotAction, VmState,
-};
 pub use disk::{
     DiskInfo, DiskRef, DiskSnapshotInfo, DiskUser, ImageVmSpec, ImportSpec, JobProgress,
     SnapshotSpec,
+};
+pub use enums::{
+    CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
+    ParseEnumError, RestartPolicy, ShareCache, SnapshotAction, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};

@@ -1,6 +1,8 @@
 //! The frames client and daemon exchange (DESIGN §6).
 
-use crate::disk::{DiskInfo, DiskRef, DiskSnapshotInfo, ImageVmSpec, ImportSpec, JobProgress, SnapshotSpec};
+use crate::disk::{
+    DiskInfo, DiskRef, DiskSnapshotInfo, ImageVmSpec, ImportSpec, JobProgress, SnapshotSpec,
+};
 use crate::enums::{Channel, DiskFormat, VmState};
 use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};

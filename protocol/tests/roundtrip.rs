@@ -188,7 +188,7 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 source: format!("https://example.invalid/{name}.qcow2.xz"),
                 format: DiskFormat::Qcow2,
                 sha256: Some("ab".repeat(32)),
-                flatten: n % 2 == 0,
+                flatten: n.is_multiple_of(2),
             },
         },
         Request::RegisterDisk {
@@ -369,7 +369,7 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
         Response::DiskDeleted {
             id,
             name: name.to_owned(),
-            file_removed: n % 2 == 1,
+            file_removed: !n.is_multiple_of(2),
         },
         Response::DiskSnapshots {
             disk: name.to_owned(),

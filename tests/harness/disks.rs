@@ -9,7 +9,10 @@ use std::process::Command;
 
 /// qemu-img is on the machine (it comes with qemu-utils).
 pub fn have_qemu_img() -> bool {
-    require(which("qemu-img").is_some(), "qemu-img (Debian package qemu-utils)")
+    require(
+        which("qemu-img").is_some(),
+        "qemu-img (Debian package qemu-utils)",
+    )
 }
 
 /// `qemu-img info --output=json -U` of a file, read by the test itself.
@@ -48,7 +51,16 @@ pub fn sector_line(path: &str, format: &str, scratch: &Path) -> String {
     let raw = scratch.join("sector.raw");
     run(
         "qemu-img",
-        &["convert", "-U", "-f", format, "-O", "raw", path, raw.to_str().expect("utf-8")],
+        &[
+            "convert",
+            "-U",
+            "-f",
+            format,
+            "-O",
+            "raw",
+            path,
+            raw.to_str().expect("utf-8"),
+        ],
     );
     let bytes = std::fs::read(&raw).expect("read the converted image");
     let _ = std::fs::remove_file(&raw);

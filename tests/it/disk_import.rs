@@ -48,7 +48,16 @@ fn same_as(daemon: &Daemon, disk: &str, raw: &Path) {
     let format = daemon.disk(disk)["format"].as_str().unwrap().to_owned();
     run(
         "qemu-img",
-        &["compare", "-U", "-f", "raw", "-F", &format, raw.to_str().unwrap(), &path],
+        &[
+            "compare",
+            "-U",
+            "-f",
+            "raw",
+            "-F",
+            &format,
+            raw.to_str().unwrap(),
+            &path,
+        ],
     );
 }
 
@@ -71,32 +80,81 @@ fn imports_from_files_and_http(db: Db) {
 
     // Local: plain (straight to qcow2) with its checksum, xz as raw, gz.
     let imported = daemon
-        .crv(&["--json", "disk", "import", "local", src.raw.to_str().unwrap(), "--sha256", &sha256(&src.raw)])
+        .crv(&[
+            "--json",
+            "disk",
+            "import",
+            "local",
+            src.raw.to_str().unwrap(),
+            "--sha256",
+            &sha256(&src.raw),
+        ])
         .json();
-    assert_eq!((imported["format"].as_str(), imported["virtual_size"].as_u64()), (Some("qcow2"), Some(4 << 20)));
+    assert_eq!(
+        (
+            imported["format"].as_str(),
+            imported["virtual_size"].as_u64()
+        ),
+        (Some("qcow2"), Some(4 << 20))
+    );
     assert_eq!(img_info(&daemon.disk_path("local"))["format"], "qcow2");
     same_as(&daemon, "local", &src.raw);
     daemon
-        .crv(&["disk", "import", "local-xz", src.xz.to_str().unwrap(), "--format", "raw", "--sha256", &sha256(&src.xz)])
+        .crv(&[
+            "disk",
+            "import",
+            "local-xz",
+            src.xz.to_str().unwrap(),
+            "--format",
+            "raw",
+            "--sha256",
+            &sha256(&src.xz),
+        ])
         .ok();
     assert_eq!(img_info(&daemon.disk_path("local-xz"))["format"], "raw");
     same_as(&daemon, "local-xz", &src.raw);
-    daemon.crv(&["disk", "import", "local-gz", src.gz.to_str().unwrap()]).ok();
+    daemon
+        .crv(&["disk", "import", "local-gz", src.gz.to_str().unwrap()])
+        .ok();
     same_as(&daemon, "local-gz", &src.raw);
 
     // HTTP: the checksum is the one of what was fetched (compressed or not).
     let piped = daemon.crv(&[
-        "disk", "import", "web", &server.url("/image.raw"), "--sha256", &sha256(&src.raw),
+        "disk",
+        "import",
+        "web",
+        &server.url("/image.raw"),
+        "--sha256",
+        &sha256(&src.raw),
     ]);
-    assert_eq!(piped.stdout().lines().count(), 1, "only the result when piped: {}", piped.stdout());
+    assert_eq!(
+        piped.stdout().lines().count(),
+        1,
+        "only the result when piped: {}",
+        piped.stdout()
+    );
     assert_eq!(piped.stderr(), "", "no progress bar when piped");
     same_as(&daemon, "web", &src.raw);
     daemon
-        .crv(&["disk", "import", "web-xz", &server.url("/image.raw.xz"), "--sha256", &sha256(&src.xz).to_uppercase()])
+        .crv(&[
+            "disk",
+            "import",
+            "web-xz",
+            &server.url("/image.raw.xz"),
+            "--sha256",
+            &sha256(&src.xz).to_uppercase(),
+        ])
         .ok();
     same_as(&daemon, "web-xz", &src.raw);
     daemon
-        .crv(&["disk", "import", "web-gz", &server.url("/image.raw.gz"), "--sha256", &sha256(&src.gz)])
+        .crv(&[
+            "disk",
+            "import",
+            "web-gz",
+            &server.url("/image.raw.gz"),
+            "--sha256",
+            &sha256(&src.gz),
+        ])
         .ok();
     same_as(&daemon, "web-gz", &src.raw);
     let kept = daemon.disk_files();
@@ -104,13 +162,33 @@ fn imports_from_files_and_http(db: Db) {
 
     // Every failure: a clear error, no disk, no file.
     let failures: Vec<(Vec<String>, &str)> = vec![
-        (vec![server.url("/image.raw.xz"), "--sha256".into(), sha256(&src.raw)], "checksum of the source does not match"),
-        (vec![src.gz.to_str().unwrap().into(), "--sha256".into(), "ab".repeat(32)], "checksum of the source does not match"),
+        (
+            vec![
+                server.url("/image.raw.xz"),
+                "--sha256".into(),
+                sha256(&src.raw),
+            ],
+            "checksum of the source does not match",
+        ),
+        (
+            vec![
+                src.gz.to_str().unwrap().into(),
+                "--sha256".into(),
+                "ab".repeat(32),
+            ],
+            "checksum of the source does not match",
+        ),
         (vec![server.url("/cut.raw.xz")], "broke off"),
         (vec![server.url("/cut.raw")], "broke off"),
         (vec![server.url("/missing.raw")], "HTTP 404"),
-        (vec![format!("http://127.0.0.1:{}/x.raw", unused_port())], "cannot reach"),
-        (vec!["relative.raw.xz".into(), "--sha256".into(), "12".into()], "64 hexadecimal digits"),
+        (
+            vec![format!("http://127.0.0.1:{}/x.raw", unused_port())],
+            "cannot reach",
+        ),
+        (
+            vec!["relative.raw.xz".into(), "--sha256".into(), "12".into()],
+            "64 hexadecimal digits",
+        ),
         (vec!["/nonexistent/image.raw".into()], "no such file"),
     ];
     for (args, expected) in failures {
@@ -148,20 +226,39 @@ fn a_qcow2_naming_a_backing_file_is_refused_unless_flattened(db: Db) {
     let secret = dir.join("secret.raw");
     std::fs::write(&secret, vec![0x42u8; 1 << 20]).unwrap();
     let crafted = dir.join("crafted.qcow2");
-    run("qemu-img", &[
-        "create", "-q", "-f", "qcow2", "-b", secret.to_str().unwrap(), "-F", "raw",
-        crafted.to_str().unwrap(),
-    ]);
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            secret.to_str().unwrap(),
+            "-F",
+            "raw",
+            crafted.to_str().unwrap(),
+        ],
+    );
     daemon
         .crv(&["disk", "import", "evil", crafted.to_str().unwrap()])
         .fails(1, "names other host files");
-    let server = FileServer::start(vec![("/crafted.qcow2", Serve::Whole(std::fs::read(&crafted).unwrap()))]);
+    let server = FileServer::start(vec![(
+        "/crafted.qcow2",
+        Serve::Whole(std::fs::read(&crafted).unwrap()),
+    )]);
     daemon
         .crv(&["disk", "import", "evil", &server.url("/crafted.qcow2")])
         .fails(1, "names other host files");
     assert_eq!(daemon.disk_files(), Vec::<PathBuf>::new());
     daemon
-        .crv(&["disk", "import", "flat", crafted.to_str().unwrap(), "--flatten"])
+        .crv(&[
+            "disk",
+            "import",
+            "flat",
+            crafted.to_str().unwrap(),
+            "--flatten",
+        ])
         .ok();
     let info = img_info(&daemon.disk_path("flat"));
     assert_eq!(info["backing-filename"], serde_json::Value::Null, "{info}");
@@ -180,10 +277,23 @@ fn a_client_that_leaves_cancels_its_import(db: Db) {
         return;
     };
     let src = sources(daemon.dir.path());
-    let server = FileServer::start(vec![("/slow.raw", Serve::StallHalfway(std::fs::read(&src.raw).unwrap()))]);
-    for signal in [nix::sys::signal::Signal::SIGKILL, nix::sys::signal::Signal::SIGINT] {
-        let mut crv = std::process::Command::new(harness::prereq::binary("crv"))
-            .args(["--socket", daemon.socket.to_str().unwrap(), "disk", "import", "slow", &server.url("/slow.raw")])
+    let server = FileServer::start(vec![(
+        "/slow.raw",
+        Serve::StallHalfway(std::fs::read(&src.raw).unwrap()),
+    )]);
+    for signal in [
+        nix::sys::signal::Signal::SIGKILL,
+        nix::sys::signal::Signal::SIGINT,
+    ] {
+        let crv = std::process::Command::new(harness::prereq::binary("crv"))
+            .args([
+                "--socket",
+                daemon.socket.to_str().unwrap(),
+                "disk",
+                "import",
+                "slow",
+                &server.url("/slow.raw"),
+            ])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -194,7 +304,12 @@ fn a_client_that_leaves_cancels_its_import(db: Db) {
                 .iter()
                 .any(|f| std::fs::metadata(f).is_ok_and(|m| m.len() >= 2 << 20))
         });
-        assert!(partial, "the import wrote half the image: {:?}\n{}", daemon.disk_files(), daemon.log());
+        assert!(
+            partial,
+            "the import wrote half the image: {:?}\n{}",
+            daemon.disk_files(),
+            daemon.log()
+        );
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(crv.id() as i32), signal).unwrap();
         let output = crv.wait_with_output().unwrap();
         if signal == nix::sys::signal::Signal::SIGINT {
@@ -202,8 +317,14 @@ fn a_client_that_leaves_cancels_its_import(db: Db) {
             assert_eq!(output.status.code(), Some(1), "{stderr}");
             assert!(stderr.contains("cancelled; nothing was kept"), "{stderr}");
         }
-        let cleaned = harness::postgres::wait_until(Duration::from_secs(10), || daemon.disk_files().is_empty());
-        assert!(cleaned, "{signal}: partial file left: {:?}", daemon.disk_files());
+        let cleaned = harness::postgres::wait_until(Duration::from_secs(10), || {
+            daemon.disk_files().is_empty()
+        });
+        assert!(
+            cleaned,
+            "{signal}: partial file left: {:?}",
+            daemon.disk_files()
+        );
         assert_eq!(daemon.disk_names(), Vec::<String>::new());
     }
 }

@@ -24,8 +24,14 @@ async fn suite(url: &str) {
     let store = Store::connect(url).await.expect("connect");
     store.migrate().await.expect("migrate");
     let base = store.insert_disk(&disk("base", None)).await.unwrap();
-    assert_eq!((base.format.as_str(), base.virtual_size), ("qcow2", 1 << 30));
-    let top = store.insert_disk(&disk("top", Some(base.id))).await.unwrap();
+    assert_eq!(
+        (base.format.as_str(), base.virtual_size),
+        ("qcow2", 1 << 30)
+    );
+    let top = store
+        .insert_disk(&disk("top", Some(base.id)))
+        .await
+        .unwrap();
     let mut same_name = disk("base", None);
     same_name.path = "/d/elsewhere.qcow2".into();
     let err = store.insert_disk(&same_name).await.unwrap_err();
@@ -64,7 +70,10 @@ async fn suite(url: &str) {
         discard: false,
         disk: None,
     };
-    let row = store.insert_drive(vm.vm.id, &drive, Some(top.id)).await.unwrap();
+    let row = store
+        .insert_drive(vm.vm.id, &drive, Some(top.id))
+        .await
+        .unwrap();
     assert_eq!(row.disk_id, Some(top.id));
     let loaded = store.load_vm(vm.vm.id).await.unwrap().unwrap();
     assert_eq!(loaded.drives[0].disk_id, Some(top.id));
@@ -75,7 +84,10 @@ async fn suite(url: &str) {
     let err = store.delete_disk(base.id).await.unwrap_err();
     assert!(err.referenced(), "{err:?}");
     // A drive on a disk that does not exist is refused too.
-    let err = store.insert_drive(vm.vm.id, &drive, Some(9999)).await.unwrap_err();
+    let err = store
+        .insert_drive(vm.vm.id, &drive, Some(9999))
+        .await
+        .unwrap_err();
     assert!(err.referenced(), "{err:?}");
 
     store.set_disk_size(top.id, 2 << 30).await.unwrap();
@@ -90,7 +102,11 @@ async fn suite(url: &str) {
 #[tokio::test]
 async fn sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    suite(&format!("sqlite://{}", dir.path().join("corvus.db").display())).await;
+    suite(&format!(
+        "sqlite://{}",
+        dir.path().join("corvus.db").display()
+    ))
+    .await;
 }
 
 #[tokio::test]

@@ -13,7 +13,10 @@ fn boot_once(daemon: &Daemon, vm: &str, id: i64, expect: &str) {
     daemon.crv(&["vm", "start", vm]).ok();
     daemon.wait_for_serial(id, "GUEST READY", BOOT_TIMEOUT);
     let log = daemon.serial_log(id);
-    assert!(log.contains(expect), "expected {expect:?} on the console:\n{log}");
+    assert!(
+        log.contains(expect),
+        "expected {expect:?} on the console:\n{log}"
+    );
     daemon.crv(&["vm", "stop", vm, "--wait"]).ok();
     daemon.wait_for_state(vm, "stopped", Duration::from_secs(30));
 }
@@ -43,7 +46,10 @@ fn a_vm_from_an_image_boots_writes_its_overlay_and_reverts(db: Db) {
     let vm = daemon.crv(&args).json();
     let id = vm["id"].as_i64().unwrap();
     let drive = &vm["drives"][0];
-    assert_eq!((drive["interface"].as_str(), drive["format"].as_str()), (Some("virtio"), Some("qcow2")));
+    assert_eq!(
+        (drive["interface"].as_str(), drive["format"].as_str()),
+        (Some("virtio"), Some("qcow2"))
+    );
     let root = daemon.disk("g-root");
     assert_eq!(drive["disk_id"], root["id"]);
     assert_eq!(root["virtual_size"].as_u64(), Some(16 << 20));
@@ -56,20 +62,30 @@ fn a_vm_from_an_image_boots_writes_its_overlay_and_reverts(db: Db) {
     boot_once(&daemon, "g", id, "DISK MARKED FIRST-MARK");
     assert_eq!(sector_line(&root_path, "qcow2", scratch), "FIRST-MARK");
     assert_eq!(sector_line(&base_path, "qcow2", scratch), "CORVUS-BASE");
-    assert_eq!(sha256(std::path::Path::new(&base_path)), base_digest, "the base is unchanged");
+    assert_eq!(
+        sha256(std::path::Path::new(&base_path)),
+        base_digest,
+        "the base is unchanged"
+    );
     // QEMU was given the chain, formats and all.
     let qemu_log = std::fs::read_to_string(daemon.runtime.join(id.to_string()).join("qemu.log"))
         .unwrap_or_default();
     assert!(!qemu_log.contains("probing"), "{qemu_log}");
 
     // Offline snapshot: take it, change the marker, revert, boot: it is back.
-    daemon.crv(&["disk", "snapshot", "create", "g-root", "first"]).ok();
+    daemon
+        .crv(&["disk", "snapshot", "create", "g-root", "first"])
+        .ok();
     let cmdline = format!("{BASE_CMDLINE} corvus.mark=SECOND-MARK");
     daemon.crv(&["vm", "edit", "g", "--cmdline", &cmdline]).ok();
     boot_once(&daemon, "g", id, "DISK MARKED SECOND-MARK");
     assert_eq!(sector_line(&root_path, "qcow2", scratch), "SECOND-MARK");
-    daemon.crv(&["disk", "snapshot", "revert", "g-root", "first"]).ok();
-    daemon.crv(&["vm", "edit", "g", "--cmdline", BASE_CMDLINE]).ok();
+    daemon
+        .crv(&["disk", "snapshot", "revert", "g-root", "first"])
+        .ok();
+    daemon
+        .crv(&["vm", "edit", "g", "--cmdline", BASE_CMDLINE])
+        .ok();
     boot_once(&daemon, "g", id, "DISK SAYS FIRST-MARK");
 
     // In use: neither the base nor the root can go while the VM is defined.
@@ -100,7 +116,9 @@ fn a_failed_vm_create_from_an_image_leaves_nothing(db: Db) {
     daemon.crv(&["disk", "create", "base", "--size", "2M"]).ok();
     daemon.create_firmware_vm("taken", &[]);
     let create = |name: &str, extra: &[&str]| {
-        let mut args = vec!["vm", "create", name, "--cpus", "1", "--ram", "64", "--image", "base"];
+        let mut args = vec![
+            "vm", "create", name, "--cpus", "1", "--ram", "64", "--image", "base",
+        ];
         args.extend_from_slice(extra);
         daemon.crv(&args)
     };
@@ -108,7 +126,9 @@ fn a_failed_vm_create_from_an_image_leaves_nothing(db: Db) {
     create("small", &["--disk-size", "1M"]).fails(1, "at least the image's size");
     create("bad", &["--kernel", "/nonexistent/vmlinuz"]).fails(1, "vmlinuz");
     daemon
-        .crv(&["vm", "create", "ghost", "--cpus", "1", "--ram", "64", "--image", "nope"])
+        .crv(&[
+            "vm", "create", "ghost", "--cpus", "1", "--ram", "64", "--image", "nope",
+        ])
         .fails(1, "no disk named or numbered 'nope'");
     assert_eq!(daemon.disk_names(), ["base"]);
     assert_eq!(daemon.disk_files().len(), 1);

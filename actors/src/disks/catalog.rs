@@ -103,7 +103,9 @@ impl Catalog {
             .iter()
             .find_map(|id| self.busy.get(id).map(|doing| (*id, *doing)))
         {
-            let disk = self.get(id).map_or_else(|| id.to_string(), |d| d.name.clone());
+            let disk = self
+                .get(id)
+                .map_or_else(|| id.to_string(), |d| d.name.clone());
             return Err(DiskError::Busy { disk, what: doing });
         }
         for id in ids {
@@ -125,7 +127,9 @@ impl Catalog {
             .find_map(|id| self.busy.get(id).map(|doing| (*id, *doing)))
         {
             Some((id, what)) => Err(DiskError::Busy {
-                disk: self.get(id).map_or_else(|| id.to_string(), |d| d.name.clone()),
+                disk: self
+                    .get(id)
+                    .map_or_else(|| id.to_string(), |d| d.name.clone()),
                 what,
             }),
             None => Ok(()),
@@ -200,7 +204,12 @@ mod tests {
         catalog.insert(disk(1, "base", None));
         catalog.insert(disk(2, "mid", Some(1)));
         catalog.insert(disk(3, "top", Some(2)));
-        let names: Vec<_> = catalog.chain(3).unwrap().iter().map(|d| d.name.clone()).collect();
+        let names: Vec<_> = catalog
+            .chain(3)
+            .unwrap()
+            .iter()
+            .map(|d| d.name.clone())
+            .collect();
         assert_eq!(names, ["top", "mid", "base"]);
         assert_eq!(catalog.overlays_of(1).len(), 1);
         catalog.insert(disk(1, "base", Some(3)));
@@ -212,7 +221,10 @@ mod tests {
     fn names_are_reserved_once_and_holds_are_exclusive() {
         let mut catalog = Catalog::default();
         catalog.insert(disk(1, "base", None));
-        assert!(matches!(catalog.reserve("base"), Err(DiskError::NameTaken(_))));
+        assert!(matches!(
+            catalog.reserve("base"),
+            Err(DiskError::NameTaken(_))
+        ));
         catalog.reserve("new").unwrap();
         assert!(catalog.reserve("new").is_err());
         catalog.release_name("new");

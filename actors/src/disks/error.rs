@@ -52,7 +52,9 @@ pub enum DiskError {
     },
     #[error("{0}")]
     Source(String),
-    #[error("the checksum of the source does not match: expected sha256 {expected}, got {actual}; nothing was kept")]
+    #[error(
+        "the checksum of the source does not match: expected sha256 {expected}, got {actual}; nothing was kept"
+    )]
     Checksum { expected: String, actual: String },
     #[error("cancelled; nothing was kept")]
     Cancelled,
@@ -86,12 +88,12 @@ impl From<DbFailure> for DiskError {
 impl From<DiskError> for WireError {
     fn from(err: DiskError) -> WireError {
         let kind = match &err {
-            DiskError::Unknown(_) | DiskError::FileMissing { .. } | DiskError::NoSnapshot { .. } => {
-                ErrorKind::NotFound
-            }
-            DiskError::NameTaken(_) | DiskError::InUse { .. } | DiskError::SnapshotExists { .. } => {
-                ErrorKind::Conflict
-            }
+            DiskError::Unknown(_)
+            | DiskError::FileMissing { .. }
+            | DiskError::NoSnapshot { .. } => ErrorKind::NotFound,
+            DiskError::NameTaken(_)
+            | DiskError::InUse { .. }
+            | DiskError::SnapshotExists { .. } => ErrorKind::Conflict,
             DiskError::Invalid(_)
             | DiskError::NoSpace { .. }
             | DiskError::Source(_)

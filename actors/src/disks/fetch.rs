@@ -159,7 +159,10 @@ pub async fn fetch(
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(&file.path)
         .await
-        .map_err(DiskError::io(format!("cannot open {}", file.path.display())))?;
+        .map_err(DiskError::io(format!(
+            "cannot open {}",
+            file.path.display()
+        )))?;
     let mut buffer = vec![0u8; BUFFER];
     loop {
         let read = tokio::select! {
@@ -240,9 +243,10 @@ async fn open(source: &Source) -> Result<(Reader, Option<u64>), DiskError> {
                 .read_timeout(READ_TIMEOUT)
                 .build()
                 .map_err(|err| DiskError::Source(format!("cannot set up an HTTP client: {err}")))?;
-            let response = client.get(url.clone()).send().await.map_err(|err| {
-                DiskError::Source(format!("cannot reach {url}: {}", chain(&err)))
-            })?;
+            let response =
+                client.get(url.clone()).send().await.map_err(|err| {
+                    DiskError::Source(format!("cannot reach {url}: {}", chain(&err)))
+                })?;
             let status = response.status();
             if !status.is_success() {
                 return Err(DiskError::Source(format!(
@@ -250,13 +254,10 @@ async fn open(source: &Source) -> Result<(Reader, Option<u64>), DiskError> {
                 )));
             }
             let length = response.content_length();
-            let stream = response
-                .bytes_stream()
-                .map_err(|err| std::io::Error::new(std::io::ErrorKind::ConnectionAborted, chain(&err)));
-            Ok((
-                Box::pin(tokio_util::io::StreamReader::new(stream)),
-                length,
-            ))
+            let stream = response.bytes_stream().map_err(|err| {
+                std::io::Error::new(std::io::ErrorKind::ConnectionAborted, chain(&err))
+            });
+            Ok((Box::pin(tokio_util::io::StreamReader::new(stream)), length))
         }
     }
 }

@@ -47,7 +47,9 @@ impl NewFile {
                 Ok(_) => return Ok(NewFile { path, keep: false }),
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(err) => {
-                    return Err(DiskError::io(format!("cannot create {}", path.display()))(err));
+                    return Err(DiskError::io(format!("cannot create {}", path.display()))(
+                        err,
+                    ));
                 }
             }
         }

@@ -58,9 +58,15 @@ pub async fn run(env: Env, spec: ImportSpec, reporter: Reporter) -> Outcome {
             if probe.format == spec.format.as_str() && probe.external_files().is_empty() {
                 (fetched.file, spec.format, probe.virtual_size)
             } else {
-                let target =
-                    convert(&env, &fetched.file.path, &probe.format, size, spec.format, &reporter)
-                        .await?;
+                let target = convert(
+                    &env,
+                    &fetched.file.path,
+                    &probe.format,
+                    size,
+                    spec.format,
+                    &reporter,
+                )
+                .await?;
                 (target, spec.format, probe.virtual_size)
             }
         }
@@ -103,14 +109,19 @@ fn verify(expected: &str, actual: &str) -> Result<(), DiskError> {
 }
 
 /// qemu-img's reading of what was fetched, and the refusals.
-async fn probe(env: &Env, path: &Path, size: u64, spec: &ImportSpec) -> Result<ImageInfo, DiskError> {
+async fn probe(
+    env: &Env,
+    path: &Path,
+    size: u64,
+    spec: &ImportSpec,
+) -> Result<ImageInfo, DiskError> {
     let info = env
         .img
         .info(path, None)
         .await
         .map_err(DiskError::img("qemu-img cannot read the source"))?;
     match info.format.parse::<DiskFormat>() {
-        Ok(DiskFormat::Raw) if size == 0 || size % 512 != 0 => {
+        Ok(DiskFormat::Raw) if size == 0 || !size.is_multiple_of(512) => {
             return Err(DiskError::Source(format!(
                 "the source is not a disk image: no image format qemu-img knows, and {size} bytes is not a whole number of 512-byte sectors"
             )));
@@ -150,7 +161,9 @@ async fn convert(
         .convert(
             (source, source_format),
             (&target.path, format.as_str()),
-            move |fraction| progress.report("converting", (fraction * size as f64) as u64, Some(size)),
+            move |fraction| {
+                progress.report("converting", (fraction * size as f64) as u64, Some(size))
+            },
             &reporter.cancel,
         )
         .await

@@ -21,8 +21,8 @@ pub mod vm_link;
 
 pub use error::DiskError;
 pub use job::JobChannel;
-use lease::{Accepted, Lease};
 pub use lease::Outcome;
+use lease::{Accepted, Lease};
 
 use crate::supervisor::SupervisorRef;
 use crate::vm::Origin;
@@ -106,7 +106,7 @@ pub enum DiskMsg {
     /// holds one of the disks.
     BootImages {
         drives: Vec<(i64, i64)>,
-        reply: RpcReplyPort<Result<(DriveImages, Vec<(String, String)>), WireError>>,
+        reply: RpcReplyPort<Result<BootImages, WireError>>,
     },
     /// A task's changes and what it no longer holds; sent before it answers.
     Apply {
@@ -115,6 +115,10 @@ pub enum DiskMsg {
         holds: Vec<i64>,
     },
 }
+
+/// The image chains of a VM's drives, and (file path, disk name) of every
+/// layer, so that a missing file can be named by its disk.
+pub type BootImages = (DriveImages, Vec<(String, String)>);
 
 pub struct DiskArgs {
     pub store: Store,
@@ -180,7 +184,9 @@ impl Actor for DiskService {
         for row in args.store.load_disks().await? {
             match Disk::from_row(row) {
                 Ok(disk) => catalog.insert(disk),
-                Err(err) => tracing::error!(error = %format!("{:#}", anyhow::Error::new(err)), "skipping a disk whose stored row is invalid"),
+                Err(err) => {
+                    tracing::error!(error = %format!("{:#}", anyhow::Error::new(err)), "skipping a disk whose stored row is invalid")
+                }
             }
         }
         Ok(DiskState {
@@ -295,18 +301,25 @@ impl DiskState {
                     )));
                 }
                 self.catalog.reserve(&name)?;
-                lease.name(&name).run(ops::register(env, name, path, format))
+                lease
+                    .name(&name)
+                    .run(ops::register(env, name, path, format))
             }
             DiskRequest::Overlay { name, backing } => {
                 ops::check_name(&name)?;
                 let base = self.catalog.resolve(&backing)?.clone();
                 self.hold_and_reserve(base.id, "an overlay creation", &name)?;
-                lease.name(&name).hold(base.id).run(ops::overlay(env, name, base))
+                lease
+                    .name(&name)
+                    .hold(base.id)
+                    .run(ops::overlay(env, name, base))
             }
             DiskRequest::Resize { disk, size, shrink } => {
                 let disk = self.catalog.resolve(&disk)?.clone();
                 self.catalog.hold(&[disk.id], "a resize")?;
-                lease.hold(disk.id).run(ops::resize(env, disk, size, shrink))
+                lease
+                    .hold(disk.id)
+                    .run(ops::resize(env, disk, size, shrink))
             }
             DiskRequest::Snapshot(spec) => {
                 let disk = self.catalog.resolve(&spec.disk)?.clone();
@@ -359,7 +372,12 @@ impl DiskState {
         channel.finish(accepted);
     }
 
-    fn hold_and_reserve(&mut self, id: i64, what: &'static str, name: &str) -> Result<(), DiskError> {
+    fn hold_and_reserve(
+        &mut self,
+        id: i64,
+        what: &'static str,
+        name: &str,
+    ) -> Result<(), DiskError> {
         self.catalog.hold(&[id], what)?;
         if let Err(err) = self.catalog.reserve(name) {
             self.catalog.release(&[id]);
@@ -377,7 +395,7 @@ impl DiskState {
     fn boot_images(
         &self,
         drives: &[(i64, i64)],
-    ) -> Result<(DriveImages, Vec<(String, String)>), DiskError> {
+    ) -> Result<BootImages, DiskError> {
         let mut images = DriveImages::new();
         let mut names = Vec::new();
         for (drive_id, disk_id) in drives {

@@ -38,12 +38,14 @@ pub async fn record(env: &Env, new: NewDisk, claim: Option<NewFile>) -> Result<D
             return Err(DiskError::NameTaken(new.name));
         }
         Err(err) if err.duplicate() == Some(Duplicate::DiskPath) => {
-            return Err(DiskError::Invalid(format!("{} is already a disk", new.path)));
+            return Err(DiskError::Invalid(format!(
+                "{} is already a disk",
+                new.path
+            )));
         }
         Err(err) => return Err(err.into()),
     };
-    let disk = Disk::from_row(row)
-        .map_err(|err| DiskError::Database(crate::wire::storage(err)))?;
+    let disk = Disk::from_row(row).map_err(|err| DiskError::Database(crate::wire::storage(err)))?;
     if let Some(claim) = claim {
         claim.keep();
     }
@@ -82,12 +84,7 @@ pub async fn create(env: Env, name: String, size: u64, format: DiskFormat) -> Ou
 /// A file Corvus is told about: its format is read (or checked) with
 /// qemu-img now, and recorded so that nothing probes it later. A backing
 /// file must itself be a disk already, which also rules out loops.
-pub async fn register(
-    env: Env,
-    name: String,
-    path: String,
-    format: Option<DiskFormat>,
-) -> Outcome {
+pub async fn register(env: Env, name: String, path: String, format: Option<DiskFormat>) -> Outcome {
     if !path.starts_with('/') {
         return Err(DiskError::Invalid(format!(
             "'{path}' is not an absolute path; pass the full path of the image"
@@ -97,9 +94,7 @@ pub async fn register(
         .await
         .map_err(DiskError::io(format!("cannot register {path}")))?;
     if !meta.is_file() {
-        return Err(DiskError::Invalid(format!(
-            "{path} is not a regular file"
-        )));
+        return Err(DiskError::Invalid(format!("{path} is not a regular file")));
     }
     let chain = env
         .img
@@ -212,7 +207,9 @@ pub async fn clone(env: Env, name: String, source: Disk, reporter: Reporter) -> 
         .convert(
             (Path::new(&source.path), source.format.as_str()),
             (&claim.path, source.format.as_str()),
-            move |fraction| progress.report("copying", (fraction * total as f64) as u64, Some(total)),
+            move |fraction| {
+                progress.report("copying", (fraction * total as f64) as u64, Some(total))
+            },
             &reporter.cancel,
         )
         .await
@@ -247,7 +244,11 @@ pub async fn resize(env: Env, disk: Disk, size: u64, shrink: bool) -> Outcome {
         if !uses.is_empty() || !overlays.is_empty() {
             let mut users = usage::describe(&uses);
             for overlay in overlays {
-                users.push_str(&format!("{}disk '{}'", if users.is_empty() { "" } else { ", " }, overlay.name));
+                users.push_str(&format!(
+                    "{}disk '{}'",
+                    if users.is_empty() { "" } else { ", " },
+                    overlay.name
+                ));
             }
             return Err(DiskError::InUse {
                 disk: disk.name,
@@ -261,7 +262,10 @@ pub async fn resize(env: Env, disk: Disk, size: u64, shrink: bool) -> Outcome {
     env.img
         .resize(Path::new(&disk.path), disk.format.as_str(), size, shrink)
         .await
-        .map_err(DiskError::img(format!("cannot resize disk '{}'", disk.name)))?;
+        .map_err(DiskError::img(format!(
+            "cannot resize disk '{}'",
+            disk.name
+        )))?;
     db(env.store.set_disk_size(disk.id, size)).await?;
     let mut catalog = env.catalog.clone();
     catalog.set_size(disk.id, size);

@@ -42,7 +42,10 @@ pub async fn info_of(
     });
     let mut snapshots = Vec::new();
     if let (Some(img), None) = (img, &problem) {
-        match img.info(Path::new(&disk.path), Some(disk.format.as_str())).await {
+        match img
+            .info(Path::new(&disk.path), Some(disk.format.as_str()))
+            .await
+        {
             Ok(info) => {
                 snapshots = info
                     .snapshots

@@ -28,7 +28,10 @@ pub async fn run(
         (SnapshotAction::List, _) => {
             let info = info_of(&env.catalog, &disk, &vms, Some(&env.img)).await;
             if let Some(problem) = info.problem {
-                return Err(DiskError::Invalid(format!("disk '{}': {problem}", disk.name)));
+                return Err(DiskError::Invalid(format!(
+                    "disk '{}': {problem}",
+                    disk.name
+                )));
             }
             return Ok((
                 Vec::new(),
@@ -79,7 +82,10 @@ pub async fn run(
         .img
         .info(Path::new(&disk.path), Some("qcow2"))
         .await
-        .map_err(DiskError::img(format!("qemu-img cannot read disk '{}'", disk.name)))?;
+        .map_err(DiskError::img(format!(
+            "qemu-img cannot read disk '{}'",
+            disk.name
+        )))?;
     let exists = before.snapshots.iter().any(|s| s.name == name);
     match (action, exists) {
         (SnapshotAction::Create, true) => {

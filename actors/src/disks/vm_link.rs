@@ -170,9 +170,7 @@ async fn vm_command(
     .await?
     {
         VmReply::Response(response) => Ok(response),
-        VmReply::Attached(_) => Err(DiskError::Unavailable(
-            "a VM answered with a stream".into(),
-        )),
+        VmReply::Attached(_) => Err(DiskError::Unavailable("a VM answered with a stream".into())),
     }
 }
 
@@ -278,7 +276,9 @@ pub async fn delete_vm(env: Env, vm: VmRef, origin: Origin) -> Outcome {
                 changes.push(Change::Removed(disk.id));
                 deleted.push(disk.name);
             }
-            Err(err) => tracing::warn!(disk = %disk.name, error = %err, "kept a disk of a deleted VM"),
+            Err(err) => {
+                tracing::warn!(disk = %disk.name, error = %err, "kept a disk of a deleted VM")
+            }
         }
     }
     Ok((

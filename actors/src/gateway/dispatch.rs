@@ -3,8 +3,8 @@
 
 use super::Services;
 use super::disks;
-use crate::disks::{DiskRequest, JobRequest};
 use super::stream::Stream;
+use crate::disks::{DiskRequest, JobRequest};
 use crate::supervisor::SupervisorMsg;
 use crate::vm::{Origin, VmCommand, VmReply};
 use corvus_protocol::{DaemonStatus, PROTOCOL_VERSION, Request, Response, VmRef, WireError};
@@ -70,12 +70,19 @@ pub async fn handle(request: Request, connection: u64, services: &Services) -> N
         Request::History { vm: target, limit } => vm(target, VmCommand::History { limit }).await,
         Request::SpiceUri { vm: target } => vm(target, VmCommand::SpiceUri).await,
         Request::ListDisks => disks::request(services, DiskRequest::List, origin).await,
-        Request::ShowDisk { disk } => disks::request(services, DiskRequest::Show(disk), origin).await,
+        Request::ShowDisk { disk } => {
+            disks::request(services, DiskRequest::Show(disk), origin).await
+        }
         Request::CreateDisk { name, size, format } => {
             disks::request(services, DiskRequest::Create { name, size, format }, origin).await
         }
         Request::RegisterDisk { name, path, format } => {
-            disks::request(services, DiskRequest::Register { name, path, format }, origin).await
+            disks::request(
+                services,
+                DiskRequest::Register { name, path, format },
+                origin,
+            )
+            .await
         }
         Request::OverlayDisk { name, backing } => {
             disks::request(services, DiskRequest::Overlay { name, backing }, origin).await

@@ -68,7 +68,8 @@ impl VmActorState {
             .prepare(&tags)
             .await
             .map_err(|err| format!("{:#}", anyhow::Error::new(err)))?;
-        let images = crate::disks::vm_link::boot_images(&self.supervisor, &self.info.drives).await?;
+        let images =
+            crate::disks::vm_link::boot_images(&self.supervisor, &self.info.drives).await?;
         let virtiofsd = self.start_virtiofsd(&paths).await?;
         let args = build_cmdline(&self.info, &images, &paths, self.ctx.accel);
         // fork/exec and creating the log file are blocking system calls.

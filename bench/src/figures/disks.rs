@@ -26,7 +26,9 @@ enum Step {
 pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let mib = bench.plan.import_mib;
     let rounds = bench.plan.import_iterations;
-    progress(&format!("figure 9: {rounds} × import of a {mib} MiB raw image"));
+    progress(&format!(
+        "figure 9: {rounds} × import of a {mib} MiB raw image"
+    ));
     let dir = bench.dir("disks");
     let url = format!("sqlite://{}", dir.join("corvus.db").display());
     let (mut daemon, _) = Daemon::start(&bench.bins, &dir, url, &bench.accel).await?;
@@ -58,7 +60,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     }
     daemon.stop().await?;
     let baseline = "`qemu-img convert -f raw -O qcow2` of the same file";
-    let median = crate::stats::Stats::of(&plain).map(|s| s.median).unwrap_or(0.0);
+    let median = crate::stats::Stats::of(&plain)
+        .map(|s| s.median)
+        .unwrap_or(0.0);
     bench.diagnose(
         "import_throughput_mib_s",
         json!(mib as f64 / (median / 1e3)),

@@ -4,13 +4,15 @@ use super::Ctx;
 use super::daemon::unexpected;
 use crate::client::one_shot;
 use crate::disk_args::{
-    DiskCommand, DiskCreateArgs, DiskDeleteArgs, DiskRegisterArgs, DiskResizeArgs,
-    SnapshotArgs, SnapshotCommand, parse_size,
+    DiskCommand, DiskCreateArgs, DiskDeleteArgs, DiskRegisterArgs, DiskResizeArgs, SnapshotArgs,
+    SnapshotCommand, parse_size,
 };
 use crate::disk_output;
 use crate::error::{CliError, parse_word};
 use crate::output;
-use corvus_protocol::{DiskFormat, DiskInfo, DiskRef, Request, Response, SnapshotAction, SnapshotSpec};
+use corvus_protocol::{
+    DiskFormat, DiskInfo, DiskRef, Request, Response, SnapshotAction, SnapshotSpec,
+};
 
 pub async fn run(ctx: &Ctx, command: DiskCommand) -> Result<(), CliError> {
     match command {
@@ -59,7 +61,10 @@ async fn list(ctx: &Ctx) -> Result<(), CliError> {
 }
 
 fn format(text: Option<&str>) -> Result<DiskFormat, CliError> {
-    Ok(text.map(parse_word).transpose()?.unwrap_or(DiskFormat::Qcow2))
+    Ok(text
+        .map(parse_word)
+        .transpose()?
+        .unwrap_or(DiskFormat::Qcow2))
 }
 
 pub fn size(text: &str) -> Result<u64, CliError> {
@@ -181,7 +186,11 @@ async fn delete(ctx: &Ctx, args: DiskDeleteArgs) -> Result<(), CliError> {
             name,
             file_removed,
         } => {
-            let file = if file_removed { "and its file" } else { "(its file stays)" };
+            let file = if file_removed {
+                "and its file"
+            } else {
+                "(its file stays)"
+            };
             println!("deleted disk '{name}' (id {id}) {file}");
         }
         other => return Err(unexpected(other)),

@@ -35,8 +35,7 @@ pub(super) fn add(args: &mut Args, drives: &[DriveInfo], images: &DriveImages) {
                 blockdev::blockdev(drive, &node_name(drive), chain),
             );
             if let Some(device) = device(args, drive, &mut slots) {
-                let device =
-                    device.set_opt("write-cache", blockdev::write_cache(drive.cache));
+                let device = device.set_opt("write-cache", blockdev::write_cache(drive.cache));
                 args.pair("-device", device);
             }
             continue;

@@ -49,7 +49,11 @@ impl ImageInfo {
             .as_ref()
             .and_then(|specific| specific.data.as_ref())
             .and_then(|data| data.data_file.as_deref());
-        self.backing_filename.as_deref().into_iter().chain(data_file).collect()
+        self.backing_filename
+            .as_deref()
+            .into_iter()
+            .chain(data_file)
+            .collect()
     }
 }
 

@@ -79,9 +79,7 @@ impl QemuImg {
     /// which only an import's first look at a fetched file should do.
     /// `-U`: a disk a running VM holds can still be described.
     pub async fn info(&self, path: &Path, format: Option<&str>) -> Result<ImageInfo, ImgError> {
-        let out = self
-            .run("info", info_args(path, format, false))
-            .await?;
+        let out = self.run("info", info_args(path, format, false)).await?;
         info::parse_one(&out).map_err(|source| ImgError::Parse {
             operation: "info",
             source,
@@ -110,7 +108,8 @@ impl QemuImg {
         size: Option<u64>,
         backing: Option<(&Path, &str)>,
     ) -> Result<(), ImgError> {
-        let mut args: Vec<OsString> = vec!["create".into(), "-q".into(), "-f".into(), format.into()];
+        let mut args: Vec<OsString> =
+            vec!["create".into(), "-q".into(), "-f".into(), format.into()];
         if let Some((file, backing_format)) = backing {
             args.extend(["-b".into(), file.into(), "-F".into(), backing_format.into()]);
         }
@@ -182,7 +181,8 @@ impl QemuImg {
         size: u64,
         shrink: bool,
     ) -> Result<(), ImgError> {
-        let mut args: Vec<OsString> = vec!["resize".into(), "-q".into(), "-f".into(), format.into()];
+        let mut args: Vec<OsString> =
+            vec!["resize".into(), "-q".into(), "-f".into(), format.into()];
         if shrink {
             args.push("--shrink".into());
         }
@@ -233,11 +233,7 @@ impl QemuImg {
     }
 
     /// Runs to completion; returns stdout.
-    async fn run(
-        &self,
-        operation: &'static str,
-        args: Vec<OsString>,
-    ) -> Result<Vec<u8>, ImgError> {
+    async fn run(&self, operation: &'static str, args: Vec<OsString>) -> Result<Vec<u8>, ImgError> {
         let child = self.spawn(args)?;
         let output = child
             .wait_with_output()
