@@ -392,10 +392,7 @@ impl DiskState {
         Ok((disk.id, disk.path.clone(), disk.format))
     }
 
-    fn boot_images(
-        &self,
-        drives: &[(i64, i64)],
-    ) -> Result<BootImages, DiskError> {
+    fn boot_images(&self, drives: &[(i64, i64)]) -> Result<BootImages, DiskError> {
         let mut images = DriveImages::new();
         let mut names = Vec::new();
         for (drive_id, disk_id) in drives {
