@@ -188,6 +188,9 @@ pub fn vm_show(vm: &VmInfo) {
         let mut t = table(&["ID", "INTERFACE", "MEDIA", "FORMAT", "OPTIONS", "FILE"]);
         for d in &vm.drives {
             let mut options = Vec::new();
+            if let Some(disk) = d.disk_id {
+                options.push(format!("disk={disk}"));
+            }
             if d.read_only {
                 options.push("read-only".to_owned());
             }

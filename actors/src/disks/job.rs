@@ -5,12 +5,17 @@
 
 use super::{Accepted, DiskError};
 use corvus_protocol::{JobProgress, Response, WireError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// Progress frames waiting for a slow client; more are dropped, since
 /// only the latest figure matters.
 pub const PROGRESS_BACKLOG: usize = 16;
+/// A bar redrawn ten times a second is smooth; more frames are only load.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 pub struct JobChannel {
     pub progress: mpsc::Sender<JobProgress>,
@@ -51,6 +56,8 @@ impl JobChannel {
             job,
             progress: self.progress.clone(),
             cancel: self.cancel.clone(),
+            started: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -76,10 +83,22 @@ pub struct Reporter {
     pub job: u64,
     progress: mpsc::Sender<JobProgress>,
     pub cancel: CancellationToken,
+    started: Instant,
+    /// When the last frame went, in ms since `started` (shared by clones).
+    last_ms: Arc<AtomicU64>,
 }
 
 impl Reporter {
+    /// Sends a frame, at most one per interval except a phase's first
+    /// (`done == 0`) and last (`done == total`).
     pub fn report(&self, phase: &str, done: u64, total: Option<u64>) {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.last_ms.load(Ordering::Relaxed);
+        let edge = done == 0 || Some(done) == total;
+        if !edge && now.saturating_sub(last) < PROGRESS_INTERVAL.as_millis() as u64 {
+            return;
+        }
+        self.last_ms.store(now, Ordering::Relaxed);
         let _ = self.progress.try_send(JobProgress {
             job: self.job,
             phase: phase.to_owned(),
