@@ -134,6 +134,17 @@ fn a_failed_vm_create_from_an_image_leaves_nothing(db: Db) {
     assert_eq!(daemon.disk_files().len(), 1);
     let vms = daemon.crv(&["--json", "vm", "list"]).json();
     assert_eq!(vms.as_array().unwrap().len(), 1, "{vms}");
+
+    // Overlays only read their base: VMs made from one image at once all succeed.
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4)
+            .map(|n| scope.spawn(move || create(&format!("many-{n}"), &[])))
+            .collect();
+        for run in runs {
+            run.join().unwrap().ok();
+        }
+    });
+    assert_eq!(daemon.disk_names().len(), 5, "{:?}", daemon.disk_names());
 }
 
 on_both_databases!(a_failed_vm_create_from_an_image_leaves_nothing);

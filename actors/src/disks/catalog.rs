@@ -48,6 +48,10 @@ pub struct Catalog {
     reserved: HashSet<String>,
     /// Disks an operation is changing, with what it is doing.
     busy: HashMap<i64, &'static str>,
+    /// Disks operations are reading (an overlay made on it, a clone of
+    /// it), with how many and what the last one is doing: they may share,
+    /// but nothing may change the disk meanwhile.
+    shared: HashMap<i64, (usize, &'static str)>,
 }
 
 impl Catalog {
@@ -97,20 +101,37 @@ impl Catalog {
         self.reserved.remove(name);
     }
 
-    /// Marks disks as held by an operation; refused when one is already.
+    fn busy_error(&self, id: i64, what: &'static str) -> DiskError {
+        let disk = self
+            .get(id)
+            .map_or_else(|| id.to_string(), |d| d.name.clone());
+        DiskError::Busy { disk, what }
+    }
+
+    /// Marks disks as changed by an operation; refused while any other
+    /// operation changes or reads one of them.
     pub fn hold(&mut self, ids: &[i64], what: &'static str) -> Result<(), DiskError> {
-        if let Some((id, doing)) = ids
-            .iter()
-            .find_map(|id| self.busy.get(id).map(|doing| (*id, *doing)))
-        {
-            let disk = self
-                .get(id)
-                .map_or_else(|| id.to_string(), |d| d.name.clone());
-            return Err(DiskError::Busy { disk, what: doing });
+        for id in ids {
+            if let Some(doing) = self.busy.get(id) {
+                return Err(self.busy_error(*id, doing));
+            }
+            if let Some((_, doing)) = self.shared.get(id) {
+                return Err(self.busy_error(*id, doing));
+            }
         }
         for id in ids {
             self.busy.insert(*id, what);
         }
+        Ok(())
+    }
+
+    /// Marks a disk as read by an operation; others may read it too.
+    pub fn hold_shared(&mut self, id: i64, what: &'static str) -> Result<(), DiskError> {
+        if let Some(doing) = self.busy.get(&id) {
+            return Err(self.busy_error(id, doing));
+        }
+        let entry = self.shared.entry(id).or_insert((0, what));
+        *entry = (entry.0 + 1, what);
         Ok(())
     }
 
@@ -120,18 +141,24 @@ impl Catalog {
         }
     }
 
-    /// Refuses when any disk of the chain is held by an operation.
+    pub fn release_shared(&mut self, ids: &[i64]) {
+        for id in ids {
+            if let Some((count, _)) = self.shared.get_mut(id) {
+                *count -= 1;
+                if *count == 0 {
+                    self.shared.remove(id);
+                }
+            }
+        }
+    }
+
+    /// Refuses when an operation is changing any of these disks.
     pub fn check_free(&self, ids: &[i64]) -> Result<(), DiskError> {
         match ids
             .iter()
             .find_map(|id| self.busy.get(id).map(|doing| (*id, *doing)))
         {
-            Some((id, what)) => Err(DiskError::Busy {
-                disk: self
-                    .get(id)
-                    .map_or_else(|| id.to_string(), |d| d.name.clone()),
-                what,
-            }),
+            Some((id, what)) => Err(self.busy_error(id, what)),
             None => Ok(()),
         }
     }
@@ -235,6 +262,16 @@ mod tests {
         assert!(catalog.check_free(&[1]).is_err());
         catalog.release(&[1]);
         catalog.check_free(&[1]).unwrap();
+        // Readers share; a writer waits for all of them.
+        catalog.hold_shared(1, "an overlay creation").unwrap();
+        catalog.hold_shared(1, "a clone").unwrap();
+        catalog.check_free(&[1]).unwrap();
+        assert!(catalog.hold(&[1], "a deletion").is_err());
+        catalog.release_shared(&[1]);
+        assert!(catalog.hold(&[1], "a deletion").is_err());
+        catalog.release_shared(&[1]);
+        catalog.hold(&[1], "a deletion").unwrap();
+        assert!(catalog.hold_shared(1, "a clone").is_err());
         assert!(matches!(
             catalog.resolve(&DiskRef::Name("nope".into())),
             Err(DiskError::Unknown(_))

@@ -14,6 +14,7 @@ pub struct Lease {
     service: DiskServiceRef,
     names: Vec<String>,
     holds: Vec<i64>,
+    shared: Vec<i64>,
     changes: Vec<Change>,
 }
 
@@ -23,6 +24,7 @@ impl Lease {
             service: service.clone(),
             names: Vec::new(),
             holds: Vec::new(),
+            shared: Vec::new(),
             changes: Vec::new(),
         }
     }
@@ -34,6 +36,11 @@ impl Lease {
 
     pub fn hold(mut self, id: i64) -> Lease {
         self.holds.push(id);
+        self
+    }
+
+    pub fn share(mut self, id: i64) -> Lease {
+        self.shared.push(id);
         self
     }
 
@@ -56,6 +63,7 @@ impl Drop for Lease {
             changes: std::mem::take(&mut self.changes),
             names: std::mem::take(&mut self.names),
             holds: std::mem::take(&mut self.holds),
+            shared: std::mem::take(&mut self.shared),
         });
     }
 }

@@ -113,6 +113,7 @@ pub enum DiskMsg {
         changes: Vec<Change>,
         names: Vec<String>,
         holds: Vec<i64>,
+        shared: Vec<i64>,
     },
 }
 
@@ -139,13 +140,14 @@ pub struct Env {
 }
 
 impl Env {
-    /// Hands the catalog changes back to the service, releasing what the
-    /// operation held.
-    pub fn apply(&self, changes: Vec<Change>, names: Vec<String>, holds: Vec<i64>) {
+    /// Hands catalog changes back to the service before the operation ends
+    /// (its lease releases what it holds when it does).
+    pub fn apply(&self, changes: Vec<Change>) {
         let _ = self.myself.cast(DiskMsg::Apply {
             changes,
-            names,
-            holds,
+            names: Vec::new(),
+            holds: Vec::new(),
+            shared: Vec::new(),
         });
     }
 }
@@ -222,6 +224,7 @@ impl Actor for DiskService {
                 changes,
                 names,
                 holds,
+                shared,
             } => {
                 for change in changes {
                     match change {
@@ -234,6 +237,7 @@ impl Actor for DiskService {
                     state.catalog.release_name(name);
                 }
                 state.catalog.release(&holds);
+                state.catalog.release_shared(&shared);
             }
         }
         Ok(())
@@ -308,10 +312,10 @@ impl DiskState {
             DiskRequest::Overlay { name, backing } => {
                 ops::check_name(&name)?;
                 let base = self.catalog.resolve(&backing)?.clone();
-                self.hold_and_reserve(base.id, "an overlay creation", &name)?;
+                self.share_and_reserve(base.id, "an overlay creation", &name)?;
                 lease
                     .name(&name)
-                    .hold(base.id)
+                    .share(base.id)
                     .run(ops::overlay(env, name, base))
             }
             DiskRequest::Resize { disk, size, shrink } => {
@@ -338,10 +342,10 @@ impl DiskState {
                 let base = self.catalog.resolve(&spec.image)?.clone();
                 let name = vm_link::root_disk_name(&spec.spec.name);
                 ops::check_name(&name)?;
-                self.hold_and_reserve(base.id, "an overlay creation", &name)?;
+                self.share_and_reserve(base.id, "an overlay creation", &name)?;
                 lease
                     .name(&name)
-                    .hold(base.id)
+                    .share(base.id)
                     .run(vm_link::create_vm(env, spec, base, name, origin))
             }
             DiskRequest::DeleteVmWithDisks(vm) => lease.run(vm_link::delete_vm(env, vm, origin)),
@@ -361,10 +365,10 @@ impl DiskState {
             JobRequest::Clone { name, source } => ops::check_name(&name)
                 .and_then(|()| Ok(self.catalog.resolve(&source)?.clone()))
                 .and_then(|source| {
-                    self.hold_and_reserve(source.id, "a clone", &name)?;
+                    self.share_and_reserve(source.id, "a clone", &name)?;
                     Ok(lease
                         .name(&name)
-                        .hold(source.id)
+                        .share(source.id)
                         .run(ops::clone(env, name, source, reporter)))
                 }),
         };
@@ -372,15 +376,16 @@ impl DiskState {
         channel.finish(accepted);
     }
 
-    fn hold_and_reserve(
+    /// Takes a read hold on a disk and a name for the new one, or neither.
+    fn share_and_reserve(
         &mut self,
         id: i64,
         what: &'static str,
         name: &str,
     ) -> Result<(), DiskError> {
-        self.catalog.hold(&[id], what)?;
+        self.catalog.hold_shared(id, what)?;
         if let Err(err) = self.catalog.reserve(name) {
-            self.catalog.release(&[id]);
+            self.catalog.release_shared(&[id]);
             return Err(err);
         }
         Ok(())

@@ -195,11 +195,11 @@ pub async fn create_vm(
     files::ensure_dir(&env.dir).await?;
     let root = make_overlay(&env, root_name, &base, spec.disk_size).await?;
     // The catalog learns of the disk before the VM's actor asks for it.
-    env.apply(vec![Change::Added(root.clone())], Vec::new(), Vec::new());
+    env.apply(vec![Change::Added(root.clone())]);
     let undo_disk = |env: Env, root: Disk| async move {
         let _ = forget(&env, &root).await;
         let _ = files::remove(&root.path).await;
-        env.apply(vec![Change::Removed(root.id)], Vec::new(), Vec::new());
+        env.apply(vec![Change::Removed(root.id)]);
     };
     let vm_spec = spec.spec.clone();
     let created = vm_call(&env, |reply| SupervisorMsg::Create {
