@@ -10,11 +10,12 @@ use harness::{Daemon, Db};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A 4 MiB raw image of incompressible bytes, with its xz and gz forms.
+/// A 4 MiB raw image of incompressible bytes, with its xz, gz and zst forms.
 struct Sources {
     raw: PathBuf,
     xz: PathBuf,
     gz: PathBuf,
+    zst: PathBuf,
 }
 
 fn sources(dir: &Path) -> Sources {
@@ -26,9 +27,11 @@ fn sources(dir: &Path) -> Sources {
     let path = raw.to_str().unwrap();
     run("xz", &["-k", "-0", "-T1", path]);
     run("gzip", &["-k", "-1", path]);
+    run("zstd", &["-q", "-k", "-1", path]);
     Sources {
         xz: dir.join("image.raw.xz"),
         gz: dir.join("image.raw.gz"),
+        zst: dir.join("image.raw.zst"),
         raw,
     }
 }
@@ -36,8 +39,8 @@ fn sources(dir: &Path) -> Sources {
 fn tools() -> bool {
     have_qemu_img()
         && require(
-            which("xz").is_some() && which("gzip").is_some(),
-            "xz and gzip (Debian packages xz-utils, gzip)",
+            which("xz").is_some() && which("gzip").is_some() && which("zstd").is_some(),
+            "xz, gzip and zstd (Debian packages xz-utils, gzip, zstd)",
         )
 }
 
@@ -117,6 +120,10 @@ fn imports_from_files_and_http(db: Db) {
         .crv(&["disk", "import", "local-gz", src.gz.to_str().unwrap()])
         .ok();
     same_as(&daemon, "local-gz", &src.raw);
+    daemon
+        .crv(&["disk", "import", "local-zst", src.zst.to_str().unwrap()])
+        .ok();
+    same_as(&daemon, "local-zst", &src.raw);
 
     // HTTP: the checksum is the one of what was fetched (compressed or not).
     let piped = daemon.crv(&[
@@ -158,7 +165,7 @@ fn imports_from_files_and_http(db: Db) {
         .ok();
     same_as(&daemon, "web-gz", &src.raw);
     let kept = daemon.disk_files();
-    assert_eq!(kept.len(), 6, "{kept:?}");
+    assert_eq!(kept.len(), 7, "{kept:?}");
 
     // Every failure: a clear error, no disk, no file.
     let failures: Vec<(Vec<String>, &str)> = vec![
