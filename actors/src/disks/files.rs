@@ -108,6 +108,25 @@ pub async fn require_space(dir: &Path, needed: u64) -> Result<(), DiskError> {
     Ok(())
 }
 
+/// Logs the files in the disk directory that no disk records: left by an
+/// import the daemon did not live to finish, or kept by `delete
+/// --keep-file`. Which is which cannot be told, so nothing is removed.
+pub async fn report_strays(dir: &Path, catalog: &super::catalog::Catalog) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    let mut strays = Vec::new();
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let path = entry.path().to_string_lossy().into_owned();
+        if catalog.by_path(&path).is_none() {
+            strays.push(path);
+        }
+    }
+    if !strays.is_empty() {
+        tracing::warn!(files = ?strays, "files in the disk directory that no disk records (an interrupted import, or kept by `crv disk delete --keep-file`): register or remove them");
+    }
+}
+
 /// Bytes the file occupies; `None` when it is gone.
 pub async fn allocated(path: &str) -> Option<u64> {
     let meta = tokio::fs::symlink_metadata(path).await.ok()?;

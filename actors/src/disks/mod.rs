@@ -191,9 +191,11 @@ impl Actor for DiskService {
                 }
             }
         }
+        let dir = files::disk_dir(&args.data_dir);
+        files::report_strays(&dir, &catalog).await;
         Ok(DiskState {
             store: args.store,
-            dir: files::disk_dir(&args.data_dir),
+            dir,
             img: QemuImg::default(),
             supervisor: args.supervisor,
             catalog,
