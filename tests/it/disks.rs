@@ -212,6 +212,10 @@ fn bad_input_is_refused_and_leaves_nothing(db: Db) {
     daemon
         .crv(&["disk", "resize", "a", "0"])
         .fails(1, "larger than 0");
+    daemon
+        .crv(&["disk", "resize", "a", "1000000T"])
+        .fails(1, "not enough free space");
+    assert_eq!(daemon.disk("a")["virtual_size"].as_u64(), Some(1 << 20));
     // Registered files: relative paths, non-images and backing loops.
     daemon
         .crv(&["disk", "register", "r", "disk.img"])

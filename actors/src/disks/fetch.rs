@@ -196,14 +196,21 @@ pub async fn fetch(
     })
 }
 
-/// The SHA-256 of a local file, read off the caller's thread.
-pub async fn hash_file(path: PathBuf) -> Result<String, DiskError> {
+/// The SHA-256 of a local file, read off the caller's thread; it stops
+/// reading once `cancel` is cancelled.
+pub async fn hash_file(
+    path: PathBuf,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<String, DiskError> {
     tokio::task::spawn_blocking(move || {
         use std::io::Read;
         let mut file = std::fs::File::open(&path)?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; BUFFER];
         loop {
+            if cancel.is_cancelled() {
+                return Err(std::io::Error::from(std::io::ErrorKind::Interrupted));
+            }
             let n = file.read(&mut buffer)?;
             if n == 0 {
                 break;
@@ -291,4 +298,36 @@ fn chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_paths_or_http_urls_and_suffixes_name_the_compression() {
+        assert!(matches!(Source::parse("/srv/a.raw"), Ok(Source::Local(_))));
+        assert!(matches!(
+            Source::parse("https://example.org/a.qcow2"),
+            Ok(Source::Url(_))
+        ));
+        for bad in [
+            "a.raw",
+            "ftp://example.org/a",
+            "file:///etc/passwd",
+            "http://",
+        ] {
+            assert!(Source::parse(bad).is_err(), "{bad}");
+        }
+        let compression = |text: &str| Source::parse(text).unwrap().compression();
+        assert_eq!(compression("/a.raw.xz"), Some(Compression::Xz));
+        assert_eq!(compression("/a.img.gz"), Some(Compression::Gzip));
+        assert_eq!(compression("/a.qcow2.zst"), Some(Compression::Zstd));
+        assert_eq!(compression("/a.qcow2"), None);
+        assert_eq!(
+            compression("https://example.org/a.raw.xz?token=1.gz"),
+            Some(Compression::Xz),
+            "the query is not part of the name"
+        );
+    }
 }

@@ -32,9 +32,12 @@ pub async fn run(env: Env, spec: ImportSpec, reporter: Reporter) -> Outcome {
                 .len();
             files::require_space(&env.dir, size).await?;
             let probe = probe(&env, path, size, &spec).await?;
+            // The hash stops reading when the import ends early.
+            let stop_hashing = reporter.cancel.child_token();
+            let _stop_on_exit = stop_hashing.clone().drop_guard();
             let hashing = expected
                 .as_ref()
-                .map(|_| tokio::spawn(fetch::hash_file(path.clone())));
+                .map(|_| tokio::spawn(fetch::hash_file(path.clone(), stop_hashing.clone())));
             let target = convert(&env, path, &probe.format, size, spec.format, &reporter).await?;
             if let (Some(expected), Some(hashing)) = (expected, hashing) {
                 let actual = hashing.await.map_err(|err| {
