@@ -283,6 +283,7 @@ pub enum DriveCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("image").required(true).args(["file", "disk"])))]
 pub struct DriveAddArgs {
     /// VM name or id
     pub vm: String,
