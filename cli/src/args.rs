@@ -288,12 +288,7 @@ pub struct DriveAddArgs {
     /// VM name or id
     pub vm: String,
     /// Absolute path of the image
-    #[arg(
-        long,
-        value_name = "PATH",
-        required_unless_present = "disk",
-        conflicts_with = "disk"
-    )]
+    #[arg(long, value_name = "PATH")]
     pub file: Option<String>,
     /// A Corvus disk (name or id) instead of a file; its format is the disk's
     #[arg(long, value_name = "NAME", conflicts_with = "format")]
