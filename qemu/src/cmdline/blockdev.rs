@@ -43,10 +43,12 @@ fn layer(chain: &[ImageLayer], drive: &DriveInfo, read_only: bool) -> Map<String
     let Some((image, below)) = chain.split_first() else {
         return Map::new();
     };
-    let mut file = json!({ "driver": "file", "filename": image.path });
-    let mut node = json!({ "driver": image.format.as_str() });
-    for object in [&mut file, &mut node] {
-        let fields = object.as_object_mut().expect("a JSON object literal");
+    let mut file = Map::new();
+    file.insert("driver".into(), "file".into());
+    file.insert("filename".into(), image.path.clone().into());
+    let mut node = Map::new();
+    node.insert("driver".into(), image.format.as_str().into());
+    for fields in [&mut file, &mut node] {
         fields.insert("read-only".into(), read_only.into());
         if let Some(cache) = cache_options(drive.cache) {
             fields.insert("cache".into(), cache);
@@ -55,11 +57,7 @@ fn layer(chain: &[ImageLayer], drive: &DriveInfo, read_only: bool) -> Map<String
             fields.insert("discard".into(), "unmap".into());
         }
     }
-    let mut node = match node {
-        Value::Object(fields) => fields,
-        _ => Map::new(),
-    };
-    node.insert("file".into(), file);
+    node.insert("file".into(), Value::Object(file));
     if image.format == DiskFormat::Qcow2 {
         let backing = if below.is_empty() {
             Value::Null
