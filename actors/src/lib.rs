@@ -6,6 +6,7 @@ pub mod config;
 mod context;
 pub mod daemon;
 mod database;
+mod disks;
 mod events;
 pub mod fdlimit;
 mod gateway;

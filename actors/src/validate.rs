@@ -412,6 +412,7 @@ mod tests {
             read_only: false,
             cache: None,
             discard: false,
+            disk: None,
         };
         assert!(drive(&d).is_ok());
         d.file_path = "disk.img".into();

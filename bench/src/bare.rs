@@ -38,7 +38,7 @@ impl BareVm {
         let paths = VmPaths::new(root, vm.id);
         BareVm {
             qemu: qemu.to_path_buf(),
-            args: build_cmdline(vm, &paths, accel),
+            args: build_cmdline(vm, &Default::default(), &paths, accel),
             paths,
         }
     }

@@ -116,6 +116,8 @@ impl Daemon {
             .arg(&self.runtime)
             .arg("--database")
             .arg(&self.database)
+            .arg("--data-dir")
+            .arg(self.dir.join("data"))
             .args(["--accel", &self.accel])
             .arg("--qemu")
             .arg(&self.bins.qemu)

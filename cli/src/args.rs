@@ -67,6 +67,9 @@ pub enum Command {
     /// Define, inspect and control virtual machines
     #[command(subcommand)]
     Vm(VmCommand),
+    /// Create, import and manage disk images
+    #[command(subcommand)]
+    Disk(crate::disk_args::DiskCommand),
     /// Follow VM state changes as they happen (one line or JSON object per event)
     Events(EventsArgs),
     /// Print a shell completion script
@@ -113,7 +116,7 @@ pub enum VmCommand {
     /// Change a stopped VM's definition
     Edit(EditArgs),
     /// Delete a stopped VM and its drives, NICs and shares (files stay on disk)
-    Delete(Target),
+    Delete(DeleteArgs),
     /// Boot a stopped VM, or resume a paused one
     Start(StartArgs),
     /// Power a VM off gracefully (ACPI), killing it after the timeout
@@ -148,6 +151,15 @@ pub enum VmCommand {
 pub struct Target {
     /// VM name or id
     pub vm: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// VM name or id
+    pub vm: String,
+    /// Also delete the managed disks that only this VM uses
+    #[arg(long)]
+    pub with_disks: bool,
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +265,12 @@ pub struct CreateArgs {
     /// Start this VM whenever the daemon starts
     #[arg(long)]
     pub autostart: bool,
+    /// Boot from an overlay NAME-root on this disk (name or id), the first virtio drive
+    #[arg(long, value_name = "BASE")]
+    pub image: Option<String>,
+    /// Grow NAME-root to this size (512M, 20G; needs --image)
+    #[arg(long, value_name = "SIZE", requires = "image")]
+    pub disk_size: Option<String>,
     #[command(flatten)]
     pub options: VmOptions,
 }
@@ -286,12 +304,16 @@ pub enum DriveCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("image").required(true).args(["file", "disk"])))]
 pub struct DriveAddArgs {
     /// VM name or id
     pub vm: String,
     /// Absolute path of the image
     #[arg(long, value_name = "PATH")]
-    pub file: String,
+    pub file: Option<String>,
+    /// A Corvus disk (name or id) instead of a file; its format is the disk's
+    #[arg(long, value_name = "NAME", conflicts_with = "format")]
+    pub disk: Option<String>,
     /// Bus the guest sees
     #[arg(long, value_parser = words::<DriveInterface>())]
     pub interface: DriveInterface,

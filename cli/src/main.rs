@@ -4,6 +4,8 @@ mod args;
 mod client;
 mod columns;
 mod commands;
+mod disk_args;
+mod disk_output;
 mod error;
 mod output;
 mod progress;
@@ -66,6 +68,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status => daemon::status(&ctx()?).await,
         Command::Shutdown => daemon::shutdown(&ctx()?).await,
         Command::Vm(command) => vm(&ctx()?, command).await,
+        Command::Disk(command) => commands::disk::run(&ctx()?, command).await,
         Command::Events(args) => events::events(&ctx()?, &args.vms, args.since).await,
         Command::Completions(args) => completions::completions(args.shell),
         Command::Man(args) => completions::man(args.dir.as_deref(), cli.json),
@@ -78,7 +81,7 @@ async fn vm(ctx: &Ctx, command: VmCommand) -> Result<(), CliError> {
         VmCommand::Show(target) => definition::show(ctx, &target.vm).await,
         VmCommand::Create(args) => definition::create(ctx, args).await,
         VmCommand::Edit(args) => definition::edit(ctx, args).await,
-        VmCommand::Delete(target) => definition::delete(ctx, &target.vm).await,
+        VmCommand::Delete(args) => definition::delete(ctx, &args.vm, args.with_disks).await,
         VmCommand::Start(args) => lifecycle::start(ctx, args).await,
         VmCommand::Stop(args) => lifecycle::stop(ctx, args).await,
         VmCommand::Pause(target) => lifecycle::pause(ctx, &target.vm).await,

@@ -139,7 +139,7 @@ pub fn vm_list(vms: &[std::sync::Arc<VmInfo>]) {
 }
 
 /// The width tables fit: the terminal's, else COLUMNS, else 80.
-fn output_width() -> usize {
+pub fn output_width() -> usize {
     let terminal = std::io::stdout()
         .is_terminal()
         .then(|| Table::new().width())
@@ -208,6 +208,9 @@ pub fn vm_show(vm: &VmInfo) {
         let mut t = table(&["ID", "INTERFACE", "MEDIA", "FORMAT", "OPTIONS", "FILE"]);
         for d in &vm.drives {
             let mut options = Vec::new();
+            if let Some(disk) = d.disk_id {
+                options.push(format!("disk={disk}"));
+            }
             if d.read_only {
                 options.push("read-only".to_owned());
             }

@@ -10,6 +10,8 @@ mod m20261126_000003_create_network_interface;
 mod m20261126_000004_create_shared_dir;
 mod m20261126_000005_create_vm_event;
 mod m20261207_000006_create_daemon_lock;
+mod m20261207_000007_create_disk;
+mod m20261207_000008_add_drive_disk_id;
 
 pub struct Migrator;
 
@@ -23,6 +25,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_create_shared_dir::Migration),
             Box::new(m20261126_000005_create_vm_event::Migration),
             Box::new(m20261207_000006_create_daemon_lock::Migration),
+            Box::new(m20261207_000007_create_disk::Migration),
+            Box::new(m20261207_000008_add_drive_disk_id::Migration),
         ]
     }
 }

@@ -164,6 +164,33 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// The formats a Corvus disk is stored in.
+    DiskFormat ("disk format") {
+        Qcow2 = "qcow2",
+        Raw = "raw",
+    }
+}
+
+impl From<DiskFormat> for DriveFormat {
+    fn from(format: DiskFormat) -> DriveFormat {
+        match format {
+            DiskFormat::Qcow2 => DriveFormat::Qcow2,
+            DiskFormat::Raw => DriveFormat::Raw,
+        }
+    }
+}
+
+text_enum! {
+    /// What `crv disk snapshot` does with a qcow2 internal snapshot.
+    SnapshotAction ("snapshot action") {
+        Create = "create",
+        List = "list",
+        Delete = "delete",
+        Revert = "revert",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@
 mod budget;
 mod codec;
 mod connection;
+mod disk;
 mod enums;
 mod error;
 mod event;
@@ -20,9 +21,13 @@ pub mod text;
 pub use budget::{FrameBudget, OverBudget, Reservation, UNCHARGED_FRAME_LEN};
 pub use codec::{Expiry, FrameCodec, FrameError, MAX_FRAME_LEN};
 pub use connection::{CallError, Connection, Limits};
+pub use disk::{
+    DiskInfo, DiskRef, DiskSnapshotInfo, DiskUser, ImageVmSpec, ImportSpec, JobProgress,
+    SnapshotSpec,
+};
 pub use enums::{
-    CacheMode, Channel, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
-    ParseEnumError, RestartPolicy, ShareCache, TextEnum, VmState,
+    CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
+    ParseEnumError, RestartPolicy, ShareCache, SnapshotAction, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};

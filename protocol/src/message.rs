@@ -1,6 +1,9 @@
 //! The frames client and daemon exchange (DESIGN §6).
 
-use crate::enums::{Channel, VmState};
+use crate::disk::{
+    DiskInfo, DiskRef, DiskSnapshotInfo, ImageVmSpec, ImportSpec, JobProgress, SnapshotSpec,
+};
+use crate::enums::{Channel, DiskFormat, VmState};
 use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
@@ -47,6 +50,10 @@ pub enum ServerMessage {
     /// final `Reply` carries the last items (see `parts.rs`). A `Reply`
     /// error after some parts voids them.
     ReplyPart(Response),
+    /// A long job (`ImportDisk`, `CloneDisk`) moved on. Any number of these
+    /// come before the job's one `Reply`; `Detach` or closing the
+    /// connection cancels the job, which then answers with its `Reply`.
+    Progress(JobProgress),
 }
 
 /// One operation. Preconditions are in the comments; a request that does
@@ -133,6 +140,59 @@ pub enum Request {
     SpiceUri {
         vm: VmRef,
     },
+    ListDisks,
+    ShowDisk {
+        disk: DiskRef,
+    },
+    /// An empty disk of `size` bytes in the disk directory.
+    CreateDisk {
+        name: String,
+        size: u64,
+        format: DiskFormat,
+    },
+    /// A long job: `Progress` frames, then the `Reply` with the new disk.
+    ImportDisk {
+        spec: ImportSpec,
+    },
+    /// An existing file, checked with qemu-img, never copied nor deleted.
+    RegisterDisk {
+        name: String,
+        path: String,
+        format: Option<DiskFormat>,
+    },
+    /// A thin qcow2 on `backing`.
+    OverlayDisk {
+        name: String,
+        backing: DiskRef,
+    },
+    /// A long job: a full copy of `source` (its whole chain).
+    CloneDisk {
+        name: String,
+        source: DiskRef,
+    },
+    /// Grows the disk; shrinking needs `shrink` and a disk no VM uses.
+    ResizeDisk {
+        disk: DiskRef,
+        size: u64,
+        shrink: bool,
+    },
+    /// qcow2 internal snapshots; refused while a running VM uses the disk.
+    DiskSnapshot {
+        spec: SnapshotSpec,
+    },
+    /// Refused while a VM uses the disk or another disk is backed by it.
+    DeleteDisk {
+        disk: DiskRef,
+        keep_file: bool,
+    },
+    /// `vm create --image`: the VM and its root overlay, or neither.
+    CreateVmFromImage {
+        spec: ImageVmSpec,
+    },
+    /// `vm delete --with-disks`: the VM, then the managed disks only it used.
+    DeleteVmWithDisks {
+        vm: VmRef,
+    },
 }
 
 impl Request {
@@ -161,6 +221,18 @@ impl Request {
             Request::Subscribe { .. } => "events",
             Request::Attach { .. } => "attach",
             Request::SpiceUri { .. } => "vm view",
+            Request::ListDisks => "disk list",
+            Request::ShowDisk { .. } => "disk show",
+            Request::CreateDisk { .. } => "disk create",
+            Request::ImportDisk { .. } => "disk import",
+            Request::RegisterDisk { .. } => "disk register",
+            Request::OverlayDisk { .. } => "disk overlay",
+            Request::CloneDisk { .. } => "disk clone",
+            Request::ResizeDisk { .. } => "disk resize",
+            Request::DiskSnapshot { .. } => "disk snapshot",
+            Request::DeleteDisk { .. } => "disk delete",
+            Request::CreateVmFromImage { .. } => "vm create",
+            Request::DeleteVmWithDisks { .. } => "vm delete",
         }
     }
 }
@@ -187,6 +259,24 @@ pub enum Response {
     SpiceUri {
         uri: String,
         socket: String,
+    },
+    Disks(Vec<DiskInfo>),
+    Disk(Box<DiskInfo>),
+    DiskDeleted {
+        id: i64,
+        name: String,
+        /// Whether the file went too (managed disks without `keep_file`).
+        file_removed: bool,
+    },
+    DiskSnapshots {
+        disk: String,
+        snapshots: Vec<DiskSnapshotInfo>,
+    },
+    /// `DeleteVmWithDisks`: the VM and the disks deleted with it.
+    VmDeletedWithDisks {
+        id: i64,
+        name: String,
+        disks: Vec<String>,
     },
 }
 

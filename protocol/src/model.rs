@@ -89,6 +89,9 @@ pub struct DriveSpec {
     pub read_only: bool,
     pub cache: Option<CacheMode>,
     pub discard: bool,
+    /// A Corvus disk instead of a plain file: `file_path` and `format`
+    /// are then the disk's, whatever the client sent.
+    pub disk: Option<VmRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +119,8 @@ pub struct DriveInfo {
     pub read_only: bool,
     pub cache: Option<CacheMode>,
     pub discard: bool,
+    /// The Corvus disk this drive uses; `None` for a plain file.
+    pub disk_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

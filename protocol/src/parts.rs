@@ -28,7 +28,15 @@ impl Response {
                 .into_iter()
                 .map(Response::History)
                 .collect(),
+            Response::Disks(disks) => split(disks, part_bytes)
+                .into_iter()
+                .map(Response::Disks)
+                .collect(),
             Response::Pong
+            | Response::Disk(_)
+            | Response::DiskDeleted { .. }
+            | Response::DiskSnapshots { .. }
+            | Response::VmDeletedWithDisks { .. }
             | Response::Status(_)
             | Response::ShuttingDown
             | Response::Vm(_)
@@ -45,6 +53,7 @@ impl Response {
         match (self, next) {
             (Response::Vms(vms), Response::Vms(more)) => vms.extend(more),
             (Response::History(events), Response::History(more)) => events.extend(more),
+            (Response::Disks(disks), Response::Disks(more)) => disks.extend(more),
             (_, next) => return Err(Box::new(next)),
         }
         Ok(())

@@ -36,6 +36,7 @@ fn sample_vm(name: &str, id: i64, n: u64) -> VmInfo {
             read_only: true,
             cache: Some(CacheMode::Directsync),
             discard: true,
+            disk_id: Some(4),
         }],
         network_interfaces: vec![NicInfo {
             id: 2,
@@ -120,6 +121,7 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 read_only: true,
                 cache: None,
                 discard: false,
+                disk: Some(VmRef::Name("root".into())),
             },
         },
         Request::RemoveDrive {
@@ -173,7 +175,102 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
             channel: Channel::Serial,
         },
         Request::SpiceUri { vm: vm() },
+        Request::ListDisks,
+        Request::ShowDisk { disk: vm() },
+        Request::CreateDisk {
+            name: name.to_owned(),
+            size: n,
+            format: DiskFormat::Raw,
+        },
+        Request::ImportDisk {
+            spec: ImportSpec {
+                name: name.to_owned(),
+                source: format!("https://example.invalid/{name}.qcow2.xz"),
+                format: DiskFormat::Qcow2,
+                sha256: Some("ab".repeat(32)),
+                flatten: n.is_multiple_of(2),
+            },
+        },
+        Request::RegisterDisk {
+            name: name.to_owned(),
+            path: format!("/srv/{name}"),
+            format: None,
+        },
+        Request::OverlayDisk {
+            name: name.to_owned(),
+            backing: VmRef::Id(id),
+        },
+        Request::CloneDisk {
+            name: name.to_owned(),
+            source: vm(),
+        },
+        Request::ResizeDisk {
+            disk: vm(),
+            size: n,
+            shrink: true,
+        },
+        Request::DiskSnapshot {
+            spec: SnapshotSpec {
+                disk: vm(),
+                action: SnapshotAction::Revert,
+                snapshot: Some(name.to_owned()),
+            },
+        },
+        Request::DeleteDisk {
+            disk: vm(),
+            keep_file: true,
+        },
+        Request::CreateVmFromImage {
+            spec: ImageVmSpec {
+                spec: VmSpec {
+                    name: name.to_owned(),
+                    cpu_count: 1,
+                    ram_mb: n,
+                    description: None,
+                    display: DisplayKind::Spice,
+                    cpu_model: None,
+                    stop_timeout_secs: None,
+                    restart_policy: RestartPolicy::Never,
+                    max_restarts: None,
+                    restart_window_secs: None,
+                    autostart: true,
+                    kernel: None,
+                    initrd: None,
+                    cmdline: None,
+                },
+                image: VmRef::Name("base".into()),
+                disk_size: Some(n),
+            },
+        },
+        Request::DeleteVmWithDisks { vm: vm() },
     ]
+}
+
+fn sample_disk(name: &str, id: i64, n: u64) -> DiskInfo {
+    DiskInfo {
+        id,
+        name: name.to_owned(),
+        path: format!("/var/lib/corvus/disks/{id}.qcow2"),
+        format: DiskFormat::Qcow2,
+        virtual_size: n,
+        actual_size: Some(n / 2),
+        managed: true,
+        backing_disk_id: Some(id + 1),
+        backing_chain: vec!["base".into()],
+        created_at: "2026-01-01T00:00:00Z".into(),
+        snapshots: vec![DiskSnapshotInfo {
+            id: "1".into(),
+            name: name.to_owned(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            vm_state_size: 0,
+        }],
+        used_by: vec![DiskUser {
+            vm_id: id,
+            vm_name: name.to_owned(),
+            direct: false,
+        }],
+        problem: Some(format!("{name} is missing")),
+    }
 }
 
 fn every_error_kind(n: u64) -> Vec<ErrorKind> {
@@ -271,6 +368,22 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
             uri: format!("spice+unix://{name}"),
             socket: name.to_owned(),
         },
+        Response::Disks(vec![sample_disk(name, id, n), sample_disk("b", id + 1, n)]),
+        Response::Disk(Box::new(sample_disk(name, id, n))),
+        Response::DiskDeleted {
+            id,
+            name: name.to_owned(),
+            file_removed: !n.is_multiple_of(2),
+        },
+        Response::DiskSnapshots {
+            disk: name.to_owned(),
+            snapshots: sample_disk(name, id, n).snapshots,
+        },
+        Response::VmDeletedWithDisks {
+            id,
+            name: name.to_owned(),
+            disks: vec![format!("{name}-root")],
+        },
     ]
 }
 
@@ -286,6 +399,12 @@ fn every_server_message(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Server
         ServerMessage::StreamEnd {
             reason: name.to_owned(),
         },
+        ServerMessage::Progress(JobProgress {
+            job: n,
+            phase: name.to_owned(),
+            done: n,
+            total: Some(n.wrapping_mul(2)),
+        }),
     ];
     messages.extend(
         every_response(name, id, n, bytes)

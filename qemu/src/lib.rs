@@ -9,6 +9,7 @@
 
 pub mod accel;
 pub mod cmdline;
+pub mod img;
 pub mod paths;
 pub mod private_dir;
 pub mod process;
@@ -16,7 +17,8 @@ pub mod qmp;
 pub mod virtiofsd;
 
 pub use accel::{Accel, AccelChoice, AccelError, ParseAccelError, kvm_usable};
-pub use cmdline::{InvalidVm, build as build_cmdline, process_marker};
+pub use cmdline::{DriveImages, ImageLayer, InvalidVm, build as build_cmdline, process_marker};
+pub use img::{ImageInfo, ImgError, QemuImg, SnapshotOp};
 pub use paths::{MAX_SOCKET_PATH, PathTooLong, PrepareError, VmPaths};
 pub use private_dir::{PrivateDirError, Strictness};
 pub use process::{

@@ -55,6 +55,8 @@ fn locked(database: &str, holder: Option<&LockHolder>) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Duplicate {
     VmName,
+    DiskName,
+    DiskPath,
     MacAddress,
     ShareTag,
     Other,
@@ -162,12 +164,32 @@ fn database_error(err: &DbErr) -> Option<&dyn sea_orm::sqlx::error::DatabaseErro
     sqlx_error(err)?.as_database_error()
 }
 
+impl StorageError {
+    /// True when a write broke a foreign key: a row still refers to the
+    /// one being deleted, or the row referred to is gone.
+    pub fn referenced(&self) -> bool {
+        let StorageError::Query(err) = self else {
+            return false;
+        };
+        // SQLite reports a RESTRICT action with the code of a trigger
+        // (1811), which sea-orm does not classify; its message is constant.
+        matches!(
+            err.sql_err(),
+            Some(SqlErr::ForeignKeyConstraintViolation(_))
+        ) || err.to_string().contains("FOREIGN KEY constraint failed")
+    }
+}
+
 fn classify_duplicate(message: &str) -> Duplicate {
     // SQLite names columns ("vm.name"), PostgreSQL names constraints ("vm_name_key").
     if message.contains("mac_address") {
         Duplicate::MacAddress
     } else if message.contains("tag") {
         Duplicate::ShareTag
+    } else if message.contains("disk.name") || message.contains("disk_name") {
+        Duplicate::DiskName
+    } else if message.contains("disk.path") || message.contains("disk_path") {
+        Duplicate::DiskPath
     } else if message.contains("vm.name") || message.contains("vm_name") {
         Duplicate::VmName
     } else {

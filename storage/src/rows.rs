@@ -100,6 +100,7 @@ pub fn drive_info(row: drive::Model) -> Result<DriveInfo, StorageError> {
         cache: parse_opt("drive.cache", row.cache.as_deref())?,
         discard: row.discard,
         file_path: row.file_path,
+        disk_id: row.disk_id,
     })
 }
 

@@ -151,7 +151,7 @@ impl Daemon {
         assert!(ready, "corvus did not answer within 30 s:\n{}", self.log());
     }
 
-    /// `--data-dir`: where the daemon keeps its journal.
+    /// `--data-dir`: where the daemon keeps its journal, and disks in `disks/`.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

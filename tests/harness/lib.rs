@@ -4,7 +4,9 @@
 pub mod access;
 pub mod chaos;
 pub mod daemon;
+pub mod disks;
 pub mod guest;
+pub mod http;
 pub mod postgres;
 pub mod prereq;
 mod seed;

@@ -78,8 +78,9 @@ async fn suite(url: &str) {
         read_only: true,
         cache: Some(corvus_protocol::CacheMode::None),
         discard: true,
+        disk: None,
     };
-    store.insert_drive(web.vm.id, &drive).await.unwrap();
+    store.insert_drive(web.vm.id, &drive, None).await.unwrap();
     let nic = NicSpec {
         nic_type: NicType::User,
         host_device: None,

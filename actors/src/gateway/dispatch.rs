@@ -2,8 +2,10 @@
 //! matched by name, so a new one cannot slip through unhandled.
 
 use super::Services;
+use super::disks;
 use super::history::{self, Older};
 use super::stream::Stream;
+use crate::disks::{DiskRequest, JobRequest};
 use crate::supervisor::SupervisorMsg;
 use crate::vm::{Origin, VmCommand, VmReply};
 use corvus_protocol::{DaemonStatus, PROTOCOL_VERSION, Request, Response, VmRef, WireError};
@@ -72,6 +74,45 @@ pub async fn handle(request: Request, connection: u64, services: &Services) -> N
             return history::recent(target, limit, origin, services).await;
         }
         Request::SpiceUri { vm: target } => vm(target, VmCommand::SpiceUri).await,
+        Request::ListDisks => disks::request(services, DiskRequest::List, origin).await,
+        Request::ShowDisk { disk } => {
+            disks::request(services, DiskRequest::Show(disk), origin).await
+        }
+        Request::CreateDisk { name, size, format } => {
+            disks::request(services, DiskRequest::Create { name, size, format }, origin).await
+        }
+        Request::RegisterDisk { name, path, format } => {
+            disks::request(
+                services,
+                DiskRequest::Register { name, path, format },
+                origin,
+            )
+            .await
+        }
+        Request::OverlayDisk { name, backing } => {
+            disks::request(services, DiskRequest::Overlay { name, backing }, origin).await
+        }
+        Request::ResizeDisk { disk, size, shrink } => {
+            disks::request(services, DiskRequest::Resize { disk, size, shrink }, origin).await
+        }
+        Request::DiskSnapshot { spec } => {
+            disks::request(services, DiskRequest::Snapshot(spec), origin).await
+        }
+        Request::DeleteDisk { disk, keep_file } => {
+            disks::request(services, DiskRequest::Delete { disk, keep_file }, origin).await
+        }
+        Request::CreateVmFromImage { spec } => {
+            disks::request(services, DiskRequest::CreateVm(spec), origin).await
+        }
+        Request::DeleteVmWithDisks { vm: target } => {
+            disks::request(services, DiskRequest::DeleteVmWithDisks(target), origin).await
+        }
+        Request::ImportDisk { spec } => {
+            return disks::start_job(services, JobRequest::Import(spec));
+        }
+        Request::CloneDisk { name, source } => {
+            return disks::start_job(services, JobRequest::Clone { name, source });
+        }
         Request::Subscribe { filter } => return Stream::subscribe(filter, services).await,
         Request::Attach {
             vm: target,

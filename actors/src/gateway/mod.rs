@@ -3,6 +3,7 @@
 
 mod accept;
 mod connection;
+mod disks;
 mod dispatch;
 mod history;
 pub mod listen;

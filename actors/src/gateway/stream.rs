@@ -41,6 +41,8 @@ pub enum Stream {
         channel: Channel,
         attachment: Attachment,
     },
+    /// A long disk job's progress, then its answer.
+    Job(crate::disks::job::JobStream),
 }
 
 /// The stored part of a replay: events in (since, before), the first page
@@ -149,6 +151,7 @@ impl Stream {
                 channel,
                 attachment,
             } => relay(conn, id, channel, attachment).await,
+            Stream::Job(job) => super::disks::relay(conn, id, job).await,
         }
     }
 }

@@ -6,6 +6,7 @@ mod registry;
 mod respawn;
 
 use crate::context::SharedContext;
+use crate::disks::{self, DiskArgs, DiskMsg, DiskServiceRef};
 use crate::vm::{self, Origin, VmArgs, VmCommand, VmMsg};
 use corvus_protocol::{Response, StateCount, VmInfo, VmRef, VmSpec, VmState, WireError};
 use corvus_storage::StoredVm;
@@ -56,6 +57,8 @@ pub enum SupervisorMsg {
     /// answers once none has a QEMU left, or when their stop timeouts and
     /// escalations are over, whichever comes first.
     StopAll { reply: RpcReplyPort<()> },
+    /// For the DiskService, the supervisor's child beside the VM actors.
+    Disk(DiskMsg),
 }
 
 pub struct SupervisorArgs {
@@ -68,6 +71,7 @@ pub struct SupervisorState {
     shutting_down: bool,
     registry: Registry,
     actor_failures: respawn::Failures,
+    disks: DiskServiceRef,
 }
 
 pub struct Supervisor;
@@ -118,6 +122,18 @@ async fn spawn_actor(
     ))
 }
 
+async fn spawn_disk_service(
+    ctx: &SharedContext,
+    supervisor: &SupervisorRef,
+) -> Result<DiskServiceRef, ractor::SpawnErr> {
+    let args = DiskArgs {
+        store: ctx.store.clone(),
+        data_dir: ctx.data_dir.clone(),
+        supervisor: supervisor.clone(),
+    };
+    disks::spawn(args, supervisor.get_cell()).await
+}
+
 pub async fn spawn(args: SupervisorArgs) -> Result<SupervisorRef, ractor::SpawnErr> {
     let (actor, _) = Actor::spawn(Some("supervisor".into()), Supervisor, args).await?;
     Ok(actor)
@@ -133,11 +149,13 @@ impl Actor for Supervisor {
         myself: SupervisorRef,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
+        let disks = spawn_disk_service(&args.ctx, &myself).await?;
         let mut state = SupervisorState {
             ctx: args.ctx,
             shutting_down: false,
             registry: Registry::default(),
             actor_failures: respawn::Failures::default(),
+            disks,
         };
         // Our QEMUs as the processes say, whatever the database recorded:
         // one scan of /proc for every VM, off the async threads.
@@ -237,6 +255,9 @@ impl Actor for Supervisor {
                 state.shutting_down = true;
                 state.stop_all(reply)
             }
+            SupervisorMsg::Disk(message) => {
+                let _ = state.disks.cast(message);
+            }
         }
         Ok(())
     }
@@ -250,6 +271,10 @@ impl Actor for Supervisor {
         // The default would stop the supervisor when any child stops; a VM
         // actor's end is handled here instead.
         match event {
+            SupervisionEvent::ActorFailed(cell, err) if cell.get_id() == state.disks.get_id() => {
+                error!(error = %err, "the disk service failed; restarting it");
+                state.disks = spawn_disk_service(&state.ctx, &myself).await?;
+            }
             SupervisionEvent::ActorFailed(cell, err) => {
                 if let Some(id) = state.registry.id_of_actor(cell.get_id()) {
                     error!(vm_id = id, error = %err, "VM actor failed; respawning it");

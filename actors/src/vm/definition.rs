@@ -6,7 +6,7 @@
 
 use super::core::Input;
 use super::{Reply, VmActorRef, VmActorState, VmCommand, VmMsg, VmReply};
-use crate::supervisor::SupervisorMsg;
+use crate::supervisor::{SupervisorMsg, SupervisorRef};
 use crate::validate;
 use crate::wire::{db, storage};
 use corvus_protocol::{
@@ -57,12 +57,13 @@ impl VmActorState {
         }
         self.writing = true;
         let store = self.ctx.store.clone();
+        let supervisor = self.supervisor.clone();
         let vm = self.info.clone();
         let dir = self.ctx.paths(self.info.id).dir;
         let me = myself.clone();
         tokio::spawn(
             async move {
-                let outcome = write(&store, &vm, command, dir).await;
+                let outcome = write(&store, &supervisor, &vm, command, dir).await;
                 let _ = me.cast(VmMsg::Written { outcome, reply });
             }
             .in_current_span(),
@@ -81,12 +82,9 @@ impl VmActorState {
                     merged(&changes.cmdline, &info.cmdline).as_deref(),
                 )
             }
-            VmCommand::AddDrive(drive) => {
-                validate::drive(drive)?;
-                let mut prospective = self.info.clone();
-                prospective.drives.push(drive_info(0, drive));
-                validate::whole(&prospective)
-            }
+            // A drive on a disk is checked once its file is known (`write`).
+            VmCommand::AddDrive(drive) if drive.disk.is_some() => Ok(()),
+            VmCommand::AddDrive(drive) => check_drive(&self.info, drive),
             VmCommand::RemoveDrive(id) => self.has("drive", *id, |vm| &vm.drives, |d| d.id),
             VmCommand::AddNic(nic) => validate::nic(nic),
             VmCommand::RemoveNic(id) => self.has(
@@ -194,9 +192,18 @@ impl VmActorState {
     }
 }
 
-fn drive_info(id: i64, spec: &DriveSpec) -> DriveInfo {
+/// The drive alone, then the whole VM it would make.
+fn check_drive(vm: &VmInfo, drive: &DriveSpec) -> Result<(), WireError> {
+    validate::drive(drive)?;
+    let mut prospective = vm.clone();
+    prospective.drives.push(drive_info(0, drive, None));
+    validate::whole(&prospective)
+}
+
+fn drive_info(id: i64, spec: &DriveSpec, disk_id: Option<i64>) -> DriveInfo {
     DriveInfo {
         id,
+        disk_id,
         interface: spec.interface,
         file_path: spec.file_path.clone(),
         format: spec.format,
@@ -218,6 +225,7 @@ fn gone(vm: &VmInfo) -> WireError {
 /// The write itself, and the checks that look at the filesystem.
 async fn write(
     store: &Store,
+    supervisor: &SupervisorRef,
     vm: &VmInfo,
     command: VmCommand,
     dir: PathBuf,
@@ -239,8 +247,13 @@ async fn write(
             let _ = tokio::fs::remove_dir_all(&dir).await;
             Ok(Written::Deleted)
         }
-        VmCommand::AddDrive(drive) => {
-            let row = db(store.insert_drive(id, &drive)).await?;
+        VmCommand::AddDrive(mut drive) => {
+            // `--disk NAME`: the disk's file and format, from the DiskService.
+            let disk_id = crate::disks::vm_link::drive_disk(supervisor, &mut drive).await?;
+            if disk_id.is_some() {
+                check_drive(vm, &drive)?;
+            }
+            let row = db(store.insert_drive(id, &drive, disk_id)).await?;
             Ok(Written::DriveAdded(rows::drive_info(row).map_err(storage)?))
         }
         VmCommand::RemoveDrive(drive_id) => {

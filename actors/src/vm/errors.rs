@@ -28,6 +28,10 @@ pub enum BootError {
         #[source]
         source: std::io::Error,
     },
+    /// A drive's disk image chain is not usable (a file deleted behind
+    /// Corvus's back, a backing file without its format); the text says which.
+    #[error("{0}")]
+    Disks(String),
     #[error("Cannot open QEMU's QMP socket {}", path.display())]
     QmpConnect {
         path: PathBuf,

@@ -8,6 +8,7 @@
 use super::errors::BootError;
 use super::{VmActorRef, VmMsg};
 use crate::context::SharedContext;
+use crate::supervisor::SupervisorRef;
 use corvus_protocol::VmInfo;
 use corvus_qemu::{OWNER_VARIABLE, ProcessHandle, VmPaths, build_cmdline};
 use std::time::Duration;
@@ -58,6 +59,7 @@ impl Spawned {
 
 pub fn start(
     ctx: SharedContext,
+    supervisor: SupervisorRef,
     info: VmInfo,
     paths: VmPaths,
     boot: u64,
@@ -65,7 +67,7 @@ pub fn start(
 ) -> JoinHandle<()> {
     tokio::spawn(
         async move {
-            let message = match launch(&ctx, &info, &paths).await {
+            let message = match launch(&ctx, &supervisor, &info, &paths).await {
                 Ok(spawned) => VmMsg::Launched { boot, spawned },
                 Err(error) => VmMsg::LaunchFailed { boot, error },
             };
@@ -76,7 +78,12 @@ pub fn start(
     )
 }
 
-async fn launch(ctx: &SharedContext, info: &VmInfo, paths: &VmPaths) -> Result<Spawned, BootError> {
+async fn launch(
+    ctx: &SharedContext,
+    supervisor: &SupervisorRef,
+    info: &VmInfo,
+    paths: &VmPaths,
+) -> Result<Spawned, BootError> {
     let tags: Vec<&str> = info.shared_dirs.iter().map(|s| s.tag.as_str()).collect();
     paths.check_socket_lengths(&tags)?;
     corvus_qemu::cmdline::validate(info)?;
@@ -97,7 +104,10 @@ async fn launch(ctx: &SharedContext, info: &VmInfo, paths: &VmPaths) -> Result<S
             virtiofsd_spawned.push((share.id, Guarded(Some(daemon))));
         }
     }
-    let args = build_cmdline(info, paths, ctx.accel);
+    let images = crate::disks::vm_link::boot_images(supervisor, &info.drives)
+        .await
+        .map_err(BootError::Disks)?;
+    let args = build_cmdline(info, &images, paths, ctx.accel);
     // fork/exec and creating the log file are blocking system calls; the
     // guard is made on that thread so that a dropped result still kills.
     let binary = ctx.qemu_binary.clone();

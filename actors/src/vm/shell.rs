@@ -183,6 +183,7 @@ impl VmActorState {
                 if let Some(boot) = self.boot.as_mut() {
                     let task = launch::start(
                         self.ctx.clone(),
+                        self.supervisor.clone(),
                         self.info.clone(),
                         boot.paths.clone(),
                         boot.state.number,

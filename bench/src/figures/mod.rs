@@ -1,7 +1,8 @@
-//! The eight figures of issue 9. Each module measures Corvus and its
+//! The eight figures of issue 9, and the disk import of issue 14 (9). Each module measures Corvus and its
 //! baseline interleaved in one loop (the order alternates between
 //! iterations), so that the machine's noise falls on both alike.
 
+mod disks;
 mod events;
 mod lifecycle;
 mod lists;
@@ -40,6 +41,9 @@ pub struct Plan {
     pub event_iterations: usize,
     pub subscribers: [usize; 2],
     pub readopt_repetitions: usize,
+    /// Figure 9: the size of the imported image and the rounds.
+    pub import_mib: usize,
+    pub import_iterations: usize,
 }
 
 impl Plan {
@@ -56,6 +60,8 @@ impl Plan {
             event_iterations: 200,
             subscribers: [1, 100],
             readopt_repetitions: 5,
+            import_mib: 1024,
+            import_iterations: 10,
         }
     }
 
@@ -73,6 +79,8 @@ impl Plan {
             event_iterations: 20,
             subscribers: [1, 100],
             readopt_repetitions: 2,
+            import_mib: 32,
+            import_iterations: 2,
         }
     }
 }
@@ -160,6 +168,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     if bench.wants(7) {
         memory::per_running_vm(bench).await?;
         memory::rows(bench);
+    }
+    if bench.wants(9) {
+        disks::run(bench).await?;
     }
     bench.report.rows.sort_by_key(|r| r.figure);
     progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));

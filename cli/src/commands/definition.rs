@@ -6,7 +6,9 @@ use crate::args::{CreateArgs, EditArgs, VmOptions};
 use crate::client::one_shot;
 use crate::error::CliError;
 use crate::output;
-use corvus_protocol::{DisplayKind, Request, Response, VmChanges, VmInfo, VmRef, VmSpec};
+use corvus_protocol::{
+    DiskRef, DisplayKind, ImageVmSpec, Request, Response, VmChanges, VmInfo, VmRef, VmSpec,
+};
 
 pub async fn list(ctx: &Ctx) -> Result<(), CliError> {
     match one_shot(&ctx.endpoint, Request::ListVms).await? {
@@ -45,7 +47,21 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
         initrd: o.initrd,
         cmdline: o.cmdline,
     };
-    let vm = expect_vm(one_shot(&ctx.endpoint, Request::CreateVm { spec }).await?)?;
+    let request = match args.image {
+        Some(image) => Request::CreateVmFromImage {
+            spec: ImageVmSpec {
+                spec,
+                image: DiskRef::parse(&image),
+                disk_size: args
+                    .disk_size
+                    .as_deref()
+                    .map(super::disk::size)
+                    .transpose()?,
+            },
+        },
+        None => Request::CreateVm { spec },
+    };
+    let vm = expect_vm(one_shot(&ctx.endpoint, request).await?)?;
     report(
         ctx,
         &vm,
@@ -100,15 +116,25 @@ pub async fn edit(ctx: &Ctx, args: EditArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub async fn delete(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
-    match one_shot(
-        &ctx.endpoint,
-        Request::DeleteVm {
-            vm: VmRef::parse(vm),
-        },
-    )
-    .await?
-    {
+pub async fn delete(ctx: &Ctx, vm: &str, with_disks: bool) -> Result<(), CliError> {
+    let vm = VmRef::parse(vm);
+    let request = if with_disks {
+        Request::DeleteVmWithDisks { vm }
+    } else {
+        Request::DeleteVm { vm }
+    };
+    match one_shot(&ctx.endpoint, request).await? {
+        Response::VmDeletedWithDisks { id, name, disks } if ctx.json => output::json(
+            &serde_json::json!({ "deleted": { "id": id, "name": name, "disks": disks } }),
+        ),
+        Response::VmDeletedWithDisks { id, name, disks } => {
+            let disks = if disks.is_empty() {
+                "no disks".to_owned()
+            } else {
+                format!("disks {}", disks.join(", "))
+            };
+            println!("deleted VM '{name}' (id {id}) and {disks}");
+        }
         Response::Deleted { id, name } if ctx.json => {
             output::json(&serde_json::json!({ "deleted": { "id": id, "name": name } }))
         }

@@ -11,13 +11,14 @@ use corvus_protocol::{
 
 pub async fn add_drive(ctx: &Ctx, args: DriveAddArgs) -> Result<(), CliError> {
     let drive = DriveSpec {
-        file_path: args.file,
+        file_path: args.file.unwrap_or_default(),
         interface: args.interface,
         format: args.format.unwrap_or(DriveFormat::Raw),
         media: args.media.unwrap_or(DriveMedia::Disk),
         read_only: args.read_only,
         cache: args.cache,
         discard: args.discard,
+        disk: args.disk.as_deref().map(VmRef::parse),
     };
     let vm = expect_vm(
         one_shot(

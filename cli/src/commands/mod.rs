@@ -6,6 +6,8 @@ pub mod completions;
 pub mod daemon;
 pub mod definition;
 pub mod devices;
+pub mod disk;
+pub mod disk_job;
 pub mod events;
 pub mod lifecycle;
 pub mod view;

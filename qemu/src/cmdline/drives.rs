@@ -1,4 +1,6 @@
-//! Drives: one `-drive` backend each, plus the guest-visible device.
+//! Drives: one backend each, plus the guest-visible device. A drive on a
+//! Corvus disk gets a `-blockdev` with its whole image chain (see
+//! [`super::blockdev`]); a plain file gets `-drive` with its format.
 //!
 //! - `virtio` → `virtio-blk-pci`.
 //! - `ide` and `sata` → the q35 built-in AHCI controller (buses `ide.0` to
@@ -15,6 +17,7 @@
 //! (virtio, nvme, pflash) it becomes a read-only disk. Bootable devices get a
 //! `bootindex` in definition order, starting at 1 (0 belongs to a `-kernel`).
 
+use super::blockdev::{self, DriveImages};
 use super::opts::{Args, Opts};
 use corvus_protocol::{DriveInfo, DriveInterface, DriveMedia};
 use std::ffi::OsString;
@@ -22,9 +25,21 @@ use std::ffi::OsString;
 /// Ports per AHCI controller (ICH9 has six).
 const AHCI_PORTS: usize = 6;
 
-pub(super) fn add(args: &mut Args, drives: &[DriveInfo]) {
+pub(super) fn add(args: &mut Args, drives: &[DriveInfo], images: &DriveImages) {
     let mut slots = Slots::default();
     for drive in drives {
+        let chain = images.get(&drive.id).filter(|chain| !chain.is_empty());
+        if let (Some(chain), false) = (chain, drive.interface == DriveInterface::Pflash) {
+            args.pair(
+                "-blockdev",
+                blockdev::blockdev(drive, &node_name(drive), chain),
+            );
+            if let Some(device) = device(args, drive, &mut slots) {
+                let device = device.set_opt("write-cache", blockdev::write_cache(drive.cache));
+                args.pair("-device", device);
+            }
+            continue;
+        }
         let read_only = drive.read_only || drive.media == DriveMedia::Cdrom;
         let backend = match drive.interface {
             DriveInterface::Pflash => Opts::new("")

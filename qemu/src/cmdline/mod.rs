@@ -3,6 +3,7 @@
 //! QEMU itself reports missing files on its stderr (`VmPaths::qemu_log`);
 //! combinations QEMU would refuse are caught earlier by [`validate`].
 
+mod blockdev;
 mod drives;
 mod nics;
 mod opts;
@@ -19,6 +20,8 @@ use corvus_protocol::{DisplayKind, VmInfo};
 use opts::{Args, Opts};
 use std::ffi::OsString;
 
+pub use blockdev::{DriveImages, ImageLayer};
+pub(crate) use opts::escape_commas;
 pub use read::runtime_dir_of;
 pub use validate::{InvalidVm, MAX_PFLASH_UNITS, check_drive, check_kernel_boot, validate};
 
@@ -30,7 +33,8 @@ pub fn process_marker(vm_id: i64) -> String {
     format!("corvus-vm-{vm_id}")
 }
 
-/// The arguments after the QEMU binary.
+/// The arguments after the QEMU binary. `images` holds the image chain of
+/// every drive on a Corvus disk (the daemon resolves them at each start).
 ///
 /// Choices worth knowing:
 /// - `-cpu` takes the VM's `cpu_model` verbatim (so `host,-vmx` style feature
@@ -41,7 +45,7 @@ pub fn process_marker(vm_id: i64) -> String {
 ///   local window; SPICE is served on its socket independently.
 /// - The serial log is truncated at each QEMU start (`logappend=off`): the
 ///   console replay shows this boot, not an unbounded history.
-pub fn build(vm: &VmInfo, paths: &VmPaths, accel: Accel) -> Vec<OsString> {
+pub fn build(vm: &VmInfo, images: &DriveImages, paths: &VmPaths, accel: Accel) -> Vec<OsString> {
     let mut args = Args::default();
     machine(&mut args, vm, accel);
     args.flag("-nodefaults");
@@ -49,7 +53,7 @@ pub fn build(vm: &VmInfo, paths: &VmPaths, accel: Accel) -> Vec<OsString> {
     control_channels(&mut args, paths);
     display(&mut args, vm, paths);
     kernel(&mut args, vm);
-    drives::add(&mut args, &vm.drives);
+    drives::add(&mut args, &vm.drives, images);
     nics::add(&mut args, &vm.network_interfaces);
     shares::add(&mut args, vm, paths);
     args.into_vec()

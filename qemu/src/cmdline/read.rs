@@ -65,7 +65,7 @@ mod tests {
         let vm = crate::cmdline::tests::vm();
         for root in ["/run/corvus", "/tmp/a dir, with commas,,/x"] {
             let paths = VmPaths::new(Path::new(root), vm.id);
-            let args = build(&vm, &paths, Accel::Tcg);
+            let args = build(&vm, &crate::DriveImages::new(), &paths, Accel::Tcg);
             let mut cmdline = b"qemu-system-x86_64\0".to_vec();
             for arg in args {
                 cmdline.extend_from_slice(&arg.into_vec());

@@ -61,7 +61,8 @@ async fn an_orphaned_qemu_is_adopted_without_an_exit_status() {
     let paths = VmPaths::new(root.path(), 22);
     paths.prepare(&[]).await.expect("runtime dir");
     let pidfile = paths.dir.join("qemu.pid");
-    let mut args = corvus_qemu::build_cmdline(&definition, &paths, common::accel());
+    let mut args =
+        corvus_qemu::build_cmdline(&definition, &Default::default(), &paths, common::accel());
     args.extend([
         "-daemonize".into(),
         "-pidfile".into(),

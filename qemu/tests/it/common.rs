@@ -133,7 +133,7 @@ pub async fn spawn(
     paths.check_socket_lengths(&tags).expect("short paths");
     // Not the share tags: their virtiofsd sockets are already up.
     paths.prepare(&[]).await.expect("runtime dir");
-    let args = corvus_qemu::build_cmdline(vm, paths, accel());
+    let args = corvus_qemu::build_cmdline(vm, &Default::default(), paths, accel());
     let process = ProcessHandle::spawn(qemu, &args, &paths.qemu_log).expect("spawn QEMU");
     let exit = tokio::spawn(process.exit_watcher().expect("exit watcher"));
     (process, exit)

@@ -13,6 +13,7 @@ fn drive(id: i64, interface: DriveInterface, path: &Path, format: DriveFormat) -
         read_only: false,
         cache: None,
         discard: false,
+        disk_id: None,
     }
 }
 

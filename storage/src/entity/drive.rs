@@ -13,6 +13,7 @@ pub struct Model {
     pub read_only: bool,
     pub cache: Option<String>,
     pub discard: bool,
+    pub disk_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

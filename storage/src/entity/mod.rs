@@ -1,6 +1,7 @@
 //! One sea-orm entity per table (DESIGN §7).
 
 pub mod daemon_lock;
+pub mod disk;
 pub mod drive;
 pub mod network_interface;
 pub mod shared_dir;

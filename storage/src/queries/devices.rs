@@ -6,10 +6,13 @@ use corvus_protocol::{DriveSpec, NicSpec, ShareSpec};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 impl Store {
+    /// Inserts a drive; `disk_id` when it uses a Corvus disk (whose path
+    /// and format the caller put in `spec`).
     pub async fn insert_drive(
         &self,
         vm_id: i64,
         spec: &DriveSpec,
+        disk_id: Option<i64>,
     ) -> Result<drive::Model, StorageError> {
         let row = drive::ActiveModel {
             vm_id: Set(vm_id),
@@ -20,6 +23,7 @@ impl Store {
             read_only: Set(spec.read_only),
             cache: Set(spec.cache.map(|c| c.as_str().to_owned())),
             discard: Set(spec.discard),
+            disk_id: Set(disk_id),
             ..Default::default()
         };
         let tx = self.begin_write().await?;

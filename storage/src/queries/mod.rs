@@ -2,6 +2,7 @@
 //! persistence actor are the only callers.
 
 pub mod devices;
+pub mod disks;
 pub mod events;
 pub mod retention;
 pub mod state;

@@ -195,3 +195,76 @@ fn a_whole_vm_is_validated() {
     vm.kernel = Some("/boot/vmlinuz".into());
     assert_eq!(validate(&vm), Ok(()));
 }
+
+#[test]
+fn a_drive_on_a_disk_gets_its_whole_chain_with_explicit_formats() {
+    use corvus_protocol::DiskFormat;
+    let mut vm = vm();
+    let mut root = drive(3, DriveInterface::Virtio, "/d/root.qcow2");
+    root.disk_id = Some(10);
+    root.cache = Some(CacheMode::Writethrough);
+    root.discard = true;
+    let mut data = drive(4, DriveInterface::Scsi, "/d/data,1.raw");
+    data.disk_id = Some(11);
+    data.format = DriveFormat::Raw;
+    vm.drives = vec![root, data, drive(5, DriveInterface::Virtio, "/plain.qcow2")];
+    let layer = |path: &str, format| ImageLayer {
+        path: path.into(),
+        format,
+    };
+    let images = DriveImages::from([
+        (
+            3,
+            vec![
+                layer("/d/root.qcow2", DiskFormat::Qcow2),
+                layer("/d/base.qcow2", DiskFormat::Qcow2),
+                layer("/d/first.raw", DiskFormat::Raw),
+            ],
+        ),
+        (4, vec![layer("/d/data,1.raw", DiskFormat::Raw)]),
+    ]);
+    let args = build_with_images(&vm, &images, "/run/corvus", Accel::Kvm);
+    let blockdevs: Vec<serde_json::Value> = values(&args, "-blockdev")
+        .iter()
+        .map(|text| serde_json::from_str(text).expect("JSON syntax"))
+        .collect();
+    let cache = serde_json::json!({"direct": false, "no-flush": false});
+    assert_eq!(
+        blockdevs[0],
+        serde_json::json!({
+            "node-name": "drive3", "driver": "qcow2", "read-only": false, "cache": cache,
+            "discard": "unmap",
+            "file": {"driver": "file", "filename": "/d/root.qcow2", "read-only": false,
+                     "cache": cache, "discard": "unmap"},
+            "backing": {
+                "driver": "qcow2", "read-only": true, "cache": cache,
+                "file": {"driver": "file", "filename": "/d/base.qcow2", "read-only": true, "cache": cache},
+                "backing": {
+                    "driver": "raw", "read-only": true, "cache": cache,
+                    "file": {"driver": "file", "filename": "/d/first.raw", "read-only": true, "cache": cache}
+                }
+            }
+        })
+    );
+    // A raw disk has no backing option at all; commas need no escaping in JSON.
+    assert_eq!(
+        blockdevs[1],
+        serde_json::json!({
+            "node-name": "drive4", "driver": "raw", "read-only": false,
+            "file": {"driver": "file", "filename": "/d/data,1.raw", "read-only": false}
+        })
+    );
+    assert_eq!(
+        values(&args, "-drive"),
+        ["if=none,id=drive5,file=/plain.qcow2,format=qcow2"]
+    );
+    let devices = values(&args, "-device");
+    assert!(
+        devices.contains(&"virtio-blk-pci,drive=drive3,id=disk3,bootindex=1,write-cache=off"),
+        "{devices:?}"
+    );
+    assert!(
+        devices.contains(&"scsi-hd,bus=scsi0.0,drive=drive4,id=disk4,bootindex=2"),
+        "{devices:?}"
+    );
+}

@@ -57,6 +57,7 @@ pub(super) fn drive(id: i64, interface: DriveInterface, file_path: &str) -> Driv
         read_only: false,
         cache: None,
         discard: false,
+        disk_id: None,
     }
 }
 
@@ -70,7 +71,16 @@ pub(super) fn nic(id: i64, nic_type: NicType, host_device: Option<&str>) -> NicI
 }
 
 pub(super) fn build_text(vm: &VmInfo, root: &str, accel: Accel) -> Vec<String> {
-    build(vm, &VmPaths::new(Path::new(root), vm.id), accel)
+    build_with_images(vm, &DriveImages::new(), root, accel)
+}
+
+pub(super) fn build_with_images(
+    vm: &VmInfo,
+    images: &DriveImages,
+    root: &str,
+    accel: Accel,
+) -> Vec<String> {
+    build(vm, images, &VmPaths::new(Path::new(root), vm.id), accel)
         .into_iter()
         .map(|arg| arg.into_string().expect("utf-8 argument"))
         .collect()
