@@ -38,6 +38,9 @@ mod send_checks {
     ) {
         fn send<T: Send>(_: T) {}
         send(commands.query_status());
+        send(commands.query_cpus_fast());
+        send(commands.query_blockstats());
+        send(commands.query_balloon());
         send(commands.execute(qapi::qmp::stop {}));
         send(commands.human_monitor_command("info status"));
         send(events.next());
