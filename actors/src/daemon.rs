@@ -101,6 +101,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         started,
         connections: Arc::new(AtomicU64::new(0)),
         persistence_status,
+        metrics: Default::default(),
     });
     let vm_count = vms.len();
     notify.status(&format!("Re-adopting running VMs ({vm_count} defined)"));
@@ -108,6 +109,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     let supervisor = supervisor::spawn(SupervisorArgs {
         ctx: ctx.clone(),
         vms,
+        stats_interval: config.stats_interval,
     })
     .await
     .context("Cannot start the supervisor")?;
@@ -124,6 +126,18 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     })
     .await
     .context("Cannot start the gateway")?;
+    let metrics = match &config.metrics {
+        Some(address) => {
+            let listener = crate::metrics::bind(address).await?;
+            info!(address = %address, "serving Prometheus metrics at /metrics");
+            Some(crate::metrics::serve(
+                listener,
+                ctx.clone(),
+                supervisor.clone(),
+            ))
+        }
+        None => None,
+    };
     let pruner = retention::spawn(
         ctx.store.clone(),
         config.retention.keep,
@@ -142,6 +156,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     let _ = supervisor.cast(SupervisorMsg::BeginShutdown);
     if let Some(pruner) = pruner {
         pruner.abort();
+    }
+    if let Some(metrics) = metrics {
+        metrics.abort();
     }
     notify.stopping("Stopping: closing the socket");
     gateway

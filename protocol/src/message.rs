@@ -4,6 +4,7 @@ use crate::enums::{Channel, VmState};
 use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
+use crate::stats::VmStats;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -133,6 +134,12 @@ pub enum Request {
     SpiceUri {
         vm: VmRef,
     },
+    /// One VM's figures, read now, with rates since the collector's last sample.
+    VmStats {
+        vm: VmRef,
+    },
+    /// Every VM's figures from the collector's last sample (`crv top`).
+    AllStats,
 }
 
 impl Request {
@@ -161,6 +168,8 @@ impl Request {
             Request::Subscribe { .. } => "events",
             Request::Attach { .. } => "attach",
             Request::SpiceUri { .. } => "vm view",
+            Request::VmStats { .. } => "vm stats",
+            Request::AllStats => "top",
         }
     }
 }
@@ -188,6 +197,9 @@ pub enum Response {
         uri: String,
         socket: String,
     },
+    VmStats(Box<VmStats>),
+    /// Every defined VM, by id.
+    AllStats(Vec<VmStats>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,6 +28,10 @@ impl Response {
                 .into_iter()
                 .map(Response::History)
                 .collect(),
+            Response::AllStats(stats) => split(stats, part_bytes)
+                .into_iter()
+                .map(Response::AllStats)
+                .collect(),
             Response::Pong
             | Response::Status(_)
             | Response::ShuttingDown
@@ -35,7 +39,8 @@ impl Response {
             | Response::Deleted { .. }
             | Response::Subscribed
             | Response::Attached { .. }
-            | Response::SpiceUri { .. } => vec![self],
+            | Response::SpiceUri { .. }
+            | Response::VmStats(_) => vec![self],
         }
     }
 
@@ -45,6 +50,7 @@ impl Response {
         match (self, next) {
             (Response::Vms(vms), Response::Vms(more)) => vms.extend(more),
             (Response::History(events), Response::History(more)) => events.extend(more),
+            (Response::AllStats(stats), Response::AllStats(more)) => stats.extend(more),
             (_, next) => return Err(Box::new(next)),
         }
         Ok(())

@@ -20,7 +20,10 @@ pub use cmdline::{InvalidVm, build as build_cmdline, process_marker};
 pub use paths::{MAX_SOCKET_PATH, PathTooLong, PrepareError, VmPaths};
 pub use private_dir::{PrivateDirError, Strictness};
 pub use process::{AdoptError, ExitInfo, ProcessHandle, Signal, read_tail, read_tail_async};
-pub use qmp::{QmpCommands, QmpError, QmpEvent, QmpEvents, RunStatus};
+pub use qmp::{
+    BalloonInfo, BlockCounters, BlockStats, QmpCommands, QmpError, QmpEvent, QmpEvents, RunStatus,
+    VcpuThread,
+};
 pub use virtiofsd::{FlagStyle, Virtiofsd, VirtiofsdError};
 
 #[cfg(test)]

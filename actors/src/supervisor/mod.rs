@@ -4,6 +4,9 @@
 mod create;
 mod registry;
 mod respawn;
+mod stats;
+
+pub use stats::StatsQuery;
 
 use crate::context::SharedContext;
 use crate::vm::{self, Origin, VmArgs, VmCommand, VmMsg};
@@ -56,11 +59,22 @@ pub enum SupervisorMsg {
     /// answers once none has a QEMU left, or when their stop timeouts and
     /// escalations are over, whichever comes first.
     StopAll { reply: RpcReplyPort<()> },
+    /// `vm stats` and `top`, passed on to the stats collector.
+    Stats {
+        query: StatsQuery,
+        reply: crate::stats::StatsReply,
+    },
+    /// The stats collector's round: every VM, to read those with a QEMU.
+    StatsTargets {
+        reply: RpcReplyPort<Vec<crate::stats::Target>>,
+    },
 }
 
 pub struct SupervisorArgs {
     pub ctx: SharedContext,
     pub vms: Vec<StoredVm>,
+    /// How often the stats collector reads every running VM.
+    pub stats_interval: std::time::Duration,
 }
 
 pub struct SupervisorState {
@@ -68,6 +82,8 @@ pub struct SupervisorState {
     shutting_down: bool,
     registry: Registry,
     actor_failures: respawn::Failures,
+    stats: Option<crate::stats::StatsRef>,
+    stats_interval: std::time::Duration,
 }
 
 pub struct Supervisor;
@@ -136,6 +152,8 @@ impl Actor for Supervisor {
             shutting_down: false,
             registry: Registry::default(),
             actor_failures: respawn::Failures::default(),
+            stats: None,
+            stats_interval: args.stats_interval,
         };
         // Actors start concurrently: re-adopting a running VM waits on its
         // QMP handshake, and VMs should not wait for each other's.
@@ -173,9 +191,10 @@ impl Actor for Supervisor {
     /// leaves running VMs alone (their actors ignore it unless stopped).
     async fn post_start(
         &self,
-        _myself: SupervisorRef,
+        myself: SupervisorRef,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
+        state.start_stats(&myself).await?;
         for (_, entry) in state.registry.entries() {
             if entry.snapshot.borrow().autostart {
                 let _ = entry.actor.cast(VmMsg::Autostart);
@@ -226,6 +245,10 @@ impl Actor for Supervisor {
                 state.shutting_down = true;
                 state.stop_all(reply)
             }
+            SupervisorMsg::Stats { query, reply } => state.stats(query, reply),
+            SupervisorMsg::StatsTargets { reply } => {
+                let _ = reply.send(state.targets());
+            }
         }
         Ok(())
     }
@@ -240,12 +263,19 @@ impl Actor for Supervisor {
         // actor's end is handled here instead.
         match event {
             SupervisionEvent::ActorFailed(cell, err) => {
+                if state.stats_ended(&myself, &cell, &err.to_string()).await? {
+                    return Ok(());
+                }
                 if let Some(id) = state.registry.id_of_actor(cell.get_id()) {
                     error!(vm_id = id, error = %err, "VM actor failed; respawning it");
                     state.respawn(&myself, id, &err.to_string()).await?;
                 }
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                let why = reason.clone().unwrap_or_else(|| "stopped".into());
+                if state.stats_ended(&myself, &cell, &why).await? {
+                    return Ok(());
+                }
                 // Deleted VMs leave the registry before their actor stops.
                 if let Some(id) = state.registry.id_of_actor(cell.get_id()) {
                     warn!(

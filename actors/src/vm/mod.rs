@@ -16,6 +16,7 @@ mod launch;
 mod qmp_tasks;
 mod restart;
 mod shell;
+mod stats;
 
 use crate::context::SharedContext;
 use crate::supervisor::SupervisorMsg;
@@ -31,6 +32,7 @@ use tokio::sync::watch;
 
 pub use access::{Attachment, describe as describe_channel};
 pub use errors::BootError;
+pub use stats::QmpFigures;
 
 pub type VmActorRef = ActorRef<VmMsg>;
 pub type Reply = RpcReplyPort<Result<VmReply, WireError>>;
@@ -158,6 +160,12 @@ pub enum VmMsg {
         outcome: Result<definition::Written, WireError>,
         reply: Reply,
     },
+    /// The stats collector asks for this boot's QMP figures; a task answers
+    /// `reply` directly, within `deadline` (see `stats.rs`).
+    SampleQmp {
+        deadline: std::time::Duration,
+        reply: tokio::sync::oneshot::Sender<QmpFigures>,
+    },
 }
 
 pub struct VmArgs {
@@ -260,6 +268,7 @@ impl VmActorState {
                 reply,
             } => return self.command(myself, command, origin, reply),
             VmMsg::Written { outcome, reply } => return self.written(myself, outcome, reply),
+            VmMsg::SampleQmp { deadline, reply } => return self.sample_qmp(deadline, reply),
             VmMsg::Settled(reply) => {
                 self.settle_waiters.push(reply);
                 return self.answer_settled();

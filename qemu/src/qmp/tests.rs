@@ -357,7 +357,9 @@ async fn stats_queries_read_qemu_replies_and_a_missing_balloon_is_none() {
     assert_eq!(commands.query_balloon().await.expect("no balloon"), None);
     assert_eq!(
         commands.query_balloon().await.expect("a balloon"),
-        Some(BalloonInfo { actual: 268_435_456 })
+        Some(BalloonInfo {
+            actual: 268_435_456
+        })
     );
     drop(server.await.expect("server"));
 }
