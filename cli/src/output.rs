@@ -139,7 +139,7 @@ pub fn vm_list(vms: &[std::sync::Arc<VmInfo>]) {
 }
 
 /// The width tables fit: the terminal's, else COLUMNS, else 80.
-fn output_width() -> usize {
+pub fn output_width() -> usize {
     let terminal = std::io::stdout()
         .is_terminal()
         .then(|| Table::new().width())

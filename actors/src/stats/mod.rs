@@ -49,12 +49,18 @@ pub struct StatsArgs {
     pub interval: Duration,
 }
 
-/// The latest reading of one QEMU: its counters (for the next rates) and
+/// The latest reading of one QEMU: its counters (for the next rates), the
+/// reading before (for rates of a `vm stats` that comes right after), and
 /// the figures made from them.
 struct Reading {
     raw: Arc<RawSample>,
+    before: Option<Arc<RawSample>>,
     stats: VmStats,
 }
+
+/// Rates over less than this say little (CPU time is counted in 10 ms
+/// ticks): a `vm stats` just after a round compares with the round before.
+const MIN_RATE_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct StatsState {
     latest: HashMap<i64, Reading>,
@@ -135,12 +141,13 @@ impl StatsState {
     fn sampled(&mut self, samples: Vec<RawSample>) {
         let mut latest = HashMap::with_capacity(samples.len());
         for raw in samples {
-            let before = self.latest.get(&raw.vm_id).map(|r| r.raw.as_ref());
-            let stats = figures::compute(&raw, before, self.restarts_of(raw.vm_id));
+            let before = self.latest.get(&raw.vm_id).map(|r| r.raw.clone());
+            let stats = figures::compute(&raw, before.as_deref(), self.restarts_of(raw.vm_id));
             latest.insert(
                 raw.vm_id,
                 Reading {
                     raw: Arc::new(raw),
+                    before,
                     stats,
                 },
             );
@@ -164,11 +171,25 @@ impl StatsState {
     /// Reads the VM now, in a task; rates compare with its latest reading.
     fn read_now(&self, target: Target, reply: StatsReply) {
         let restarts = self.restarts_of(target.id);
-        let before = self.latest.get(&target.id).map(|r| r.raw.clone());
+        let earlier = self
+            .latest
+            .get(&target.id)
+            .map(|r| (r.raw.clone(), r.before.clone()));
         tokio::spawn(
             async move {
                 let stats = match sample::read(target.clone(), sample::QMP_DEADLINE).await {
-                    Some(raw) => figures::compute(&raw, before.as_deref(), restarts),
+                    Some(raw) => {
+                        let base = earlier.and_then(|(latest, before)| {
+                            let recent =
+                                raw.at.saturating_duration_since(latest.at) < MIN_RATE_INTERVAL;
+                            if recent {
+                                before.or(Some(latest))
+                            } else {
+                                Some(latest)
+                            }
+                        });
+                        figures::compute(&raw, base.as_deref(), restarts)
+                    }
                     None => {
                         let info = target.info();
                         VmStats::idle(target.id, info.name.clone(), info.status, restarts)

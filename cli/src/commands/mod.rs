@@ -8,6 +8,7 @@ pub mod definition;
 pub mod devices;
 pub mod events;
 pub mod lifecycle;
+pub mod stats;
 pub mod view;
 
 use crate::client::Endpoint;
