@@ -4,6 +4,7 @@
 pub mod access;
 pub mod daemon;
 pub mod guest;
+pub mod metrics;
 pub mod postgres;
 pub mod prereq;
 mod seed;

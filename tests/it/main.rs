@@ -35,6 +35,7 @@ mod limits;
 mod paging;
 mod protocol_faults;
 mod signals;
+mod stats;
 mod storage;
 mod supervision;
 mod systemd;
