@@ -53,7 +53,7 @@ pub struct ProcFigures {
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, 100 on Linux).
 pub fn ticks_per_second() -> u64 {
     static TICKS: OnceLock<u64> = OnceLock::new();
-    *TICKS.get_or_init(|| u64::from(rustix::param::clock_ticks_per_second()).max(1))
+    *TICKS.get_or_init(|| rustix::param::clock_ticks_per_second().max(1))
 }
 
 fn read(path: PathBuf) -> Result<(String, PathBuf), ProcError> {

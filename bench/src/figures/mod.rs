@@ -1,4 +1,4 @@
-//! The eight figures of issue 9. Each module measures Corvus and its
+//! The eight figures of issue 9, and the scrape of issue 20 (figure 9). Each module measures Corvus and its
 //! baseline interleaved in one loop (the order alternates between
 //! iterations), so that the machine's noise falls on both alike.
 
@@ -6,6 +6,7 @@ mod events;
 mod lifecycle;
 mod lists;
 mod memory;
+mod metrics;
 mod parallel;
 mod readopt;
 mod rpc;
@@ -40,6 +41,8 @@ pub struct Plan {
     pub event_iterations: usize,
     pub subscribers: [usize; 2],
     pub readopt_repetitions: usize,
+    /// Scrapes of `/metrics` with 1,000 VMs defined (figure 9).
+    pub metrics_iterations: usize,
 }
 
 impl Plan {
@@ -56,6 +59,7 @@ impl Plan {
             event_iterations: 200,
             subscribers: [1, 100],
             readopt_repetitions: 5,
+            metrics_iterations: 50,
         }
     }
 
@@ -73,6 +77,7 @@ impl Plan {
             event_iterations: 20,
             subscribers: [1, 100],
             readopt_repetitions: 2,
+            metrics_iterations: 10,
         }
     }
 }
@@ -160,6 +165,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     if bench.wants(7) {
         memory::per_running_vm(bench).await?;
         memory::rows(bench);
+    }
+    if bench.wants(9) {
+        metrics::run(bench).await?;
     }
     bench.report.rows.sort_by_key(|r| r.figure);
     progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));

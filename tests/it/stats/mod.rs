@@ -45,7 +45,7 @@ pub fn cpu_seconds(stats: &Value) -> f64 {
 }
 
 /// The stats of the drive with this id.
-pub fn drive<'a>(stats: &'a Value, id: i64) -> Option<&'a Value> {
+pub fn drive(stats: &Value, id: i64) -> Option<&Value> {
     stats["block"]["drives"]
         .as_array()?
         .iter()
