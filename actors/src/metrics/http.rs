@@ -86,9 +86,12 @@ pub fn serve(
                                 Ok::<_, std::convert::Infallible>(endpoint.answer(request).await)
                             }
                         });
+                        // One request per connection: an idle kept-alive
+                        // connection would hold one of the few places.
                         let served = hyper::server::conn::http1::Builder::new()
                             .timer(TokioTimer::new())
                             .header_read_timeout(HEADER_TIMEOUT)
+                            .keep_alive(false)
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
                         if let Err(err) = served {
