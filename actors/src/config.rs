@@ -67,6 +67,14 @@ pub struct Args {
     /// Keep this many newest events per VM in the history; 0 keeps everything
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub event_retention: u64,
+    /// How often the stats collector reads every running VM (CPU, memory,
+    /// disk and network figures; rates are over this interval)
+    #[arg(long, default_value_t = 5, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stats_interval: u64,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (a port alone
+    /// means 127.0.0.1:PORT; unauthenticated: keep it on loopback) [default: off]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<String>,
     /// How often old events are pruned
     #[arg(long, default_value_t = 600, value_name = "SECS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub event_prune_interval: u64,
@@ -103,6 +111,9 @@ pub struct Config {
     pub stop_vms_on_exit: bool,
     pub limits: ConnectionLimits,
     pub retention: Retention,
+    pub stats_interval: Duration,
+    /// Where `/metrics` is served; `None` when off.
+    pub metrics: Option<String>,
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -181,13 +192,38 @@ impl Config {
                 keep: (args.event_retention > 0).then_some(args.event_retention),
                 interval: Duration::from_secs(args.event_prune_interval),
             },
+            stats_interval: Duration::from_secs(args.stats_interval),
+            metrics: args.metrics.as_deref().map(metrics_address),
         })
+    }
+}
+
+/// `--metrics PORT` is loopback; `HOST:PORT` (`[::1]:PORT`) is as given.
+fn metrics_address(given: &str) -> String {
+    if !given.is_empty() && given.bytes().all(|b| b.is_ascii_digit()) {
+        format!("127.0.0.1:{given}")
+    } else {
+        given.to_owned()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_are_off_by_default_and_a_bare_port_is_loopback() {
+        let off = Config::from_args(&Args::parse_from(["corvus", "--socket", "/s"])).unwrap();
+        assert_eq!(off.metrics, None);
+        assert_eq!(off.stats_interval, Duration::from_secs(5));
+        let port = Args::parse_from(["corvus", "--socket", "/s", "--metrics", "9187"]);
+        assert_eq!(
+            Config::from_args(&port).unwrap().metrics.as_deref(),
+            Some("127.0.0.1:9187")
+        );
+        assert_eq!(metrics_address("0.0.0.0:9187"), "0.0.0.0:9187");
+        assert!(Args::try_parse_from(["corvus", "--stats-interval", "0"]).is_err());
+    }
 
     #[test]
     fn connection_limits_and_retention_default_to_the_documented_figures() {

@@ -2,6 +2,7 @@
 //! the daemon's fixed settings. Nothing here is mutable VM state.
 
 use crate::events::EventBus;
+use crate::metrics::DaemonMetrics;
 use crate::persistence::{PersistenceRef, PersistenceStatus};
 use corvus_qemu::{Accel, Virtiofsd, VmPaths};
 use corvus_storage::Store;
@@ -33,6 +34,8 @@ pub struct Context {
     pub connections: Arc<AtomicU64>,
     /// The backlog of state changes and why the database is not taking them.
     pub persistence_status: PersistenceStatus,
+    /// Request durations and event subscribers, for `/metrics`.
+    pub metrics: DaemonMetrics,
 }
 
 pub type SharedContext = Arc<Context>;

@@ -103,6 +103,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         started,
         connections: Arc::new(AtomicU64::new(0)),
         persistence_status,
+        metrics: Default::default(),
     });
     let vm_count = vms.len();
     notify.status(&format!("Re-adopting running VMs ({vm_count} defined)"));
@@ -110,6 +111,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     let supervisor = supervisor::spawn(SupervisorArgs {
         ctx: ctx.clone(),
         vms,
+        stats_interval: config.stats_interval,
     })
     .await
     .context("Cannot start the supervisor")?;
@@ -126,6 +128,18 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     })
     .await
     .context("Cannot start the gateway")?;
+    let metrics = match &config.metrics {
+        Some(address) => {
+            let listener = crate::metrics::bind(address).await?;
+            info!(address = %address, "serving Prometheus metrics at /metrics");
+            Some(crate::metrics::serve(
+                listener,
+                ctx.clone(),
+                supervisor.clone(),
+            ))
+        }
+        None => None,
+    };
     let pruner = retention::spawn(
         ctx.store.clone(),
         config.retention.keep,
@@ -144,6 +158,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     let _ = supervisor.cast(SupervisorMsg::BeginShutdown);
     if let Some(pruner) = pruner {
         pruner.abort();
+    }
+    if let Some(metrics) = metrics {
+        metrics.abort();
     }
     notify.stopping("Stopping: closing the socket");
     gateway

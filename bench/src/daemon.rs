@@ -63,6 +63,7 @@ pub struct Daemon {
     log: PathBuf,
     accel: String,
     bins: Bins,
+    extra_args: Vec<String>,
 }
 
 impl Daemon {
@@ -72,6 +73,17 @@ impl Daemon {
         dir: &Path,
         database: String,
         accel: &str,
+    ) -> anyhow::Result<(Daemon, Ready)> {
+        Daemon::start_with(bins, dir, database, accel, Vec::new()).await
+    }
+
+    /// `start`, with more daemon options (`--metrics`).
+    pub async fn start_with(
+        bins: &Bins,
+        dir: &Path,
+        database: String,
+        accel: &str,
+        extra_args: Vec<String>,
     ) -> anyhow::Result<(Daemon, Ready)> {
         std::fs::create_dir_all(dir).with_context(|| format!("Cannot create {}", dir.display()))?;
         let mut daemon = Daemon {
@@ -85,6 +97,7 @@ impl Daemon {
             log: dir.join("corvus.log"),
             accel: accel.to_owned(),
             bins: bins.clone(),
+            extra_args,
         };
         let ready = daemon.spawn().await?;
         Ok((daemon, ready))
@@ -121,6 +134,7 @@ impl Daemon {
             .args(["--accel", &self.accel])
             .arg("--qemu")
             .arg(&self.bins.qemu)
+            .args(&self.extra_args)
             .env("NOTIFY_SOCKET", &self.notify)
             .env_remove("RUST_LOG")
             .env_remove("CORVUS_SOCKET")

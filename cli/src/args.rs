@@ -1,5 +1,6 @@
 //! The `crv` command line (DESIGN §8). Doc comments are the help text.
 
+use crate::stats_view::SortKey;
 use crate::words::words;
 use clap::{Args, Parser, Subcommand};
 use corvus_protocol::{
@@ -80,6 +81,25 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the crv(1) man page, or write every page (one per subcommand) to a directory
     Man(ManArgs),
+    /// A live table of every VM's CPU, memory, disk and network use; q quits
+    ///
+    /// Keys: c (CPU), m (memory), d (disk), n (network), a (name), i (id),
+    /// s (state), u (uptime) sort; r reverses; q, Esc or Ctrl+C quits.
+    /// Off a terminal, or with --once or --json, prints the figures once.
+    Top(TopArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Sort by this
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub sort: SortKey,
+    /// Seconds between refreshes
+    #[arg(long, default_value_t = 2, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub interval: u64,
+    /// Print the table once (with --json: every VM's figures) and exit
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +164,8 @@ pub enum VmCommand {
     /// Add or remove shared directories (virtiofs)
     #[command(subcommand)]
     Share(ShareCommand),
+    /// What a VM consumes: CPU, memory, disk and network, with rates
+    Stats(Target),
 }
 
 /// A VM, by name or numeric id.

@@ -10,14 +10,18 @@ mod error;
 mod output;
 mod progress;
 mod render;
+mod stats_view;
 mod stream;
 mod terminal;
+mod top;
 mod words;
 
 use args::{Cli, Command, DriveCommand, NetCommand, ShareCommand, VmCommand};
 use clap::Parser;
 use client::Endpoint;
-use commands::{Ctx, attach, completions, daemon, definition, devices, events, lifecycle, view};
+use commands::{
+    Ctx, attach, completions, daemon, definition, devices, events, lifecycle, stats, view,
+};
 use corvus_protocol::Channel;
 use error::CliError;
 use std::process::ExitCode;
@@ -72,6 +76,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Events(args) => events::events(&ctx()?, &args.vms, args.since).await,
         Command::Completions(args) => completions::completions(args.shell),
         Command::Man(args) => completions::man(args.dir.as_deref(), cli.json),
+        Command::Top(args) => stats::top(&ctx()?, args).await,
     }
 }
 
@@ -97,6 +102,7 @@ async fn vm(ctx: &Ctx, command: VmCommand) -> Result<(), CliError> {
         VmCommand::Net(NetCommand::Remove(args)) => devices::remove_nic(ctx, args).await,
         VmCommand::Share(ShareCommand::Add(args)) => devices::add_share(ctx, args).await,
         VmCommand::Share(ShareCommand::Remove(args)) => devices::remove_share(ctx, args).await,
+        VmCommand::Stats(target) => stats::vm_stats(ctx, &target.vm).await,
     }
 }
 

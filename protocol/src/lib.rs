@@ -16,6 +16,7 @@ mod event;
 mod message;
 mod model;
 mod parts;
+mod stats;
 pub mod text;
 
 pub use budget::{FrameBudget, OverBudget, Reservation, UNCHARGED_FRAME_LEN};
@@ -37,9 +38,13 @@ pub use model::{
     VmRef, VmSpec,
 };
 pub use parts::PART_BYTES;
+pub use stats::{
+    BlockSection, CpuStats, DriveStats, Figure, MemoryStats, NetCounters, NicStats, VcpuStats,
+    VmStats,
+};
 
 /// Bumped whenever a message changes shape; client and daemon must agree.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Where the daemon listens unless told otherwise: `$XDG_RUNTIME_DIR/corvus/corvus.sock`,
 /// or `/run/corvus/corvus.sock` for root without `XDG_RUNTIME_DIR`.

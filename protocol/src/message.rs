@@ -7,6 +7,7 @@ use crate::enums::{Channel, DiskFormat, VmState};
 use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
+use crate::stats::VmStats;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -193,6 +194,12 @@ pub enum Request {
     DeleteVmWithDisks {
         vm: VmRef,
     },
+    /// One VM's figures, read now, with rates since the collector's last sample.
+    VmStats {
+        vm: VmRef,
+    },
+    /// Every VM's figures from the collector's last sample (`crv top`).
+    AllStats,
 }
 
 impl Request {
@@ -233,6 +240,8 @@ impl Request {
             Request::DeleteDisk { .. } => "disk delete",
             Request::CreateVmFromImage { .. } => "vm create",
             Request::DeleteVmWithDisks { .. } => "vm delete",
+            Request::VmStats { .. } => "vm stats",
+            Request::AllStats => "top",
         }
     }
 }
@@ -278,6 +287,9 @@ pub enum Response {
         name: String,
         disks: Vec<String>,
     },
+    VmStats(Box<VmStats>),
+    /// Every defined VM, by id.
+    AllStats(Vec<VmStats>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,6 +32,10 @@ impl Response {
                 .into_iter()
                 .map(Response::Disks)
                 .collect(),
+            Response::AllStats(stats) => split(stats, part_bytes)
+                .into_iter()
+                .map(Response::AllStats)
+                .collect(),
             Response::Pong
             | Response::Disk(_)
             | Response::DiskDeleted { .. }
@@ -43,7 +47,8 @@ impl Response {
             | Response::Deleted { .. }
             | Response::Subscribed
             | Response::Attached { .. }
-            | Response::SpiceUri { .. } => vec![self],
+            | Response::SpiceUri { .. }
+            | Response::VmStats(_) => vec![self],
         }
     }
 
@@ -54,6 +59,7 @@ impl Response {
             (Response::Vms(vms), Response::Vms(more)) => vms.extend(more),
             (Response::History(events), Response::History(more)) => events.extend(more),
             (Response::Disks(disks), Response::Disks(more)) => disks.extend(more),
+            (Response::AllStats(stats), Response::AllStats(more)) => stats.extend(more),
             (_, next) => return Err(Box::new(next)),
         }
         Ok(())

@@ -243,7 +243,70 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
             },
         },
         Request::DeleteVmWithDisks { vm: vm() },
+        Request::VmStats { vm: vm() },
+        Request::AllStats,
     ]
+}
+
+fn sample_stats(name: &str, id: i64, n: u64) -> VmStats {
+    let figure = Figure(n as f64 / 3.0);
+    VmStats {
+        sampled_at: Some(format!("2026-12-01T00:00:{:02}Z", n % 60)),
+        interval_secs: Some(figure),
+        pid: Some(n as u32),
+        uptime_secs: Some(n),
+        cpu: Some(CpuStats {
+            seconds: figure,
+            user_seconds: figure,
+            system_seconds: Figure(f64::NAN),
+            percent: None,
+            vcpus: vec![VcpuStats {
+                index: 0,
+                thread_id: n as u32,
+                seconds: figure,
+                percent: Some(figure),
+            }],
+            vcpus_unavailable: Some(name.to_owned()),
+        }),
+        memory: Some(MemoryStats {
+            rss_bytes: n,
+            balloon_bytes: Some(n),
+        }),
+        block: BlockSection {
+            drives: vec![DriveStats {
+                drive_id: Some(id),
+                device: name.to_owned(),
+                rd_bytes: n,
+                wr_bytes: n,
+                rd_operations: n,
+                wr_operations: n,
+                flush_operations: n,
+                rd_total_time_ns: n,
+                wr_total_time_ns: n,
+                flush_total_time_ns: n,
+                rd_bytes_per_sec: Some(figure),
+                wr_bytes_per_sec: None,
+                rd_ops_per_sec: Some(figure),
+                wr_ops_per_sec: None,
+            }],
+            unavailable: None,
+        },
+        net: vec![NicStats {
+            nic_id: id,
+            nic_type: NicType::Tap,
+            ifname: Some(name.to_owned()),
+            counters: Some(NetCounters {
+                rx_bytes: n,
+                tx_bytes: n,
+                rx_packets: n,
+                tx_packets: n,
+                rx_bytes_per_sec: Some(figure),
+                tx_bytes_per_sec: None,
+            }),
+            unavailable: Some(name.to_owned()),
+        }],
+        ..VmStats::idle(id, name.to_owned(), VmState::Running, n)
+    }
 }
 
 fn sample_disk(name: &str, id: i64, n: u64) -> DiskInfo {
@@ -384,6 +447,11 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
             name: name.to_owned(),
             disks: vec![format!("{name}-root")],
         },
+        Response::VmStats(Box::new(sample_stats(name, id, n))),
+        Response::AllStats(vec![
+            sample_stats(name, id, n),
+            VmStats::idle(id, name.to_owned(), VmState::Stopped, n),
+        ]),
     ]
 }
 

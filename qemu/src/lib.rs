@@ -25,7 +25,10 @@ pub use process::{
     AdoptError, ExitInfo, OWNER_VARIABLE, ProcessHandle, Signal, find_marked, owner_mark_of,
     read_tail, read_tail_async,
 };
-pub use qmp::{QmpCommands, QmpError, QmpEvent, QmpEvents, RunStatus};
+pub use qmp::{
+    BalloonInfo, BlockCounters, BlockStats, QmpCommands, QmpError, QmpEvent, QmpEvents, RunStatus,
+    VcpuThread,
+};
 pub use virtiofsd::{FlagStyle, Virtiofsd, VirtiofsdError};
 
 #[cfg(test)]
@@ -43,6 +46,9 @@ mod send_checks {
     ) {
         fn send<T: Send>(_: T) {}
         send(commands.query_status());
+        send(commands.query_cpus_fast());
+        send(commands.query_blockstats());
+        send(commands.query_balloon());
         send(commands.execute(qapi::qmp::stop {}));
         send(commands.human_monitor_command("info status"));
         send(events.next());

@@ -337,6 +337,26 @@ impl TerminalSession {
         self.child.id()
     }
 
+    /// Gives the terminal a size (a new pseudo-terminal has none), as a
+    /// terminal window would; full-screen programs read it as they draw.
+    pub fn resize(&self, columns: u16, rows: u16) {
+        let size = libc::winsize {
+            ws_row: rows,
+            ws_col: columns,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
+        let done = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&self.master),
+                libc::TIOCSWINSZ,
+                &size,
+            )
+        };
+        assert_eq!(done, 0, "set the terminal's size");
+    }
+
     /// `stty -a` on the terminal, as the user's shell would see it.
     pub fn stty(&self) -> String {
         let slave = self.slave.as_ref().expect("open until drop");

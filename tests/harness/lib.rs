@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod disks;
 pub mod guest;
 pub mod http;
+pub mod metrics;
 pub mod postgres;
 pub mod prereq;
 mod seed;

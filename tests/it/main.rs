@@ -41,6 +41,7 @@ mod limits;
 mod paging;
 mod protocol_faults;
 mod signals;
+mod stats;
 mod storage;
 mod supervision;
 mod systemd;

@@ -6,12 +6,12 @@ use super::disks;
 use super::history::{self, Older};
 use super::stream::Stream;
 use crate::disks::{DiskRequest, JobRequest};
-use crate::supervisor::SupervisorMsg;
+use crate::supervisor::{StatsQuery, SupervisorMsg};
 use crate::vm::{Origin, VmCommand, VmReply};
 use corvus_protocol::{DaemonStatus, PROTOCOL_VERSION, Request, Response, VmRef, WireError};
 use ractor::rpc::CallResult;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub enum Next {
     Reply(Result<Response, WireError>),
@@ -25,7 +25,16 @@ pub enum Next {
 const QUICK: Duration = Duration::from_secs(15);
 const SLOW: Duration = Duration::from_secs(120);
 
+/// Routes one request, timing it for `/metrics` by request kind.
 pub async fn handle(request: Request, connection: u64, services: &Services) -> Next {
+    let verb = request.verb();
+    let started = Instant::now();
+    let next = route(request, connection, services).await;
+    services.ctx.metrics.observe_rpc(verb, started.elapsed());
+    next
+}
+
+async fn route(request: Request, connection: u64, services: &Services) -> Next {
     let origin = Origin { connection };
     let vm = |vm: VmRef, command: VmCommand| forward(services, vm, command, origin);
     let reply = match request {
@@ -118,6 +127,8 @@ pub async fn handle(request: Request, connection: u64, services: &Services) -> N
             vm: target,
             channel,
         } => return Stream::attach(target, channel, origin, services).await,
+        Request::VmStats { vm: target } => stats(services, StatsQuery::Vm(target)).await,
+        Request::AllStats => stats(services, StatsQuery::All).await,
     };
     Next::Reply(reply)
 }
@@ -168,6 +179,18 @@ pub async fn call<T: Send + 'static>(
         )),
         Err(_) => Err(WireError::unavailable("the daemon is shutting down")),
     }
+}
+
+/// A stats request, answered by the collector (a `vm stats` reads QEMU,
+/// whose QMP has a deadline of its own well inside this one).
+async fn stats(services: &Services, query: StatsQuery) -> Result<Response, WireError> {
+    call(
+        services,
+        |reply| SupervisorMsg::Stats { query, reply },
+        QUICK,
+    )
+    .await
+    .and_then(|r| r)
 }
 
 async fn status(services: &Services) -> Result<Response, WireError> {

@@ -244,6 +244,7 @@ async fn events<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     mut live: Receiver<VmEvent>,
     services: &Services,
 ) {
+    let _counted = services.ctx.metrics.subscriber();
     let (mut sink, incoming) = conn.split();
     if sink
         .send(ServerMessage::Reply(Ok(Response::Subscribed)))
@@ -270,7 +271,10 @@ async fn events<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     ServerMessage::Event(event)
                 }
                 Ok(_) => continue,
-                Err(RecvError::Lagged(missed)) => ServerMessage::Lagged { missed },
+                Err(RecvError::Lagged(missed)) => {
+                    services.ctx.metrics.lagged(missed);
+                    ServerMessage::Lagged { missed }
+                }
                 Err(RecvError::Closed) => ServerMessage::StreamEnd { reason: "the daemon is shutting down".into() },
             },
         };

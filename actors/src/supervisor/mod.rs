@@ -4,6 +4,9 @@
 mod create;
 mod registry;
 mod respawn;
+mod stats;
+
+pub use stats::StatsQuery;
 
 use crate::context::SharedContext;
 use crate::disks::{self, DiskArgs, DiskMsg, DiskServiceRef};
@@ -59,11 +62,22 @@ pub enum SupervisorMsg {
     StopAll { reply: RpcReplyPort<()> },
     /// For the DiskService, the supervisor's child beside the VM actors.
     Disk(DiskMsg),
+    /// `vm stats` and `top`, passed on to the stats collector.
+    Stats {
+        query: StatsQuery,
+        reply: crate::stats::StatsReply,
+    },
+    /// The stats collector's round: every VM, to read those with a QEMU.
+    StatsTargets {
+        reply: RpcReplyPort<Vec<crate::stats::Target>>,
+    },
 }
 
 pub struct SupervisorArgs {
     pub ctx: SharedContext,
     pub vms: Vec<StoredVm>,
+    /// How often the stats collector reads every running VM.
+    pub stats_interval: std::time::Duration,
 }
 
 pub struct SupervisorState {
@@ -72,6 +86,8 @@ pub struct SupervisorState {
     registry: Registry,
     actor_failures: respawn::Failures,
     disks: DiskServiceRef,
+    stats: Option<crate::stats::StatsRef>,
+    stats_interval: std::time::Duration,
 }
 
 pub struct Supervisor;
@@ -156,6 +172,8 @@ impl Actor for Supervisor {
             registry: Registry::default(),
             actor_failures: respawn::Failures::default(),
             disks,
+            stats: None,
+            stats_interval: args.stats_interval,
         };
         // Our QEMUs as the processes say, whatever the database recorded:
         // one scan of /proc for every VM, off the async threads.
@@ -202,9 +220,10 @@ impl Actor for Supervisor {
     /// leaves running VMs alone (their actors ignore it unless stopped).
     async fn post_start(
         &self,
-        _myself: SupervisorRef,
+        myself: SupervisorRef,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
+        state.start_stats(&myself).await?;
         for (_, entry) in state.registry.entries() {
             if entry.snapshot.borrow().autostart {
                 let _ = entry.actor.cast(VmMsg::Autostart);
@@ -258,6 +277,10 @@ impl Actor for Supervisor {
             SupervisorMsg::Disk(message) => {
                 let _ = state.disks.cast(message);
             }
+            SupervisorMsg::Stats { query, reply } => state.stats(query, reply),
+            SupervisorMsg::StatsTargets { reply } => {
+                let _ = reply.send(state.targets());
+            }
         }
         Ok(())
     }
@@ -276,12 +299,19 @@ impl Actor for Supervisor {
                 state.disks = spawn_disk_service(&state.ctx, &myself).await?;
             }
             SupervisionEvent::ActorFailed(cell, err) => {
+                if state.stats_ended(&myself, &cell, &err.to_string()).await? {
+                    return Ok(());
+                }
                 if let Some(id) = state.registry.id_of_actor(cell.get_id()) {
                     error!(vm_id = id, error = %err, "VM actor failed; respawning it");
                     state.respawn(&myself, id, &err.to_string()).await?;
                 }
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                let why = reason.clone().unwrap_or_else(|| "stopped".into());
+                if state.stats_ended(&myself, &cell, &why).await? {
+                    return Ok(());
+                }
                 // Deleted VMs leave the registry before their actor stops.
                 if let Some(id) = state.registry.id_of_actor(cell.get_id()) {
                     warn!(

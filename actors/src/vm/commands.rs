@@ -23,7 +23,9 @@ impl VmActorState {
             return;
         }
         let reads_only = matches!(command, VmCommand::Show | VmCommand::History { .. });
-        if self.writing && !reads_only {
+        // A reset never waits for a QEMU's state: killing it needs none.
+        let kills = matches!(command, VmCommand::Reset) && !self.writing;
+        if self.busy() && !reads_only && !kills {
             self.deferred.push_back((command, origin, reply));
             return;
         }

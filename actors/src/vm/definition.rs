@@ -140,12 +140,7 @@ impl VmActorState {
         self.writing = false;
         let answer = outcome.map(|written| self.take_written(myself, written));
         let _ = reply.send(answer);
-        while !self.writing {
-            let Some((command, origin, reply)) = self.deferred.pop_front() else {
-                break;
-            };
-            self.command(myself, command, origin, reply);
-        }
+        self.replay_deferred(myself);
     }
 
     fn take_written(&mut self, myself: &VmActorRef, written: Written) -> VmReply {

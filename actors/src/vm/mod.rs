@@ -18,6 +18,7 @@ mod qmp_tasks;
 mod record;
 mod restart;
 mod shell;
+mod stats;
 
 use crate::context::SharedContext;
 use crate::supervisor::SupervisorMsg;
@@ -33,6 +34,7 @@ use tokio::sync::watch;
 
 pub use access::{Attachment, describe as describe_channel};
 pub use errors::BootError;
+pub use stats::QmpFigures;
 
 pub type VmActorRef = ActorRef<VmMsg>;
 pub type Reply = RpcReplyPort<Result<VmReply, WireError>>;
@@ -160,6 +162,12 @@ pub enum VmMsg {
         outcome: Result<definition::Written, WireError>,
         reply: Reply,
     },
+    /// The stats collector asks for this boot's QMP figures; a task answers
+    /// `reply` directly, within `deadline` (see `stats.rs`).
+    SampleQmp {
+        deadline: std::time::Duration,
+        reply: tokio::sync::oneshot::Sender<QmpFigures>,
+    },
 }
 
 pub struct VmArgs {
@@ -193,6 +201,8 @@ pub struct VmActorState {
     /// each sees the definition the one before it left.
     writing: bool,
     deferred: VecDeque<(VmCommand, Origin, Reply)>,
+    /// Deferred commands are being run (they may defer again).
+    replaying: bool,
     settle_waiters: Vec<RpcReplyPort<()>>,
     /// Processes found at actor start, for the boot their adoption creates.
     adopted: Option<adopt::Found>,
@@ -231,6 +241,7 @@ impl Actor for VmActor {
             holders: access::Holders::default(),
             writing: false,
             deferred: VecDeque::new(),
+            replaying: false,
             settle_waiters: Vec::new(),
             adopted: None,
         };
@@ -265,6 +276,7 @@ impl VmActorState {
                 reply,
             } => return self.command(myself, command, origin, reply),
             VmMsg::Written { outcome, reply } => return self.written(myself, outcome, reply),
+            VmMsg::SampleQmp { deadline, reply } => return self.sample_qmp(deadline, reply),
             VmMsg::Settled(reply) => {
                 self.settle_waiters.push(reply);
                 return self.answer_settled();

@@ -118,6 +118,7 @@ impl VmActorState {
             ended.end();
         }
         self.answer_settled();
+        self.replay_deferred(myself);
         let handed_back = match reply {
             // The core let the command through to the shell's own work.
             Some(reply) if proceed => Some(reply),
@@ -264,14 +265,42 @@ impl VmActorState {
 
     /// A re-adoption is settled once QMP answered or was given up on.
     pub(super) fn answer_settled(&mut self) {
-        let adopting = self.boot.as_ref().is_some_and(|boot| {
-            boot.state.adopted && boot.state.phase == core::Phase::Spawned && boot.connecting
-        });
-        if !adopting {
+        if !self.adopting() {
             for waiter in self.settle_waiters.drain(..) {
                 let _ = waiter.send(());
             }
         }
+    }
+
+    /// A re-adopted QEMU whose QMP is still being reached: what it is
+    /// doing (running or paused) is not known yet.
+    pub(super) fn adopting(&self) -> bool {
+        self.boot.as_ref().is_some_and(|boot| {
+            boot.state.adopted && boot.state.phase == core::Phase::Spawned && boot.connecting
+        })
+    }
+
+    /// Commands wait while a definition write is in flight or a re-adopted
+    /// QEMU's state is not known yet, so that each meets what the one
+    /// before it left, and a command right after an actor's respawn is not
+    /// refused for want of a QMP session that is a moment away.
+    pub(super) fn busy(&self) -> bool {
+        self.writing || self.adopting()
+    }
+
+    /// Runs the commands that waited, once nothing holds them back.
+    pub(super) fn replay_deferred(&mut self, myself: &VmActorRef) {
+        if self.replaying {
+            return;
+        }
+        self.replaying = true;
+        while !self.busy() {
+            let Some((command, origin, reply)) = self.deferred.pop_front() else {
+                break;
+            };
+            self.command(myself, command, origin, reply);
+        }
+        self.replaying = false;
     }
 
     /// The launch task's QEMU and virtiofsd become the boot's; for a boot

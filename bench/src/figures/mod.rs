@@ -1,4 +1,4 @@
-//! The eight figures of issue 9, and the disk import of issue 14 (9). Each module measures Corvus and its
+//! The eight figures of issue 9, the disk import of issue 14 (9) and the /metrics scrape of issue 20 (10). Each module measures Corvus and its
 //! baseline interleaved in one loop (the order alternates between
 //! iterations), so that the machine's noise falls on both alike.
 
@@ -7,6 +7,7 @@ mod events;
 mod lifecycle;
 mod lists;
 mod memory;
+mod metrics;
 mod parallel;
 mod readopt;
 mod rpc;
@@ -44,6 +45,8 @@ pub struct Plan {
     /// Figure 9: the size of the imported image and the rounds.
     pub import_mib: usize,
     pub import_iterations: usize,
+    /// Scrapes of `/metrics` with 1,000 VMs defined (figure 10).
+    pub metrics_iterations: usize,
 }
 
 impl Plan {
@@ -62,6 +65,7 @@ impl Plan {
             readopt_repetitions: 5,
             import_mib: 1024,
             import_iterations: 10,
+            metrics_iterations: 50,
         }
     }
 
@@ -81,6 +85,7 @@ impl Plan {
             readopt_repetitions: 2,
             import_mib: 32,
             import_iterations: 2,
+            metrics_iterations: 10,
         }
     }
 }
@@ -171,6 +176,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     }
     if bench.wants(9) {
         disks::run(bench).await?;
+    }
+    if bench.wants(10) {
+        metrics::run(bench).await?;
     }
     bench.report.rows.sort_by_key(|r| r.figure);
     progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));

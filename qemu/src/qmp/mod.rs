@@ -13,6 +13,7 @@ mod connect;
 mod error;
 mod events;
 mod session;
+mod stats;
 
 #[cfg(test)]
 mod tests;
@@ -21,3 +22,4 @@ pub use commands::{DEFAULT_COMMAND_TIMEOUT, QemuVersion, QmpCommands, RunStatus}
 pub use connect::connect;
 pub use error::QmpError;
 pub use events::{EVENT_BUFFER, QmpEvent, QmpEvents};
+pub use stats::{BalloonInfo, BlockCounters, BlockStats, VcpuThread};

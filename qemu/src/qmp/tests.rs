@@ -276,3 +276,90 @@ async fn replies_find_their_command_by_id_and_silence_times_out() {
     assert!(matches!(impatient.stop().await, Err(QmpError::Timeout)));
     drop(server.await.expect("server"));
 }
+
+/// Replies as QEMU 7.2 sends them (trimmed), plus a field no QEMU sends
+/// yet: the typed queries read what they need and ignore the rest.
+#[tokio::test]
+async fn stats_queries_read_qemu_replies_and_a_missing_balloon_is_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = listen(&socket_path(&dir));
+    let server = tokio::spawn(async move {
+        let mut qemu = FakeQemu::accept(&listener).await;
+        let cpus = qemu.command().await;
+        assert_eq!(cpus["execute"], "query-cpus-fast");
+        qemu.reply(
+            &cpus,
+            json!([
+                {"thread-id": 9251, "props": {"core-id": 0, "thread-id": 0, "socket-id": 0},
+                 "qom-path": "/machine/unattached/device[0]", "cpu-index": 0, "target": "x86_64"},
+                {"thread-id": 9252, "cpu-index": 1, "target": "x86_64", "added-later": {"x": 1}}
+            ]),
+        )
+        .await;
+        let block = qemu.command().await;
+        assert_eq!(block["execute"], "query-blockstats");
+        qemu.reply(
+            &block,
+            json!([
+                {"device": "drive7", "node-name": "#block108",
+                 "qdev": "/machine/peripheral-anon/device[0]/virtio-backend",
+                 "stats": {"rd_bytes": 512, "wr_bytes": 4096, "rd_operations": 1,
+                           "wr_operations": 2, "flush_operations": 3, "rd_total_time_ns": 10,
+                           "wr_total_time_ns": 20, "flush_total_time_ns": 30,
+                           "timed_stats": [], "account_invalid": true, "zoned_append_bytes": 9}},
+                {"qdev": "/machine/unattached/device[9]", "stats": {"rd_bytes": 1}}
+            ]),
+        )
+        .await;
+        let balloon = qemu.command().await;
+        assert_eq!(balloon["execute"], "query-balloon");
+        qemu.send(json!({"error": {"class": "DeviceNotActive",
+            "desc": "No balloon device has been activated"}, "id": balloon["id"]}))
+            .await;
+        let balloon = qemu.command().await;
+        qemu.reply(&balloon, json!({"actual": 268435456})).await;
+        qemu
+    });
+    let (commands, _events) = connect(&socket_path(&dir), DEADLINE)
+        .await
+        .expect("connect");
+    assert_eq!(
+        commands.query_cpus_fast().await.expect("query-cpus-fast"),
+        vec![
+            VcpuThread {
+                cpu_index: 0,
+                thread_id: 9251
+            },
+            VcpuThread {
+                cpu_index: 1,
+                thread_id: 9252
+            }
+        ]
+    );
+    let block = commands.query_blockstats().await.expect("query-blockstats");
+    assert_eq!(block.len(), 2);
+    assert_eq!(block[0].device, "drive7");
+    assert_eq!(
+        block[0].stats,
+        BlockCounters {
+            rd_bytes: 512,
+            wr_bytes: 4096,
+            rd_operations: 1,
+            wr_operations: 2,
+            flush_operations: 3,
+            rd_total_time_ns: 10,
+            wr_total_time_ns: 20,
+            flush_total_time_ns: 30,
+        }
+    );
+    assert_eq!(block[1].device, "");
+    assert_eq!(block[1].stats.rd_bytes, 1);
+    assert_eq!(commands.query_balloon().await.expect("no balloon"), None);
+    assert_eq!(
+        commands.query_balloon().await.expect("a balloon"),
+        Some(BalloonInfo {
+            actual: 268_435_456
+        })
+    );
+    drop(server.await.expect("server"));
+}
