@@ -1,4 +1,4 @@
-//! The Corvus schema (DESIGN §7), one migration per table, applied in order
+//! The Corvus schema (DESIGN §7, and `tls_revocation` for issue 18), one migration per table, applied in order
 //! at daemon start. Enums are lower-case text so that both SQLite and
 //! PostgreSQL store them the same way.
 
@@ -9,6 +9,7 @@ mod m20261126_000002_create_drive;
 mod m20261126_000003_create_network_interface;
 mod m20261126_000004_create_shared_dir;
 mod m20261126_000005_create_vm_event;
+mod m20261207_000100_create_tls_revocation;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_create_network_interface::Migration),
             Box::new(m20261126_000004_create_shared_dir::Migration),
             Box::new(m20261126_000005_create_vm_event::Migration),
+            Box::new(m20261207_000100_create_tls_revocation::Migration),
         ]
     }
 }

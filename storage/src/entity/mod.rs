@@ -3,5 +3,6 @@
 pub mod drive;
 pub mod network_interface;
 pub mod shared_dir;
+pub mod tls_revocation;
 pub mod vm;
 pub mod vm_event;

@@ -4,5 +4,6 @@
 pub mod devices;
 pub mod events;
 pub mod retention;
+pub mod revocations;
 pub mod state;
 pub mod vms;
