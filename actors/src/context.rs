@@ -25,6 +25,8 @@ pub struct Context {
     pub virtiofsd: OnceCell<Option<Virtiofsd>>,
     pub socket: PathBuf,
     pub tcp: Option<String>,
+    /// The `--listen` address.
+    pub tls: Option<String>,
     pub started: Instant,
     pub connections: Arc<AtomicU64>,
     pub persistence_backlog: Arc<AtomicU64>,

@@ -9,6 +9,7 @@ use crate::persistence::{self, PersistenceArgs, PersistenceMsg};
 use crate::retention;
 use crate::supervisor::{self, SupervisorArgs, SupervisorMsg};
 use crate::systemd::Handoff;
+use crate::tls::server::{Revoked, TlsServer};
 use anyhow::Context as _;
 use corvus_qemu::Strictness;
 use corvus_storage::Store;
@@ -66,9 +67,26 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     // failure must be the only line on stderr.
     crate::fdlimit::raise(config.limits.max_connections);
 
+    // Before anything listens: a missing or broken CA is a one-line error.
+    let revoked = Arc::new(Revoked::default());
+    let tls_server = match &config.listen {
+        Some(_) => Some(load_tls(&config, &store, revoked.clone()).await?),
+        None => None,
+    };
+
     // Bound before the VMs are adopted so that a second daemon is refused
     // before it touches anything; clients wait in the backlog until ready.
     let sockets = listen_sockets(&config, handoff.listen_fds, handoff.listen_error).await?;
+    let viewer = match &config.viewer_socket {
+        Some(viewer) => Some((
+            listen::bind_viewer(&viewer.path, viewer.group, &viewer.group_name).await?,
+            viewer.path.clone(),
+        )),
+        None => None,
+    };
+    if let Some(address) = &sockets.tcp_address {
+        warn!(address = %address, "plain TCP (--insecure-tcp) has no authentication: every local user gets every right over it; use --listen (mutual TLS) instead");
+    }
     corvus_qemu::private_dir::ensure_async(config.runtime_dir.clone(), Strictness::Parent)
         .await
         .context("Cannot use the runtime directory (--runtime-dir)")?;
@@ -91,6 +109,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         virtiofsd: OnceCell::new(),
         socket: sockets.path.clone(),
         tcp: sockets.tcp_address.clone(),
+        tls: sockets.tls_address.clone(),
         started,
         connections: Arc::new(AtomicU64::new(0)),
         persistence_backlog: backlog,
@@ -113,6 +132,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         unix: sockets.unix,
         unix_path: sockets.remove_at_exit,
         tcp: sockets.tcp,
+        viewer,
+        tls: sockets.tls.zip(tls_server),
+        revoked,
         limits: config.limits.clone(),
     })
     .await
@@ -122,7 +144,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         config.retention.keep,
         config.retention.interval,
     );
-    info!(socket = %sockets.path.display(), data_dir = %ctx.data_dir.display(), tcp = ?sockets.tcp_address, activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
+    info!(socket = %sockets.path.display(), data_dir = %ctx.data_dir.display(), tcp = ?sockets.tcp_address, tls = ?sockets.tls_address, viewer_socket = ?config.viewer_socket.as_ref().map(|v| v.path.display().to_string()), activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
     notify.ready(&format!(
         "Serving clients on {} ({vm_count} VM{})",
         sockets.path.display(),
@@ -187,6 +209,27 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The CA and server certificate from the config directory, and the
+/// revocations the database holds.
+async fn load_tls(
+    config: &Config,
+    store: &Store,
+    revoked: Arc<Revoked>,
+) -> anyhow::Result<Arc<TlsServer>> {
+    let serials = store
+        .revoked_serials()
+        .await
+        .context("Cannot read the revoked client certificates")?;
+    let known = revoked.replace(serials);
+    let dir = config.config_dir.clone();
+    let server = tokio::task::spawn_blocking(move || TlsServer::load(&dir, revoked))
+        .await
+        .context("Cannot load the TLS certificates")?
+        .context("Cannot serve --listen")?;
+    info!(config_dir = %config.config_dir.display(), revoked = known, "TLS certificates loaded");
+    Ok(Arc::new(server))
+}
+
 /// The daemon's listeners: bound here, or passed by systemd.
 struct Sockets {
     unix: UnixListener,
@@ -194,9 +237,39 @@ struct Sockets {
     path: PathBuf,
     /// The file the daemon created and removes at exit.
     remove_at_exit: Option<PathBuf>,
+    /// Plain TCP (`--insecure-tcp`).
     tcp: Option<TcpListener>,
     tcp_address: Option<String>,
+    /// Mutual TLS (`--listen`).
+    tls: Option<TcpListener>,
+    tls_address: Option<String>,
     activated: bool,
+}
+
+/// A TCP socket systemd passed: served over TLS with `--listen`, as plain
+/// TCP with `--insecure-tcp` on a loopback address, refused otherwise.
+enum PassedTcp {
+    Tls(TcpListener, String),
+    Plain(TcpListener, String),
+}
+
+fn classify_passed_tcp(
+    config: &Config,
+    listener: TcpListener,
+    address: String,
+) -> anyhow::Result<PassedTcp> {
+    if config.listen.is_some() {
+        return Ok(PassedTcp::Tls(listener, address));
+    }
+    let loopback = listener
+        .local_addr()
+        .is_ok_and(|local| local.ip().is_loopback());
+    match (&config.tcp, loopback) {
+        (Some(_), true) => Ok(PassedTcp::Plain(listener, address)),
+        _ => anyhow::bail!(
+            "systemd passed the TCP socket {address}: serve it with --listen (mutual TLS), or, on a loopback address only, with --tcp --insecure-tcp"
+        ),
+    }
 }
 
 async fn listen_sockets(
@@ -214,13 +287,23 @@ async fn listen_sockets(
             warn!(passed = %path.display(), configured = %config.socket.display(), "systemd passed a socket other than --socket; serving the one passed");
         }
         info!(socket = %path.display(), "using the socket passed by systemd");
-        let (tcp, tcp_address) = match (activated.tcp, &config.tcp) {
-            (Some((listener, address)), _) => (Some(listener), Some(address)),
-            (None, Some(address)) => (
-                Some(listen::bind_tcp(address).await?),
-                Some(address.clone()),
+        let passed = match activated.tcp {
+            Some((listener, address)) => Some(classify_passed_tcp(config, listener, address)?),
+            None => None,
+        };
+        let ((tcp, tcp_address), (tls, tls_address)) = match passed {
+            Some(PassedTcp::Plain(listener, address)) => (
+                (Some(listener), Some(address)),
+                bind_optional(&config.listen).await?,
             ),
-            (None, None) => (None, None),
+            Some(PassedTcp::Tls(listener, address)) => (
+                bind_optional(&config.tcp).await?,
+                (Some(listener), Some(address)),
+            ),
+            None => (
+                bind_optional(&config.tcp).await?,
+                bind_optional(&config.listen).await?,
+            ),
         };
         return Ok(Sockets {
             unix: activated.unix,
@@ -228,22 +311,36 @@ async fn listen_sockets(
             remove_at_exit: None,
             tcp,
             tcp_address,
+            tls,
+            tls_address,
             activated: true,
         });
     }
     let unix = listen::bind_unix(&config.socket).await?;
-    let tcp = match &config.tcp {
-        Some(address) => Some(listen::bind_tcp(address).await?),
-        None => None,
-    };
+    let (tcp, tcp_address) = bind_optional(&config.tcp).await?;
+    let (tls, tls_address) = bind_optional(&config.listen).await?;
     Ok(Sockets {
         unix,
         path: config.socket.clone(),
         remove_at_exit: Some(config.socket.clone()),
         tcp,
-        tcp_address: config.tcp.clone(),
+        tcp_address,
+        tls,
+        tls_address,
         activated: false,
     })
+}
+
+async fn bind_optional(
+    address: &Option<String>,
+) -> Result<(Option<TcpListener>, Option<String>), listen::ListenError> {
+    match address {
+        Some(address) => Ok((
+            Some(listen::bind_tcp(address).await?),
+            Some(address.clone()),
+        )),
+        None => Ok((None, None)),
+    }
 }
 
 /// The signals the daemon answers. SIGHUP (a closed terminal, or a

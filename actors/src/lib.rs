@@ -2,6 +2,7 @@
 //! VM, a gateway serving clients, a persistence actor writing state changes,
 //! and an event bus fanning them out.
 
+pub mod client_name;
 pub mod config;
 mod context;
 pub mod daemon;
@@ -13,6 +14,7 @@ mod retention;
 mod supervisor;
 pub mod systemd;
 mod test_hooks;
+pub mod tls;
 mod validate;
 mod vm;
 mod wire;

@@ -35,6 +35,7 @@ Exit status:
 
 Environment:
   CORVUS_SOCKET  the daemon's socket, as --socket
+  CORVUS_REMOTE  a remote of `crv remote add`, as --remote (wins over CORVUS_SOCKET)
   NO_COLOR       no colours (they are only shown on a terminal anyway)
   COLUMNS        table width when the output is not a terminal [default: 80]";
 
@@ -43,7 +44,11 @@ pub struct ConnectionArgs {
     /// The daemon's Unix socket [default: $XDG_RUNTIME_DIR/corvus/corvus.sock]
     #[arg(long, global = true, env = "CORVUS_SOCKET", value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// Connect over TCP instead of the Unix socket
+    /// A daemon added with `crv remote add`, reached over mutual TLS
+    /// [default: the one `crv remote default` set, else the Unix socket]
+    #[arg(long, global = true, env = "CORVUS_REMOTE", value_name = "NAME")]
+    pub remote: Option<String>,
+    /// Connect over plain TCP (a daemon started with --tcp --insecure-tcp)
     #[arg(long, global = true)]
     pub tcp: bool,
     /// Host for --tcp
@@ -52,6 +57,16 @@ pub struct ConnectionArgs {
     /// Port for --tcp
     #[arg(long, global = true, default_value_t = 9876, value_name = "P")]
     pub port: u16,
+    /// Which of --socket and --remote were typed, rather than taken from
+    /// the environment: typed ones win.
+    #[arg(skip)]
+    pub typed: Typed,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Typed {
+    pub socket: bool,
+    pub remote: bool,
 }
 
 // Parsed once per run, so the size of the largest variant does not matter.
@@ -69,6 +84,9 @@ pub enum Command {
     Vm(VmCommand),
     /// Follow VM state changes as they happen (one line or JSON object per event)
     Events(EventsArgs),
+    /// Daemons on other hosts, reached over mutual TLS
+    #[command(subcommand)]
+    Remote(RemoteCommand),
     /// Print a shell completion script
     ///
     /// bash: crv completions bash > ~/.local/share/bash-completion/completions/crv
@@ -77,6 +95,36 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the crv(1) man page, or write every page (one per subcommand) to a directory
     Man(ManArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a daemon that serves `corvus --listen`, with the three files
+    /// `corvus tls issue` wrote (copied into crv's configuration)
+    Add(RemoteAddArgs),
+    /// List the remotes
+    List,
+    /// Forget a remote and its certificate
+    Remove { name: String },
+    /// Show the remote crv uses by default, or set it ('local': the Unix socket)
+    Default { name: Option<String> },
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteAddArgs {
+    /// A name for the remote: letters, digits, '-', '_', '.'
+    pub name: String,
+    /// Where the daemon listens, HOST[:PORT] [default port: 9877]
+    pub address: String,
+    /// The client certificate (NAME.crt from `corvus tls issue`)
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// The client key (NAME.key)
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The daemon's CA certificate (ca.crt)
+    #[arg(long, value_name = "FILE")]
+    pub ca: PathBuf,
 }
 
 #[derive(Debug, Args)]

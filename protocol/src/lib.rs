@@ -16,13 +16,14 @@ mod message;
 mod model;
 mod parts;
 pub mod text;
+pub mod tls;
 
 pub use budget::{FrameBudget, OverBudget, Reservation, UNCHARGED_FRAME_LEN};
 pub use codec::{Expiry, FrameCodec, FrameError, MAX_FRAME_LEN};
 pub use connection::{CallError, Connection, Limits};
 pub use enums::{
     CacheMode, Channel, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
-    ParseEnumError, RestartPolicy, ShareCache, TextEnum, VmState,
+    ParseEnumError, RestartPolicy, Role, ShareCache, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};
@@ -34,7 +35,7 @@ pub use model::{
 pub use parts::PART_BYTES;
 
 /// Bumped whenever a message changes shape; client and daemon must agree.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Where the daemon listens unless told otherwise: `$XDG_RUNTIME_DIR/corvus/corvus.sock`,
 /// or `/run/corvus/corvus.sock` for root without `XDG_RUNTIME_DIR`.

@@ -1,6 +1,6 @@
 //! The frames client and daemon exchange (DESIGN §6).
 
-use crate::enums::{Channel, VmState};
+use crate::enums::{Channel, Role, VmState};
 use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
@@ -133,6 +133,10 @@ pub enum Request {
     SpiceUri {
         vm: VmRef,
     },
+    /// Re-reads the revoked client certificates from the database and
+    /// closes the open connections of those just revoked (sent by
+    /// `corvus tls revoke`).
+    ReloadRevocations,
 }
 
 impl Request {
@@ -161,6 +165,7 @@ impl Request {
             Request::Subscribe { .. } => "events",
             Request::Attach { .. } => "attach",
             Request::SpiceUri { .. } => "vm view",
+            Request::ReloadRevocations => "tls revoke",
         }
     }
 }
@@ -188,6 +193,12 @@ pub enum Response {
         uri: String,
         socket: String,
     },
+    /// `revoked` certificates are now refused; `closed` connections of
+    /// theirs were open and are closed.
+    RevocationsReloaded {
+        revoked: u64,
+        closed: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,4 +224,10 @@ pub struct DaemonStatus {
     pub persistence_backlog: u64,
     pub socket: String,
     pub tcp: Option<String>,
+    /// The mutual-TLS address (`--listen`).
+    pub tls: Option<String>,
+    /// Who is asking, as events name them (a certificate's name, `unix:UID`).
+    pub client: String,
+    /// What the asking client may do.
+    pub role: Role,
 }

@@ -35,7 +35,8 @@ impl Response {
             | Response::Deleted { .. }
             | Response::Subscribed
             | Response::Attached { .. }
-            | Response::SpiceUri { .. } => vec![self],
+            | Response::SpiceUri { .. }
+            | Response::RevocationsReloaded { .. } => vec![self],
         }
     }
 

@@ -173,6 +173,7 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
             channel: Channel::Serial,
         },
         Request::SpiceUri { vm: vm() },
+        Request::ReloadRevocations,
     ]
 }
 
@@ -197,6 +198,9 @@ fn every_error_kind(n: u64) -> Vec<ErrorKind> {
         ErrorKind::TooManyConnections { limit: n },
         ErrorKind::FrameBudgetExhausted { budget: n },
         ErrorKind::ConnectionTimeout { secs: n },
+        ErrorKind::PermissionDenied {
+            needed: Role::Operator,
+        },
     ]
 }
 
@@ -205,6 +209,7 @@ fn every_cause(name: &str, n: u64) -> Vec<EventCause> {
         EventCause::Operator {
             connection: n,
             command: name.to_owned(),
+            client: format!("{name}-client"),
         },
         EventCause::Guest,
         EventCause::QemuEvent {
@@ -245,6 +250,9 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
             persistence_backlog: n,
             socket: name.to_owned(),
             tcp: None,
+            tls: Some(name.to_owned()),
+            client: name.to_owned(),
+            role: Role::Operator,
         }),
         Response::ShuttingDown,
         Response::Vms(vec![
@@ -269,6 +277,10 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
         Response::SpiceUri {
             uri: format!("spice+unix://{name}"),
             socket: name.to_owned(),
+        },
+        Response::RevocationsReloaded {
+            revoked: n,
+            closed: n,
         },
     ]
 }

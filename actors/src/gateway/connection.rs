@@ -1,9 +1,12 @@
-//! One client connection: the handshake, then requests one at a time,
-//! until the client leaves or the connection turns into a stream.
+//! One client connection: the handshake, then requests one at a time (each
+//! authorized for the client's role first), until the client leaves or the
+//! connection turns into a stream.
 
 use super::Services;
 use super::dispatch::{self, Next};
 use super::history;
+use super::peer::Peer;
+use super::roles;
 use corvus_protocol::{
     ClientMessage, Connection, ErrorKind, Expiry, FrameError, MAX_FRAME_LEN, PART_BYTES,
     PROTOCOL_VERSION, Response, ServerMessage, WireError,
@@ -17,7 +20,7 @@ pub type ServerConnection<S> = Connection<S, ClientMessage, ServerMessage>;
 /// A client that connects and says nothing is dropped after this long.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn serve<S>(stream: S, id: u64, services: &Services)
+pub async fn serve<S>(stream: S, id: u64, peer: &Peer, services: &Services)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -42,7 +45,13 @@ where
             }
         };
         let verb = request.verb();
-        let sent = match dispatch::handle(request, id, services).await {
+        if let Err(denied) = roles::authorize(id, peer, &request) {
+            if conn.send(ServerMessage::Reply(Err(denied))).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let sent = match dispatch::handle(request, id, peer, services).await {
             Next::Reply(reply) => Answer::new(&mut conn, id, verb).finish(reply).await,
             Next::History(older) => {
                 history::send_older(Answer::new(&mut conn, id, verb), older, services).await

@@ -3,6 +3,7 @@
 
 use super::Services;
 use super::history::{self, Older};
+use super::peer::Peer;
 use super::stream::Stream;
 use crate::supervisor::SupervisorMsg;
 use crate::vm::{Origin, VmCommand, VmReply};
@@ -23,12 +24,15 @@ pub enum Next {
 const QUICK: Duration = Duration::from_secs(15);
 const SLOW: Duration = Duration::from_secs(120);
 
-pub async fn handle(request: Request, connection: u64, services: &Services) -> Next {
-    let origin = Origin { connection };
+pub async fn handle(request: Request, connection: u64, peer: &Peer, services: &Services) -> Next {
+    let origin = Origin {
+        connection,
+        client: peer.name,
+    };
     let vm = |vm: VmRef, command: VmCommand| forward(services, vm, command, origin);
     let reply = match request {
         Request::Ping => Ok(Response::Pong),
-        Request::Status => status(services).await,
+        Request::Status => status(peer, services).await,
         Request::Shutdown => {
             services.shutdown.cancel();
             Ok(Response::ShuttingDown)
@@ -77,6 +81,7 @@ pub async fn handle(request: Request, connection: u64, services: &Services) -> N
             vm: target,
             channel,
         } => return Stream::attach(target, channel, origin, services).await,
+        Request::ReloadRevocations => super::tls::reload_revocations(services).await,
     };
     Next::Reply(reply)
 }
@@ -129,7 +134,7 @@ pub async fn call<T: Send + 'static>(
     }
 }
 
-async fn status(services: &Services) -> Result<Response, WireError> {
+async fn status(peer: &Peer, services: &Services) -> Result<Response, WireError> {
     let counts = call(services, |reply| SupervisorMsg::Counts { reply }, QUICK).await?;
     let ctx = &services.ctx;
     Ok(Response::Status(DaemonStatus {
@@ -145,5 +150,8 @@ async fn status(services: &Services) -> Result<Response, WireError> {
         persistence_backlog: ctx.persistence_backlog.load(Ordering::Relaxed),
         socket: ctx.socket.display().to_string(),
         tcp: ctx.tcp.clone(),
+        tls: ctx.tls.clone(),
+        client: peer.name.to_string(),
+        role: peer.role,
     }))
 }

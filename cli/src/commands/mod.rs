@@ -8,6 +8,7 @@ pub mod definition;
 pub mod devices;
 pub mod events;
 pub mod lifecycle;
+pub mod remote;
 pub mod view;
 
 use crate::client::Endpoint;

@@ -1,0 +1,86 @@
+//! The TLS side of the gateway: the handshake of each `--listen` client
+//! (with its deadline, one log line when it fails), the revocation check
+//! against the database, and reloading revocations on `corvus tls revoke`.
+
+use super::Services;
+use super::peer::Peer;
+use crate::tls::server::{TlsServer, client_of};
+use crate::wire::db;
+use corvus_protocol::{Response, WireError};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tracing::{debug, info, warn};
+
+/// How long a handshake waits for the database's word on revocation before
+/// trusting what the daemon already knows (loaded at start, reloaded by
+/// `corvus tls revoke`).
+const REVOCATION_LOOKUP: Duration = Duration::from_secs(1);
+
+/// The TLS handshake of one client, and who it is; `None` (after one log
+/// line) when it fails, stalls past `--handshake-timeout`, or presents a
+/// certificate that is refused.
+pub async fn handshake(
+    stream: TcpStream,
+    address: SocketAddr,
+    server: &TlsServer,
+    services: &Services,
+) -> Option<(TlsStream<TcpStream>, Peer)> {
+    let limit = services.limits.handshake_timeout;
+    let stream = match tokio::time::timeout(limit, server.acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => {
+            warn!(peer = %address, error = %err, "TLS handshake refused; connection closed");
+            return None;
+        }
+        Err(_) => {
+            warn!(peer = %address, secs = limit.as_secs(), "TLS handshake not done in time (--handshake-timeout); connection closed");
+            return None;
+        }
+    };
+    let Some(certificate) = client_of(stream.get_ref().1) else {
+        warn!(peer = %address, "TLS client without a readable certificate; connection closed");
+        return None;
+    };
+    if revoked_in_database(&certificate.serial, server, services).await {
+        warn!(peer = %address, client = %certificate.name, serial = %certificate.serial, "TLS client with a revoked certificate; connection closed");
+        return None;
+    }
+    debug!(peer = %address, client = %certificate.name, role = %certificate.role, "TLS client connected");
+    Some((stream, Peer::tls(certificate)))
+}
+
+/// The database's word on a certificate that the in-memory set let through
+/// (another host may have revoked it, or a revocation may not have been
+/// announced). A database that does not answer in time leaves the set's word.
+async fn revoked_in_database(serial: &str, server: &TlsServer, services: &Services) -> bool {
+    let lookup = services.ctx.store.is_revoked(serial);
+    match tokio::time::timeout(REVOCATION_LOOKUP, lookup).await {
+        Ok(Ok(true)) => {
+            server.revoked.insert(serial.to_owned());
+            true
+        }
+        Ok(Ok(false)) => false,
+        Ok(Err(err)) => {
+            debug!(error = %err, "cannot check a certificate against the database; trusting the revocations already known");
+            false
+        }
+        Err(_) => {
+            debug!(
+                "the database did not answer a revocation check in time; trusting the revocations already known"
+            );
+            false
+        }
+    }
+}
+
+/// `corvus tls revoke` recorded revocations: take the database's list and
+/// close the connections of the certificates on it.
+pub async fn reload_revocations(services: &Services) -> Result<Response, WireError> {
+    let serials = db(services.ctx.store.revoked_serials()).await?;
+    let revoked = services.revoked.replace(serials);
+    let closed = services.clients.close_revoked(&services.revoked);
+    info!(revoked, closed, "revocations reloaded");
+    Ok(Response::RevocationsReloaded { revoked, closed })
+}
