@@ -4,13 +4,15 @@
 //! instead of a spin when accepting fails (out of file descriptors).
 
 use super::peer::{Peer, Via};
-use super::{Services, Slot, connection, tls};
+use super::tls::{self, Handshake};
+use super::{Services, Slot, connection};
 use crate::tls::server::TlsServer;
 use connection::ServerConnection;
 use corvus_protocol::{ErrorKind, ServerMessage, WireError};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -74,19 +76,21 @@ pub async fn tls(listener: TcpListener, server: Arc<TlsServer>, services: Arc<Se
                 let Some(slot) = services.open() else {
                     let (server, refusing) = (server.clone(), services.clone());
                     let opening = async move {
-                        let (stream, _) =
-                            tls::handshake(stream, address, &server, &refusing).await?;
-                        Some(stream)
+                        tls::handshake(stream, address, &server, &refusing)
+                            .await
+                            .into_stream()
                     };
                     refuse_at_limit(opening, &services);
                     continue;
                 };
                 let server = server.clone();
                 tokio::spawn(async move {
-                    if let Some((stream, peer)) =
-                        tls::handshake(stream, address, &server, &slot.services).await
-                    {
-                        serve(stream, slot, peer).await;
+                    match tls::handshake(stream, address, &server, &slot.services).await {
+                        Handshake::Done(stream, peer) => serve(stream, slot, peer).await,
+                        Handshake::Refused(stream, error) => {
+                            let _ = tokio::time::timeout(REFUSAL_GRACE, tell(stream, error)).await;
+                        }
+                        Handshake::Failed => {}
                     }
                 });
             }
@@ -113,7 +117,7 @@ fn keepalive(stream: &TcpStream) -> nix::Result<()> {
 /// Serves the connection, or refuses it when the daemon is at its limit.
 fn admit<S>(stream: S, services: &Arc<Services>, peer: Peer)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static,
 {
     let Some(slot) = services.open() else {
         refuse_at_limit(async { Some(stream) }, services);
@@ -129,7 +133,7 @@ where
 /// ends or the daemon closes it (its certificate was revoked).
 async fn serve<S>(stream: S, slot: Slot, peer: Peer)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static,
 {
     let lease = match slot.services.clients.admit(slot.id, &peer) {
         Ok(lease) => lease,
@@ -146,9 +150,17 @@ where
             return;
         }
     };
+    let socket = stream.as_raw_fd();
+    let serving = connection::serve(stream, slot.id, &peer, &slot.services);
+    tokio::pin!(serving);
     tokio::select! {
-        () = connection::serve(stream, slot.id, &peer, &slot.services) => {}
+        () = &mut serving => {}
         () = lease.closed() => {
+            // A stream's halves may live in tasks of their own (an event
+            // stream's reader, a relay's writer): shutting the socket down
+            // ends them all, where dropping this future would not. The
+            // socket is still open: `serving` owns it until this returns.
+            let _ = nix::sys::socket::shutdown(socket, nix::sys::socket::Shutdown::Both);
             info!(connection = slot.id, client = %peer.name, "closed the connection of a revoked certificate");
         }
     }

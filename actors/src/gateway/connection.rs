@@ -25,7 +25,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut conn = ServerConnection::with_limits(stream, services.connection_limits());
-    if !handshake(&mut conn, id).await {
+    if !handshake(&mut conn, id, peer).await {
         return;
     }
     loop {
@@ -146,6 +146,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Answer<'a, S> {
 async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut ServerConnection<S>,
     id: u64,
+    peer: &Peer,
 ) -> bool {
     let first = match tokio::time::timeout(HELLO_TIMEOUT, conn.recv()).await {
         Ok(Ok(Some(message))) => message,
@@ -160,7 +161,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
             protocol_version,
             client,
         } if protocol_version == PROTOCOL_VERSION => {
-            debug!(connection = id, %client, "client connected");
+            debug!(connection = id, client = %peer.name, role = %peer.role, program = %client, "client said hello");
             ServerMessage::Welcome {
                 protocol_version: PROTOCOL_VERSION,
                 daemon_version: env!("CARGO_PKG_VERSION").to_owned(),

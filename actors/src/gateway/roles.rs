@@ -65,7 +65,7 @@ fn denied(peer: &Peer, verb: &str, needed: Role) -> WireError {
     WireError::new(
         ErrorKind::PermissionDenied { needed },
         format!(
-            "permission denied: `{verb}` needs the {needed} role, and {} is a {}; {way_out}",
+            "permission denied: `{verb}` needs the {needed} role, and {} has the {} role; {way_out}",
             peer.name, peer.role
         ),
     )
@@ -150,7 +150,7 @@ mod tests {
         );
         assert!(
             err.message
-                .contains("`vm start` needs the operator role, and alice is a viewer"),
+                .contains("`vm start` needs the operator role, and alice has the viewer role"),
             "{}",
             err.message
         );

@@ -6,7 +6,7 @@ use super::Services;
 use super::peer::Peer;
 use crate::tls::server::{TlsServer, client_of};
 use crate::wire::db;
-use corvus_protocol::{Response, WireError};
+use corvus_protocol::{ErrorKind, Response, Role, WireError};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -18,37 +18,64 @@ use tracing::{debug, info, warn};
 /// `corvus tls revoke`).
 const REVOCATION_LOOKUP: Duration = Duration::from_secs(1);
 
-/// The TLS handshake of one client, and who it is; `None` (after one log
-/// line) when it fails, stalls past `--handshake-timeout`, or presents a
-/// certificate that is refused.
+/// How a client's TLS handshake went. Each way but `Done` has cost one
+/// log line.
+pub enum Handshake {
+    Done(TlsStream<TcpStream>, Peer),
+    /// The handshake completed, but the client may not come in: it is told why.
+    Refused(TlsStream<TcpStream>, WireError),
+    /// Refused by TLS itself (the client got an alert), or timed out.
+    Failed,
+}
+
+impl Handshake {
+    pub fn into_stream(self) -> Option<TlsStream<TcpStream>> {
+        match self {
+            Handshake::Done(stream, _) => Some(stream),
+            Handshake::Refused(..) | Handshake::Failed => None,
+        }
+    }
+}
+
+/// The TLS handshake of one client, under `--handshake-timeout`, and who
+/// the client is.
 pub async fn handshake(
     stream: TcpStream,
     address: SocketAddr,
     server: &TlsServer,
     services: &Services,
-) -> Option<(TlsStream<TcpStream>, Peer)> {
+) -> Handshake {
     let limit = services.limits.handshake_timeout;
     let stream = match tokio::time::timeout(limit, server.acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(err)) => {
             warn!(peer = %address, error = %err, "TLS handshake refused; connection closed");
-            return None;
+            return Handshake::Failed;
         }
         Err(_) => {
             warn!(peer = %address, secs = limit.as_secs(), "TLS handshake not done in time (--handshake-timeout); connection closed");
-            return None;
+            return Handshake::Failed;
         }
     };
     let Some(certificate) = client_of(stream.get_ref().1) else {
         warn!(peer = %address, "TLS client without a readable certificate; connection closed");
-        return None;
+        return Handshake::Failed;
     };
     if revoked_in_database(&certificate.serial, server, services).await {
         warn!(peer = %address, client = %certificate.name, serial = %certificate.serial, "TLS client with a revoked certificate; connection closed");
-        return None;
+        let error = WireError::new(
+            ErrorKind::PermissionDenied {
+                needed: Role::Viewer,
+            },
+            format!(
+                "the certificate of '{}' was revoked: ask the daemon's administrator for a new one",
+                certificate.name
+            ),
+        );
+        return Handshake::Refused(stream, error);
     }
     debug!(peer = %address, client = %certificate.name, role = %certificate.role, "TLS client connected");
-    Some((stream, Peer::tls(certificate)))
+    Handshake::Done(stream, Peer::tls(certificate))
 }
 
 /// The database's word on a certificate that the in-memory set let through
