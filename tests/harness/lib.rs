@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod guest;
 pub mod postgres;
 pub mod prereq;
+pub mod remote;
 mod seed;
 mod vm;
 
