@@ -11,6 +11,7 @@ pub mod fdlimit;
 mod gateway;
 mod persistence;
 mod retention;
+mod sockets;
 mod supervisor;
 pub mod systemd;
 mod test_hooks;

@@ -61,13 +61,7 @@ impl ClientCertificate {
     }
 }
 
-/// The serial number of any certificate, as revocations store it.
-pub fn serial(der: &[u8]) -> Result<String, CertificateError> {
-    let (_, certificate) = X509Certificate::from_der(der).map_err(|_| CertificateError::Parse)?;
-    Ok(hex(certificate.raw_serial()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -2,6 +2,7 @@
 //! commands (`corvus tls …`), the files it keeps, and the daemon's TLS
 //! acceptor. Roles are enforced in the gateway (`gateway/roles.rs`).
 
+pub mod args;
 pub mod ca;
 pub mod certificate;
 pub mod command;

@@ -3,7 +3,7 @@
 //! revoked ones refused during the handshake, so that their clients get a
 //! `certificate_revoked` alert rather than a silently closed connection.
 
-use super::certificate::{self, ClientCertificate};
+use super::certificate::ClientCertificate;
 use super::store::{CA_CERTIFICATE, SERVER_CERTIFICATE, SERVER_KEY, StoreError, TlsDir};
 use corvus_protocol::tls::{TlsError, certificates, private_key, roots};
 use rustls::client::danger::HandshakeSignatureValid;
@@ -169,9 +169,4 @@ impl ClientCertVerifier for RevocationChecking {
 pub fn client_of(connection: &rustls::ServerConnection) -> Option<ClientCertificate> {
     let end_entity = connection.peer_certificates()?.first()?;
     ClientCertificate::read(end_entity).ok()
-}
-
-/// The serial of a certificate, as `Revoked` holds them.
-pub fn serial_of(der: &[u8]) -> Option<String> {
-    certificate::serial(der).ok()
 }
