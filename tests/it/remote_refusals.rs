@@ -374,3 +374,31 @@ fn a_revoked_certificate_is_refused_and_its_stream_closed(db: Db) {
 }
 
 on_both_databases!(a_revoked_certificate_is_refused_and_its_stream_closed);
+
+/// Past `--max-connections`, a TLS client is told so, inside TLS, like a
+/// local one.
+#[test]
+fn past_max_connections_a_tls_client_is_told_the_limit() {
+    let base = DaemonOptions {
+        extra_args: ["--max-connections", "2"].map(String::from).to_vec(),
+        ..DaemonOptions::default()
+    };
+    let Some(daemon) = Daemon::start_with(Db::Sqlite, tls_options(base)) else {
+        return;
+    };
+    let far = daemon.remote("far", "viewer");
+    let held = [
+        daemon.crv_background(Via::Unix, &["events"]),
+        daemon.crv_background(far, &["events"]),
+    ];
+    let full = wait_until(QUICK, || {
+        daemon.log().matches("program=").count() >= 2 && daemon.crv_via(far, &["ping"]).code() == 1
+    });
+    assert!(full, "{}", daemon.log());
+    daemon
+        .crv_via(far, &["ping"])
+        .fails(1, "the daemon already serves 2 connections, its maximum");
+    drop(held);
+    let served = wait_until(QUICK, || daemon.crv_via(far, &["ping"]).code() == 0);
+    assert!(served, "{}", daemon.log());
+}

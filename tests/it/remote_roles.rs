@@ -250,3 +250,87 @@ fn plain_tcp_is_loopback_only_and_warned_about_at_every_start() {
     let warned = wait_until(QUICK, || daemon.log().matches(warning).count() == 2);
     assert!(warned, "{}", daemon.log());
 }
+
+/// `crv remote`: the files it keeps are private, and the daemon it talks
+/// to is the typed option's, else CORVUS_REMOTE's or CORVUS_SOCKET's, else
+/// the default remote's, else the local socket's.
+#[test]
+fn remotes_are_private_and_chosen_by_option_variable_or_default() {
+    let Some(daemon) = Daemon::start_with(Db::Sqlite, tls_options(DaemonOptions::default())) else {
+        return;
+    };
+    daemon.remote("far", "viewer");
+    let files = daemon.client_home.join("corvus");
+    for file in [
+        "remotes.toml",
+        "remotes/far/client.key",
+        "remotes/far/client.crt",
+        "remotes/far/ca.crt",
+    ] {
+        let mode = std::fs::metadata(files.join(file)).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    for dir in ["", "remotes", "remotes/far"] {
+        let mode = std::fs::metadata(files.join(dir)).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{dir:?}");
+    }
+    let listed = daemon.crv(&["--json", "remote", "list"]).json();
+    assert_eq!(
+        listed,
+        serde_json::json!([{ "name": "far", "address": daemon.listen_address(), "default": false }])
+    );
+
+    // Who answers: `status` names the client as the daemon sees it.
+    let me = format!("unix:{}", nix::unistd::geteuid());
+    let client = |env: &[(&str, &str)], args: &[&str]| {
+        let mut command = Command::new(binary("crv"));
+        command
+            .env("XDG_CONFIG_HOME", &daemon.client_home)
+            .env_remove("CORVUS_SOCKET")
+            .env_remove("CORVUS_REMOTE")
+            .envs(env.iter().copied())
+            .args(args)
+            .args(["--json", "status"]);
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        status["client"].as_str().unwrap().to_owned()
+    };
+    let socket = daemon.socket.to_str().unwrap();
+    let local = [("CORVUS_SOCKET", socket)];
+    assert_eq!(client(&[], &["--remote", "far"]), "far");
+    assert_eq!(client(&[("CORVUS_REMOTE", "far")], &[]), "far");
+    assert_eq!(
+        client(&[("CORVUS_REMOTE", "far")], &["--socket", socket]),
+        me,
+        "typed wins"
+    );
+    assert_eq!(client(&local, &["--remote", "far"]), "far", "typed wins");
+    assert_eq!(client(&local, &[]), me);
+    daemon.crv(&["remote", "default", "far"]).ok();
+    assert_eq!(daemon.crv(&["remote", "default"]).ok().trim(), "far");
+    // With no socket named, the default remote answers.
+    assert_eq!(client(&[], &[]), "far");
+    assert_eq!(
+        client(&local, &[]),
+        me,
+        "CORVUS_SOCKET wins over the default"
+    );
+    let both = daemon.crv(&["--remote", "far", "ping"]);
+    both.fails(2, "--remote and --socket name two different daemons");
+    daemon
+        .crv(&[
+            "remote", "add", "local", "h", "--cert", "x", "--key", "x", "--ca", "x",
+        ])
+        .fails(2, "'local' always means the local Unix socket");
+    daemon.crv(&["remote", "remove", "far"]).ok();
+    assert!(!files.join("remotes/far").exists());
+    assert_eq!(daemon.crv(&["remote", "default"]).ok().trim(), "local");
+    let gone = Command::new(binary("crv"))
+        .env("XDG_CONFIG_HOME", &daemon.client_home)
+        .args(["--remote", "far", "ping"])
+        .output()
+        .unwrap();
+    assert_eq!(gone.status.code(), Some(2), "{gone:?}");
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no remote named 'far'"));
+}
