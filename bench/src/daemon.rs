@@ -62,6 +62,8 @@ pub struct Daemon {
     _notify_socket: Option<UnixDatagram>,
     log: PathBuf,
     accel: String,
+    /// More daemon options (`--listen`, `--config-dir`).
+    extra_args: Vec<String>,
     bins: Bins,
 }
 
@@ -72,6 +74,17 @@ impl Daemon {
         dir: &Path,
         database: String,
         accel: &str,
+    ) -> anyhow::Result<(Daemon, Ready)> {
+        Daemon::start_with(bins, dir, database, accel, Vec::new()).await
+    }
+
+    /// `start` with more daemon options.
+    pub async fn start_with(
+        bins: &Bins,
+        dir: &Path,
+        database: String,
+        accel: &str,
+        extra_args: Vec<String>,
     ) -> anyhow::Result<(Daemon, Ready)> {
         std::fs::create_dir_all(dir).with_context(|| format!("Cannot create {}", dir.display()))?;
         let mut daemon = Daemon {
@@ -84,6 +97,7 @@ impl Daemon {
             _notify_socket: None,
             log: dir.join("corvus.log"),
             accel: accel.to_owned(),
+            extra_args,
             bins: bins.clone(),
         };
         let ready = daemon.spawn().await?;
@@ -119,6 +133,7 @@ impl Daemon {
             .args(["--accel", &self.accel])
             .arg("--qemu")
             .arg(&self.bins.qemu)
+            .args(&self.extra_args)
             .env("NOTIFY_SOCKET", &self.notify)
             .env_remove("RUST_LOG")
             .env_remove("CORVUS_SOCKET")

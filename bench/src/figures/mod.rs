@@ -1,6 +1,7 @@
-//! The eight figures of issue 9. Each module measures Corvus and its
-//! baseline interleaved in one loop (the order alternates between
-//! iterations), so that the machine's noise falls on both alike.
+//! The eight figures of issue 9, and figure 9 (remote access over TLS,
+//! issue 18). Each module measures Corvus and its baseline interleaved in
+//! one loop (the order alternates between iterations), so that the
+//! machine's noise falls on both alike.
 
 mod events;
 mod lifecycle;
@@ -9,6 +10,7 @@ mod memory;
 mod parallel;
 mod readopt;
 mod rpc;
+mod tls;
 
 use crate::client::Client;
 use crate::crv::Crv;
@@ -160,6 +162,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     if bench.wants(7) {
         memory::per_running_vm(bench).await?;
         memory::rows(bench);
+    }
+    if bench.wants(9) {
+        tls::run(bench).await?;
     }
     bench.report.rows.sort_by_key(|r| r.figure);
     progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));
