@@ -304,8 +304,21 @@ fn a_revoked_certificate_is_refused_and_its_stream_closed(db: Db) {
     let carol = daemon.remote("carol", "viewer");
     let dave = daemon.remote("dave", "viewer");
     let mut stream = daemon.crv_background(carol, &["events"]);
+    // Subscribed, not only connected: the daemon names the stream's connection.
     let streaming = wait_until(QUICK, || {
-        daemon.log().contains("client=carol role=viewer program=")
+        let log = daemon.log();
+        let connection = log
+            .lines()
+            .find(|line| line.contains("client=carol role=viewer program="))
+            .and_then(|line| line.split("connection=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(|id| format!("connection={id}"));
+        connection.is_some_and(|id| {
+            log.lines().any(|line| {
+                line.contains("event stream open")
+                    && line.split_whitespace().any(|field| field == id)
+            })
+        })
     });
     assert!(streaming, "{}", daemon.log());
 
@@ -401,4 +414,52 @@ fn past_max_connections_a_tls_client_is_told_the_limit() {
     drop(held);
     let served = wait_until(QUICK, || daemon.crv_via(far, &["ping"]).code() == 0);
     assert!(served, "{}", daemon.log());
+}
+
+/// Clients that stall in their TLS handshake never take every place under
+/// `--max-connections`: past 128 handshakes under way, new TLS clients are
+/// closed at once, and local clients are still served.
+#[test]
+fn stalled_handshakes_never_take_every_place() {
+    let base = DaemonOptions {
+        extra_args: ["--max-connections", "130", "--handshake-timeout", "60"]
+            .map(String::from)
+            .to_vec(),
+        ..DaemonOptions::default()
+    };
+    let Some(daemon) = Daemon::start_with(Db::Sqlite, tls_options(base)) else {
+        return;
+    };
+    let port = port_of(&daemon);
+    let stalled: Vec<TcpStream> = (0..140)
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream.write_all(&[0x16, 0x03, 0x01]).unwrap();
+            stream
+        })
+        .collect();
+    let warned = wait_until(QUICK, || {
+        daemon
+            .log()
+            .contains("closing new TLS clients at once: too many handshakes are under way")
+    });
+    assert!(warned, "{}", daemon.log());
+    daemon.crv(&["ping"]).ok();
+    // The ones past the limit were closed; the first 128 are still waiting.
+    let closed = stalled.iter().filter(|stream| is_closed(stream)).count();
+    assert_eq!(closed, 140 - 128, "{}", daemon.log());
+}
+
+/// Whether the daemon closed `stream` (it sends nothing to a stalled one).
+fn is_closed(mut stream: &TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    match stream.read(&mut [0u8; 16]) {
+        Ok(_) => true,
+        Err(err) => !matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
 }

@@ -14,7 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
@@ -72,20 +72,27 @@ pub async fn tls(listener: TcpListener, server: Arc<TlsServer>, services: Arc<Se
         match listener.accept().await {
             Ok((stream, address)) => {
                 backoff.succeeded();
+                // Before anything else: clients stalling in their handshake
+                // must not hold every place under --max-connections.
+                let Some(handshaking) = tls::Handshaking::begin(&services) else {
+                    continue;
+                };
                 tune(&stream, address);
                 let Some(slot) = services.open() else {
                     let (server, refusing) = (server.clone(), services.clone());
                     let opening = async move {
-                        tls::handshake(stream, address, &server, &refusing)
-                            .await
-                            .into_stream()
+                        let done = tls::handshake(stream, address, &server, &refusing).await;
+                        drop(handshaking);
+                        done.into_stream()
                     };
                     refuse_at_limit(opening, &services);
                     continue;
                 };
                 let server = server.clone();
                 tokio::spawn(async move {
-                    match tls::handshake(stream, address, &server, &slot.services).await {
+                    let done = tls::handshake(stream, address, &server, &slot.services).await;
+                    drop(handshaking);
+                    match done {
                         Handshake::Done(stream, peer) => serve(stream, slot, peer).await,
                         Handshake::Refused(stream, error) => {
                             let _ = tokio::time::timeout(REFUSAL_GRACE, tell(stream, error)).await;
@@ -214,24 +221,39 @@ where
     Some(())
 }
 
-/// One warning when refusals begin, then at most one every `LOG_EVERY`
-/// with the count, so that a flood of clients does not flood the log.
 fn log_refusal(services: &Services, limit: u64) {
-    let refused = services.refused_total.fetch_add(1, Ordering::AcqRel) + 1;
-    let now = services.ctx.started.elapsed().as_secs() + 1;
-    let last = services.refusal_logged_at.load(Ordering::Acquire);
-    let due = last == 0 || now >= last + Backoff::LOG_EVERY.as_secs();
-    if due
-        && services
-            .refusal_logged_at
-            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    {
+    if let Some(refused) = services.refusals_at_limit.count(&services.ctx.started) {
         warn!(
             limit,
             refused,
             "refusing clients: the daemon serves its maximum of connections (--max-connections)"
         );
+    }
+}
+
+/// Refusals of one kind, logged once when they begin and then at most once
+/// every `LOG_EVERY` with their count, so that a flood of clients does not
+/// flood the log.
+#[derive(Default)]
+pub struct Refusals {
+    total: AtomicU64,
+    /// Seconds since the daemon started, plus one; 0 never.
+    logged_at: AtomicU64,
+}
+
+impl Refusals {
+    /// Counts one; returns the count so far when a log line is due.
+    pub fn count(&self, started: &std::time::Instant) -> Option<u64> {
+        let total = self.total.fetch_add(1, Ordering::AcqRel) + 1;
+        let now = started.elapsed().as_secs() + 1;
+        let last = self.logged_at.load(Ordering::Acquire);
+        let due = last == 0 || now >= last + Backoff::LOG_EVERY.as_secs();
+        let claimed = due
+            && self
+                .logged_at
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        claimed.then_some(total)
     }
 }
 

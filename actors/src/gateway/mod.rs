@@ -17,6 +17,7 @@ use crate::config::ConnectionLimits;
 use crate::context::SharedContext;
 use crate::supervisor::SupervisorRef;
 use crate::tls::server::{Revoked, TlsServer};
+use accept::Refusals;
 use clients::Clients;
 use corvus_protocol::{FrameBudget, Limits};
 use peer::Via;
@@ -47,10 +48,11 @@ pub struct Services {
     next_connection: AtomicU64,
     /// Refusals (past `--max-connections`) still being told.
     refusals: AtomicU64,
-    /// Clients refused at the limit so far, and when that was last logged
-    /// (seconds since start, plus one; 0 never).
-    refused_total: AtomicU64,
-    refusal_logged_at: AtomicU64,
+    /// Clients refused at the limit so far, for the log.
+    refusals_at_limit: Refusals,
+    /// TLS handshakes under way, and clients closed past their maximum.
+    handshakes: AtomicU64,
+    handshake_refusals: Refusals,
 }
 
 pub struct GatewayArgs {
@@ -102,8 +104,9 @@ impl Actor for Gateway {
             limits: args.limits,
             next_connection: AtomicU64::new(1),
             refusals: AtomicU64::new(0),
-            refused_total: AtomicU64::new(0),
-            refusal_logged_at: AtomicU64::new(0),
+            refusals_at_limit: Refusals::default(),
+            handshakes: AtomicU64::new(0),
+            handshake_refusals: Refusals::default(),
         });
         let mut accept_loops = vec![tokio::spawn(accept::unix(
             args.unix,

@@ -8,15 +8,60 @@ use crate::tls::server::{TlsServer, client_of};
 use crate::wire::db;
 use corvus_protocol::{ErrorKind, Response, Role, WireError};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
+/// TLS handshakes under way at once. Past this a new TLS client is closed
+/// at once, so that clients stalling in their handshake (each for up to
+/// `--handshake-timeout`) hold at most this many places under
+/// `--max-connections`, and local clients always find room.
+pub const MAX_HANDSHAKES: u64 = 128;
+
+/// One handshake under way; dropping it makes room for another.
+pub struct Handshaking {
+    services: Arc<Services>,
+}
+
+impl Handshaking {
+    /// Room for one more handshake, or `None` (logged, rate-limited) when
+    /// `MAX_HANDSHAKES` are under way.
+    pub fn begin(services: &Arc<Services>) -> Option<Handshaking> {
+        let counted =
+            services
+                .handshakes
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |under_way| {
+                    (under_way < MAX_HANDSHAKES).then_some(under_way + 1)
+                });
+        if counted.is_err() {
+            if let Some(closed) = services.handshake_refusals.count(&services.ctx.started) {
+                warn!(
+                    closed,
+                    limit = MAX_HANDSHAKES,
+                    "closing new TLS clients at once: too many handshakes are under way"
+                );
+            }
+            return None;
+        }
+        Some(Handshaking {
+            services: services.clone(),
+        })
+    }
+}
+
+impl Drop for Handshaking {
+    fn drop(&mut self) {
+        self.services.handshakes.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// How long a handshake waits for the database's word on revocation before
 /// trusting what the daemon already knows (loaded at start, reloaded by
-/// `corvus tls revoke`).
-const REVOCATION_LOOKUP: Duration = Duration::from_secs(1);
+/// `corvus tls revoke`): as long as the store waits for a connection.
+const REVOCATION_LOOKUP: Duration = Duration::from_secs(3);
 
 /// How a client's TLS handshake went. Each way but `Done` has cost one
 /// log line.
