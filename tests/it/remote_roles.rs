@@ -334,3 +334,27 @@ fn remotes_are_private_and_chosen_by_option_variable_or_default() {
     assert_eq!(gone.status.code(), Some(2), "{gone:?}");
     assert!(String::from_utf8_lossy(&gone.stderr).contains("no remote named 'far'"));
 }
+
+/// `--listen` without `corvus tls init` says what to run, in one line.
+#[test]
+fn listen_without_certificates_says_to_run_tls_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(binary("corvus"))
+        .arg("--socket")
+        .arg(dir.path().join("corvus.sock"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--config-dir")
+        .arg(dir.path().join("config"))
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("corvus: Cannot serve --listen")
+            && last.contains("run `corvus tls init` first"),
+        "{stderr}"
+    );
+}
