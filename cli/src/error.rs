@@ -1,6 +1,7 @@
 //! What can go wrong in `crv`, and the exit status for each (DESIGN §8).
 
 use crate::client::Endpoint;
+use corvus_protocol::tls::Refusal;
 use corvus_protocol::{CallError, FrameError, WireError};
 use std::process::ExitCode;
 
@@ -20,8 +21,11 @@ pub enum CliError {
     },
     #[error("the daemon at {endpoint} accepted the connection but did not answer within {secs} s")]
     NoHandshake { endpoint: Endpoint, secs: u64 },
-    #[error("{endpoint}: {reason}")]
-    TlsRefused { endpoint: Endpoint, reason: String },
+    #[error("{endpoint}: {refusal}")]
+    TlsRefused {
+        endpoint: Endpoint,
+        refusal: corvus_protocol::tls::Refusal,
+    },
     #[error("protocol error: {0}")]
     Protocol(String),
 }
@@ -65,9 +69,9 @@ impl CliError {
     /// A connection that failed: a TLS refusal either way, or unreachable.
     pub fn connect(endpoint: &Endpoint, err: std::io::Error) -> CliError {
         match corvus_protocol::tls::refusal(&err) {
-            Some(reason) => CliError::TlsRefused {
+            Some(refusal) => CliError::TlsRefused {
                 endpoint: endpoint.clone(),
-                reason,
+                refusal,
             },
             None => CliError::Unreachable {
                 endpoint: endpoint.clone(),
@@ -81,9 +85,9 @@ impl CliError {
     pub fn handshake(endpoint: &Endpoint, err: FrameError) -> CliError {
         match &err {
             FrameError::Io(io) => match corvus_protocol::tls::refusal(io) {
-                Some(reason) => CliError::TlsRefused {
+                Some(refusal) => CliError::TlsRefused {
                     endpoint: endpoint.clone(),
-                    reason,
+                    refusal,
                 },
                 None => CliError::frame(err),
             },
@@ -126,8 +130,17 @@ impl CliError {
                 "check that the daemon runs with `corvus --listen` on that address, or change the remote (`crv remote remove {0}`, then `crv remote add {0} HOST:PORT …`)",
                 remote.name
             )),
-            CliError::TlsRefused { .. } => Some(
+            CliError::TlsRefused {
+                refusal: Refusal::ByDaemon(_),
+                ..
+            } => Some(
                 "ask the daemon's administrator for a valid certificate (`corvus tls issue`), then `crv remote add` it again".into(),
+            ),
+            CliError::TlsRefused {
+                refusal: Refusal::OfDaemon(_),
+                ..
+            } => Some(
+                "the remote's address must be one the daemon's certificate names (`corvus tls init --san ADDRESS` on its host adds one), and its CA the one `corvus tls issue` wrote".into(),
             ),
             CliError::NoHandshake { .. } => Some(
                 "the daemon may be hung or overloaded (see its log), or something other than corvus listens there".into(),

@@ -101,9 +101,30 @@ pub async fn connect(
     TlsConnector::from(config).connect(name, tcp).await
 }
 
+/// Why TLS broke a connection, in words for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The daemon refused this client (its certificate, or the lack of one).
+    ByDaemon(String),
+    /// This client does not trust the daemon's certificate.
+    OfDaemon(String),
+    /// Anything else TLS reported.
+    Other(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::ByDaemon(why) | Refusal::OfDaemon(why) | Refusal::Other(why) => {
+                f.write_str(why)
+            }
+        }
+    }
+}
+
 /// The TLS alert or certificate error inside an I/O error, if that is what
-/// broke a connection, in words for the user.
-pub fn refusal(err: &std::io::Error) -> Option<String> {
+/// broke a connection.
+pub fn refusal(err: &std::io::Error) -> Option<Refusal> {
     use rustls::AlertDescription as Alert;
     let tls = err.get_ref()?.downcast_ref::<rustls::Error>()?;
     Some(match tls {
@@ -116,13 +137,19 @@ pub fn refusal(err: &std::io::Error) -> Option<String> {
                 }
                 Alert::UnsupportedCertificate => "it is not a client certificate",
                 Alert::CertificateRequired => "none was sent",
-                _ => return Some(format!("the daemon refused the connection ({alert:?})")),
+                _ => {
+                    return Some(Refusal::Other(format!(
+                        "the daemon refused the connection ({alert:?})"
+                    )));
+                }
             };
-            format!("the daemon refused this client's certificate: {why}")
+            Refusal::ByDaemon(format!(
+                "the daemon refused this client's certificate: {why}"
+            ))
         }
-        rustls::Error::InvalidCertificate(reason) => {
-            format!("the daemon's certificate is not trusted ({reason:?})")
-        }
-        other => other.to_string(),
+        rustls::Error::InvalidCertificate(reason) => Refusal::OfDaemon(format!(
+            "the daemon's certificate is not trusted ({reason:?})"
+        )),
+        other => Refusal::Other(other.to_string()),
     })
 }

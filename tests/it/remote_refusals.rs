@@ -154,6 +154,16 @@ fn bad_clients_are_refused_with_one_log_line_each_while_others_are_served() {
     refused += 1;
     refusals_reach(&daemon, refused);
     serving();
+    // And the other way round: crv does not trust a daemon its CA did not certify.
+    let mut wary = daemon.issue("wary", "viewer", &[]);
+    wary.ca = elsewhere.join("ca.crt");
+    daemon.add_remote("wary", daemon.listen_address(), &wary);
+    let distrust = daemon
+        .crv_via(Via::Remote("wary"), &["ping"])
+        .fails(1, "the daemon's certificate is not trusted");
+    assert!(distrust.contains("corvus tls init --san"), "{distrust}");
+    refused += 1;
+    refusals_reach(&daemon, refused);
 
     // Expired, and not yet valid: issued with a validity window elsewhere in time.
     for (name, from, to) in [
