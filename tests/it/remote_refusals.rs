@@ -466,7 +466,8 @@ fn is_closed(mut stream: &TcpStream) -> bool {
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
     match stream.read(&mut [0u8; 16]) {
-        Ok(_) => true,
+        // Closed (0), or an alert before closing: either way not waiting.
+        Ok(_read) => true,
         Err(err) => !matches!(
             err.kind(),
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
