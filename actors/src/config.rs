@@ -1,5 +1,6 @@
 //! The daemon's command line and the defaults it resolves (DESIGN §5, §7).
 
+pub use crate::tls::args::{Command, TlsCommand};
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use corvus_qemu::AccelChoice;
@@ -7,29 +8,51 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Corvus: a lightweight QEMU/KVM virtual machine manager daemon.
+///
+/// Without a command it runs the daemon; `corvus tls …` manages the
+/// certificates of remote access (--listen).
 #[derive(Debug, Parser)]
 #[command(name = "corvus", version)]
 pub struct Args {
-    /// Unix socket to serve clients on [default: $XDG_RUNTIME_DIR/corvus/corvus.sock,
-    /// or /run/corvus/corvus.sock for root]
-    #[arg(long, env = "CORVUS_SOCKET", value_name = "PATH")]
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Unix socket to serve clients on, with every right (mode 0600)
+    /// [default: $XDG_RUNTIME_DIR/corvus/corvus.sock, or /run/corvus/corvus.sock for root]
+    #[arg(long, global = true, env = "CORVUS_SOCKET", value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// Also serve clients over TCP (unauthenticated: keep it on loopback)
-    #[arg(long)]
+    /// Serve remote clients over mutual TLS on HOST:PORT (see `corvus tls init`)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Also serve clients over plain TCP, without authentication: only on a
+    /// loopback --host, and only with --insecure-tcp
+    #[arg(long, requires = "insecure_tcp")]
     pub tcp: bool,
-    /// Address for --tcp
+    /// Allow --tcp, knowing that every local user then has every right
+    #[arg(long, requires = "tcp")]
+    pub insecure_tcp: bool,
+    /// Address for --tcp: a loopback address
     #[arg(long, default_value = "127.0.0.1", value_name = "H")]
     pub host: String,
     /// Port for --tcp
     #[arg(long, default_value_t = 9876, value_name = "P")]
     pub port: u16,
+    /// A second Unix socket, read-only (the viewer role), for the members of --socket-group
+    #[arg(long, value_name = "PATH", requires = "socket_group")]
+    pub viewer_socket: Option<PathBuf>,
+    /// The group given read-only access through --viewer-socket (a name or a gid)
+    #[arg(long, value_name = "GROUP", requires = "viewer_socket")]
+    pub socket_group: Option<String>,
+    /// Where the TLS CA and certificates live [default: $XDG_CONFIG_HOME/corvus,
+    /// or /etc/corvus for root]
+    #[arg(long, global = true, env = "CORVUS_CONFIG_DIR", value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
     /// Where Corvus keeps its files: disk images, the state journal, known
     /// hosts [default: $XDG_DATA_HOME/corvus, or /var/lib/corvus for root]
-    #[arg(long, env = "CORVUS_DATA_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "CORVUS_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Database URL: sqlite://PATH or postgresql://USER@HOST/DB
     /// [default: sqlite://DATA_DIR/corvus.db]
-    #[arg(long, env = "CORVUS_DATABASE", value_name = "URL")]
+    #[arg(long, global = true, env = "CORVUS_DATABASE", value_name = "URL")]
     pub database: Option<String>,
     /// Where VM sockets and logs live [default: the socket's directory]
     #[arg(long, value_name = "DIR")]
@@ -57,10 +80,17 @@ pub struct Args {
     /// Memory that frames still being received may hold, all connections together
     #[arg(long, default_value_t = 256, value_name = "MIB", value_parser = clap::value_parser!(u64).range(16..))]
     pub frame_budget: u64,
+    /// Most connections one client (a certificate, a user on the viewer
+    /// socket) may hold at once
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_client: u64,
     /// Close a connection that sends nothing for this long (event streams and
     /// consoles are never idle); 0 never closes
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub idle_timeout: u64,
+    /// Close a TLS connection whose handshake is not done after this long
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub handshake_timeout: u64,
     /// Close a connection whose frame is still incomplete this long after it began
     #[arg(long, default_value_t = 30, value_name = "SECS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub frame_timeout: u64,
@@ -80,10 +110,13 @@ pub struct Args {
     pub event_prune_interval: u64,
 }
 
-/// What the gateway allows its clients (issue 12, defect 7).
+/// What the gateway allows its clients (issue 12, defect 7; issue 18).
 #[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     pub max_connections: u64,
+    /// Per client identity (certificate, viewer-socket user).
+    pub max_per_client: u64,
+    pub handshake_timeout: Duration,
     /// Bytes.
     pub frame_budget: u64,
     pub frame_timeout: Duration,
@@ -99,10 +132,23 @@ pub struct Retention {
     pub interval: Duration,
 }
 
+/// A second, read-only Unix socket for a group.
+#[derive(Debug, Clone)]
+pub struct ViewerSocket {
+    pub path: PathBuf,
+    pub group: nix::unistd::Gid,
+    pub group_name: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub socket: PathBuf,
+    /// Plain TCP, loopback only (`--tcp --insecure-tcp`).
     pub tcp: Option<String>,
+    /// Mutual TLS (`--listen`).
+    pub listen: Option<String>,
+    pub viewer_socket: Option<ViewerSocket>,
+    pub config_dir: PathBuf,
     pub database: String,
     pub data_dir: PathBuf,
     pub runtime_dir: PathBuf,
@@ -137,6 +183,20 @@ pub fn default_runtime_root() -> anyhow::Result<PathBuf> {
     bail!("XDG_RUNTIME_DIR is not set; pass --socket PATH (and --runtime-dir DIR)")
 }
 
+/// `$XDG_CONFIG_HOME/corvus` (`~/.config/corvus`), or `/etc/corvus` for
+/// root without XDG_CONFIG_HOME.
+pub fn default_config_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = env_path("XDG_CONFIG_HOME") {
+        return Ok(dir.join("corvus"));
+    }
+    if is_root() {
+        return Ok(PathBuf::from("/etc/corvus"));
+    }
+    env_path("HOME")
+        .map(|home| home.join(".config/corvus"))
+        .context("neither XDG_CONFIG_HOME nor HOME is set; pass --config-dir DIR")
+}
+
 /// `$XDG_DATA_HOME/corvus` (`~/.local/share/corvus`), or `/var/lib/corvus`
 /// for root without XDG_DATA_HOME, as libvirt and Incus keep theirs.
 pub fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -151,18 +211,24 @@ pub fn default_data_dir() -> anyhow::Result<PathBuf> {
         .context("neither XDG_DATA_HOME nor HOME is set; pass --data-dir DIR")
 }
 
-impl Config {
-    pub fn from_args(args: &Args) -> anyhow::Result<Config> {
+/// The places both the daemon and `corvus tls` use.
+#[derive(Debug, Clone)]
+pub struct Places {
+    pub socket: PathBuf,
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub database: String,
+}
+
+impl Places {
+    pub fn from_args(args: &Args) -> anyhow::Result<Places> {
         let socket = match &args.socket {
             Some(path) => path.clone(),
             None => default_runtime_root()?.join("corvus.sock"),
         };
-        let runtime_dir = match &args.runtime_dir {
+        let config_dir = match &args.config_dir {
             Some(dir) => dir.clone(),
-            None => socket
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from(".")),
+            None => default_config_dir()?,
         };
         let data_dir = match &args.data_dir {
             Some(dir) => dir.clone(),
@@ -172,9 +238,94 @@ impl Config {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", data_dir.join("corvus.db").display()),
         };
+        Ok(Places {
+            socket,
+            config_dir,
+            data_dir,
+            database,
+        })
+    }
+}
+
+/// `--tcp` serves everyone who can connect with every right, so only a
+/// loopback address is allowed.
+fn insecure_tcp(args: &Args) -> anyhow::Result<Option<String>> {
+    if !args.tcp {
+        return Ok(None);
+    }
+    let loopback = args.host == "localhost"
+        || args
+            .host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        bail!(
+            "--tcp serves clients without authentication, so only on a loopback address, not {}; for remote access use --listen HOST:PORT (mutual TLS, see `corvus tls init`)",
+            args.host
+        );
+    }
+    if args.host.contains(':') {
+        return Ok(Some(format!("[{}]:{}", args.host, args.port)));
+    }
+    Ok(Some(format!("{}:{}", args.host, args.port)))
+}
+
+/// `HOST:PORT`, or `HOST` with the default TLS port.
+fn listen_address(listen: &str) -> String {
+    let has_port = match listen.rsplit_once(':') {
+        Some((host, port)) => {
+            port.parse::<u16>().is_ok() && (!host.contains(':') || host.ends_with(']'))
+        }
+        None => false,
+    };
+    if has_port {
+        listen.to_owned()
+    } else {
+        format!("{listen}:{}", corvus_protocol::tls::DEFAULT_TLS_PORT)
+    }
+}
+
+fn viewer_socket(args: &Args) -> anyhow::Result<Option<ViewerSocket>> {
+    let (Some(path), Some(group)) = (&args.viewer_socket, &args.socket_group) else {
+        return Ok(None);
+    };
+    let gid = match group.parse::<u32>() {
+        Ok(gid) => nix::unistd::Gid::from_raw(gid),
+        Err(_) => {
+            nix::unistd::Group::from_name(group)
+                .with_context(|| format!("cannot look up the group '{group}'"))?
+                .with_context(|| format!("there is no group '{group}' (--socket-group)"))?
+                .gid
+        }
+    };
+    Ok(Some(ViewerSocket {
+        path: path.clone(),
+        group: gid,
+        group_name: group.clone(),
+    }))
+}
+
+impl Config {
+    pub fn from_args(args: &Args) -> anyhow::Result<Config> {
+        let Places {
+            socket,
+            config_dir,
+            data_dir,
+            database,
+        } = Places::from_args(args)?;
+        let runtime_dir = match &args.runtime_dir {
+            Some(dir) => dir.clone(),
+            None => socket
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+        };
         Ok(Config {
             socket,
-            tcp: args.tcp.then(|| format!("{}:{}", args.host, args.port)),
+            tcp: insecure_tcp(args)?,
+            listen: args.listen.as_deref().map(listen_address),
+            viewer_socket: viewer_socket(args)?,
+            config_dir,
             database,
             data_dir,
             runtime_dir,
@@ -183,6 +334,8 @@ impl Config {
             stop_vms_on_exit: args.stop_vms_on_exit,
             limits: ConnectionLimits {
                 max_connections: args.max_connections,
+                max_per_client: args.max_connections_per_client,
+                handshake_timeout: Duration::from_secs(args.handshake_timeout),
                 frame_budget: args.frame_budget * 1024 * 1024,
                 frame_timeout: Duration::from_secs(args.frame_timeout),
                 idle_timeout: (args.idle_timeout > 0)
@@ -237,5 +390,30 @@ mod tests {
             Args::parse_from(["corvus", "--event-retention", "0", "--idle-timeout", "0"]);
         assert_eq!(keep_all.event_retention, 0);
         assert!(Args::try_parse_from(["corvus", "--frame-budget", "8"]).is_err());
+        assert_eq!(
+            (args.max_connections_per_client, args.handshake_timeout),
+            (64, 10)
+        );
+    }
+
+    #[test]
+    fn plain_tcp_needs_insecure_tcp_and_a_loopback_address() {
+        assert!(Args::try_parse_from(["corvus", "--tcp"]).is_err());
+        let loopback = Args::parse_from(["corvus", "--tcp", "--insecure-tcp", "--host", "::1"]);
+        assert_eq!(
+            insecure_tcp(&loopback).unwrap().as_deref(),
+            Some("[::1]:9876")
+        );
+        let open = Args::parse_from(["corvus", "--tcp", "--insecure-tcp", "--host", "0.0.0.0"]);
+        let err = insecure_tcp(&open).unwrap_err().to_string();
+        assert!(err.contains("--listen"), "{err}");
+    }
+
+    #[test]
+    fn listen_takes_a_port_or_the_default_one() {
+        assert_eq!(listen_address("0.0.0.0:9000"), "0.0.0.0:9000");
+        assert_eq!(listen_address("example.org"), "example.org:9877");
+        assert_eq!(listen_address("[::]:9000"), "[::]:9000");
+        assert_eq!(listen_address("[::]"), "[::]:9877");
     }
 }

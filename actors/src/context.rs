@@ -30,6 +30,8 @@ pub struct Context {
     pub virtiofsd: OnceCell<Option<Virtiofsd>>,
     pub socket: PathBuf,
     pub tcp: Option<String>,
+    /// The `--listen` address.
+    pub tls: Option<String>,
     pub started: Instant,
     pub connections: Arc<AtomicU64>,
     /// The backlog of state changes and why the database is not taking them.

@@ -10,16 +10,16 @@ use crate::persistence::{
     self, DrainOutcome, PersistenceArgs, PersistenceMsg, PersistenceStatus, WRITE_TIMEOUT,
 };
 use crate::retention;
+use crate::sockets::listen_sockets;
 use crate::supervisor::{self, SupervisorArgs, SupervisorMsg};
 use crate::systemd::Handoff;
+use crate::tls::server::{Revoked, TlsServer};
 use anyhow::Context as _;
 use corvus_qemu::Strictness;
-use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use corvus_storage::Store;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
@@ -70,9 +70,26 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     // failure must be the only line on stderr.
     crate::fdlimit::raise(config.limits.max_connections);
 
+    // Before anything listens: a missing or broken CA is a one-line error.
+    let revoked = Arc::new(Revoked::default());
+    let tls_server = match &config.listen {
+        Some(_) => Some(load_tls(&config, &store, revoked.clone()).await?),
+        None => None,
+    };
+
     // Bound before the VMs are adopted so that a second daemon is refused
     // before it touches anything; clients wait in the backlog until ready.
     let sockets = listen_sockets(&config, handoff.listen_fds, handoff.listen_error).await?;
+    let viewer = match &config.viewer_socket {
+        Some(viewer) => Some((
+            listen::bind_viewer(&viewer.path, viewer.group, &viewer.group_name).await?,
+            viewer.path.clone(),
+        )),
+        None => None,
+    };
+    if let Some(address) = &sockets.tcp_address {
+        warn!(address = %address, "plain TCP (--insecure-tcp) has no authentication: every local user gets every right over it; use --listen (mutual TLS) instead");
+    }
     corvus_qemu::private_dir::ensure_async(config.runtime_dir.clone(), Strictness::Parent)
         .await
         .context("Cannot use the runtime directory (--runtime-dir)")?;
@@ -100,6 +117,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         virtiofsd: OnceCell::new(),
         socket: sockets.path.clone(),
         tcp: sockets.tcp_address.clone(),
+        tls: sockets.tls_address.clone(),
         started,
         connections: Arc::new(AtomicU64::new(0)),
         persistence_status,
@@ -124,6 +142,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         unix: sockets.unix,
         unix_path: sockets.remove_at_exit,
         tcp: sockets.tcp,
+        viewer,
+        tls: sockets.tls.zip(tls_server),
+        revoked,
         limits: config.limits.clone(),
     })
     .await
@@ -145,7 +166,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         config.retention.keep,
         config.retention.interval,
     );
-    info!(%accel, socket = %sockets.path.display(), data_dir = %ctx.data_dir.display(), tcp = ?sockets.tcp_address, activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
+    info!(%accel, socket = %sockets.path.display(), data_dir = %ctx.data_dir.display(), tcp = ?sockets.tcp_address, tls = ?sockets.tls_address, viewer_socket = ?config.viewer_socket.as_ref().map(|v| v.path.display().to_string()), activated = sockets.activated, startup_ms = started.elapsed().as_millis() as u64, "corvus ready");
     notify.ready(&format!(
         "Serving clients on {} ({vm_count} VM{})",
         sockets.path.display(),
@@ -220,63 +241,25 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The daemon's listeners: bound here, or passed by systemd.
-struct Sockets {
-    unix: UnixListener,
-    /// Where clients connect, for `crv status` and the log.
-    path: PathBuf,
-    /// The file the daemon created and removes at exit.
-    remove_at_exit: Option<PathBuf>,
-    tcp: Option<TcpListener>,
-    tcp_address: Option<String>,
-    activated: bool,
-}
-
-async fn listen_sockets(
+/// The CA and server certificate from the config directory, and the
+/// revocations the database holds.
+async fn load_tls(
     config: &Config,
-    passed: Vec<OwnedFd>,
-    passed_error: Option<String>,
-) -> anyhow::Result<Sockets> {
-    if let Some(err) = passed_error {
-        return Err(listen::ListenError::ActivationEnv(err).into());
-    }
-    if !passed.is_empty() {
-        let activated = listen::activated(passed)?;
-        let path = activated.unix_path.unwrap_or_else(|| config.socket.clone());
-        if path != config.socket {
-            warn!(passed = %path.display(), configured = %config.socket.display(), "systemd passed a socket other than --socket; serving the one passed");
-        }
-        info!(socket = %path.display(), "using the socket passed by systemd");
-        let (tcp, tcp_address) = match (activated.tcp, &config.tcp) {
-            (Some((listener, address)), _) => (Some(listener), Some(address)),
-            (None, Some(address)) => (
-                Some(listen::bind_tcp(address).await?),
-                Some(address.clone()),
-            ),
-            (None, None) => (None, None),
-        };
-        return Ok(Sockets {
-            unix: activated.unix,
-            path,
-            remove_at_exit: None,
-            tcp,
-            tcp_address,
-            activated: true,
-        });
-    }
-    let unix = listen::bind_unix(&config.socket).await?;
-    let tcp = match &config.tcp {
-        Some(address) => Some(listen::bind_tcp(address).await?),
-        None => None,
-    };
-    Ok(Sockets {
-        unix,
-        path: config.socket.clone(),
-        remove_at_exit: Some(config.socket.clone()),
-        tcp,
-        tcp_address: config.tcp.clone(),
-        activated: false,
-    })
+    store: &Store,
+    revoked: Arc<Revoked>,
+) -> anyhow::Result<Arc<TlsServer>> {
+    let serials = store
+        .revoked_serials()
+        .await
+        .context("Cannot read the revoked client certificates")?;
+    let known = revoked.replace(serials);
+    let dir = config.config_dir.clone();
+    let server = tokio::task::spawn_blocking(move || TlsServer::load(&dir, revoked))
+        .await
+        .context("Cannot load the TLS certificates")?
+        .context("Cannot serve --listen")?;
+    info!(config_dir = %config.config_dir.display(), revoked = known, "TLS certificates loaded");
+    Ok(Arc::new(server))
 }
 
 /// A daemon already serving our socket is the likeliest second start (on

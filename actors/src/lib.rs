@@ -2,6 +2,7 @@
 //! VM, a gateway serving clients, a persistence actor writing state changes,
 //! and an event bus fanning them out.
 
+pub mod client_name;
 pub mod config;
 mod context;
 pub mod daemon;
@@ -13,10 +14,12 @@ mod gateway;
 mod metrics;
 mod persistence;
 mod retention;
+mod sockets;
 mod stats;
 mod supervisor;
 pub mod systemd;
 mod test_hooks;
+pub mod tls;
 mod validate;
 mod vm;
 mod wire;

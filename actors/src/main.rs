@@ -1,7 +1,7 @@
 //! `corvus`: the daemon binary.
 
 use clap::Parser;
-use corvus_daemon::config::{Args, Config};
+use corvus_daemon::config::{Args, Command, Config, Places};
 use corvus_daemon::systemd::Handoff;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -12,17 +12,28 @@ fn main() -> ExitCode {
     // from QEMU and virtiofsd) cannot race with a reader.
     let handoff = unsafe { Handoff::take_from_env() };
     let notifier = handoff.notifier.clone();
-    let args = Args::parse();
-    init_logging(&args.log_level);
-    // Sockets, databases and runtime files are the daemon user's alone.
+    let mut args = Args::parse();
+    // `corvus tls` prints what it did; only problems go to the log.
+    init_logging(if args.command.is_some() {
+        "warn"
+    } else {
+        &args.log_level
+    });
+    // Sockets, databases, keys and runtime files are the daemon user's alone.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let result = Config::from_args(&args).and_then(|config| {
+    let runtime = || {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(anyhow::Error::from)?
-            .block_on(corvus_daemon::daemon::run(config, handoff))
-    });
+            .map_err(anyhow::Error::from)
+    };
+    let result = match args.command.take() {
+        Some(Command::Tls(command)) => Places::from_args(&args).and_then(|places| {
+            runtime()?.block_on(corvus_daemon::tls::command::run(command, &places))
+        }),
+        None => Config::from_args(&args)
+            .and_then(|config| runtime()?.block_on(corvus_daemon::daemon::run(config, handoff))),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

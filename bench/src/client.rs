@@ -1,5 +1,6 @@
 //! An in-process client of the daemon on an open connection: what a
-//! long-lived program embedding `corvus-protocol` would do.
+//! long-lived program embedding `corvus-protocol` would do. Over the Unix
+//! socket, or over mutual TLS (figure 9).
 
 use anyhow::{Context as _, bail};
 use corvus_protocol::{
@@ -7,20 +8,43 @@ use corvus_protocol::{
     VmEvent, VmInfo,
 };
 use std::path::Path;
-use tokio::net::UnixStream;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::client::TlsStream;
 
-pub type Conn = Connection<UnixStream, ServerMessage, ClientMessage>;
+pub type Conn<S = UnixStream> = Connection<S, ServerMessage, ClientMessage>;
 
-pub struct Client {
-    conn: Conn,
+pub struct Client<S = UnixStream> {
+    conn: Conn<S>,
 }
 
 impl Client {
-    /// Connects and completes the handshake.
+    /// Connects to the Unix socket and completes the handshake.
     pub async fn connect(socket: &Path) -> anyhow::Result<Client> {
         let stream = UnixStream::connect(socket)
             .await
             .with_context(|| format!("Cannot connect to {}", socket.display()))?;
+        Client::hello(stream).await
+    }
+}
+
+impl Client<TlsStream<TcpStream>> {
+    /// Connects over TCP, completes the TLS handshake, then Corvus's.
+    pub async fn connect_tls(
+        tls: Arc<rustls::ClientConfig>,
+        host: &str,
+        port: u16,
+    ) -> anyhow::Result<Client<TlsStream<TcpStream>>> {
+        let stream = corvus_protocol::tls::connect(tls, host, port)
+            .await
+            .with_context(|| format!("Cannot connect over TLS to {host}:{port}"))?;
+        Client::hello(stream).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    async fn hello(stream: S) -> anyhow::Result<Client<S>> {
         let mut conn = Conn::new(stream);
         conn.send(ClientMessage::Hello {
             protocol_version: PROTOCOL_VERSION,
@@ -56,8 +80,15 @@ impl Client {
         }
     }
 
+    pub async fn ping(&mut self) -> anyhow::Result<()> {
+        match self.request(Request::Ping).await? {
+            Response::Pong => Ok(()),
+            other => bail!("ping answered with {other:?}"),
+        }
+    }
+
     /// Turns the connection into an event stream for every VM.
-    pub async fn subscribe(mut self) -> anyhow::Result<Subscription> {
+    pub async fn subscribe(mut self) -> anyhow::Result<Subscription<S>> {
         match self
             .request(Request::Subscribe {
                 filter: SubscribeFilter::default(),
@@ -70,11 +101,11 @@ impl Client {
     }
 }
 
-pub struct Subscription {
-    conn: Conn,
+pub struct Subscription<S = UnixStream> {
+    conn: Conn<S>,
 }
 
-impl Subscription {
+impl<S: AsyncRead + AsyncWrite + Unpin> Subscription<S> {
     pub async fn next(&mut self) -> anyhow::Result<VmEvent> {
         match self.conn.recv().await.context("The event stream broke")? {
             Some(ServerMessage::Event(event)) => Ok(event),

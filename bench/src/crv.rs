@@ -36,6 +36,25 @@ impl Crv {
         self.run(args).map(|(elapsed, _)| elapsed)
     }
 
+    /// `crv --remote NAME ARGS…`, its remotes in `config_home`.
+    pub fn time_remote(
+        &self,
+        config_home: &Path,
+        remote: &str,
+        args: &[&str],
+    ) -> anyhow::Result<Duration> {
+        let mut command = Command::new(&self.bin);
+        command
+            .arg("--remote")
+            .arg(remote)
+            .args(args)
+            .env("XDG_CONFIG_HOME", config_home)
+            .env_remove("CORVUS_SOCKET")
+            .env_remove("CORVUS_REMOTE")
+            .stdin(Stdio::null());
+        timed(command, args).map(|(elapsed, _)| elapsed)
+    }
+
     /// `crv ARGS…` with no socket at all (e.g. `--version`).
     pub fn time_bare(&self, args: &[&str]) -> anyhow::Result<Duration> {
         let mut command = Command::new(&self.bin);

@@ -62,8 +62,9 @@ pub struct Daemon {
     _notify_socket: Option<UnixDatagram>,
     log: PathBuf,
     accel: String,
-    bins: Bins,
+    /// More daemon options (`--metrics`, `--listen`, `--config-dir`).
     extra_args: Vec<String>,
+    bins: Bins,
 }
 
 impl Daemon {
@@ -77,7 +78,7 @@ impl Daemon {
         Daemon::start_with(bins, dir, database, accel, Vec::new()).await
     }
 
-    /// `start`, with more daemon options (`--metrics`).
+    /// `start`, with more daemon options (`--metrics`, `--listen`).
     pub async fn start_with(
         bins: &Bins,
         dir: &Path,
@@ -96,8 +97,8 @@ impl Daemon {
             _notify_socket: None,
             log: dir.join("corvus.log"),
             accel: accel.to_owned(),
-            bins: bins.clone(),
             extra_args,
+            bins: bins.clone(),
         };
         let ready = daemon.spawn().await?;
         Ok((daemon, ready))

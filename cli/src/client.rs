@@ -1,12 +1,16 @@
-//! Connecting to the daemon and exchanging typed frames with it.
+//! Connecting to the daemon and exchanging typed frames with it: over its
+//! Unix socket, plain loopback TCP, or mutual TLS to a remote.
 
 use crate::args::ConnectionArgs;
 use crate::error::CliError;
+use crate::remotes::{self, Remotes};
+use corvus_protocol::tls::{ClientPems, client_config};
 use corvus_protocol::{
     ClientMessage, Connection, PROTOCOL_VERSION, Request, Response, ServerMessage,
     default_socket_path,
 };
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
@@ -21,6 +25,16 @@ pub type ClientConnection = Connection<Box<dyn Transport>, ServerMessage, Client
 pub enum Endpoint {
     Unix(PathBuf),
     Tcp(String),
+    Remote(RemoteEndpoint),
+}
+
+/// A remote of `crv remote add`, ready to connect to.
+#[derive(Debug, Clone)]
+pub struct RemoteEndpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl std::fmt::Display for Endpoint {
@@ -28,16 +42,62 @@ impl std::fmt::Display for Endpoint {
         match self {
             Endpoint::Unix(path) => write!(f, "{}", path.display()),
             Endpoint::Tcp(address) => write!(f, "tcp://{address}"),
+            Endpoint::Remote(remote) if remote.host.contains(':') => {
+                write!(
+                    f,
+                    "remote '{}' (tls://[{}]:{})",
+                    remote.name, remote.host, remote.port
+                )
+            }
+            Endpoint::Remote(remote) => {
+                write!(
+                    f,
+                    "remote '{}' (tls://{}:{})",
+                    remote.name, remote.host, remote.port
+                )
+            }
         }
     }
 }
 
 impl Endpoint {
+    /// `--tcp`; then `--remote` or `--socket` as typed; then `CORVUS_REMOTE`
+    /// or `CORVUS_SOCKET`; then the default remote; then the local socket.
     pub fn from_args(args: &ConnectionArgs) -> Result<Endpoint, CliError> {
         if args.tcp {
             return Ok(Endpoint::Tcp(format!("{}:{}", args.host, args.port)));
         }
-        match args.socket.clone().or_else(default_socket_path) {
+        let typed_remote = args.remote.as_ref().filter(|_| args.typed.remote);
+        let typed_socket = args.socket.as_ref().filter(|_| args.typed.socket);
+        let chosen = match (typed_remote, typed_socket) {
+            (Some(_), Some(_)) => {
+                return Err(CliError::Usage(
+                    "--remote and --socket name two different daemons: give one".into(),
+                ));
+            }
+            (Some(remote), None) => Some(Choice::Remote(remote.clone())),
+            (None, Some(socket)) => Some(Choice::Socket(socket.clone())),
+            (None, None) => match (&args.remote, &args.socket) {
+                (Some(remote), _) => Some(Choice::Remote(remote.clone())),
+                (None, Some(socket)) => Some(Choice::Socket(socket.clone())),
+                (None, None) => None,
+            },
+        };
+        match chosen {
+            Some(Choice::Socket(path)) => Ok(Endpoint::Unix(path)),
+            Some(Choice::Remote(name)) => Endpoint::remote(&name),
+            None => {
+                let dir = remotes::config_dir()?;
+                match Remotes::load(&dir)?.default {
+                    Some(name) => Endpoint::remote(&name),
+                    None => Endpoint::local(),
+                }
+            }
+        }
+    }
+
+    fn local() -> Result<Endpoint, CliError> {
+        match default_socket_path() {
             Some(path) => Ok(Endpoint::Unix(path)),
             None => Err(CliError::Usage(
                 "XDG_RUNTIME_DIR is not set: pass --socket PATH or set CORVUS_SOCKET".into(),
@@ -45,7 +105,57 @@ impl Endpoint {
         }
     }
 
+    /// The remote `name` of remotes.toml (`local`: the local socket).
+    pub fn remote(name: &str) -> Result<Endpoint, CliError> {
+        if name == remotes::LOCAL {
+            return Endpoint::local();
+        }
+        let dir = remotes::config_dir()?;
+        let remote = Remotes::load(&dir)?.get(name)?.clone();
+        let (host, port) = remotes::split_address(&remote.address)?;
+        let files = remotes::remote_dir(&dir, name);
+        let read = |file: &str| {
+            let path = files.join(file);
+            std::fs::read(&path).map_err(|err| {
+                CliError::Usage(format!(
+                    "cannot read {} of remote '{name}': {err}; add the remote again",
+                    path.display()
+                ))
+            })
+        };
+        let (ca, certificate, key) = (
+            read(remotes::CA)?,
+            read(remotes::CERTIFICATE)?,
+            read(remotes::KEY)?,
+        );
+        let tls = client_config(ClientPems {
+            ca: &ca,
+            certificate: &certificate,
+            key: &key,
+        })
+        .map_err(|err| {
+            CliError::Usage(format!(
+                "the certificates of remote '{name}' in {} are unusable: {}",
+                files.display(),
+                crate::error::chain(&err)
+            ))
+        })?;
+        Ok(Endpoint::Remote(RemoteEndpoint {
+            name: name.to_owned(),
+            host,
+            port,
+            tls,
+        }))
+    }
+
+    /// Whether files on the daemon's host (the SPICE socket) are reachable here.
     pub fn is_local(&self) -> bool {
+        let loopback = |host: &str| {
+            host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        };
         match self {
             Endpoint::Unix(_) => true,
             Endpoint::Tcp(address) => {
@@ -53,8 +163,14 @@ impl Endpoint {
                     || address.starts_with("localhost:")
                     || address.starts_with("[::1]")
             }
+            Endpoint::Remote(remote) => loopback(&remote.host),
         }
     }
+}
+
+enum Choice {
+    Remote(String),
+    Socket(PathBuf),
 }
 
 pub struct Client {
@@ -90,6 +206,15 @@ impl Client {
                 let _ = stream.set_nodelay(true);
                 Box::new(stream)
             }
+            Endpoint::Remote(remote) => {
+                let connected =
+                    corvus_protocol::tls::connect(remote.tls.clone(), &remote.host, remote.port)
+                        .await;
+                match connected {
+                    Ok(stream) => Box::new(stream),
+                    Err(err) => return Err(CliError::connect(endpoint, err)),
+                }
+            }
         };
         let mut conn = ClientConnection::new(stream);
         let hello = conn
@@ -104,7 +229,7 @@ impl Client {
         match (answer, hello) {
             (Ok(Some(ServerMessage::Welcome { .. })), Ok(())) => Ok(Client { conn }),
             (Ok(Some(ServerMessage::Reply(Err(err)))), _) => Err(CliError::Refused(err)),
-            (_, Err(err)) | (Err(err), Ok(())) => Err(CliError::frame(err)),
+            (_, Err(err)) | (Err(err), Ok(())) => Err(CliError::handshake(endpoint, err)),
             (Ok(Some(_)), Ok(())) => Err(CliError::Protocol(
                 "the daemon did not answer the handshake with Welcome".into(),
             )),

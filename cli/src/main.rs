@@ -9,6 +9,7 @@ mod disk_output;
 mod error;
 mod output;
 mod progress;
+mod remotes;
 mod render;
 mod stats_view;
 mod stream;
@@ -16,11 +17,12 @@ mod terminal;
 mod top;
 mod words;
 
-use args::{Cli, Command, DriveCommand, NetCommand, ShareCommand, VmCommand};
-use clap::Parser;
+use args::{Cli, Command, DriveCommand, NetCommand, RemoteCommand, ShareCommand, VmCommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use client::Endpoint;
 use commands::{
-    Ctx, attach, completions, daemon, definition, devices, events, lifecycle, stats, view,
+    Ctx, attach, completions, daemon, definition, devices, events, lifecycle, remote, stats, view,
 };
 use corvus_protocol::Channel;
 use error::CliError;
@@ -28,7 +30,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     restore_sigpipe();
-    let cli = Cli::parse();
+    let cli = parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -59,6 +61,17 @@ fn finish(result: Result<(), CliError>) -> ExitCode {
     }
 }
 
+/// The command line, noting which of --socket and --remote were typed
+/// (typed ones win over the environment's).
+fn parse() -> Cli {
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    let typed = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    cli.connection.typed.socket = typed("socket");
+    cli.connection.typed.remote = typed("remote");
+    cli
+}
+
 async fn run(cli: Cli) -> Result<(), CliError> {
     // Resolved only by the commands that talk to the daemon.
     let ctx = || -> Result<Ctx, CliError> {
@@ -74,6 +87,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Vm(command) => vm(&ctx()?, command).await,
         Command::Disk(command) => commands::disk::run(&ctx()?, command).await,
         Command::Events(args) => events::events(&ctx()?, &args.vms, args.since).await,
+        Command::Remote(command) => match command {
+            RemoteCommand::Add(args) => remote::add(args),
+            RemoteCommand::List => remote::list(cli.json),
+            RemoteCommand::Remove { name } => remote::remove(&name),
+            RemoteCommand::Default { name } => remote::default(name, cli.json),
+        },
         Command::Completions(args) => completions::completions(args.shell),
         Command::Man(args) => completions::man(args.dir.as_deref(), cli.json),
         Command::Top(args) => stats::top(&ctx()?, args).await,

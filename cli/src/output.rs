@@ -321,6 +321,8 @@ pub fn status(status: &DaemonStatus) {
         ("acceleration", status.accel.clone()),
         ("socket", status.socket.clone()),
         ("tcp", opt(&status.tcp)),
+        ("tls", opt(&status.tls)),
+        ("you", format!("{} ({})", status.client, status.role)),
     ];
     for (key, value) in rows {
         t.add_row(vec![Cell::new(format!("{key}:")), text_cell(&value)]);

@@ -43,7 +43,17 @@ impl EventStream {
     /// The next event, or `None` when the daemon ends the stream.
     pub async fn next(&mut self) -> Result<Option<Item>, CliError> {
         loop {
-            match self.conn.recv().await.map_err(CliError::frame)? {
+            let received = match self.conn.recv().await {
+                // A TLS daemon that closes without a close_notify (it
+                // closes a revoked client's streams so) ends the stream.
+                Err(corvus_protocol::FrameError::Io(err))
+                    if err.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    return Ok(None);
+                }
+                received => received.map_err(CliError::frame)?,
+            };
+            match received {
                 Some(ServerMessage::Event(event)) => return Ok(Some(Item::Event(event))),
                 Some(ServerMessage::Lagged { missed }) => return Ok(Some(Item::Lagged(missed))),
                 Some(ServerMessage::StreamEnd { reason }) => {

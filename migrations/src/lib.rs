@@ -1,4 +1,4 @@
-//! The Corvus schema (DESIGN §7), one migration per table, applied in order
+//! The Corvus schema (DESIGN §7, and `tls_revocation` for issue 18), one migration per table, applied in order
 //! at daemon start. Enums are lower-case text so that both SQLite and
 //! PostgreSQL store them the same way.
 
@@ -12,6 +12,7 @@ mod m20261126_000005_create_vm_event;
 mod m20261207_000006_create_daemon_lock;
 mod m20261207_000007_create_disk;
 mod m20261207_000008_add_drive_disk_id;
+mod m20261207_000100_create_tls_revocation;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000006_create_daemon_lock::Migration),
             Box::new(m20261207_000007_create_disk::Migration),
             Box::new(m20261207_000008_add_drive_disk_id::Migration),
+            Box::new(m20261207_000100_create_tls_revocation::Migration),
         ]
     }
 }

@@ -157,6 +157,18 @@ text_enum! {
 }
 
 text_enum! {
+    /// What a client may do, each role including the ones before it: a
+    /// viewer reads, an operator also runs VMs and uses their consoles, an
+    /// admin also changes definitions and the daemon. Declared in that
+    /// order, so `Viewer < Operator < Admin`.
+    Role ("role") {
+        Viewer = "viewer",
+        Operator = "operator",
+        Admin = "admin",
+    }
+}
+
+text_enum! {
     /// A byte stream of a running VM that a client can attach to.
     Channel ("channel") {
         Monitor = "monitor",
@@ -203,6 +215,12 @@ mod tests {
         for policy in RestartPolicy::ALL {
             assert_eq!(policy.to_string().parse::<RestartPolicy>(), Ok(*policy));
         }
+    }
+
+    #[test]
+    fn each_role_includes_the_ones_before_it() {
+        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
+        assert_eq!(Role::ALL.iter().max(), Some(&Role::Admin));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Typed failures that cross the wire.
 
-use crate::enums::VmState;
+use crate::enums::{Role, VmState};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -38,6 +38,9 @@ pub enum ErrorKind {
     FrameBudgetExhausted { budget: u64 },
     /// The connection sat idle, or a frame arrived too slowly, for `secs`.
     ConnectionTimeout { secs: u64 },
+    /// The client's role does not allow the request; `needed` is the least
+    /// role that does.
+    PermissionDenied { needed: Role },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -22,8 +22,15 @@ pub struct VmEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventCause {
-    /// A client command, with the connection that sent it.
-    Operator { connection: u64, command: String },
+    /// A client command, with the connection that sent it and the client's
+    /// identity: its certificate's name, `unix:UID` on the Unix socket.
+    Operator {
+        connection: u64,
+        command: String,
+        /// Empty in events stored before identities were recorded.
+        #[serde(default)]
+        client: String,
+    },
     /// The guest itself: an ACPI poweroff, a panic.
     Guest,
     /// A QMP event that nobody in Corvus asked for (e.g. `stop` typed in the monitor).
@@ -52,7 +59,13 @@ impl EventCause {
             EventCause::Operator {
                 connection,
                 command,
-            } => format!("operator `{command}` (connection {connection})"),
+                client,
+            } if client.is_empty() => format!("operator `{command}` (connection {connection})"),
+            EventCause::Operator {
+                connection,
+                command,
+                client,
+            } => format!("operator `{command}` by {client} (connection {connection})"),
             EventCause::Guest => "guest".to_owned(),
             EventCause::QemuEvent { event } => format!("QEMU event {event}"),
             EventCause::QemuExit { code, signal } => match (code, signal) {

@@ -18,6 +18,7 @@ mod model;
 mod parts;
 mod stats;
 pub mod text;
+pub mod tls;
 
 pub use budget::{FrameBudget, OverBudget, Reservation, UNCHARGED_FRAME_LEN};
 pub use codec::{Expiry, FrameCodec, FrameError, MAX_FRAME_LEN};
@@ -28,7 +29,7 @@ pub use disk::{
 };
 pub use enums::{
     CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
-    ParseEnumError, RestartPolicy, ShareCache, SnapshotAction, TextEnum, VmState,
+    ParseEnumError, RestartPolicy, Role, ShareCache, SnapshotAction, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};

@@ -3,7 +3,7 @@
 use crate::disk::{
     DiskInfo, DiskRef, DiskSnapshotInfo, ImageVmSpec, ImportSpec, JobProgress, SnapshotSpec,
 };
-use crate::enums::{Channel, DiskFormat, VmState};
+use crate::enums::{Channel, DiskFormat, Role, VmState};
 use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
@@ -200,6 +200,10 @@ pub enum Request {
     },
     /// Every VM's figures from the collector's last sample (`crv top`).
     AllStats,
+    /// Re-reads the revoked client certificates from the database and
+    /// closes the open connections of those just revoked (sent by
+    /// `corvus tls revoke`).
+    ReloadRevocations,
 }
 
 impl Request {
@@ -242,6 +246,7 @@ impl Request {
             Request::DeleteVmWithDisks { .. } => "vm delete",
             Request::VmStats { .. } => "vm stats",
             Request::AllStats => "top",
+            Request::ReloadRevocations => "tls revoke",
         }
     }
 }
@@ -249,7 +254,7 @@ impl Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     Pong,
-    Status(DaemonStatus),
+    Status(Box<DaemonStatus>),
     ShuttingDown,
     /// Shared with the daemon's snapshots, so a long list is not copied before it is sent.
     Vms(Vec<Arc<VmInfo>>),
@@ -290,6 +295,12 @@ pub enum Response {
     VmStats(Box<VmStats>),
     /// Every defined VM, by id.
     AllStats(Vec<VmStats>),
+    /// `revoked` certificates are now refused; `closed` connections of
+    /// theirs were open and are closed.
+    RevocationsReloaded {
+        revoked: u64,
+        closed: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,4 +330,10 @@ pub struct DaemonStatus {
     /// writes: database or disk is full", "database unreachable: …"), while
     /// it is not; the backlog waits in memory and in the journal.
     pub database_error: Option<String>,
+    /// The mutual-TLS address (`--listen`).
+    pub tls: Option<String>,
+    /// Who is asking, as events name them (a certificate's name, `unix:UID`).
+    pub client: String,
+    /// What the asking client may do.
+    pub role: Role,
 }

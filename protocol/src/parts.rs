@@ -48,7 +48,8 @@ impl Response {
             | Response::Subscribed
             | Response::Attached { .. }
             | Response::SpiceUri { .. }
-            | Response::VmStats(_) => vec![self],
+            | Response::VmStats(_)
+            | Response::RevocationsReloaded { .. } => vec![self],
         }
     }
 

@@ -245,6 +245,7 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
         Request::DeleteVmWithDisks { vm: vm() },
         Request::VmStats { vm: vm() },
         Request::AllStats,
+        Request::ReloadRevocations,
     ]
 }
 
@@ -357,6 +358,9 @@ fn every_error_kind(n: u64) -> Vec<ErrorKind> {
         ErrorKind::TooManyConnections { limit: n },
         ErrorKind::FrameBudgetExhausted { budget: n },
         ErrorKind::ConnectionTimeout { secs: n },
+        ErrorKind::PermissionDenied {
+            needed: Role::Operator,
+        },
     ]
 }
 
@@ -365,6 +369,7 @@ fn every_cause(name: &str, n: u64) -> Vec<EventCause> {
         EventCause::Operator {
             connection: n,
             command: name.to_owned(),
+            client: format!("{name}-client"),
         },
         EventCause::Guest,
         EventCause::QemuEvent {
@@ -389,7 +394,7 @@ fn every_cause(name: &str, n: u64) -> Vec<EventCause> {
 fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
     vec![
         Response::Pong,
-        Response::Status(DaemonStatus {
+        Response::Status(Box::new(DaemonStatus {
             daemon_version: name.to_owned(),
             protocol_version: PROTOCOL_VERSION,
             pid: n as u32,
@@ -406,7 +411,10 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
             socket: name.to_owned(),
             tcp: None,
             database_error: Some(format!("database refuses writes: {name}")),
-        }),
+            tls: Some(name.to_owned()),
+            client: name.to_owned(),
+            role: Role::Operator,
+        })),
         Response::ShuttingDown,
         Response::Vms(vec![
             std::sync::Arc::new(sample_vm(name, id, n)),
@@ -452,6 +460,10 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
             sample_stats(name, id, n),
             VmStats::idle(id, name.to_owned(), VmState::Stopped, n),
         ]),
+        Response::RevocationsReloaded {
+            revoked: n,
+            closed: n,
+        },
     ]
 }
 

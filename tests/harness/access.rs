@@ -18,19 +18,27 @@ pub enum Via<'a> {
     Unix,
     /// `--tcp --host H --port P`; the daemon needs `DaemonOptions::tcp_port`.
     Tcp { host: &'a str, port: u16 },
+    /// `--remote NAME` over mutual TLS; see `Daemon::add_remote`.
+    Remote(&'a str),
 }
 
 impl Daemon {
     /// A `crv` command reaching this daemon `via`, with no arguments yet.
     pub fn crv_command(&self, via: Via<'_>) -> Command {
         let mut command = Command::new(binary("crv"));
-        command.env_remove("CORVUS_SOCKET");
+        command
+            .env_remove("CORVUS_SOCKET")
+            .env_remove("CORVUS_REMOTE")
+            .env("XDG_CONFIG_HOME", &self.client_home);
         match via {
             Via::Unix => {
                 command.arg("--socket").arg(&self.socket);
             }
             Via::Tcp { host, port } => {
                 command.args(["--tcp", "--host", host, "--port", &port.to_string()]);
+            }
+            Via::Remote(name) => {
+                command.args(["--remote", name]);
             }
         }
         command

@@ -19,8 +19,12 @@ pub enum Db {
 pub struct DaemonOptions {
     /// `--accel`; `None` leaves the daemon's default (auto).
     pub accel: Option<String>,
-    /// Also listen on TCP on this port.
+    /// Also listen on plain TCP on this port (`--tcp --insecure-tcp`, loopback).
     pub tcp_port: Option<u16>,
+    /// Serve mutual TLS on this `HOST:PORT` (`--listen`); the harness runs
+    /// `corvus tls init` first, with `tls_sans` as `--san`.
+    pub listen: Option<String>,
+    pub tls_sans: Vec<String>,
     pub extra_args: Vec<String>,
     pub env: Vec<(String, String)>,
     /// `RLIMIT_NOFILE` (soft, hard) to start the daemon with.
@@ -42,6 +46,10 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     pub runtime: PathBuf,
+    /// `--config-dir`: the daemon's CA and certificates.
+    pub config_dir: PathBuf,
+    /// crv's `XDG_CONFIG_HOME`: its remotes.
+    pub client_home: PathBuf,
     pub database_url: String,
     pub options: DaemonOptions,
     log: PathBuf,
@@ -76,6 +84,8 @@ impl Daemon {
         let mut daemon = Daemon {
             socket: dir.path().join("sock/corvus.sock"),
             runtime: dir.path().join("run"),
+            config_dir: dir.path().join("config"),
+            client_home: dir.path().join("client"),
             log: dir.path().join("corvus.log"),
             database_url,
             options,
@@ -99,12 +109,17 @@ impl Daemon {
             // nothing lands in the real /var/lib/corvus).
             .arg("--data-dir")
             .arg(self.data_dir())
+            .arg("--config-dir")
+            .arg(&self.config_dir)
             .args(["--log-level", "debug"]);
         if let Some(accel) = &self.options.accel {
             command.args(["--accel", accel]);
         }
         if let Some(port) = self.options.tcp_port {
-            command.args(["--tcp", "--port", &port.to_string()]);
+            command.args(["--tcp", "--insecure-tcp", "--port", &port.to_string()]);
+        }
+        if let Some(address) = &self.options.listen {
+            command.args(["--listen", address]);
         }
         command.args(&self.options.extra_args);
         command.envs(self.options.env.iter().map(|(k, v)| (k, v)));
@@ -129,6 +144,13 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
+        if self.options.listen.is_some() && !self.config_dir.join("server.key").exists() {
+            let mut init = vec!["tls", "init"];
+            for san in &self.options.tls_sans {
+                init.extend(["--san", san]);
+            }
+            self.corvus(&init).ok();
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -169,6 +191,35 @@ impl Daemon {
         }
     }
 
+    /// `corvus` with this daemon's database and config directory, e.g.
+    /// for `tls` commands; no --socket yet.
+    pub fn corvus_command(&self) -> Command {
+        let mut command = Command::new(binary("corvus"));
+        command
+            .arg("--database")
+            .arg(&self.database_url)
+            .arg("--config-dir")
+            .arg(&self.config_dir)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `corvus ARGS` (e.g. `tls issue`) with this daemon's socket,
+    /// database and config directory.
+    pub fn corvus(&self, args: &[&str]) -> Crv {
+        let output = self
+            .corvus_command()
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run corvus");
+        Crv {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            output,
+        }
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
@@ -182,6 +233,8 @@ impl Daemon {
         let output = Command::new(binary("crv"))
             .arg("--socket")
             .arg(&self.socket)
+            .env("XDG_CONFIG_HOME", &self.client_home)
+            .env_remove("CORVUS_REMOTE")
             .args(args)
             .stdin(Stdio::null())
             .output()

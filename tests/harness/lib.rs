@@ -10,6 +10,7 @@ pub mod http;
 pub mod metrics;
 pub mod postgres;
 pub mod prereq;
+pub mod remote;
 mod seed;
 pub mod tmpfs;
 mod vm;

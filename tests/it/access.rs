@@ -58,15 +58,17 @@ fn ends_with_the_vm(holder: &mut Background, channel: &str) {
     );
 }
 
-/// One guest boot, reached over the Unix socket and over TCP: piped monitor
-/// commands, monitor `stop`/`cont` seen by Corvus, the console's replay and
-/// input, one client per channel, and relays that end with the VM.
+/// One guest boot, reached over the Unix socket, plain TCP and mutual TLS:
+/// piped monitor commands, monitor `stop`/`cont` seen by Corvus, the
+/// console's replay and input, one client per channel, and relays that end
+/// with the VM.
 #[test]
-fn monitor_and_console_over_the_socket_and_tcp() {
+fn monitor_and_console_over_the_socket_tcp_and_tls() {
     let Some(guest) = Guest::get() else { return };
     let port = free_port();
     let options = DaemonOptions {
         tcp_port: Some(port),
+        listen: Some(format!("127.0.0.1:{}", free_port())),
         ..DaemonOptions::tcg()
     };
     let Some(daemon) = Daemon::start_with(Db::Sqlite, options) else {
@@ -76,6 +78,7 @@ fn monitor_and_console_over_the_socket_and_tcp() {
         host: "127.0.0.1",
         port,
     };
+    let tls = daemon.remote("admin", "admin");
     let id = daemon.create_guest_vm(guest, "web", "", &[]);
     daemon
         .crv(&["vm", "monitor", "web"])
@@ -84,7 +87,7 @@ fn monitor_and_console_over_the_socket_and_tcp() {
     daemon.wait_for_serial(id, "GUEST READY", BOOT_TIMEOUT);
 
     // Piped monitor commands print QEMU's answer, without readline redraws.
-    for via in [Via::Unix, tcp] {
+    for via in [Via::Unix, tcp, tls] {
         let answer = hmp_via(&daemon, via, "web", "info status");
         assert!(
             answer.contains("(qemu) info status\nVM status: running\n"),
@@ -113,7 +116,7 @@ fn monitor_and_console_over_the_socket_and_tcp() {
     // The console replays what the guest printed before, then relays input:
     // the shell's arithmetic proves the line ran (the echo of the typed text
     // does not contain the result).
-    for (via, n) in [(Via::Unix, 40), (tcp, 41)] {
+    for (via, n) in [(Via::Unix, 40), (tcp, 41), (tls, 42)] {
         let line = format!("echo MARK$(({n}+2))\n");
         let out = daemon
             .crv_via_with_input(via, &["vm", "console", "web"], &line)
@@ -153,7 +156,7 @@ fn monitor_and_console_over_the_socket_and_tcp() {
     monitor.wait_for_stdout("monitor banner", QUICK, |out| out.contains("QEMU"));
     let paused_by = connection_of(daemon.history("web").last().unwrap());
     let holder = paused_by + 1;
-    for via in [Via::Unix, tcp] {
+    for via in [Via::Unix, tcp, tls] {
         let stderr = daemon
             .crv_via_with_input(via, &["vm", "monitor", "web"], "info status\n")
             .fails(1, "is in use by connection");
@@ -165,7 +168,7 @@ fn monitor_and_console_over_the_socket_and_tcp() {
         );
     }
     // The console is a separate channel, with its own single holder.
-    let mut console = daemon.crv_background(tcp, &["vm", "console", "web"]);
+    let mut console = daemon.crv_background(tls, &["vm", "console", "web"]);
     console.wait_for_stdout("the replay", QUICK, |out| out.contains("GUEST READY"));
     daemon
         .crv(&["vm", "console", "web"])
@@ -279,16 +282,19 @@ fn view_prints_a_working_spice_uri_and_explains_what_it_cannot_do() {
         "a non-loopback address, or root and iproute2 to add one on a dummy link",
     );
     let remote_host = remote.as_ref().map(|(address, _)| address.clone());
-    let mut options = DaemonOptions {
-        tcp_port: Some(port),
+    // Remote clients come over mutual TLS, on an address that is not loopback.
+    let host = remote_host
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1".to_owned());
+    let options = DaemonOptions {
+        listen: Some(format!("{host}:{port}")),
+        tls_sans: vec![host.clone()],
         ..DaemonOptions::default()
     };
-    if let Some(host) = &remote_host {
-        options.extra_args = vec!["--host".into(), host.clone()];
-    }
     let Some(mut daemon) = Daemon::start_with(Db::Sqlite, options) else {
         return;
     };
+    let remote = daemon.remote("far", "operator");
     daemon.create_firmware_vm("spicy", &["--display", "spice"]);
     daemon.create_firmware_vm("headless", &["--display", "none"]);
     daemon.crv(&["vm", "view", "spicy"]).fails(
@@ -353,8 +359,6 @@ fn view_prints_a_working_spice_uri_and_explains_what_it_cannot_do() {
 
     // A client that reaches the daemon over the network cannot open its
     // Unix socket: the URI is still printed, the viewer is refused.
-    let host = remote_host.as_deref().unwrap_or("127.0.0.1");
-    let remote = Via::Tcp { host, port };
     assert_eq!(
         daemon
             .crv_via(remote, &["vm", "view", "spicy", "--print-uri"])

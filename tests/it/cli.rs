@@ -371,8 +371,17 @@ fn json_carries_every_field_the_tables_show() {
             "accel",
             "socket",
             "tcp",
+            "tls",
+            "client",
+            "role",
         ],
     );
+    let me = format!("unix:{}", nix::unistd::geteuid());
+    assert_eq!(
+        (status["client"].as_str(), status["role"].as_str()),
+        (Some(me.as_str()), Some("admin"))
+    );
+    assert!(table.contains("you:") && table.contains(&me), "{table}");
     assert!(table.contains(&format!("pid {}", status["pid"])), "{table}");
     assert!(table.contains("2 (1 stopped, 1 error)"), "{table}");
 

@@ -199,8 +199,11 @@ fn every_subscriber_sees_the_same_cycle(db: Db) {
             "{line}\nvs {event}"
         );
         if event["cause"]["operator"].is_object() {
+            // The client on the Unix socket is named by its uid.
+            let client = format!("unix:{}", nix::unistd::geteuid());
+            assert_eq!(event["cause"]["operator"]["client"], client.as_str());
             assert!(
-                line.contains(&format!("(connection {})", connection(event))),
+                line.contains(&format!("by {client} (connection {})", connection(event))),
                 "{line}"
             );
         }

@@ -40,6 +40,8 @@ mod lifecycle;
 mod limits;
 mod paging;
 mod protocol_faults;
+mod remote_refusals;
+mod remote_roles;
 mod signals;
 mod stats;
 mod storage;

@@ -49,6 +49,7 @@ fn event(seq: u64, vm_id: i64, from: VmState, to: VmState) -> VmEvent {
         cause: EventCause::Operator {
             connection: 7,
             command: "vm start".into(),
+            client: "alice".into(),
         },
     }
 }
@@ -186,7 +187,8 @@ async fn suite(url: &str) {
         history[0].cause,
         EventCause::Operator {
             connection: 7,
-            command: "vm start".into()
+            command: "vm start".into(),
+            client: "alice".into(),
         }
     );
     assert_eq!(
@@ -234,6 +236,26 @@ async fn suite(url: &str) {
     // Ids are never reused, so runtime directories and process markers stay unambiguous.
     let again = store.insert_vm(&spec("web")).await.unwrap();
     assert!(again.vm.id > db.vm.id);
+
+    // Revoked certificates, by serial; revoking one twice changes nothing.
+    assert!(store.revoked_serials().await.unwrap().is_empty());
+    let serials = ["0a1b".to_owned(), "ff00".to_owned()];
+    assert_eq!(
+        store.revoke_certificates("alice", &serials).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .revoke_certificates("alice", &serials[..1])
+            .await
+            .unwrap(),
+        0
+    );
+    let mut revoked = store.revoked_serials().await.unwrap();
+    revoked.sort();
+    assert_eq!(revoked, serials);
+    assert!(store.is_revoked("ff00").await.unwrap());
+    assert!(!store.is_revoked("0a1c").await.unwrap());
     store.close().await;
 }
 

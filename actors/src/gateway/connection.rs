@@ -1,9 +1,12 @@
-//! One client connection: the handshake, then requests one at a time,
-//! until the client leaves or the connection turns into a stream.
+//! One client connection: the handshake, then requests one at a time (each
+//! authorized for the client's role first), until the client leaves or the
+//! connection turns into a stream.
 
 use super::Services;
 use super::dispatch::{self, Next};
 use super::history;
+use super::peer::Peer;
+use super::roles;
 use corvus_protocol::{
     ClientMessage, Connection, ErrorKind, Expiry, FrameError, MAX_FRAME_LEN, PART_BYTES,
     PROTOCOL_VERSION, Response, ServerMessage, WireError,
@@ -17,12 +20,12 @@ pub type ServerConnection<S> = Connection<S, ClientMessage, ServerMessage>;
 /// A client that connects and says nothing is dropped after this long.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn serve<S>(stream: S, id: u64, services: &Services)
+pub async fn serve<S>(stream: S, id: u64, peer: &Peer, services: &Services)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut conn = ServerConnection::with_limits(stream, services.connection_limits());
-    if !handshake(&mut conn, id).await {
+    if !handshake(&mut conn, id, peer).await {
         return;
     }
     loop {
@@ -42,7 +45,13 @@ where
             }
         };
         let verb = request.verb();
-        let sent = match dispatch::handle(request, id, services).await {
+        if let Err(denied) = roles::authorize(id, peer, &request) {
+            if conn.send(ServerMessage::Reply(Err(denied))).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let sent = match dispatch::handle(request, id, peer, services).await {
             Next::Reply(reply) => Answer::new(&mut conn, id, verb).finish(reply).await,
             Next::History(older) => {
                 history::send_older(Answer::new(&mut conn, id, verb), older, services).await
@@ -137,6 +146,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Answer<'a, S> {
 async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut ServerConnection<S>,
     id: u64,
+    peer: &Peer,
 ) -> bool {
     let first = match tokio::time::timeout(HELLO_TIMEOUT, conn.recv()).await {
         Ok(Ok(Some(message))) => message,
@@ -151,7 +161,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
             protocol_version,
             client,
         } if protocol_version == PROTOCOL_VERSION => {
-            debug!(connection = id, %client, "client connected");
+            debug!(connection = id, client = %peer.name, role = %peer.role, program = %client, "client said hello");
             ServerMessage::Welcome {
                 protocol_version: PROTOCOL_VERSION,
                 daemon_version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -4,6 +4,7 @@
 use super::Services;
 use super::disks;
 use super::history::{self, Older};
+use super::peer::Peer;
 use super::stream::Stream;
 use crate::disks::{DiskRequest, JobRequest};
 use crate::supervisor::{StatsQuery, SupervisorMsg};
@@ -26,20 +27,23 @@ const QUICK: Duration = Duration::from_secs(15);
 const SLOW: Duration = Duration::from_secs(120);
 
 /// Routes one request, timing it for `/metrics` by request kind.
-pub async fn handle(request: Request, connection: u64, services: &Services) -> Next {
+pub async fn handle(request: Request, connection: u64, peer: &Peer, services: &Services) -> Next {
     let verb = request.verb();
     let started = Instant::now();
-    let next = route(request, connection, services).await;
+    let next = route(request, connection, peer, services).await;
     services.ctx.metrics.observe_rpc(verb, started.elapsed());
     next
 }
 
-async fn route(request: Request, connection: u64, services: &Services) -> Next {
-    let origin = Origin { connection };
+async fn route(request: Request, connection: u64, peer: &Peer, services: &Services) -> Next {
+    let origin = Origin {
+        connection,
+        client: peer.name,
+    };
     let vm = |vm: VmRef, command: VmCommand| forward(services, vm, command, origin);
     let reply = match request {
         Request::Ping => Ok(Response::Pong),
-        Request::Status => status(services).await,
+        Request::Status => status(peer, services).await,
         Request::Shutdown => {
             services.shutdown.cancel();
             Ok(Response::ShuttingDown)
@@ -129,6 +133,7 @@ async fn route(request: Request, connection: u64, services: &Services) -> Next {
         } => return Stream::attach(target, channel, origin, services).await,
         Request::VmStats { vm: target } => stats(services, StatsQuery::Vm(target)).await,
         Request::AllStats => stats(services, StatsQuery::All).await,
+        Request::ReloadRevocations => super::tls::reload_revocations(services).await,
     };
     Next::Reply(reply)
 }
@@ -193,10 +198,10 @@ async fn stats(services: &Services, query: StatsQuery) -> Result<Response, WireE
     .and_then(|r| r)
 }
 
-async fn status(services: &Services) -> Result<Response, WireError> {
+async fn status(peer: &Peer, services: &Services) -> Result<Response, WireError> {
     let counts = call(services, |reply| SupervisorMsg::Counts { reply }, QUICK).await?;
     let ctx = &services.ctx;
-    Ok(Response::Status(DaemonStatus {
+    Ok(Response::Status(Box::new(DaemonStatus {
         daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
         protocol_version: PROTOCOL_VERSION,
         pid: std::process::id(),
@@ -210,5 +215,8 @@ async fn status(services: &Services) -> Result<Response, WireError> {
         socket: ctx.socket.display().to_string(),
         tcp: ctx.tcp.clone(),
         database_error: ctx.persistence_status.database_error(),
-    }))
+        tls: ctx.tls.clone(),
+        client: peer.name.to_string(),
+        role: peer.role,
+    })))
 }

@@ -1,5 +1,6 @@
-//! Binding the daemon's sockets: a private Unix socket, and TCP on request;
-//! or taking the ones systemd passed (socket activation).
+//! Binding the daemon's sockets: a private Unix socket, a read-only one for
+//! a group on request, TCP listeners (plain on loopback, or for TLS); or
+//! taking the ones systemd passed (socket activation).
 
 use nix::sys::socket::{
     AddressFamily, SockaddrLike, SockaddrStorage, getsockname, getsockopt, sockopt,
@@ -27,6 +28,13 @@ pub enum ListenError {
         path: PathBuf,
         #[source]
         source: io::Error,
+    },
+    #[error("cannot give the group {group} access to {}", path.display())]
+    Group {
+        path: PathBuf,
+        group: String,
+        #[source]
+        source: nix::Error,
     },
     #[error("cannot listen on TCP {address}")]
     Tcp {
@@ -117,8 +125,8 @@ pub fn activated(fds: Vec<OwnedFd>) -> Result<Activated, ListenError> {
     })
 }
 
-/// Binds `path`, replacing a stale socket file that nobody listens on, and
-/// refusing when a live daemon answers there.
+/// Binds `path` (mode 0600), replacing a stale socket file that nobody
+/// listens on, and refusing when a live daemon answers there.
 pub async fn bind_unix(path: &Path) -> Result<UnixListener, ListenError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
@@ -132,6 +140,51 @@ pub async fn bind_unix(path: &Path) -> Result<UnixListener, ListenError> {
                 source,
             })?;
     }
+    bind_socket(path, 0o600).await
+}
+
+/// Binds the read-only socket for `group` (mode 0660, that group). A
+/// directory the daemon creates for it is 0750 and the group's too; one
+/// that exists is left as it is (it must let the group through).
+pub async fn bind_viewer(
+    path: &Path,
+    group: nix::unistd::Gid,
+    group_name: &str,
+) -> Result<UnixListener, ListenError> {
+    let give_group = |path: &Path| {
+        nix::unistd::chown(path, None, Some(group)).map_err(|source| ListenError::Group {
+            path: path.to_owned(),
+            group: group_name.to_owned(),
+            source,
+        })
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        let directory = |source| ListenError::Directory {
+            path: dir.to_owned(),
+            source,
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(directory)?;
+        give_group(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).map_err(directory)?;
+    }
+    let listener = bind_socket(path, 0o600).await?;
+    give_group(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|source| {
+        ListenError::Bind {
+            path: path.to_owned(),
+            source,
+        }
+    })?;
+    Ok(listener)
+}
+
+async fn bind_socket(path: &Path, mode: u32) -> Result<UnixListener, ListenError> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path).await {
             Ok(_) => return Err(ListenError::AlreadyRunning(path.to_owned())),
@@ -147,7 +200,7 @@ pub async fn bind_unix(path: &Path) -> Result<UnixListener, ListenError> {
         path: path.to_owned(),
         source,
     })?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|source| {
         ListenError::Bind {
             path: path.to_owned(),
             source,

@@ -1,18 +1,27 @@
 //! The gateway actor: owns the listening sockets and runs one task per
-//! connection. It holds no VM logic; requests go to the supervisor.
+//! connection. It holds no VM logic; requests go to the supervisor, once
+//! `roles.rs` has checked that the client may send them.
 
 mod accept;
+mod clients;
 mod connection;
 mod disks;
 mod dispatch;
 mod history;
 pub mod listen;
+mod peer;
+mod roles;
 mod stream;
+mod tls;
 
 use crate::config::ConnectionLimits;
 use crate::context::SharedContext;
 use crate::supervisor::SupervisorRef;
+use crate::tls::server::{Revoked, TlsServer};
+use accept::Refusals;
+use clients::Clients;
 use corvus_protocol::{FrameBudget, Limits};
+use peer::Via;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,13 +42,18 @@ pub struct Services {
     pub limits: ConnectionLimits,
     /// Shared by every connection's decoder.
     budget: FrameBudget,
+    /// Who is connected, for the per-client limit and revocations.
+    clients: Arc<Clients>,
+    /// Revoked client certificates, shared with the TLS verifier.
+    revoked: Arc<Revoked>,
     next_connection: AtomicU64,
     /// Refusals (past `--max-connections`) still being told.
     refusals: AtomicU64,
-    /// Clients refused at the limit so far, and when that was last logged
-    /// (seconds since start, plus one; 0 never).
-    refused_total: AtomicU64,
-    refusal_logged_at: AtomicU64,
+    /// Clients refused at the limit so far, for the log.
+    refusals_at_limit: Refusals,
+    /// TLS handshakes under way, and clients closed past their maximum.
+    handshakes: AtomicU64,
+    handshake_refusals: Refusals,
 }
 
 pub struct GatewayArgs {
@@ -50,12 +64,18 @@ pub struct GatewayArgs {
     /// The socket file to remove at exit; `None` when systemd owns it.
     pub unix_path: Option<PathBuf>,
     pub tcp: Option<TcpListener>,
+    /// `--viewer-socket`: read-only clients, and the file to remove at exit.
+    pub viewer: Option<(UnixListener, PathBuf)>,
+    /// `--listen`: mutual TLS.
+    pub tls: Option<(TcpListener, Arc<TlsServer>)>,
+    pub revoked: Arc<Revoked>,
     pub limits: ConnectionLimits,
 }
 
 pub struct GatewayState {
     accept_loops: Vec<JoinHandle<()>>,
-    unix_path: Option<PathBuf>,
+    /// Socket files the daemon created, removed at exit.
+    socket_files: Vec<PathBuf>,
 }
 
 pub struct Gateway;
@@ -80,19 +100,35 @@ impl Actor for Gateway {
             supervisor: args.supervisor,
             shutdown: args.shutdown,
             budget: FrameBudget::new(args.limits.frame_budget),
+            clients: Arc::new(Clients::new(args.limits.max_per_client)),
+            revoked: args.revoked,
             limits: args.limits,
             next_connection: AtomicU64::new(1),
             refusals: AtomicU64::new(0),
-            refused_total: AtomicU64::new(0),
-            refusal_logged_at: AtomicU64::new(0),
+            refusals_at_limit: Refusals::default(),
+            handshakes: AtomicU64::new(0),
+            handshake_refusals: Refusals::default(),
         });
-        let mut accept_loops = vec![tokio::spawn(accept::unix(args.unix, services.clone()))];
+        let mut accept_loops = vec![tokio::spawn(accept::unix(
+            args.unix,
+            services.clone(),
+            Via::AdminSocket,
+        ))];
+        let mut socket_files: Vec<PathBuf> = args.unix_path.into_iter().collect();
+        if let Some((viewer, path)) = args.viewer {
+            let accepting = accept::unix(viewer, services.clone(), Via::ViewerSocket);
+            accept_loops.push(tokio::spawn(accepting));
+            socket_files.push(path);
+        }
         if let Some(tcp) = args.tcp {
-            accept_loops.push(tokio::spawn(accept::tcp(tcp, services)));
+            accept_loops.push(tokio::spawn(accept::tcp(tcp, services.clone())));
+        }
+        if let Some((listener, server)) = args.tls {
+            accept_loops.push(tokio::spawn(accept::tls(listener, server, services)));
         }
         Ok(GatewayState {
             accept_loops,
-            unix_path: args.unix_path,
+            socket_files,
         })
     }
 
@@ -104,10 +140,10 @@ impl Actor for Gateway {
         for task in &state.accept_loops {
             task.abort();
         }
-        if let Some(path) = &state.unix_path
-            && let Err(err) = std::fs::remove_file(path)
-        {
-            warn!(socket = %path.display(), %err, "could not remove the socket");
+        for path in &state.socket_files {
+            if let Err(err) = std::fs::remove_file(path) {
+                warn!(socket = %path.display(), %err, "could not remove the socket");
+            }
         }
         Ok(())
     }

@@ -259,6 +259,7 @@ async fn events<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         return;
     };
     let ended = watch_client(incoming, id);
+    debug!(connection = id, "event stream open");
     loop {
         let message = tokio::select! {
             _ = ended.cancelled() => {

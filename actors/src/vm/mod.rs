@@ -20,11 +20,12 @@ mod restart;
 mod shell;
 mod stats;
 
+use crate::client_name::ClientName;
 use crate::context::SharedContext;
 use crate::supervisor::SupervisorMsg;
 use boot::Boot;
 use corvus_protocol::{
-    Channel, DriveSpec, NicSpec, Response, ShareSpec, VmChanges, VmInfo, WireError,
+    Channel, DriveSpec, EventCause, NicSpec, Response, ShareSpec, VmChanges, VmInfo, WireError,
 };
 use corvus_qemu::{ExitInfo, QmpCommands, QmpError, QmpEvent, QmpEvents};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -88,6 +89,18 @@ impl VmCommand {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Origin {
     pub connection: u64,
+    pub client: ClientName,
+}
+
+impl Origin {
+    /// The cause of a state change this client's `command` brought about.
+    pub fn cause(self, command: impl Into<String>) -> EventCause {
+        EventCause::Operator {
+            connection: self.connection,
+            command: command.into(),
+            client: self.client.to_string(),
+        }
+    }
 }
 
 pub enum VmReply {

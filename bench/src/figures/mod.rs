@@ -1,6 +1,8 @@
-//! The eight figures of issue 9, the disk import of issue 14 (9) and the /metrics scrape of issue 20 (10). Each module measures Corvus and its
-//! baseline interleaved in one loop (the order alternates between
-//! iterations), so that the machine's noise falls on both alike.
+//! The eight figures of issue 9, the disk import of issue 14 (9), the
+//! /metrics scrape of issue 20 (10) and remote access over TLS (issue 18,
+//! 11). Each module measures Corvus and its baseline interleaved in one
+//! loop (the order alternates between iterations), so that the machine's
+//! noise falls on both alike.
 
 mod disks;
 mod events;
@@ -11,6 +13,7 @@ mod metrics;
 mod parallel;
 mod readopt;
 mod rpc;
+mod tls;
 
 use crate::client::Client;
 use crate::crv::Crv;
@@ -179,6 +182,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     }
     if bench.wants(10) {
         metrics::run(bench).await?;
+    }
+    if bench.wants(11) {
+        tls::run(bench).await?;
     }
     bench.report.rows.sort_by_key(|r| r.figure);
     progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));

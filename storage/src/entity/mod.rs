@@ -5,5 +5,6 @@ pub mod disk;
 pub mod drive;
 pub mod network_interface;
 pub mod shared_dir;
+pub mod tls_revocation;
 pub mod vm;
 pub mod vm_event;

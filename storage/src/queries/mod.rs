@@ -5,5 +5,6 @@ pub mod devices;
 pub mod disks;
 pub mod events;
 pub mod retention;
+pub mod revocations;
 pub mod state;
 pub mod vms;

@@ -8,10 +8,7 @@ use corvus_qemu::Signal;
 use std::time::Duration;
 
 fn operator(origin: Origin, command: &Command) -> EventCause {
-    EventCause::Operator {
-        connection: origin.connection,
-        command: format!("vm {}", command.verb()),
-    }
+    origin.cause(format!("vm {}", command.verb()))
 }
 
 /// The state machine's answer to a lifecycle command, before any effect.

@@ -66,13 +66,13 @@ pub fn classify(ctx: &ExitContext<'_>) -> Outcome {
             return outcome(
                 VmState::Stopped,
                 "reset: QEMU killed".into(),
-                operator(origin.connection, "vm reset"),
+                origin.cause("vm reset"),
                 Trigger::Requested,
             );
         }
         Expected::Terminate { origin } => {
             let cause = match origin {
-                Some(origin) => operator(origin.connection, "vm stop"),
+                Some(origin) => origin.cause("vm stop"),
                 None => EventCause::Daemon,
             };
             return outcome(
@@ -85,7 +85,7 @@ pub fn classify(ctx: &ExitContext<'_>) -> Outcome {
         Expected::Stop { origin } => {
             let cause = match (ctx.escalated, origin) {
                 (Some(_), _) => EventCause::TimeoutEscalation,
-                (None, Some(origin)) => operator(origin.connection, "vm stop"),
+                (None, Some(origin)) => origin.cause("vm stop"),
                 (None, None) => EventCause::Daemon,
             };
             let reason = match ctx.escalated {
@@ -162,13 +162,6 @@ pub fn classify(ctx: &ExitContext<'_>) -> Outcome {
     )
 }
 
-fn operator(connection: u64, command: &str) -> EventCause {
-    EventCause::Operator {
-        connection,
-        command: command.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,7 +190,10 @@ mod tests {
 
     #[test]
     fn an_operator_reset_or_stop_never_counts_as_a_failure() {
-        let origin = Origin { connection: 3 };
+        let origin = Origin {
+            connection: 3,
+            client: crate::client_name::ClientName::from_static("alice"),
+        };
         let reset = classify(&ctx(Expected::Kill { origin }, KILLED));
         assert_eq!(
             (reset.next, reset.trigger),

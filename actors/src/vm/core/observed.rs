@@ -14,10 +14,7 @@ use corvus_qemu::{ExitInfo, Signal};
 
 fn operator(origin: Option<Origin>, command: &str) -> EventCause {
     match origin {
-        Some(origin) => EventCause::Operator {
-            connection: origin.connection,
-            command: command.to_owned(),
-        },
+        Some(origin) => origin.cause(command),
         None => EventCause::Daemon,
     }
 }

@@ -12,7 +12,10 @@ use corvus_qemu::{ExitInfo, QmpEvent};
 use std::time::Duration;
 use tokio::time::Instant;
 
-pub(super) const ORIGIN: Origin = Origin { connection: 7 };
+pub(super) const ORIGIN: Origin = Origin {
+    connection: 7,
+    client: crate::client_name::ClientName::from_static("alice"),
+};
 pub(super) const BOOT: u64 = 3;
 
 /// A VM in some state, with the boot that state normally has.
@@ -59,6 +62,7 @@ fn boot(phase: Phase) -> BootState {
         EventCause::Operator {
             connection: 1,
             command: "vm start".into(),
+            client: "alice".into(),
         },
         phase,
         false,

@@ -1,5 +1,9 @@
 //! The `crv` command line (DESIGN §8). Doc comments are the help text.
 
+mod remote;
+
+pub use remote::{ConnectionArgs, RemoteAddArgs, RemoteCommand};
+
 use crate::stats_view::SortKey;
 use crate::words::words;
 use clap::{Args, Parser, Subcommand};
@@ -36,24 +40,9 @@ Exit status:
 
 Environment:
   CORVUS_SOCKET  the daemon's socket, as --socket
+  CORVUS_REMOTE  a remote of `crv remote add`, as --remote (wins over CORVUS_SOCKET)
   NO_COLOR       no colours (they are only shown on a terminal anyway)
   COLUMNS        table width when the output is not a terminal [default: 80]";
-
-#[derive(Debug, Clone, Args)]
-pub struct ConnectionArgs {
-    /// The daemon's Unix socket [default: $XDG_RUNTIME_DIR/corvus/corvus.sock]
-    #[arg(long, global = true, env = "CORVUS_SOCKET", value_name = "PATH")]
-    pub socket: Option<PathBuf>,
-    /// Connect over TCP instead of the Unix socket
-    #[arg(long, global = true)]
-    pub tcp: bool,
-    /// Host for --tcp
-    #[arg(long, global = true, default_value = "127.0.0.1", value_name = "H")]
-    pub host: String,
-    /// Port for --tcp
-    #[arg(long, global = true, default_value_t = 9876, value_name = "P")]
-    pub port: u16,
-}
 
 // Parsed once per run, so the size of the largest variant does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -73,6 +62,9 @@ pub enum Command {
     Disk(crate::disk_args::DiskCommand),
     /// Follow VM state changes as they happen (one line or JSON object per event)
     Events(EventsArgs),
+    /// Daemons on other hosts, reached over mutual TLS
+    #[command(subcommand)]
+    Remote(RemoteCommand),
     /// Print a shell completion script
     ///
     /// bash: crv completions bash > ~/.local/share/bash-completion/completions/crv

@@ -1,0 +1,183 @@
+//! Who may do what: the least role each request needs, in one table, and
+//! the one check every request passes before it is dispatched. A new kind
+//! of request does not compile until it has a row here.
+
+use super::peer::{Peer, Via};
+use corvus_protocol::{Channel, ErrorKind, Request, Role, WireError};
+use tracing::info;
+
+/// viewer: look (ping, status, list, show, history, events, stats, disks);
+/// operator: also run VMs and use their consoles (start, stop, pause,
+/// reset, serial console, display);
+/// admin: also change definitions, disks and the daemon itself, and the
+/// QEMU monitor: HMP can run host commands as the daemon's user (`migrate
+/// "exec:…"`), so whoever holds it holds the host, as libvirt's
+/// `qemu-monitor-command` needs full access too.
+pub fn needed(request: &Request) -> Role {
+    match request {
+        Request::Ping
+        | Request::Status
+        | Request::ListVms
+        | Request::ShowVm { .. }
+        | Request::History { .. }
+        | Request::Subscribe { .. }
+        | Request::ListDisks
+        | Request::ShowDisk { .. }
+        | Request::VmStats { .. }
+        | Request::AllStats => Role::Viewer,
+        Request::StartVm { .. }
+        | Request::StopVm { .. }
+        | Request::PauseVm { .. }
+        | Request::ResetVm { .. }
+        | Request::Attach {
+            channel: Channel::Serial,
+            ..
+        }
+        | Request::SpiceUri { .. } => Role::Operator,
+        Request::Attach {
+            channel: Channel::Monitor,
+            ..
+        }
+        | Request::CreateDisk { .. }
+        | Request::ImportDisk { .. }
+        | Request::RegisterDisk { .. }
+        | Request::OverlayDisk { .. }
+        | Request::CloneDisk { .. }
+        | Request::ResizeDisk { .. }
+        | Request::DiskSnapshot { .. }
+        | Request::DeleteDisk { .. }
+        | Request::CreateVmFromImage { .. }
+        | Request::DeleteVmWithDisks { .. }
+        | Request::Shutdown
+        | Request::CreateVm { .. }
+        | Request::EditVm { .. }
+        | Request::DeleteVm { .. }
+        | Request::AddDrive { .. }
+        | Request::RemoveDrive { .. }
+        | Request::AddNic { .. }
+        | Request::RemoveNic { .. }
+        | Request::AddShare { .. }
+        | Request::RemoveShare { .. }
+        | Request::ReloadRevocations => Role::Admin,
+    }
+}
+
+/// Lets the request through, or says which role it needs. Every request
+/// beyond looking is logged with the client it came from (the audit trail).
+pub fn authorize(connection: u64, peer: &Peer, request: &Request) -> Result<(), WireError> {
+    let needed = needed(request);
+    let verb = request.verb();
+    if peer.role < needed {
+        info!(connection, client = %peer.name, role = %peer.role, request = verb, %needed, "request refused: the client's role does not allow it");
+        return Err(denied(peer, verb, needed));
+    }
+    if needed > Role::Viewer {
+        info!(connection, client = %peer.name, role = %peer.role, request = verb, "request");
+    }
+    Ok(())
+}
+
+fn denied(peer: &Peer, verb: &str, needed: Role) -> WireError {
+    let way_out = match peer.via {
+        Via::ViewerSocket => {
+            "the viewer socket is read-only: use the daemon's main socket".to_owned()
+        }
+        Via::Tls | Via::AdminSocket | Via::Tcp => format!(
+            "ask the daemon's administrator for a certificate with that role (`corvus tls issue NAME --role {needed}`)"
+        ),
+    };
+    WireError::new(
+        ErrorKind::PermissionDenied { needed },
+        format!(
+            "permission denied: `{verb}` needs the {needed} role, and {} has the {} role; {way_out}",
+            peer.name, peer.role
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client_name::ClientName;
+    use corvus_protocol::{SubscribeFilter, VmRef};
+
+    fn vm() -> VmRef {
+        VmRef::Name("web".into())
+    }
+
+    #[test]
+    fn each_role_may_do_what_the_issue_lists() {
+        let viewer = [
+            Request::Ping,
+            Request::Status,
+            Request::ListVms,
+            Request::ShowVm { vm: vm() },
+            Request::History {
+                vm: vm(),
+                limit: None,
+            },
+            Request::Subscribe {
+                filter: SubscribeFilter::default(),
+            },
+        ];
+        let operator = [
+            Request::StartVm { vm: vm() },
+            Request::StopVm {
+                vm: vm(),
+                timeout_secs: None,
+            },
+            Request::PauseVm { vm: vm() },
+            Request::ResetVm { vm: vm() },
+            Request::Attach {
+                vm: vm(),
+                channel: Channel::Serial,
+            },
+        ];
+        let admin = [
+            Request::Attach {
+                vm: vm(),
+                channel: Channel::Monitor,
+            },
+            Request::Shutdown,
+            Request::DeleteVm { vm: vm() },
+            Request::RemoveDrive {
+                vm: vm(),
+                drive_id: 1,
+            },
+            Request::ReloadRevocations,
+        ];
+        for (requests, role) in [
+            (&viewer[..], Role::Viewer),
+            (&operator[..], Role::Operator),
+            (&admin[..], Role::Admin),
+        ] {
+            for request in requests {
+                assert_eq!(needed(request), role, "{request:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_role_needed_and_the_way_out() {
+        let peer = Peer {
+            name: ClientName::from_static("alice"),
+            role: Role::Viewer,
+            via: Via::Tls,
+            certificate: None,
+        };
+        let err = authorize(1, &peer, &Request::StartVm { vm: vm() }).unwrap_err();
+        assert_eq!(
+            err.kind,
+            ErrorKind::PermissionDenied {
+                needed: Role::Operator
+            }
+        );
+        assert!(
+            err.message
+                .contains("`vm start` needs the operator role, and alice has the viewer role"),
+            "{}",
+            err.message
+        );
+        assert!(authorize(1, &peer, &Request::ListVms).is_ok());
+    }
+}
