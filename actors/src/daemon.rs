@@ -135,10 +135,12 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     .context("Cannot start the supervisor")?;
 
     let shutdown = CancellationToken::new();
+    let closing = CancellationToken::new();
     let gateway = gateway::spawn(GatewayArgs {
         ctx: ctx.clone(),
         supervisor: supervisor.clone(),
         shutdown: shutdown.clone(),
+        closing: closing.clone(),
         unix: sockets.unix,
         unix_path: sockets.remove_at_exit,
         tcp: sockets.tcp,
@@ -175,8 +177,10 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
 
     signals.wait_for_shutdown(&shutdown).await;
     info!("shutting down");
-    // Nothing new may start while the daemon is on its way out.
+    // Nothing new may start while the daemon is on its way out, and the
+    // clients still connected are let go (idle ones and streams at once).
     let _ = supervisor.cast(SupervisorMsg::BeginShutdown);
+    closing.cancel();
     if let Some(pruner) = pruner {
         pruner.abort();
     }

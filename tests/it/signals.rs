@@ -106,9 +106,35 @@ async fn a_client_connected_during_stop_vms_on_exit_cannot_start_a_vm() {
     daemon.create_firmware_vm("late", &[]);
     daemon.crv(&["vm", "start", "slow"]).ok();
     let mut client = connected(&daemon).await;
+    let mut subscriber = connected(&daemon).await;
+    subscriber
+        .send(ClientMessage::Request(Request::Subscribe {
+            filter: Default::default(),
+        }))
+        .await
+        .expect("subscribe");
+    assert!(matches!(
+        subscriber.recv().await,
+        Ok(Some(ServerMessage::Reply(Ok(_))))
+    ));
     let pid = daemon.pid().expect("running");
     let began = Instant::now();
     signal(pid, Signal::SIGTERM);
+    // The stream is let go at once, while the VM takes its stop timeout.
+    let ended = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match subscriber.recv().await {
+                Ok(Some(ServerMessage::StreamEnd { reason })) => return Some(reason),
+                Ok(Some(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await;
+    assert!(
+        matches!(&ended, Ok(Some(reason)) if reason.contains("shutting down")),
+        "the event stream was not ended promptly: {ended:?}"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent = client
         .send(ClientMessage::Request(Request::StartVm {

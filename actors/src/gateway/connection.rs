@@ -29,7 +29,15 @@ where
         return;
     }
     loop {
-        let message = match conn.recv().await {
+        let received = tokio::select! {
+            received = conn.recv() => received,
+            // Between requests: nothing is lost by closing now.
+            () = services.closing.cancelled() => {
+                debug!(connection = id, "closing an idle connection: the daemon is shutting down");
+                return;
+            }
+        };
+        let message = match received {
             Ok(Some(message)) => message,
             Ok(None) => return,
             Err(err) => return refuse_frame(&mut conn, id, err).await,

@@ -39,6 +39,9 @@ pub struct Services {
     pub ctx: SharedContext,
     pub supervisor: SupervisorRef,
     pub shutdown: CancellationToken,
+    /// Cancelled once the daemon is on its way out: idle connections and
+    /// streams close, a request under way still gets its answer.
+    pub closing: CancellationToken,
     pub limits: ConnectionLimits,
     /// Shared by every connection's decoder.
     budget: FrameBudget,
@@ -60,6 +63,7 @@ pub struct GatewayArgs {
     pub ctx: SharedContext,
     pub supervisor: SupervisorRef,
     pub shutdown: CancellationToken,
+    pub closing: CancellationToken,
     pub unix: UnixListener,
     /// The socket file to remove at exit; `None` when systemd owns it.
     pub unix_path: Option<PathBuf>,
@@ -99,6 +103,7 @@ impl Actor for Gateway {
             ctx: args.ctx,
             supervisor: args.supervisor,
             shutdown: args.shutdown,
+            closing: args.closing,
             budget: FrameBudget::new(args.limits.frame_budget),
             clients: Arc::new(Clients::new(args.limits.max_per_client)),
             revoked: args.revoked,

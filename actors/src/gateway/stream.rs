@@ -150,7 +150,7 @@ impl Stream {
             Stream::Relay {
                 channel,
                 attachment,
-            } => relay(conn, id, channel, attachment).await,
+            } => relay(conn, id, channel, attachment, &services.closing).await,
             Stream::Job(job) => super::disks::relay(conn, id, job).await,
         }
     }
@@ -266,6 +266,9 @@ async fn events<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 let _ = sink.send(ServerMessage::StreamEnd { reason: "detached".into() }).await;
                 return;
             }
+            () = services.closing.cancelled() => ServerMessage::StreamEnd {
+                reason: "the daemon is shutting down".into(),
+            },
             received = live.recv() => match received {
                 Ok(event) if event.seq > last_seq && wanted(&vm_ids, &event) => {
                     last_seq = event.seq;
@@ -294,6 +297,7 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     id: u64,
     channel: Channel,
     attachment: Attachment,
+    closing: &CancellationToken,
 ) {
     let Attachment {
         stream,
@@ -344,6 +348,7 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 Ok(false) => break (Some(stopped()), true),
                 Ok(true) | Err(_) => break (Some("detached".to_owned()), true),
             },
+            () = closing.cancelled() => break (Some("the daemon is shutting down".to_owned()), false),
         }
     };
     if !task_done {
