@@ -14,6 +14,7 @@ pub mod remote;
 mod seed;
 pub mod tmpfs;
 mod vm;
+pub mod web;
 
 pub use vm::transitions;
 

@@ -84,11 +84,16 @@ pub async fn bind(
         address: address.to_owned(),
         source,
     })?;
-    // The host as given (a name the certificate holds), the port as bound.
-    let host = address
-        .rsplit_once(':')
-        .map_or(address, |(host, _)| host)
-        .to_owned();
+    // The host as given (a name the certificate holds), the port as bound;
+    // for "all addresses", this host's name, which `tls init` certifies.
+    let host = if local.ip().is_unspecified() {
+        crate::tls::command::hostname()
+    } else {
+        address
+            .rsplit_once(':')
+            .map_or(address, |(host, _)| host)
+            .to_owned()
+    };
     Ok(WebListener {
         tcp,
         tls: Some(Arc::new(server)),
