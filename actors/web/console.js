@@ -8,7 +8,7 @@ import { vmPath, wsUrl } from './api.js';
 export function showConsole(main, name) {
   main.innerHTML = `<h1></h1><p class="console-status" role="status" aria-live="polite">connecting…</p>
     <div class="terminal" aria-label="Serial console"></div>
-    <p class="note">Keys go to the guest while the console has focus; Alt+1 or the VMs link leaves it.</p>`;
+    <p class="note">Keys go to the guest while the console has focus; Tab stays in the terminal; the VMs link (access key L) leaves it.</p>`;
   main.querySelector('h1').textContent = `${name}: serial console`;
   const status = main.querySelector('.console-status');
   const term = new Terminal({ cursorBlink: true, scrollback: 5000, fontSize: 14, convertEol: false });

@@ -2,6 +2,7 @@
 //! clusters, daemons on temporary sockets, `crv` runs, the test guest.
 
 pub mod access;
+pub mod browser;
 pub mod chaos;
 pub mod daemon;
 pub mod disks;

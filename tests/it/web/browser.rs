@@ -1,0 +1,121 @@
+//! The web console in a real browser (headless Chromium over WebDriver):
+//! log in with the `crv web` link, see the VMs, see a start made with
+//! `crv` arrive live (no reload), start a VM with the page's button, and
+//! use a test guest's serial console in xterm.js.
+
+use harness::access::Via;
+use harness::browser::Browser;
+use harness::guest::BOOT_TIMEOUT;
+use harness::prereq::bin_dir;
+use harness::web::web_options;
+use harness::{Daemon, DaemonOptions, Db, Guest};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const QUICK: Duration = Duration::from_secs(10);
+/// The issue's bound for an event to show on the page.
+const LIVE: Duration = Duration::from_secs(1);
+
+const TERMINAL_TEXT: &str = "const t = window.corvusTerminal; if (!t) return ''; \
+    const b = t.buffer.active; let s = ''; \
+    for (let i = 0; i < b.length; i++) s += b.getLine(i).translateToString(true) + '\\n'; \
+    return s;";
+
+/// A script answering the state the list shows for `vm` ('' for no row).
+fn badge(vm: &str) -> String {
+    format!(
+        "const b = document.querySelector('tr[data-name=\"{vm}\"] .badge'); return b ? b.textContent : '';"
+    )
+}
+
+/// A script answering whether the list shows `vm` in `state`.
+fn badge_is(vm: &str, state: &str) -> String {
+    format!("return (() => {{ {} }})() === '{state}';", badge(vm))
+}
+
+/// A script answering whether the console's terminal holds `text`.
+fn terminal_has(text: &str) -> String {
+    format!("return (() => {{ {TERMINAL_TEXT} }})().includes('{text}');")
+}
+
+#[test]
+fn the_page_lists_vms_live_starts_one_and_shows_a_console() {
+    let Some(guest) = Guest::get() else { return };
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let Some(daemon) = Daemon::start_with(Db::Sqlite, web_options(DaemonOptions::tcg())) else {
+        return;
+    };
+    daemon.create_firmware_vm("fw", &[]);
+    let id = daemon.create_guest_vm(guest, "guest", "", &[]);
+
+    let opened = Instant::now();
+    browser.goto(&daemon.web_link(Via::Unix));
+    browser.wait_for("the VM list", QUICK, &badge("fw"));
+    let loaded = opened.elapsed();
+    let first_render = browser.run(
+        "return performance.getEntriesByName('corvus-list-rendered')[0]?.startTime",
+        json!([]),
+    );
+    eprintln!(
+        "bench: login link to list shown {loaded:?}; navigation to first list render {first_render} ms"
+    );
+    assert_eq!(browser.run(&badge("guest"), json!([])), "stopped");
+    let shots = bin_dir().join("..");
+    // A reload would forget this.
+    browser.run("window.corvusNoReload = true", json!([]));
+
+    // A start from crv shows on the page without a reload.
+    daemon.crv(&["vm", "start", "fw"]).ok();
+    let started = Instant::now();
+    browser.wait_for("fw running", LIVE, &badge_is("fw", "running"));
+    let seen = started.elapsed();
+    assert_eq!(
+        browser.run("return window.corvusNoReload", json!([])),
+        true,
+        "no reload"
+    );
+    let start_event = daemon.history("fw").last().cloned().expect("an event");
+    let applied = browser.run(
+        "return window.corvusApplied?.[arguments[0]]",
+        json!([start_event["seq"]]),
+    );
+    eprintln!(
+        "bench: crv vm start returned → page shows running: {seen:?}; event {} at {} applied at {applied} ms since the epoch",
+        start_event["seq"], start_event["at"]
+    );
+
+    // From the page itself: without the cookie 401, without the CSRF header 403.
+    let status = |script: &str| browser.run(script, json!([]));
+    assert_eq!(
+        status("return fetch('/api/vms', { credentials: 'omit' }).then((r) => r.status)"),
+        401
+    );
+    assert_eq!(
+        status("return fetch('/api/vms/fw/stop', { method: 'POST' }).then((r) => r.status)"),
+        403
+    );
+    assert_eq!(
+        daemon.show("fw")["status"],
+        "running",
+        "the refused stop did not run"
+    );
+
+    // The page's button starts a stopped VM.
+    browser.click("tr[data-name=\"guest\"] button[data-action=\"start\"]");
+    daemon.wait_for_state("guest", "running", QUICK);
+    browser.wait_for("guest running", QUICK, &badge_is("guest", "running"));
+    browser.screenshot(&shots.join("web-console-list.png"));
+
+    // The console: the replay first, then what is typed.
+    daemon.wait_for_serial(id, "GUEST READY", BOOT_TIMEOUT);
+    browser.goto(&format!(
+        "http://{}/#/vm/guest/console",
+        daemon.web_address()
+    ));
+    browser.wait_for("the replay", QUICK, &terminal_has("GUEST READY"));
+    browser.type_into(".xterm-helper-textarea", "echo M$((6*7))\u{E007}");
+    browser.wait_for("the guest's answer", QUICK, &terminal_has("M42"));
+    browser.screenshot(&shots.join("web-console-serial.png"));
+}
