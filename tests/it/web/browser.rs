@@ -1,7 +1,8 @@
 //! The web console in a real browser (headless Chromium over WebDriver):
 //! log in with the `crv web` link, see the VMs, see a start made with
 //! `crv` arrive live (no reload), start a VM with the page's button, and
-//! use a test guest's serial console in xterm.js.
+//! use a test guest's serial console in xterm.js (the Busy rule holding
+//! for crv meanwhile), and survive a daemon restart under the open page.
 
 use harness::access::Via;
 use harness::browser::Browser;
@@ -44,7 +45,7 @@ fn the_page_lists_vms_live_starts_one_and_shows_a_console() {
     let Some(browser) = Browser::start() else {
         return;
     };
-    let Some(daemon) = Daemon::start_with(Db::Sqlite, web_options(DaemonOptions::tcg())) else {
+    let Some(mut daemon) = Daemon::start_with(Db::Sqlite, web_options(DaemonOptions::tcg())) else {
         return;
     };
     daemon.create_firmware_vm("fw", &[]);
@@ -118,4 +119,26 @@ fn the_page_lists_vms_live_starts_one_and_shows_a_console() {
     browser.type_into(".xterm-helper-textarea", "echo M$((6*7))\u{E007}");
     browser.wait_for("the guest's answer", QUICK, &terminal_has("M42"));
     browser.screenshot(&shots.join("web-console-serial.png"));
+    // The page holds the console: crv is refused with the Busy rule's words.
+    daemon
+        .crv(&["vm", "console", "guest"])
+        .fails(1, "one client per channel");
+
+    // The daemon restarts under the open page: it reconnects and resyncs.
+    browser.goto(&format!("http://{}/#/", daemon.web_address()));
+    browser.wait_for("the list again", QUICK, &badge_is("fw", "running"));
+    browser.run("window.corvusNoReload = true", json!([]));
+    daemon.restart();
+    browser.wait_for(
+        "the live stream back",
+        QUICK,
+        "return document.getElementById('live').textContent === 'live'",
+    );
+    daemon.crv(&["vm", "stop", "fw", "--timeout", "1"]).ok();
+    browser.wait_for("fw stopped", QUICK, &badge_is("fw", "stopped"));
+    assert_eq!(
+        browser.run("return window.corvusNoReload", json!([])),
+        true,
+        "no reload"
+    );
 }
