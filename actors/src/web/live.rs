@@ -59,7 +59,7 @@ pub async fn console(
     };
     upgrade.on_upgrade(move |socket| async move {
         let opened = open(&web, &authed, request).await;
-        relay(socket, opened, |replay| Some(replay)).await
+        relay(socket, opened, Some).await
     })
 }
 
@@ -119,7 +119,13 @@ async fn relay(
                     Some(Ok(ServerMessage::Lagged { missed })) => (text(&json!({ "lagged": missed })), false),
                     Some(Ok(ServerMessage::Output(bytes))) => (Message::Binary(bytes.into()), false),
                     Some(Ok(ServerMessage::StreamEnd { reason })) => (text(&json!({ "end": reason })), true),
-                    Some(Ok(other)) => {
+                    Some(Ok(
+                        other @ (ServerMessage::Welcome { .. }
+                        | ServerMessage::Reply(_)
+                        | ServerMessage::ReplyPart(_)
+                        | ServerMessage::Progress(_)),
+                    )) => {
+                        // A stream carries none of these once it is open.
                         debug!(?other, "ignoring an unexpected frame on a web stream");
                         continue;
                     }
