@@ -11,7 +11,8 @@ use harness::prereq::bin_dir;
 use harness::web::web_options;
 use harness::{Daemon, DaemonOptions, Db, Guest};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const QUICK: Duration = Duration::from_secs(10);
 /// The issue's bound for an event to show on the page.
@@ -21,6 +22,14 @@ const TERMINAL_TEXT: &str = "const t = window.corvusTerminal; if (!t) return '';
     const b = t.buffer.active; let s = ''; \
     for (let i = 0; i < b.length; i++) s += b.getLine(i).translateToString(true) + '\\n'; \
     return s;";
+
+fn epoch_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64()
+        * 1000.0
+}
 
 /// A script answering the state the list shows for `vm` ('' for no row).
 fn badge(vm: &str) -> String {
@@ -67,8 +76,27 @@ fn the_page_lists_vms_live_starts_one_and_shows_a_console() {
     // A reload would forget this.
     browser.run("window.corvusNoReload = true", json!([]));
 
-    // A start from crv shows on the page without a reload.
-    daemon.crv(&["vm", "start", "fw"]).ok();
+    // A start from crv shows on the page without a reload, timed beside
+    // `crv events` receiving the same event.
+    let events = daemon.crv_background(Via::Unix, &["--json", "events", "--vm", "fw"]);
+    std::thread::sleep(Duration::from_millis(300)); // subscribed
+    let mut start = daemon
+        .crv_command(Via::Unix)
+        .args(["vm", "start", "fw"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run crv vm start");
+    let asked = Instant::now();
+    while !events.stdout().contains("\"to\":\"running\"") {
+        assert!(
+            asked.elapsed() < QUICK,
+            "crv events saw no start: {}",
+            events.stdout()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let crv_received = epoch_ms();
+    assert!(start.wait().expect("crv vm start").success());
     let started = Instant::now();
     browser.wait_for("fw running", LIVE, &badge_is("fw", "running"));
     let seen = started.elapsed();
@@ -77,14 +105,18 @@ fn the_page_lists_vms_live_starts_one_and_shows_a_console() {
         true,
         "no reload"
     );
-    let start_event = daemon.history("fw").last().cloned().expect("an event");
-    let applied = browser.run(
-        "return window.corvusApplied?.[arguments[0]]",
-        json!([start_event["seq"]]),
+    let running = daemon.history("fw").last().cloned().expect("an event");
+    let timings = browser.run(
+        "return [Date.parse(arguments[1]), window.corvusApplied?.[arguments[0]]]",
+        json!([running["seq"], running["at"]]),
     );
+    let (at, applied) = (timings[0].as_f64().unwrap(), timings[1].as_f64().unwrap());
     eprintln!(
-        "bench: crv vm start returned → page shows running: {seen:?}; event {} at {} applied at {applied} ms since the epoch",
-        start_event["seq"], start_event["at"]
+        "bench: event → crv events {:.0} ms, event → page {:.0} ms (page after crv events by {:.0} ms); \
+         crv vm start returned → page shows running {seen:?}",
+        crv_received - at,
+        applied - at,
+        applied - crv_received
     );
 
     // From the page itself: without the cookie 401, without the CSRF header 403.
