@@ -173,4 +173,48 @@ fn the_page_lists_vms_live_starts_one_and_shows_a_console() {
         true,
         "no reload"
     );
+
+    // A refused action shows the daemon's own words.
+    let refusal = daemon.crv(&["vm", "delete", "guest"]).fails(1, "guest");
+    browser.click("tr[data-name=\"guest\"] button[data-action=\"delete\"]");
+    browser.wait_for(
+        "the confirmation",
+        QUICK,
+        "return document.getElementById('confirm').open",
+    );
+    browser.click("#confirm-ok");
+    let toast = browser.wait_for(
+        "the refusal",
+        QUICK,
+        "const t = document.getElementById('toast'); return t.hidden ? '' : t.textContent",
+    );
+    let toast = toast.as_str().unwrap();
+    assert!(
+        refusal.contains(toast),
+        "the page says {toast:?}, crv says {refusal:?}"
+    );
+
+    // A VM's history, then deleting it from its page, confirmed.
+    browser.goto(&format!("http://{}/#/vm/fw/history", daemon.web_address()));
+    browser.wait_for(
+        "fw's history",
+        QUICK,
+        "return document.querySelector('section.tab')?.textContent.includes('vm start by unix:')",
+    );
+    browser.click(".vm-actions button[data-action=\"delete\"]");
+    browser.wait_for(
+        "the confirmation",
+        QUICK,
+        "return document.getElementById('confirm').open",
+    );
+    browser.click("#confirm-ok");
+    browser.wait_for("the list again", QUICK, "return location.hash === '#/'");
+    browser.wait_for("the list without fw", QUICK, &badge_is("guest", "running"));
+    assert_eq!(
+        browser.run(&badge("fw"), json!([])),
+        "",
+        "fw is gone from the list"
+    );
+    let list = daemon.crv(&["vm", "list"]).ok();
+    assert!(!list.contains("fw"), "{list}");
 }
