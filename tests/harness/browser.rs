@@ -161,6 +161,15 @@ impl Browser {
         );
     }
 
+    /// Resizes the window (headless: the viewport).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.session_command(
+            "POST",
+            "/window/rect",
+            json!({ "width": width, "height": height }),
+        );
+    }
+
     /// Saves a PNG of the viewport.
     pub fn screenshot(&self, path: &Path) {
         use base64_decode::decode;

@@ -140,6 +140,16 @@ fn the_page_lists_vms_live_starts_one_and_shows_a_console() {
     daemon.wait_for_state("guest", "running", QUICK);
     browser.wait_for("guest running", QUICK, &badge_is("guest", "running"));
     browser.screenshot(&shots.join("web-console-list.png"));
+    // On a phone: nothing wider than the screen, name, state and actions kept.
+    browser.resize(390, 844);
+    browser.wait_for(
+        "the list fitting a phone",
+        QUICK,
+        "return document.documentElement.scrollWidth <= window.innerWidth \
+         && document.querySelector('tr[data-name=\"guest\"] button[data-action=\"stop\"]').getBoundingClientRect().right <= window.innerWidth",
+    );
+    browser.screenshot(&shots.join("web-console-phone.png"));
+    browser.resize(1280, 720);
 
     // The console: the replay first, then what is typed.
     daemon.wait_for_serial(id, "GUEST READY", BOOT_TIMEOUT);

@@ -144,7 +144,8 @@ fn a_token_logs_one_browser_in_and_its_session_survives_a_restart(db: Db) {
 }
 
 /// The page acts with the role of the client that ran `crv web`, refused
-/// exactly as that client would be on the wire.
+/// exactly as that client would be on the wire; revoking its certificate
+/// logs the page out.
 #[test]
 fn a_viewer_page_looks_and_an_operator_page_may_not_delete() {
     let options = web_options(tls_options(DaemonOptions::default()));
@@ -181,4 +182,15 @@ fn a_viewer_page_looks_and_an_operator_page_may_not_delete() {
     assert_eq!(status, 403, "{body}");
     assert!(body["error"].as_str().unwrap().contains("admin"), "{body}");
     assert_eq!(daemon.show("fw")["name"], "fw", "still there");
+
+    // Revoking the certificate behind a page logs that page out.
+    daemon.corvus(&["tls", "revoke", "otto"]).ok();
+    let (status, body) = operator.get("/api/vms");
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("revoked"),
+        "{body}"
+    );
+    let (status, _) = viewer.get("/api/vms");
+    assert_eq!(status, 200, "the other page stays logged in");
 }
