@@ -146,6 +146,19 @@ impl WebSession {
         status_and_json(request.send().expect("send"))
     }
 
+    /// POST of a JSON body, with the CSRF token, as the create form sends it.
+    pub fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let answer = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .json(body)
+            .send()
+            .expect("POST");
+        status_and_json(answer)
+    }
+
     /// POST as the page sends it: with the session's CSRF token.
     pub fn post(&self, path: &str) -> (u16, Value) {
         self.send("POST", path, Some(&self.csrf.clone()), HeaderMap::new())

@@ -8,6 +8,7 @@ use harness::access::Via;
 use harness::web::{http_client, login_with, status_and_json, web_options};
 use harness::{Daemon, DaemonOptions, Db};
 use reqwest::header::{COOKIE, HeaderMap, HeaderValue, ORIGIN};
+use serde_json::json;
 use std::time::Duration;
 
 const QUICK: Duration = Duration::from_secs(10);
@@ -127,6 +128,36 @@ fn a_token_logs_one_browser_in_and_its_session_survives_a_restart(db: Db) {
         body["error"].as_str().unwrap().contains("running"),
         "{body}"
     );
+
+    let (status, stats) = session.get("/api/vms/fw/stats");
+    assert_eq!(
+        (status, &stats["VmStats"]["status"]),
+        (200, &json!("running")),
+        "{stats}"
+    );
+
+    // The create form: a VM from a disk image, or the daemon's reason why not.
+    daemon.crv(&["disk", "create", "base", "--size", "2M"]).ok();
+    let (status, disks) = session.get("/api/disks");
+    assert_eq!(
+        (status, &disks["Disks"][0]["name"]),
+        (200, &json!("base")),
+        "{disks}"
+    );
+    let new_vm =
+        |name: &str| json!({ "name": name, "cpu_count": 1, "ram_mb": 64, "image": "base" });
+    let (status, created) = session.post_json("/api/vms", &new_vm("from-image"));
+    assert_eq!(status, 200, "{created}");
+    let shown = daemon.show("from-image");
+    assert_eq!(shown["drives"].as_array().map(Vec::len), Some(1), "{shown}");
+    let (status, refused) = session.post_json("/api/vms", &new_vm("from-image"));
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("from-image"),
+        "{refused}"
+    );
+    let (status, refused) = session.post_json("/api/vms", &json!({ "name": "x" }));
+    assert_eq!(status, 400, "{refused}");
 
     // The session is in the database: a restart does not log the page out.
     daemon.restart();
