@@ -72,6 +72,18 @@ async function start() {
   }
   setCsrf(session.csrf);
   document.getElementById('who').textContent = `${session.client} (${session.role})`;
+  const logout = document.getElementById('logout');
+  logout.hidden = false;
+  logout.onclick = async () => {
+    try {
+      await api('POST', '/api/logout');
+    } catch (err) {
+      toast(err.message);
+      return;
+    }
+    // Nothing of the page stays usable: a fresh load shows how to log in.
+    location.replace('/');
+  };
   list = new VmList();
   new EventFeed({
     onEvent: (event) => {

@@ -227,4 +227,16 @@ fn the_page_lists_vms_live_starts_one_and_shows_a_console() {
     );
     let list = daemon.crv(&["vm", "list"]).ok();
     assert!(!list.contains("fw"), "{list}");
+
+    // Logging out ends the session: the page says how to log in again.
+    browser.click("#logout");
+    browser.wait_for(
+        "the login hint",
+        QUICK,
+        "return document.querySelector('main h1')?.textContent === 'Not logged in'",
+    );
+    assert_eq!(
+        browser.run("return fetch('/api/vms').then((r) => r.status)", json!([])),
+        401
+    );
 }
