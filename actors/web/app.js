@@ -6,7 +6,6 @@ import { api, setCsrf, ApiError } from './api.js';
 import { EventFeed } from './events.js';
 import { VmList } from './list.js';
 import { showDetail } from './detail.js';
-import { showConsole } from './console.js';
 import { showCreate } from './create.js';
 
 const main = document.getElementById('main');
@@ -46,10 +45,16 @@ function route() {
   if (current?.leave) current.leave();
   current = null;
   const hash = decodeURIComponent(location.hash.replace(/^#/, '')) || '/';
-  const console = hash.match(/^\/vm\/([^/]+)\/console$/);
+  const consoleRoute = hash.match(/^\/vm\/([^/]+)\/console$/);
   const vm = hash.match(/^\/vm\/([^/]+)(?:\/(\w+))?$/);
-  if (console) current = showConsole(main, console[1]);
-  else if (vm) current = showDetail(main, vm[1], vm[2] ?? 'overview', list);
+  if (consoleRoute) {
+    // xterm.js is most of the page's bytes: loaded only for a console.
+    const pending = {};
+    current = pending;
+    import('./console.js').then(({ showConsole }) => {
+      if (current === pending) current = showConsole(main, consoleRoute[1]);
+    });
+  } else if (vm) current = showDetail(main, vm[1], vm[2] ?? 'overview', list);
   else if (hash === '/create') current = showCreate(main);
   else current = list.show(main);
   main.focus({ preventScroll: true });
