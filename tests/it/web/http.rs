@@ -1,7 +1,8 @@
 //! The web console's doors over real HTTP: a `crv web` token spent once
-//! for an HttpOnly, SameSite=Strict cookie; no session, a forged one, no
-//! or a wrong CSRF token, or another site's Origin: refused; roles exactly
-//! as on the wire; sessions kept in the database across a daemon restart.
+//! for an HttpOnly, SameSite=Strict cookie; no session, a forged or an
+//! expired one, no or a wrong CSRF token, or another site's Origin:
+//! refused; roles exactly as on the wire; sessions kept in the database
+//! across a daemon restart.
 
 use crate::remote_roles::tls_options;
 use harness::access::Via;
@@ -12,6 +13,8 @@ use serde_json::json;
 use std::time::Duration;
 
 const QUICK: Duration = Duration::from_secs(10);
+/// An expiry long gone, in a form both databases read.
+const PAST: &str = "2000-01-01 00:00:00+00:00";
 
 on_both_databases!(a_token_logs_one_browser_in_and_its_session_survives_a_restart);
 
@@ -167,6 +170,22 @@ fn a_token_logs_one_browser_in_and_its_session_survives_a_restart(db: Db) {
     let (status, body) = session.post("/api/vms/fw/stop?timeout=1");
     assert_eq!(status, 200, "{body}");
     daemon.wait_for_state("fw", "stopped", QUICK);
+
+    // Past their time, a link and a session no longer count.
+    let late_link = daemon.web_link(Via::Unix);
+    let other = login_with(http_client(None), &base, &daemon.web_link(Via::Unix));
+    daemon.execute_sql(format!(
+        "UPDATE web_session SET expires_at = '{PAST}' WHERE kind = 'login' OR csrf = '{}'",
+        other.csrf
+    ));
+    let late = anonymous.get(&late_link).send().unwrap();
+    assert_eq!(late.status().as_u16(), 401, "an expired link");
+    let (status, body) = other.get("/api/vms");
+    assert_eq!(status, 401, "an expired session: {body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
 
     let (status, _) = session.post("/api/logout");
     assert_eq!(status, 204);
