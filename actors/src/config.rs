@@ -105,6 +105,11 @@ pub struct Args {
     /// means 127.0.0.1:PORT; unauthenticated: keep it on loopback) [default: off]
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics: Option<String>,
+    /// Serve the web console on HOST:PORT: plain HTTP on a loopback address
+    /// (log in with `crv web`), HTTPS with the `corvus tls init`
+    /// certificates on any other [default: off]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub http: Option<String>,
     /// How often old events are pruned
     #[arg(long, default_value_t = 600, value_name = "SECS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub event_prune_interval: u64,
@@ -160,6 +165,8 @@ pub struct Config {
     pub stats_interval: Duration,
     /// Where `/metrics` is served; `None` when off.
     pub metrics: Option<String>,
+    /// Where the web console is served; `None` when off.
+    pub http: Option<String>,
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -347,6 +354,7 @@ impl Config {
             },
             stats_interval: Duration::from_secs(args.stats_interval),
             metrics: args.metrics.as_deref().map(metrics_address),
+            http: args.http.clone(),
         })
     }
 }

@@ -32,6 +32,8 @@ pub struct Context {
     pub tcp: Option<String>,
     /// The `--listen` address.
     pub tls: Option<String>,
+    /// The web console's address (`--http`), as `crv web` links to it.
+    pub http: Option<String>,
     pub started: Instant,
     pub connections: Arc<AtomicU64>,
     /// The backlog of state changes and why the database is not taking them.

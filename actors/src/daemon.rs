@@ -80,6 +80,12 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     // Bound before the VMs are adopted so that a second daemon is refused
     // before it touches anything; clients wait in the backlog until ready.
     let sockets = listen_sockets(&config, handoff.listen_fds, handoff.listen_error).await?;
+    let web = match &config.http {
+        Some(address) => {
+            Some(crate::web::bind(address, &config.config_dir, revoked.clone()).await?)
+        }
+        None => None,
+    };
     let viewer = match &config.viewer_socket {
         Some(viewer) => Some((
             listen::bind_viewer(&viewer.path, viewer.group, &viewer.group_name).await?,
@@ -118,6 +124,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         socket: sockets.path.clone(),
         tcp: sockets.tcp_address.clone(),
         tls: sockets.tls_address.clone(),
+        http: web.as_ref().map(|web| web.url.clone()),
         started,
         connections: Arc::new(AtomicU64::new(0)),
         persistence_status,
@@ -148,6 +155,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         tls: sockets.tls.zip(tls_server),
         revoked,
         limits: config.limits.clone(),
+        web,
     })
     .await
     .context("Cannot start the gateway")?;

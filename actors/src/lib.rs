@@ -22,4 +22,5 @@ mod test_hooks;
 pub mod tls;
 mod validate;
 mod vm;
+mod web;
 mod wire;

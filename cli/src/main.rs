@@ -96,6 +96,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Completions(args) => completions::completions(args.shell),
         Command::Man(args) => completions::man(args.dir.as_deref(), cli.json),
         Command::Top(args) => stats::top(&ctx()?, args).await,
+        Command::Web(args) => commands::web::web(&ctx()?, args.open).await,
     }
 }
 

@@ -13,6 +13,7 @@ mod m20261207_000006_create_daemon_lock;
 mod m20261207_000007_create_disk;
 mod m20261207_000008_add_drive_disk_id;
 mod m20261207_000100_create_tls_revocation;
+mod m20261207_000400_create_web_session;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000007_create_disk::Migration),
             Box::new(m20261207_000008_add_drive_disk_id::Migration),
             Box::new(m20261207_000100_create_tls_revocation::Migration),
+            Box::new(m20261207_000400_create_web_session::Migration),
         ]
     }
 }

@@ -204,6 +204,10 @@ pub enum Request {
     /// closes the open connections of those just revoked (sent by
     /// `corvus tls revoke`).
     ReloadRevocations,
+    /// `crv web`: a one-time login link to the web console (`--http`) for
+    /// the asking client, with the asking client's role. Fails when the
+    /// daemon serves no web console.
+    WebLogin,
 }
 
 impl Request {
@@ -247,6 +251,7 @@ impl Request {
             Request::VmStats { .. } => "vm stats",
             Request::AllStats => "top",
             Request::ReloadRevocations => "tls revoke",
+            Request::WebLogin => "web",
         }
     }
 }
@@ -300,6 +305,12 @@ pub enum Response {
     RevocationsReloaded {
         revoked: u64,
         closed: u64,
+    },
+    /// `WebLogin`: open `url` (it carries the one-time token) within
+    /// `expires_in_secs`; it logs the browser in once.
+    WebLogin {
+        url: String,
+        expires_in_secs: u64,
     },
 }
 

@@ -49,7 +49,8 @@ impl Response {
             | Response::Attached { .. }
             | Response::SpiceUri { .. }
             | Response::VmStats(_)
-            | Response::RevocationsReloaded { .. } => vec![self],
+            | Response::RevocationsReloaded { .. }
+            | Response::WebLogin { .. } => vec![self],
         }
     }
 

@@ -246,6 +246,7 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
         Request::VmStats { vm: vm() },
         Request::AllStats,
         Request::ReloadRevocations,
+        Request::WebLogin,
     ]
 }
 
@@ -463,6 +464,10 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
         Response::RevocationsReloaded {
             revoked: n,
             closed: n,
+        },
+        Response::WebLogin {
+            url: format!("http://127.0.0.1:8080/login?token={name}"),
+            expires_in_secs: n,
         },
     ]
 }

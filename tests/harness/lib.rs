@@ -2,6 +2,7 @@
 //! clusters, daemons on temporary sockets, `crv` runs, the test guest.
 
 pub mod access;
+pub mod browser;
 pub mod chaos;
 pub mod daemon;
 pub mod disks;
@@ -14,6 +15,7 @@ pub mod remote;
 mod seed;
 pub mod tmpfs;
 mod vm;
+pub mod web;
 
 pub use vm::transitions;
 

@@ -48,3 +48,4 @@ mod storage;
 mod supervision;
 mod systemd;
 mod terminal;
+mod web;

@@ -134,6 +134,7 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
         Request::VmStats { vm: target } => stats(services, StatsQuery::Vm(target)).await,
         Request::AllStats => stats(services, StatsQuery::All).await,
         Request::ReloadRevocations => super::tls::reload_revocations(services).await,
+        Request::WebLogin => crate::web::sessions::login_link(&services.ctx, peer).await,
     };
     Next::Reply(reply)
 }

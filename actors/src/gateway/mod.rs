@@ -8,8 +8,9 @@ mod connection;
 mod disks;
 mod dispatch;
 mod history;
+mod inprocess;
 pub mod listen;
-mod peer;
+pub(crate) mod peer;
 mod roles;
 mod stream;
 mod tls;
@@ -21,6 +22,7 @@ use crate::tls::server::{Revoked, TlsServer};
 use accept::Refusals;
 use clients::Clients;
 use corvus_protocol::{FrameBudget, Limits};
+pub(crate) use inprocess::{Door, InProcess};
 use peer::Via;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::path::PathBuf;
@@ -74,6 +76,8 @@ pub struct GatewayArgs {
     pub tls: Option<(TcpListener, Arc<TlsServer>)>,
     pub revoked: Arc<Revoked>,
     pub limits: ConnectionLimits,
+    /// `--http`: the web console, whose requests come in through a `Door`.
+    pub web: Option<crate::web::WebListener>,
 }
 
 pub struct GatewayState {
@@ -129,7 +133,14 @@ impl Actor for Gateway {
             accept_loops.push(tokio::spawn(accept::tcp(tcp, services.clone())));
         }
         if let Some((listener, server)) = args.tls {
-            accept_loops.push(tokio::spawn(accept::tls(listener, server, services)));
+            accept_loops.push(tokio::spawn(accept::tls(
+                listener,
+                server,
+                services.clone(),
+            )));
+        }
+        if let Some(web) = args.web {
+            accept_loops.push(crate::web::serve(web, Door::new(services)));
         }
         Ok(GatewayState {
             accept_loops,

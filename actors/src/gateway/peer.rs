@@ -18,6 +18,8 @@ pub enum Via {
     Tcp,
     /// `--listen`: a client certificate from the daemon's CA.
     Tls,
+    /// `--http`: a web console session (issue 21).
+    Web,
 }
 
 #[derive(Debug, Clone)]
@@ -38,7 +40,7 @@ impl Peer {
         };
         let role = match via {
             Via::ViewerSocket => Role::Viewer,
-            Via::AdminSocket | Via::Tcp | Via::Tls => Role::Admin,
+            Via::AdminSocket | Via::Tcp | Via::Tls | Via::Web => Role::Admin,
         };
         Peer {
             name,
@@ -73,7 +75,8 @@ impl Peer {
     pub fn capped(&self) -> bool {
         match self.via {
             Via::ViewerSocket | Via::Tls => true,
-            Via::AdminSocket | Via::Tcp => false,
+            // The web front bounds its own connections.
+            Via::AdminSocket | Via::Tcp | Via::Web => false,
         }
     }
 }

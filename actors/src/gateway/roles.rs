@@ -24,7 +24,8 @@ pub fn needed(request: &Request) -> Role {
         | Request::ListDisks
         | Request::ShowDisk { .. }
         | Request::VmStats { .. }
-        | Request::AllStats => Role::Viewer,
+        | Request::AllStats
+        | Request::WebLogin => Role::Viewer,
         Request::StartVm { .. }
         | Request::StopVm { .. }
         | Request::PauseVm { .. }
@@ -82,6 +83,9 @@ fn denied(peer: &Peer, verb: &str, needed: Role) -> WireError {
         Via::ViewerSocket => {
             "the viewer socket is read-only: use the daemon's main socket".to_owned()
         }
+        Via::Web => format!(
+            "log in with `crv web` as a client with that role (a certificate from `corvus tls issue NAME --role {needed}`, or the daemon's own socket)"
+        ),
         Via::Tls | Via::AdminSocket | Via::Tcp => format!(
             "ask the daemon's administrator for a certificate with that role (`corvus tls issue NAME --role {needed}`)"
         ),

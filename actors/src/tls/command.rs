@@ -107,7 +107,8 @@ fn server_names(host: &str, extra: &[String]) -> Vec<String> {
     names
 }
 
-fn hostname() -> String {
+/// This host's name, as `tls init` puts it in the server certificate.
+pub fn hostname() -> String {
     nix::unistd::gethostname()
         .ok()
         .and_then(|name| name.into_string().ok())

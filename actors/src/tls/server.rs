@@ -76,17 +76,35 @@ impl TlsServer {
     /// Reads the CA and the server's certificate from the config directory.
     /// Blocking: call it before the runtime serves anything.
     pub fn load(config_dir: &Path, revoked: Arc<Revoked>) -> Result<TlsServer, ServerTlsError> {
+        TlsServer::load_with(config_dir, revoked, ClientAuth::Required)
+    }
+
+    /// For the web console (`--http` off loopback): the same certificates,
+    /// a client certificate optional (a browser without one logs in with a
+    /// `crv web` token), HTTP/1.1 announced.
+    pub fn load_web(config_dir: &Path, revoked: Arc<Revoked>) -> Result<TlsServer, ServerTlsError> {
+        TlsServer::load_with(config_dir, revoked, ClientAuth::Optional)
+    }
+
+    fn load_with(
+        config_dir: &Path,
+        revoked: Arc<Revoked>,
+        client_auth: ClientAuth,
+    ) -> Result<TlsServer, ServerTlsError> {
         if !config_dir.join(SERVER_KEY).exists() {
             return Err(ServerTlsError::NotInitialised(config_dir.to_owned()));
         }
         let dir = TlsDir::existing(config_dir)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let ca = dir.read(CA_CERTIFICATE)?;
-        let inner = WebPkiClientVerifier::builder_with_provider(
+        let builder = WebPkiClientVerifier::builder_with_provider(
             Arc::new(roots(ca.as_bytes())?),
             provider.clone(),
-        )
-        .build()?;
+        );
+        let inner = match client_auth {
+            ClientAuth::Required => builder.build()?,
+            ClientAuth::Optional => builder.allow_unauthenticated().build()?,
+        };
         let verifier = Arc::new(RevocationChecking {
             inner,
             revoked: revoked.clone(),
@@ -96,17 +114,26 @@ impl TlsServer {
             "server certificate",
         )?;
         let key = private_key(dir.read(SERVER_KEY)?.as_bytes(), "server key")?;
-        let config = ServerConfig::builder_with_provider(provider)
+        let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(ServerTlsError::ServerCertificate)?
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain, key)
             .map_err(ServerTlsError::ServerCertificate)?;
+        if client_auth == ClientAuth::Optional {
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        }
         Ok(TlsServer {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             revoked,
         })
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientAuth {
+    Required,
+    Optional,
 }
 
 /// webpki's verification (chain to the CA, validity window, client-auth key
@@ -118,6 +145,14 @@ struct RevocationChecking {
 }
 
 impl ClientCertVerifier for RevocationChecking {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         self.inner.root_hint_subjects()
     }

@@ -79,6 +79,16 @@ pub enum Command {
     /// s (state), u (uptime) sort; r reverses; q, Esc or Ctrl+C quits.
     /// Off a terminal, or with --once or --json, prints the figures once.
     Top(TopArgs),
+    /// Print a one-time login link to the daemon's web console (corvus
+    /// --http); it logs one browser in, with this client's role
+    Web(WebArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WebArgs {
+    /// Open the link in the desktop's browser (xdg-open) as well
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

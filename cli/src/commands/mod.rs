@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod remote;
 pub mod stats;
 pub mod view;
+pub mod web;
 
 use crate::client::Endpoint;
 

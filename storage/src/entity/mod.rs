@@ -8,3 +8,4 @@ pub mod shared_dir;
 pub mod tls_revocation;
 pub mod vm;
 pub mod vm_event;
+pub mod web_session;

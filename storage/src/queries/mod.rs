@@ -8,3 +8,4 @@ pub mod retention;
 pub mod revocations;
 pub mod state;
 pub mod vms;
+pub mod web_sessions;
