@@ -7,6 +7,7 @@
 //! `Reply`; [`Connection::call`] joins them.
 
 mod budget;
+mod cloud;
 mod codec;
 mod connection;
 mod disk;
@@ -21,6 +22,9 @@ pub mod text;
 pub mod tls;
 
 pub use budget::{FrameBudget, OverBudget, Reservation, UNCHARGED_FRAME_LEN};
+pub use cloud::{
+    CloudInitChanges, CloudInitInfo, CloudInitSpec, ExecOutput, ExecSpec, Forward, GuestInterface,
+};
 pub use codec::{Expiry, FrameCodec, FrameError, MAX_FRAME_LEN};
 pub use connection::{CallError, Connection, Limits};
 pub use disk::{
@@ -28,7 +32,7 @@ pub use disk::{
     SnapshotSpec,
 };
 pub use enums::{
-    CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
+    AgentStatus, CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface, DriveMedia, ForwardProtocol, NicType,
     ParseEnumError, RestartPolicy, Role, ShareCache, SnapshotAction, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
@@ -45,7 +49,7 @@ pub use stats::{
 };
 
 /// Bumped whenever a message changes shape; client and daemon must agree.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Where the daemon listens unless told otherwise: `$XDG_RUNTIME_DIR/corvus/corvus.sock`,
 /// or `/run/corvus/corvus.sock` for root without `XDG_RUNTIME_DIR`.

@@ -1,5 +1,6 @@
 //! The frames client and daemon exchange (DESIGN §6).
 
+use crate::cloud::{CloudInitChanges, ExecOutput, ExecSpec, GuestInterface};
 use crate::disk::{
     DiskInfo, DiskRef, DiskSnapshotInfo, ImageVmSpec, ImportSpec, JobProgress, SnapshotSpec,
 };
@@ -204,6 +205,26 @@ pub enum Request {
     /// closes the open connections of those just revoked (sent by
     /// `corvus tls revoke`).
     ReloadRevocations,
+    /// Changes a stopped VM's cloud-init configuration (creating it if the
+    /// VM has none); the next start writes a new seed.
+    SetCloudInit {
+        vm: VmRef,
+        changes: CloudInitChanges,
+    },
+    /// Removes a stopped VM's cloud-init configuration (no seed any more).
+    ClearCloudInit {
+        vm: VmRef,
+    },
+    /// Runs a command in a running VM through its guest agent.
+    GuestExec {
+        vm: VmRef,
+        spec: ExecSpec,
+    },
+    /// The guest's network interfaces, asked of its agent now.
+    GuestInterfaces {
+        vm: VmRef,
+        timeout_secs: Option<u32>,
+    },
 }
 
 impl Request {
@@ -247,6 +268,10 @@ impl Request {
             Request::VmStats { .. } => "vm stats",
             Request::AllStats => "top",
             Request::ReloadRevocations => "tls revoke",
+            Request::SetCloudInit { .. } => "vm cloud-init set",
+            Request::ClearCloudInit { .. } => "vm cloud-init clear",
+            Request::GuestExec { .. } => "vm exec",
+            Request::GuestInterfaces { .. } => "vm ip",
         }
     }
 }
@@ -301,6 +326,10 @@ pub enum Response {
         revoked: u64,
         closed: u64,
     },
+    /// `GuestExec`: what the command did.
+    Exec(ExecOutput),
+    /// `GuestInterfaces`: the guest's interfaces and addresses.
+    GuestInterfaces(Vec<GuestInterface>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -49,7 +49,9 @@ impl Response {
             | Response::Attached { .. }
             | Response::SpiceUri { .. }
             | Response::VmStats(_)
-            | Response::RevocationsReloaded { .. } => vec![self],
+            | Response::RevocationsReloaded { .. }
+            | Response::Exec(_)
+            | Response::GuestInterfaces(_) => vec![self],
         }
     }
 

@@ -1,0 +1,120 @@
+//! Cloud guests on the wire: the cloud-init (NoCloud) configuration kept per
+//! VM, port forwards of user-mode NICs, and what the QEMU guest agent
+//! reports (`vm exec`, `vm ip`).
+
+use crate::enums::ForwardProtocol;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What `crv vm create … --user --ssh-key --hostname --user-data
+/// --network-config` (or `crv vm cloud-init set`) gives the guest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudInitSpec {
+    /// The account cloud-init creates, with sudo and the keys.
+    pub user: Option<String>,
+    /// Public keys, one OpenSSH line each (`ssh-ed25519 AAAA… comment`).
+    pub ssh_keys: Vec<String>,
+    pub hostname: Option<String>,
+    /// Raw user-data: `#cloud-config`, a script, or MIME multipart.
+    pub user_data: Option<String>,
+    /// Raw network-config (version 1 or 2 YAML).
+    pub network_config: Option<String>,
+}
+
+/// A change from `crv vm cloud-init set`: `None` keeps the current value;
+/// for the text fields `Some("")` removes it, and `ssh_keys` replaces the
+/// whole list when given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudInitChanges {
+    pub user: Option<String>,
+    pub ssh_keys: Option<Vec<String>>,
+    pub hostname: Option<String>,
+    pub user_data: Option<String>,
+    pub network_config: Option<String>,
+}
+
+impl CloudInitChanges {
+    pub fn is_empty(&self) -> bool {
+        *self == CloudInitChanges::default()
+    }
+}
+
+/// The stored configuration, as `vm show` and `vm cloud-init show` print it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudInitInfo {
+    pub user: String,
+    pub ssh_keys: Vec<String>,
+    pub hostname: String,
+    pub user_data: Option<String>,
+    pub network_config: Option<String>,
+    /// Stays the same until the configuration changes; cloud-init runs its
+    /// once-per-instance steps (users, keys, new host keys) when it does.
+    pub instance_id: String,
+}
+
+/// One host port forwarded to the guest by a user-mode NIC (QEMU `hostfwd`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Forward {
+    pub protocol: ForwardProtocol,
+    pub host_address: String,
+    pub host_port: u16,
+    pub guest_port: u16,
+}
+
+impl Forward {
+    /// The address crv connects to: a wildcard listens on loopback too.
+    pub fn reachable_address(&self) -> &str {
+        match self.host_address.as_str() {
+            "0.0.0.0" | "" => "127.0.0.1",
+            "::" => "::1",
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for Forward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let address = if self.host_address.contains(':') {
+            format!("[{}]", self.host_address)
+        } else {
+            self.host_address.clone()
+        };
+        write!(
+            f,
+            "{}:{address}:{}:{}",
+            self.protocol, self.host_port, self.guest_port
+        )
+    }
+}
+
+/// `crv vm exec`: a command run by the guest agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecSpec {
+    /// The program and its arguments (found on the guest's PATH).
+    pub command: Vec<String>,
+    /// Given to the command's stdin (crv's stdin when it is not a terminal).
+    pub input: Option<Vec<u8>>,
+    /// Seconds for the agent to answer and the command to finish
+    /// [default: 10 for the agent, no limit beyond that for the command].
+    pub timeout_secs: Option<u32>,
+}
+
+/// What a command run by the guest agent did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecOutput {
+    /// The exit status; 128 + N for a command killed by signal N, as shells say it.
+    pub exit_code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// The output was cut by the agent (it keeps 16 MiB at most).
+    pub truncated: bool,
+}
+
+/// One guest network interface, as the agent lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestInterface {
+    pub name: String,
+    pub mac_address: Option<String>,
+    /// `ADDRESS/PREFIX`, IPv4 and IPv6.
+    pub addresses: Vec<String>,
+}
