@@ -118,3 +118,109 @@ pub struct GuestInterface {
     /// `ADDRESS/PREFIX`, IPv4 and IPv6.
     pub addresses: Vec<String>,
 }
+
+/// Why a `--forward` spec does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid forward '{spec}': {reason}; the form is [tcp|udp:][HOSTADDR:]HOSTPORT:GUESTPORT, e.g. tcp:2222:22"
+)]
+pub struct ParseForwardError {
+    pub spec: String,
+    pub reason: String,
+}
+
+impl std::str::FromStr for Forward {
+    type Err = ParseForwardError;
+
+    /// `[tcp|udp:][HOSTADDR:]HOSTPORT:GUESTPORT`; the host address defaults
+    /// to 127.0.0.1, so a forward is not open to the network unless asked.
+    fn from_str(spec: &str) -> Result<Forward, ParseForwardError> {
+        let fail = |reason: String| ParseForwardError {
+            spec: spec.to_owned(),
+            reason,
+        };
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (protocol, address, ports) = match parts.as_slice() {
+            [host, guest] => (None, None, [*host, *guest]),
+            [first, host, guest] if first.parse::<ForwardProtocol>().is_ok() => {
+                (Some(*first), None, [*host, *guest])
+            }
+            [first, host, guest] if first.chars().all(|c| c.is_ascii_alphabetic()) => {
+                return Err(fail(format!("unknown protocol '{first}' (tcp or udp)")));
+            }
+            [address, host, guest] => (None, Some(*address), [*host, *guest]),
+            [protocol, address, host, guest] => (Some(*protocol), Some(*address), [*host, *guest]),
+            _ => return Err(fail("expected two to four fields separated by ':'".into())),
+        };
+        let protocol = match protocol {
+            None => ForwardProtocol::Tcp,
+            Some(word) => word
+                .parse()
+                .map_err(|_| fail(format!("unknown protocol '{word}' (tcp or udp)")))?,
+        };
+        let port = |what: &str, text: &str| -> Result<u16, ParseForwardError> {
+            match text.parse::<u32>() {
+                Ok(0) => Err(fail(format!("the {what} port is 0"))),
+                Ok(port) => u16::try_from(port)
+                    .map_err(|_| fail(format!("the {what} port {port} is over 65535"))),
+                Err(_) => Err(fail(format!("the {what} port '{text}' is not a number"))),
+            }
+        };
+        let address = match address {
+            None | Some("") => "127.0.0.1".to_owned(),
+            Some(address) => address.to_owned(),
+        };
+        Ok(Forward {
+            protocol,
+            host_address: address,
+            host_port: port("host", ports[0])?,
+            guest_port: port("guest", ports[1])?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(spec: &str) -> Result<Forward, String> {
+        spec.parse::<Forward>().map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn every_form_of_a_forward_reads() {
+        let tcp = |address: &str, host, guest| Forward {
+            protocol: ForwardProtocol::Tcp,
+            host_address: address.into(),
+            host_port: host,
+            guest_port: guest,
+        };
+        assert_eq!(parse("2222:22"), Ok(tcp("127.0.0.1", 2222, 22)));
+        assert_eq!(parse("tcp:2222:22"), Ok(tcp("127.0.0.1", 2222, 22)));
+        assert_eq!(parse("0.0.0.0:8080:80"), Ok(tcp("0.0.0.0", 8080, 80)));
+        let udp = parse("udp:10.1.2.3:53:5353").expect("udp");
+        assert_eq!(
+            (udp.protocol, udp.host_address.as_str(), udp.host_port),
+            (ForwardProtocol::Udp, "10.1.2.3", 53)
+        );
+        assert_eq!(udp.to_string(), "udp:10.1.2.3:53:5353");
+    }
+
+    #[test]
+    fn bad_forwards_say_what_is_wrong() {
+        assert!(parse("tcp:0:22").unwrap_err().contains("host port is 0"));
+        assert!(parse("2222:70000").unwrap_err().contains("over 65535"));
+        assert!(
+            parse("sctp:2222:22")
+                .unwrap_err()
+                .contains("unknown protocol 'sctp'")
+        );
+        assert!(parse("22").unwrap_err().contains("two to four fields"));
+        assert!(parse("x:y:z:w:v").is_err());
+        assert!(
+            parse("tcp:ssh:22")
+                .unwrap_err()
+                .contains("'ssh' is not a number")
+        );
+    }
+}

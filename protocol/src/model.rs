@@ -5,8 +5,8 @@
 
 use crate::cloud::{CloudInitInfo, CloudInitSpec, Forward};
 use crate::enums::{
-    AgentStatus, CacheMode, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType, RestartPolicy,
-    ShareCache, VmState,
+    AgentStatus, CacheMode, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
+    RestartPolicy, ShareCache, VmState,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -85,10 +85,16 @@ impl VmPaths {
     }
 
     fn sockets<'a>(&'a self, share_tags: &'a [&'a str]) -> impl Iterator<Item = PathBuf> + 'a {
-        [&self.qmp, &self.monitor, &self.spice, &self.serial, &self.qga]
-            .into_iter()
-            .cloned()
-            .chain(share_tags.iter().map(|tag| self.virtiofsd_socket(tag)))
+        [
+            &self.qmp,
+            &self.monitor,
+            &self.spice,
+            &self.serial,
+            &self.qga,
+        ]
+        .into_iter()
+        .cloned()
+        .chain(share_tags.iter().map(|tag| self.virtiofsd_socket(tag)))
     }
 
     /// QEMU would fail with an obscure bind error on a path that does not

@@ -21,12 +21,13 @@ out=${1:-${CORVUS_CLOUD_GUEST_DIR:-${HOME:?HOME is unset; pass OUTDIR}/.cache/co
 suite=bookworm
 size=2G
 
-# Without dbus, qemu-ga's guest-shutdown fails (systemctl cannot reach
+# sudo: every distribution's cloud image has it, and Corvus's user gets
+# passwordless sudo through it. Without dbus, qemu-ga's guest-shutdown fails (systemctl cannot reach
 # logind); ifupdown and isc-dhcp-client are what cloud-init's Debian
 # renderer (eni) writes for.
 packages=(
     systemd systemd-sysv dbus udev
-    cloud-init openssh-server qemu-guest-agent
+    cloud-init openssh-server qemu-guest-agent sudo
     ifupdown isc-dhcp-client iproute2
     linux-image-cloud-amd64 initramfs-tools
 )

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod chaos;
+pub mod cloud_guest;
 pub mod daemon;
 pub mod disks;
 pub mod guest;

@@ -24,7 +24,8 @@ pub fn needed(request: &Request) -> Role {
         | Request::ListDisks
         | Request::ShowDisk { .. }
         | Request::VmStats { .. }
-        | Request::AllStats => Role::Viewer,
+        | Request::AllStats
+        | Request::GuestInterfaces { .. } => Role::Viewer,
         Request::StartVm { .. }
         | Request::StopVm { .. }
         | Request::PauseVm { .. }
@@ -47,6 +48,9 @@ pub fn needed(request: &Request) -> Role {
         | Request::DiskSnapshot { .. }
         | Request::DeleteDisk { .. }
         | Request::CreateVmFromImage { .. }
+        | Request::SetCloudInit { .. }
+        | Request::ClearCloudInit { .. }
+        | Request::GuestExec { .. }
         | Request::DeleteVmWithDisks { .. }
         | Request::Shutdown
         | Request::CreateVm { .. }

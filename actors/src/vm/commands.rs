@@ -3,6 +3,7 @@
 //! attachments) carried out. While a definition write is in flight, later
 //! commands wait for it.
 
+use super::agent::AgentQuery;
 use super::core::{Command, Input};
 use super::{Origin, Reply, VmActorRef, VmActorState, VmCommand, VmReply, describe_channel};
 use crate::wire::db;
@@ -61,12 +62,24 @@ impl VmActorState {
             VmCommand::AddShare(_) | VmCommand::RemoveShare(_) => Command::Define {
                 what: "change its shared directories",
             },
+            VmCommand::SetCloudInit(_) | VmCommand::ClearCloudInit => Command::Define {
+                what: "change its cloud-init configuration",
+            },
             VmCommand::Attach { channel } => Command::Access {
                 what: format!("attach to the {}", describe_channel(*channel)),
             },
             VmCommand::SpiceUri => Command::Access {
                 what: "view it".into(),
             },
+            VmCommand::GuestExec(_) | VmCommand::GuestInterfaces { .. } => {
+                if let Err(err) = self.check_agent() {
+                    let _ = reply.send(Err(err));
+                    return;
+                }
+                Command::Access {
+                    what: "ask its guest agent".into(),
+                }
+            }
         };
         let input = Input::Command {
             command: core_command,
@@ -79,6 +92,10 @@ impl VmActorState {
         match command {
             VmCommand::Attach { channel } => self.attach(channel, origin.connection, reply),
             VmCommand::SpiceUri => self.spice_uri(reply),
+            VmCommand::GuestExec(spec) => self.ask_agent(AgentQuery::Exec(spec), reply),
+            VmCommand::GuestInterfaces { timeout_secs } => {
+                self.ask_agent(AgentQuery::Interfaces { timeout_secs }, reply)
+            }
             VmCommand::Edit(_)
             | VmCommand::Delete
             | VmCommand::AddDrive(_)
@@ -86,7 +103,9 @@ impl VmActorState {
             | VmCommand::AddNic(_)
             | VmCommand::RemoveNic(_)
             | VmCommand::AddShare(_)
-            | VmCommand::RemoveShare(_) => self.define(myself, command, reply),
+            | VmCommand::RemoveShare(_)
+            | VmCommand::SetCloudInit(_)
+            | VmCommand::ClearCloudInit => self.define(myself, command, reply),
             VmCommand::Show
             | VmCommand::History { .. }
             | VmCommand::Start

@@ -7,7 +7,9 @@
 
 mod access;
 mod adopt;
+mod agent;
 mod boot;
+mod cloud_init;
 mod commands;
 pub mod core;
 mod definition;
@@ -25,7 +27,8 @@ use crate::context::SharedContext;
 use crate::supervisor::SupervisorMsg;
 use boot::Boot;
 use corvus_protocol::{
-    Channel, DriveSpec, EventCause, NicSpec, Response, ShareSpec, VmChanges, VmInfo, WireError,
+    Channel, CloudInitChanges, DriveSpec, EventCause, ExecSpec, NicSpec, Response, ShareSpec,
+    VmChanges, VmInfo, WireError,
 };
 use corvus_qemu::{ExitInfo, QmpCommands, QmpError, QmpEvent, QmpEvents};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -34,6 +37,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 pub use access::{Attachment, describe as describe_channel};
+pub use agent::timeout as agent_timeout;
+pub(crate) use definition::{MAC_ATTEMPTS, generated_mac};
 pub use errors::BootError;
 pub use stats::QmpFigures;
 
@@ -59,6 +64,10 @@ pub enum VmCommand {
     History { limit: Option<u32> },
     Attach { channel: Channel },
     SpiceUri,
+    SetCloudInit(CloudInitChanges),
+    ClearCloudInit,
+    GuestExec(ExecSpec),
+    GuestInterfaces { timeout_secs: Option<u32> },
 }
 
 impl VmCommand {
@@ -81,6 +90,10 @@ impl VmCommand {
             VmCommand::History { .. } => "vm history",
             VmCommand::Attach { .. } => "attach",
             VmCommand::SpiceUri => "vm view",
+            VmCommand::SetCloudInit(_) => "vm cloud-init set",
+            VmCommand::ClearCloudInit => "vm cloud-init clear",
+            VmCommand::GuestExec(_) => "vm exec",
+            VmCommand::GuestInterfaces { .. } => "vm ip",
         }
     }
 }

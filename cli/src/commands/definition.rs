@@ -46,6 +46,9 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
         kernel: o.kernel,
         initrd: o.initrd,
         cmdline: o.cmdline,
+        guest_agent: agent_flag(o.guest_agent, o.no_guest_agent),
+        cloud_init: super::cloud::spec(&args.cloud.cloud)?,
+        forwards: args.cloud.forwards,
     };
     let request = match args.image {
         Some(image) => Request::CreateVmFromImage {
@@ -82,6 +85,8 @@ pub async fn edit(ctx: &Ctx, args: EditArgs) -> Result<(), CliError> {
         kernel,
         initrd,
         cmdline,
+        guest_agent,
+        no_guest_agent,
     } = args.options;
     let changes = VmChanges {
         cpu_count: args.cpus,
@@ -101,6 +106,7 @@ pub async fn edit(ctx: &Ctx, args: EditArgs) -> Result<(), CliError> {
         kernel,
         initrd,
         cmdline,
+        guest_agent: agent_flag(guest_agent, no_guest_agent),
     };
     let vm = expect_vm(
         one_shot(
@@ -147,6 +153,15 @@ pub async fn delete(ctx: &Ctx, vm: &str, with_disks: bool) -> Result<(), CliErro
 }
 
 /// The VM as the daemon knows it now.
+/// `--guest-agent` / `--no-guest-agent`; neither keeps the default.
+fn agent_flag(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        (false, false) => None,
+    }
+}
+
 pub async fn fetch_vm(ctx: &Ctx, vm: VmRef) -> Result<Box<VmInfo>, CliError> {
     expect_vm(one_shot(&ctx.endpoint, Request::ShowVm { vm }).await?)
 }

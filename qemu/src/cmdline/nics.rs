@@ -27,7 +27,10 @@ pub(super) fn add(args: &mut Args, nics: &[NicInfo]) {
                     "hostfwd",
                     format!(
                         "{}:{}:{}-:{}",
-                        forward.protocol, forward.host_address, forward.host_port, forward.guest_port
+                        forward.protocol,
+                        forward.host_address,
+                        forward.host_port,
+                        forward.guest_port
                     ),
                 )
             }),

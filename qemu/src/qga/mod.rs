@@ -112,9 +112,8 @@ impl QgaChannel {
         self.write(&request_line(&command)?, until).await?;
         let reply = self.read_line(until).await?;
         let value = returned(reply)?;
-        serde_json::from_value(value).map_err(|err| {
-            QgaError::Protocol(format!("unexpected reply to {}: {err}", C::NAME))
-        })
+        serde_json::from_value(value)
+            .map_err(|err| QgaError::Protocol(format!("unexpected reply to {}: {err}", C::NAME)))
     }
 
     /// Sends a command the agent answers only when it fails

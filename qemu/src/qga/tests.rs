@@ -49,14 +49,15 @@ fn listener() -> (tempfile::TempDir, std::path::PathBuf, UnixListener) {
 #[tokio::test]
 async fn a_reply_left_by_an_earlier_client_is_skipped() {
     let (_dir, path, listener) = listener();
-    let server = agent(
-        listener,
-        "{\"return\": {\"pid\": 999}}\n",
-        |request| match request["execute"].as_str() {
-            Some("guest-exec") => Some("{\"return\": {\"pid\": 42}}\n".into()),
-            _ => None,
-        },
-    );
+    let server =
+        agent(
+            listener,
+            "{\"return\": {\"pid\": 999}}\n",
+            |request| match request["execute"].as_str() {
+                Some("guest-exec") => Some("{\"return\": {\"pid\": 42}}\n".into()),
+                _ => None,
+            },
+        );
     let mut channel = QgaChannel::connect(&path, Duration::from_secs(2))
         .await
         .expect("connect");
@@ -82,9 +83,9 @@ async fn a_reply_left_by_an_earlier_client_is_skipped() {
 async fn an_agent_error_is_refused_and_silence_is_a_timeout() {
     let (_dir, path, listener) = listener();
     let _server = agent(listener, "", |request| match request["execute"].as_str() {
-        Some("guest-network-get-interfaces") => Some(
-            "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no getifaddrs\"}}\n".into(),
-        ),
+        Some("guest-network-get-interfaces") => {
+            Some("{\"error\": {\"class\": \"GenericError\", \"desc\": \"no getifaddrs\"}}\n".into())
+        }
         _ => None,
     });
     let mut channel = QgaChannel::connect(&path, Duration::from_secs(2))

@@ -1,8 +1,8 @@
 use crate::Store;
 use crate::entity::{cloud_init, drive, network_interface, shared_dir, vm};
 use crate::error::{StorageError, query};
-use crate::rows::StoredVm;
 use crate::queries::cloud::{NewVmExtras, insert_with};
+use crate::rows::StoredVm;
 use crate::transaction::finish;
 use chrono::Utc;
 use corvus_protocol::{VmChanges, VmSpec, VmState};
@@ -148,9 +148,7 @@ impl Store {
             initrd: Set(spec.initrd.clone()),
             cmdline: Set(spec.cmdline.clone()),
             last_error: Set(None),
-            guest_agent: Set(spec
-                .guest_agent
-                .unwrap_or(spec.cloud_init.is_some())),
+            guest_agent: Set(spec.guest_agent.unwrap_or(spec.cloud_init.is_some())),
             ..Default::default()
         };
         let tx = self.begin_write().await?;

@@ -1,0 +1,176 @@
+//! `vm exec` and `vm ip`: the QEMU guest agent asked by a task, never by
+//! the actor, each exchange under the client's deadline. The core lets
+//! these through only while QEMU runs (`Command::Access`); whether the
+//! agent answers is the agent's business, and a silent one is a typed
+//! error within the deadline.
+
+use super::{Reply, VmActorState, VmReply};
+use corvus_protocol::{ErrorKind, ExecOutput, ExecSpec, GuestInterface, Response, WireError};
+use corvus_qemu::qga::{QgaChannel, QgaError};
+use qapi::qga;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::time::{Instant, sleep};
+use tracing::Instrument;
+
+/// What `--timeout` defaults to: the agent's answer and, for `vm exec`, the
+/// command's run.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// `guest-exec-status` polls, quick at first for short commands.
+const FIRST_POLL: Duration = Duration::from_millis(20);
+const MAX_POLL: Duration = Duration::from_millis(500);
+
+/// The deadline a request asks for.
+pub fn timeout(secs: Option<u32>) -> Duration {
+    secs.map_or(DEFAULT_TIMEOUT, |secs| Duration::from_secs(secs.into()))
+}
+
+pub enum AgentQuery {
+    Exec(ExecSpec),
+    Interfaces { timeout_secs: Option<u32> },
+}
+
+impl VmActorState {
+    /// Whether the VM has the agent's channel at all, before the core.
+    pub(super) fn check_agent(&self) -> Result<(), WireError> {
+        if self.info.guest_agent {
+            return Ok(());
+        }
+        let name = self.name();
+        Err(WireError::invalid(format!(
+            "VM '{name}' has no guest agent channel; add one with `crv vm edit {name} --guest-agent` while it is stopped (the guest needs qemu-guest-agent)"
+        )))
+    }
+
+    pub(super) fn ask_agent(&self, query: AgentQuery, reply: Reply) {
+        let Some(socket) = self.boot.as_ref().map(|boot| boot.paths.qga.clone()) else {
+            let _ = reply.send(Err(WireError::unavailable(format!(
+                "VM '{}' has no QEMU running",
+                self.info.name
+            ))));
+            return;
+        };
+        let name = self.info.name.clone();
+        tokio::spawn(
+            async move {
+                let answer = match query {
+                    AgentQuery::Exec(spec) => {
+                        let deadline = timeout(spec.timeout_secs);
+                        exec(socket, spec, deadline).await.map(Response::Exec)
+                    }
+                    AgentQuery::Interfaces { timeout_secs } => {
+                        interfaces(socket, timeout(timeout_secs))
+                            .await
+                            .map(Response::GuestInterfaces)
+                    }
+                };
+                let _ = reply.send(
+                    answer
+                        .map(VmReply::Response)
+                        .map_err(|err| agent_error(&name, err)),
+                );
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+fn agent_error(vm: &str, err: QgaError) -> WireError {
+    let text = super::errors::render(&err);
+    match err {
+        QgaError::Refused { .. } => WireError::invalid(format!("VM '{vm}': {text}")),
+        QgaError::Timeout | QgaError::Connect(_) | QgaError::Closed => WireError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "VM '{vm}': {text}; is qemu-guest-agent running in the guest (it starts late in a boot)?"
+            ),
+        ),
+        QgaError::Io(_) | QgaError::Protocol(_) => {
+            WireError::unavailable(format!("VM '{vm}': {text}"))
+        }
+    }
+}
+
+fn left(until: Instant) -> Duration {
+    until.saturating_duration_since(Instant::now())
+}
+
+async fn exec(socket: PathBuf, spec: ExecSpec, deadline: Duration) -> Result<ExecOutput, QgaError> {
+    let until = Instant::now() + deadline;
+    let mut channel = QgaChannel::connect(&socket, deadline).await?;
+    let Some((path, args)) = spec.command.split_first() else {
+        return Err(QgaError::Protocol("no command to run".into()));
+    };
+    let command = qga::guest_exec {
+        path: path.clone(),
+        arg: Some(args.to_vec()),
+        env: None,
+        input_data: spec.input,
+        capture_output: Some(qga::GuestExecCaptureOutput::flag(true)),
+    };
+    let started = match channel.execute(command, left(until)).await {
+        Ok(started) => started,
+        // As a shell says it: the program is not there (or cannot run).
+        Err(QgaError::Refused { desc, .. }) => {
+            let code = if desc.contains("No such file") {
+                127
+            } else {
+                126
+            };
+            return Ok(ExecOutput {
+                exit_code: code,
+                stdout: Vec::new(),
+                stderr: format!("{desc}\n").into_bytes(),
+                truncated: false,
+            });
+        }
+        Err(err) => return Err(err),
+    };
+    let mut poll = FIRST_POLL;
+    loop {
+        let status = channel
+            .execute(qga::guest_exec_status { pid: started.pid }, left(until))
+            .await?;
+        if status.exited {
+            let exit_code = match (status.exitcode, status.signal) {
+                (_, Some(signal)) => 128 + signal as i32,
+                (Some(code), None) => code as i32,
+                (None, None) => -1,
+            };
+            return Ok(ExecOutput {
+                exit_code,
+                stdout: status.out_data.unwrap_or_default(),
+                stderr: status.err_data.unwrap_or_default(),
+                truncated: status.out_truncated.unwrap_or(false)
+                    || status.err_truncated.unwrap_or(false),
+            });
+        }
+        if left(until) <= poll {
+            return Err(QgaError::Timeout);
+        }
+        sleep(poll).await;
+        poll = (poll * 2).min(MAX_POLL);
+    }
+}
+
+async fn interfaces(socket: PathBuf, deadline: Duration) -> Result<Vec<GuestInterface>, QgaError> {
+    let until = Instant::now() + deadline;
+    let mut channel = QgaChannel::connect(&socket, deadline).await?;
+    let found = channel
+        .execute(qga::guest_network_get_interfaces {}, left(until))
+        .await?;
+    Ok(found
+        .into_iter()
+        .filter(|interface| interface.name != "lo")
+        .map(|interface| GuestInterface {
+            name: interface.name,
+            mac_address: interface.hardware_address,
+            addresses: interface
+                .ip_addresses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|ip| format!("{}/{}", ip.ip_address, ip.prefix))
+                .collect(),
+        })
+        .collect())
+}
