@@ -4,7 +4,7 @@
 //! agent answers is the agent's business, and a silent one is a typed
 //! error within the deadline.
 
-use super::{Reply, VmActorState, VmReply};
+use super::{Reply, VmActorRef, VmActorState, VmMsg, VmReply};
 use corvus_protocol::{ErrorKind, ExecOutput, ExecSpec, GuestInterface, Response, WireError};
 use corvus_qemu::qga::{QgaChannel, QgaError};
 use qapi::qga;
@@ -73,6 +73,37 @@ impl VmActorState {
             .in_current_span(),
         );
     }
+}
+
+/// The agent answers a sync at once when it runs; waiting longer would
+/// only delay the power button's fallback.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
+/// `guest-shutdown` answers only when it fails, at once.
+const SHUTDOWN_PATIENCE: Duration = Duration::from_millis(500);
+
+/// `guest-shutdown` as a task, reported to the actor as
+/// `AgentShutdownDone` for the core to decide (core/agent.rs).
+pub fn shutdown(socket: PathBuf, boot: u64, myself: VmActorRef) {
+    tokio::spawn(
+        async move {
+            let result = async {
+                let mut channel = QgaChannel::connect(&socket, SHUTDOWN_DEADLINE).await?;
+                let command = qga::guest_shutdown {
+                    mode: Some(qga::GuestShutdownMode::Powerdown),
+                };
+                channel
+                    .execute_unanswered(command, SHUTDOWN_DEADLINE, SHUTDOWN_PATIENCE)
+                    .await
+            }
+            .await
+            .map_err(|err| super::errors::render(&err));
+            if let Err(err) = &result {
+                tracing::info!(error = %err, "the guest agent did not take guest-shutdown; pressing the power button");
+            }
+            let _ = myself.cast(VmMsg::AgentShutdownDone { boot, result });
+        }
+        .in_current_span(),
+    );
 }
 
 fn agent_error(vm: &str, err: QgaError) -> WireError {

@@ -11,6 +11,34 @@ use corvus_protocol::{DisplayKind, Response, WireError};
 use std::time::Duration;
 use tracing::Instrument;
 
+impl VmCommand {
+    /// The command as a user types it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            VmCommand::Show => "vm show",
+            VmCommand::Edit(_) => "vm edit",
+            VmCommand::Delete => "vm delete",
+            VmCommand::AddDrive(_) => "vm drive add",
+            VmCommand::RemoveDrive(_) => "vm drive remove",
+            VmCommand::AddNic(_) => "vm net add",
+            VmCommand::RemoveNic(_) => "vm net remove",
+            VmCommand::AddShare(_) => "vm share add",
+            VmCommand::RemoveShare(_) => "vm share remove",
+            VmCommand::Start => "vm start",
+            VmCommand::Stop { .. } => "vm stop",
+            VmCommand::Pause => "vm pause",
+            VmCommand::Reset => "vm reset",
+            VmCommand::History { .. } => "vm history",
+            VmCommand::Attach { .. } => "attach",
+            VmCommand::SpiceUri => "vm view",
+            VmCommand::SetCloudInit(_) => "vm cloud-init set",
+            VmCommand::ClearCloudInit => "vm cloud-init clear",
+            VmCommand::GuestExec(_) => "vm exec",
+            VmCommand::GuestInterfaces { .. } => "vm ip",
+        }
+    }
+}
+
 impl VmActorState {
     pub(super) fn command(
         &mut self,

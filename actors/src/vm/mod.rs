@@ -70,34 +70,6 @@ pub enum VmCommand {
     GuestInterfaces { timeout_secs: Option<u32> },
 }
 
-impl VmCommand {
-    /// The command as a user types it.
-    pub fn verb(&self) -> &'static str {
-        match self {
-            VmCommand::Show => "vm show",
-            VmCommand::Edit(_) => "vm edit",
-            VmCommand::Delete => "vm delete",
-            VmCommand::AddDrive(_) => "vm drive add",
-            VmCommand::RemoveDrive(_) => "vm drive remove",
-            VmCommand::AddNic(_) => "vm net add",
-            VmCommand::RemoveNic(_) => "vm net remove",
-            VmCommand::AddShare(_) => "vm share add",
-            VmCommand::RemoveShare(_) => "vm share remove",
-            VmCommand::Start => "vm start",
-            VmCommand::Stop { .. } => "vm stop",
-            VmCommand::Pause => "vm pause",
-            VmCommand::Reset => "vm reset",
-            VmCommand::History { .. } => "vm history",
-            VmCommand::Attach { .. } => "attach",
-            VmCommand::SpiceUri => "vm view",
-            VmCommand::SetCloudInit(_) => "vm cloud-init set",
-            VmCommand::ClearCloudInit => "vm cloud-init clear",
-            VmCommand::GuestExec(_) => "vm exec",
-            VmCommand::GuestInterfaces { .. } => "vm ip",
-        }
-    }
-}
-
 /// Who sent a command, for the events it causes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Origin {
@@ -187,6 +159,10 @@ pub enum VmMsg {
     Written {
         outcome: Result<definition::Written, WireError>,
         reply: Reply,
+    },
+    AgentShutdownDone {
+        boot: u64,
+        result: Result<(), String>,
     },
     /// The stats collector asks for this boot's QMP figures; a task answers
     /// `reply` directly, within `deadline` (see `stats.rs`).
@@ -375,6 +351,7 @@ impl VmActorState {
                 core::Timer::KillTick => Input::KillTick { boot },
                 core::Timer::ExitSettle => Input::ExitSettled { boot },
             },
+            VmMsg::AgentShutdownDone { boot, result } => Input::AgentShutdownDone { boot, result },
             VmMsg::Restart { attempt } => Input::RestartDue {
                 attempt,
                 scheduled: self.restarts.take_if_scheduled(attempt),
