@@ -26,7 +26,7 @@ use clap::{CommandFactory, FromArgMatches};
 use client::Endpoint;
 use commands::{
     Ctx, agent, attach, cloud, completions, daemon, definition, devices, events, lifecycle, remote,
-    stats, view,
+    ssh, stats, view,
 };
 use corvus_protocol::Channel;
 use error::CliError;
@@ -100,6 +100,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Completions(args) => completions::completions(args.shell),
         Command::Man(args) => completions::man(args.dir.as_deref(), cli.json),
         Command::Top(args) => stats::top(&ctx()?, args).await,
+        Command::Ssh(args) => ssh::ssh(&ctx()?, args).await,
     }
 }
 

@@ -94,8 +94,7 @@ pub struct ExecSpec {
     pub command: Vec<String>,
     /// Given to the command's stdin (crv's stdin when it is not a terminal).
     pub input: Option<Vec<u8>>,
-    /// Seconds for the agent to answer and the command to finish
-    /// [default: 10 for the agent, no limit beyond that for the command].
+    /// Seconds for the agent to answer and the command to finish [default: 10].
     pub timeout_secs: Option<u32>,
 }
 

@@ -70,8 +70,10 @@ pub enum Request {
     ShowVm {
         vm: VmRef,
     },
+    /// Boxed, as `CreateVmFromImage`: a definition is by far the largest
+    /// request (the wire format is the same).
     CreateVm {
-        spec: VmSpec,
+        spec: Box<VmSpec>,
     },
     /// The VM must be stopped.
     EditVm {
@@ -189,7 +191,7 @@ pub enum Request {
     },
     /// `vm create --image`: the VM and its root overlay, or neither.
     CreateVmFromImage {
-        spec: ImageVmSpec,
+        spec: Box<ImageVmSpec>,
     },
     /// `vm delete --with-disks`: the VM, then the managed disks only it used.
     DeleteVmWithDisks {

@@ -97,7 +97,7 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
         Request::ListVms,
         Request::ShowVm { vm: VmRef::Id(id) },
         Request::CreateVm {
-            spec: VmSpec {
+            spec: Box::new(VmSpec {
                 name: name.to_owned(),
                 cpu_count: n as u32,
                 ram_mb: n,
@@ -119,7 +119,7 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                     ..CloudInitSpec::default()
                 }),
                 forwards: vec![forward(n)],
-            },
+            }),
         },
         Request::EditVm {
             vm: vm(),
@@ -241,7 +241,7 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
             keep_file: true,
         },
         Request::CreateVmFromImage {
-            spec: ImageVmSpec {
+            spec: Box::new(ImageVmSpec {
                 spec: VmSpec {
                     name: name.to_owned(),
                     cpu_count: 1,
@@ -263,7 +263,7 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 },
                 image: VmRef::Name("base".into()),
                 disk_size: Some(n),
-            },
+            }),
         },
         Request::DeleteVmWithDisks { vm: vm() },
         Request::VmStats { vm: vm() },

@@ -106,6 +106,16 @@ fn cloud_init_and_forwards_reach_qemu(db: Db) {
         "QEMU holds the forwarded port"
     );
 
+    // The agent's channel is there, but no agent answers in firmware.
+    let started = std::time::Instant::now();
+    daemon
+        .crv(&["vm", "exec", "web", "--timeout", "2", "--", "true"])
+        .fails(1, "did not answer");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    daemon
+        .crv(&["vm", "ip", "web", "--timeout", "1"])
+        .fails(1, "did not answer");
+
     // A second VM asking for the same port fails to start, naming the first.
     daemon.create_firmware_vm("copy", &["--forward", &forward]);
     let refused = daemon
@@ -207,6 +217,9 @@ fn bad_cloud_input_is_refused_clearly() {
     daemon
         .crv(&["vm", "cloud-init", "set", "net"])
         .fails(1, "Nothing to change");
+    daemon
+        .crv(&["vm", "exec", "net", "--", "true"])
+        .fails(1, "no guest agent channel");
 
     // A port some other process holds fails the start, naming the port.
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

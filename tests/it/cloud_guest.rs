@@ -4,7 +4,7 @@
 //! hostname) and SSH answers through the forwarded port. The only boot of
 //! that image in the suite: it takes about half a minute.
 
-use harness::access::free_port;
+use harness::access::{Via, free_port};
 use harness::cloud_guest::{CMDLINE, CloudGuest};
 use harness::postgres::wait_until;
 use harness::prereq::{require, which};
@@ -130,5 +130,119 @@ fn a_cloud_image_boots_with_its_seed_and_answers_ssh_on_the_forward() {
         "passwordless sudo"
     );
 
+    // The guest agent: it starts with the guest, a little after sshd.
+    let agent_says = || {
+        daemon.crv(&[
+            "vm",
+            "exec",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "echo M$((6*7)); exit 3",
+        ])
+    };
+    let mut exec = agent_says();
+    wait_until(Duration::from_secs(60), || {
+        exec = agent_says();
+        exec.code() == 3
+    });
+    assert_eq!(
+        (exec.code(), exec.stdout().trim()),
+        (3, "M42"),
+        "{}",
+        exec.stderr()
+    );
+    let missing = daemon.crv(&["vm", "exec", "web", "--", "no-such-program"]);
+    assert_eq!(missing.code(), 127, "{}", missing.stderr());
+    let json = daemon
+        .crv(&["--json", "vm", "exec", "web", "--", "cat", "/etc/hostname"])
+        .json();
+    assert_eq!(
+        (json["exit_code"].as_i64(), json["stdout"].as_str()),
+        (Some(0), Some("cloudweb\n"))
+    );
+    let piped =
+        daemon.crv_via_with_input(Via::Unix, &["vm", "exec", "web", "--", "cat"], "piped\n");
+    assert_eq!(piped.ok(), "piped\n", "stdin reaches the command");
+    let ip = daemon.crv(&["vm", "ip", "web"]).ok();
+    assert!(ip.contains("10.0.2.15/24"), "{ip}");
+
+    // crv ssh: the forward, the cloud-init user, a pinned host key.
+    let data = dir.path().join("data");
+    let crv_ssh = |extra: &[&str]| {
+        let mut command = daemon.crv_command(Via::Unix);
+        command
+            .env("XDG_DATA_HOME", &data)
+            .args(["ssh", "web", "-i"])
+            .arg(&key)
+            .args(["--", "-o", "BatchMode=yes"])
+            .args(extra)
+            .stdin(std::process::Stdio::null());
+        command.output().unwrap()
+    };
+    let out = crv_ssh(&["hostname"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "cloudweb");
+    let out = crv_ssh(&["exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "crv ssh exits as ssh does");
+    let pinned =
+        std::fs::read_to_string(data.join(format!("corvus/known_hosts/web-{id}"))).unwrap();
+    // The host key (hashed when ssh's config says so) after the header.
+    assert!(
+        pinned.starts_with("# corvus instance-id iid-corvus-") && pinned.contains(" ssh-"),
+        "{pinned}"
+    );
+
+    // A graceful stop, then a new key: a new instance-id, and the new key
+    // logs in after the restart.
+    daemon.crv(&["vm", "stop", "web", "--wait"]).ok();
+    let reasons: Vec<String> = daemon
+        .history("web")
+        .iter()
+        .filter_map(|event| event["reason"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("guest agent")),
+        "stopped through the agent: {reasons:?}"
+    );
+    let new_key = dir.path().join("id_new");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&new_key)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    let before = daemon.show("web")["cloud_init"]["instance_id"].clone();
+    let new_public = format!("{}.pub", new_key.display());
+    let after = daemon
+        .crv(&[
+            "--json",
+            "vm",
+            "cloud-init",
+            "set",
+            "web",
+            "--ssh-key",
+            &new_public,
+        ])
+        .json();
+    assert_ne!(after["cloud_init"]["instance_id"], before);
+    daemon.crv(&["vm", "start", "web"]).ok();
+    let answered = wait_until(SSH_DEADLINE, || {
+        ssh(&new_key, port, "true").status.success()
+    });
+    assert!(
+        answered,
+        "the new key logs in after the restart:\n{}",
+        daemon.serial_log(id)
+    );
+    assert!(
+        !ssh(&key, port, "true").status.success(),
+        "the old key no longer does"
+    );
     daemon.crv(&["vm", "reset", "web"]).ok();
 }

@@ -18,7 +18,7 @@ fn duplicate_name(name: &str) -> WireError {
 }
 
 impl SupervisorState {
-    pub(super) fn create(&mut self, myself: &SupervisorRef, spec: VmSpec, reply: CreateReply) {
+    pub(super) fn create(&mut self, myself: &SupervisorRef, spec: Box<VmSpec>, reply: CreateReply) {
         if self.shutting_down {
             let _ = reply.send(Err(super::shutting_down("vm create")));
             return;
@@ -55,12 +55,12 @@ impl SupervisorState {
         &mut self,
         myself: &SupervisorRef,
         name: String,
-        result: Result<StoredVm, WireError>,
+        result: Result<Box<StoredVm>, WireError>,
         reply: CreateReply,
     ) -> Result<(), ActorProcessingErr> {
         self.registry.release(&name);
         let stored = match result {
-            Ok(stored) => stored,
+            Ok(stored) => *stored,
             Err(err) => {
                 let _ = reply.send(Err(err));
                 return Ok(());
@@ -100,13 +100,13 @@ async fn insert(
     store: &corvus_storage::Store,
     spec: &VmSpec,
     mut extras: NewVmExtras,
-) -> Result<StoredVm, WireError> {
+) -> Result<Box<StoredVm>, WireError> {
     validate::files::existing_file("kernel", spec.kernel.as_deref()).await?;
     validate::files::existing_file("initrd", spec.initrd.as_deref()).await?;
     // A generated MAC another NIC already has: draw again (rarely twice).
     for _ in 0..crate::vm::MAC_ATTEMPTS {
         match db(store.insert_vm_with(spec, &extras)).await {
-            Ok(stored) => return Ok(stored),
+            Ok(stored) => return Ok(Box::new(stored)),
             Err(err) if err.duplicate() == Some(Duplicate::VmName) => {
                 return Err(duplicate_name(&spec.name));
             }

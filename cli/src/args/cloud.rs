@@ -91,3 +91,15 @@ pub struct IpArgs {
     #[arg(long, value_name = "S", value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub timeout: Option<u32>,
 }
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// VM name or id
+    pub vm: String,
+    /// An identity (private key) file for ssh, as ssh -i
+    #[arg(short = 'i', long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// More for ssh after `--`: a remote command, or ssh options (-L 8080:localhost:80)
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}

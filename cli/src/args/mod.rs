@@ -4,7 +4,7 @@ mod cloud;
 mod remote;
 
 pub use cloud::{
-    CloudInitCommand, CloudInitSetArgs, CloudOptions, CreateCloudArgs, ExecArgs, IpArgs,
+    CloudInitCommand, CloudInitSetArgs, CloudOptions, CreateCloudArgs, ExecArgs, IpArgs, SshArgs,
 };
 pub use remote::{ConnectionArgs, RemoteAddArgs, RemoteCommand};
 
@@ -83,6 +83,13 @@ pub enum Command {
     /// s (state), u (uptime) sort; r reverses; q, Esc or Ctrl+C quits.
     /// Off a terminal, or with --once or --json, prints the figures once.
     Top(TopArgs),
+    /// SSH into a VM as its cloud-init user, through its forward of port 22 (or the address its agent reports)
+    ///
+    /// Runs ssh with -o StrictHostKeyChecking=accept-new and a known_hosts
+    /// file per VM under $XDG_DATA_HOME/corvus/known_hosts (reset when the
+    /// cloud-init instance-id changes); your ssh config, agent and keys
+    /// apply as usual.
+    Ssh(SshArgs),
 }
 
 #[derive(Debug, Args)]

@@ -52,7 +52,7 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
     };
     let request = match args.image {
         Some(image) => Request::CreateVmFromImage {
-            spec: ImageVmSpec {
+            spec: Box::new(ImageVmSpec {
                 spec,
                 image: DiskRef::parse(&image),
                 disk_size: args
@@ -60,9 +60,11 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
                     .as_deref()
                     .map(super::disk::size)
                     .transpose()?,
-            },
+            }),
         },
-        None => Request::CreateVm { spec },
+        None => Request::CreateVm {
+            spec: Box::new(spec),
+        },
     };
     let vm = expect_vm(one_shot(&ctx.endpoint, request).await?)?;
     report(
