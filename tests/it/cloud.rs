@@ -115,6 +115,7 @@ fn cloud_init_and_forwards_reach_qemu(db: Db) {
     daemon
         .crv(&["vm", "ip", "web", "--timeout", "1"])
         .fails(1, "did not answer");
+    assert_eq!(daemon.show("web")["agent"], "not responding");
 
     // A second VM asking for the same port fails to start, naming the first.
     daemon.create_firmware_vm("copy", &["--forward", &forward]);
@@ -220,6 +221,7 @@ fn bad_cloud_input_is_refused_clearly() {
     daemon
         .crv(&["vm", "exec", "net", "--", "true"])
         .fails(1, "no guest agent channel");
+    assert_eq!(daemon.show("net")["agent"], "off");
 
     // A port some other process holds fails the start, naming the port.
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -167,6 +167,9 @@ fn a_cloud_image_boots_with_its_seed_and_answers_ssh_on_the_forward() {
     assert_eq!(piped.ok(), "piped\n", "stdin reaches the command");
     let ip = daemon.crv(&["vm", "ip", "web"]).ok();
     assert!(ip.contains("10.0.2.15/24"), "{ip}");
+    let shown = daemon.show("web");
+    assert_eq!(shown["agent"], "connected", "{shown}");
+    assert_eq!(shown["ip_addresses"][0], "10.0.2.15/24", "{shown}");
 
     // crv ssh: the forward, the cloud-init user, a pinned host key.
     let data = dir.path().join("data");
@@ -189,7 +192,12 @@ fn a_cloud_image_boots_with_its_seed_and_answers_ssh_on_the_forward() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "cloudweb");
     let out = crv_ssh(&["exit 7"]);
-    assert_eq!(out.status.code(), Some(7), "crv ssh exits as ssh does");
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "crv ssh exits as ssh does: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pinned =
         std::fs::read_to_string(data.join(format!("corvus/known_hosts/web-{id}"))).unwrap();
     // The host key (hashed when ssh's config says so) after the header.

@@ -5,7 +5,9 @@
 //! error within the deadline.
 
 use super::{Reply, VmActorRef, VmActorState, VmMsg, VmReply};
-use corvus_protocol::{ErrorKind, ExecOutput, ExecSpec, GuestInterface, Response, WireError};
+use corvus_protocol::{
+    AgentStatus, ErrorKind, ExecOutput, ExecSpec, GuestInterface, Response, VmInfo, WireError,
+};
 use corvus_qemu::qga::{QgaChannel, QgaError};
 use qapi::qga;
 use std::path::PathBuf;
@@ -21,8 +23,49 @@ const FIRST_POLL: Duration = Duration::from_millis(20);
 const MAX_POLL: Duration = Duration::from_millis(500);
 
 /// The deadline a request asks for.
+impl VmActorState {
+    /// A task's news of the agent, for `vm show`.
+    pub(super) fn agent_seen(&mut self, boot: u64, answered: bool, addresses: Option<Vec<String>>) {
+        let Some(current) = self.boot.as_mut().filter(|b| b.state.number == boot) else {
+            return;
+        };
+        current.agent.answered = answered;
+        if let Some(addresses) = addresses {
+            current.agent.addresses = addresses;
+        }
+    }
+
+    /// `vm show`'s view of the agent: off without the channel, connected
+    /// when this boot's last exchange was answered.
+    pub(super) fn agent_view(&self, info: &mut VmInfo) {
+        let seen = self.boot.as_ref().map(|boot| &boot.agent);
+        info.agent = match (info.guest_agent, seen) {
+            (false, _) => AgentStatus::Off,
+            (true, Some(seen)) if seen.answered => AgentStatus::Connected,
+            (true, _) => AgentStatus::NotResponding,
+        };
+        info.ip_addresses = seen
+            .map(|seen| {
+                seen.addresses
+                    .iter()
+                    .filter(|a| !a.starts_with("127.") && !a.starts_with("::1/"))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+}
+
 pub fn timeout(secs: Option<u32>) -> Duration {
     secs.map_or(DEFAULT_TIMEOUT, |secs| Duration::from_secs(secs.into()))
+}
+
+/// The agent as the last exchange of a boot found it.
+#[derive(Debug, Clone, Default)]
+pub struct AgentSeen {
+    pub answered: bool,
+    /// From the last `vm ip`, without loopback.
+    pub addresses: Vec<String>,
 }
 
 pub enum AgentQuery {
@@ -42,7 +85,7 @@ impl VmActorState {
         )))
     }
 
-    pub(super) fn ask_agent(&self, query: AgentQuery, reply: Reply) {
+    pub(super) fn ask_agent(&self, myself: &VmActorRef, query: AgentQuery, reply: Reply) {
         let Some(socket) = self.boot.as_ref().map(|boot| boot.paths.qga.clone()) else {
             let _ = reply.send(Err(WireError::unavailable(format!(
                 "VM '{}' has no QEMU running",
@@ -51,6 +94,8 @@ impl VmActorState {
             return;
         };
         let name = self.info.name.clone();
+        let boot = self.boot.as_ref().map_or(0, |boot| boot.state.number);
+        let myself = myself.clone();
         tokio::spawn(
             async move {
                 let answer = match query {
@@ -64,6 +109,22 @@ impl VmActorState {
                             .map(Response::GuestInterfaces)
                     }
                 };
+                // Refused: the agent answered, the command was wrong.
+                let answered = matches!(answer, Ok(_) | Err(QgaError::Refused { .. }));
+                let addresses = match &answer {
+                    Ok(Response::GuestInterfaces(found)) => Some(
+                        found
+                            .iter()
+                            .flat_map(|interface| interface.addresses.iter().cloned())
+                            .collect(),
+                    ),
+                    _ => None,
+                };
+                let _ = myself.cast(VmMsg::AgentSeen {
+                    boot,
+                    answered,
+                    addresses,
+                });
                 let _ = reply.send(
                     answer
                         .map(VmReply::Response)

@@ -120,9 +120,9 @@ impl VmActorState {
         match command {
             VmCommand::Attach { channel } => self.attach(channel, origin.connection, reply),
             VmCommand::SpiceUri => self.spice_uri(reply),
-            VmCommand::GuestExec(spec) => self.ask_agent(AgentQuery::Exec(spec), reply),
+            VmCommand::GuestExec(spec) => self.ask_agent(myself, AgentQuery::Exec(spec), reply),
             VmCommand::GuestInterfaces { timeout_secs } => {
-                self.ask_agent(AgentQuery::Interfaces { timeout_secs }, reply)
+                self.ask_agent(myself, AgentQuery::Interfaces { timeout_secs }, reply)
             }
             VmCommand::Edit(_)
             | VmCommand::Delete

@@ -164,6 +164,12 @@ pub enum VmMsg {
         boot: u64,
         result: Result<(), String>,
     },
+    /// A `vm exec` or `vm ip` task's news of the agent.
+    AgentSeen {
+        boot: u64,
+        answered: bool,
+        addresses: Option<Vec<String>>,
+    },
     /// The stats collector asks for this boot's QMP figures; a task answers
     /// `reply` directly, within `deadline` (see `stats.rs`).
     SampleQmp {
@@ -352,6 +358,11 @@ impl VmActorState {
                 core::Timer::ExitSettle => Input::ExitSettled { boot },
             },
             VmMsg::AgentShutdownDone { boot, result } => Input::AgentShutdownDone { boot, result },
+            VmMsg::AgentSeen {
+                boot,
+                answered,
+                addresses,
+            } => return self.agent_seen(boot, answered, addresses),
             VmMsg::Restart { attempt } => Input::RestartDue {
                 attempt,
                 scheduled: self.restarts.take_if_scheduled(attempt),
@@ -373,6 +384,8 @@ impl VmActorState {
     }
 
     fn info_reply(&self) -> VmReply {
-        VmReply::Response(Response::Vm(Box::new(self.info.clone())))
+        let mut info = self.info.clone();
+        self.agent_view(&mut info);
+        VmReply::Response(Response::Vm(Box::new(info)))
     }
 }
