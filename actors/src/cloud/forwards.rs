@@ -84,7 +84,7 @@ pub async fn taken(vm: &VmInfo, others: &[std::sync::Arc<VmInfo>]) -> Result<(),
         });
         if let Some(holder) = holder {
             return Err(format!(
-                "host port {} ({}) is already forwarded by VM '{}', which is {}; stop it or pick another port with `crv vm net`",
+                "Host port {} ({}) is already forwarded by VM '{}', which is {}; stop it, or pick another port (`crv vm net remove` and `crv vm net add --forward`)",
                 forward.host_port, forward, holder.name, holder.status
             ));
         }
@@ -98,7 +98,7 @@ pub async fn taken(vm: &VmInfo, others: &[std::sync::Arc<VmInfo>]) -> Result<(),
         };
         if let Err(err) = bound {
             return Err(format!(
-                "host port {} ({forward}) is in use by another process ({err}); free it or pick another port",
+                "Host port {} ({forward}) is in use by another process ({err}); free it, or pick another port (`crv vm net remove` and `crv vm net add --forward`)",
                 forward.host_port
             ));
         }

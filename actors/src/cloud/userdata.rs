@@ -180,7 +180,7 @@ pub fn user_data(config: &Resolved) -> String {
     match kind {
         // A multipart's own headers head its part: a nested message.
         Kind::Multipart => out.push_str(theirs),
-        _ => {
+        Kind::CloudConfig | Kind::Script | Kind::Include | Kind::Boothook => {
             out.push_str(&format!(
                 "Content-Type: {}; charset=\"utf-8\"\nMIME-Version: 1.0\nContent-Disposition: attachment; filename=\"user-data\"\n\n",
                 kind.content_type()

@@ -43,7 +43,7 @@ pub enum BootError {
     #[error(transparent)]
     Seed(#[from] crate::cloud::seed::SeedError),
     /// A forwarded host port is taken; the text names it and its holder.
-    #[error("Cannot forward {0}")]
+    #[error("{0}")]
     PortTaken(String),
     #[error("The seed task failed: {0}")]
     SeedTask(String),
