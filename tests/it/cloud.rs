@@ -247,7 +247,7 @@ fn bad_cloud_input_is_refused_clearly() {
     assert_eq!(net["status"], "error");
     let last_error = net["last_error"].as_str().unwrap();
     assert!(
-        last_error.contains(&format!("host port {port}")),
+        last_error.contains(&format!("Host port {port}")),
         "{last_error}"
     );
 }
