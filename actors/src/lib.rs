@@ -3,6 +3,7 @@
 //! and an event bus fanning them out.
 
 pub mod client_name;
+mod cloud;
 pub mod config;
 mod context;
 pub mod daemon;

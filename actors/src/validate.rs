@@ -237,6 +237,7 @@ pub fn nic(nic: &NicSpec) -> Check {
     if let Some(mac) = &nic.mac_address {
         parse_mac(mac)?;
     }
+    crate::cloud::forwards::check_nic(nic)?;
     Ok(())
 }
 

@@ -24,6 +24,9 @@ pub fn spec(name: &str) -> VmSpec {
         kernel: None,
         initrd: None,
         cmdline: None,
+        guest_agent: None,
+        cloud_init: None,
+        forwards: Vec::new(),
     }
 }
 

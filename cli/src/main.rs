@@ -17,12 +17,16 @@ mod terminal;
 mod top;
 mod words;
 
-use args::{Cli, Command, DriveCommand, NetCommand, RemoteCommand, ShareCommand, VmCommand};
+use args::{
+    Cli, CloudInitCommand, Command, DriveCommand, NetCommand, RemoteCommand, ShareCommand,
+    VmCommand,
+};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use client::Endpoint;
 use commands::{
-    Ctx, attach, completions, daemon, definition, devices, events, lifecycle, remote, stats, view,
+    Ctx, agent, attach, cloud, completions, daemon, definition, devices, events, lifecycle, remote,
+    ssh, stats, view,
 };
 use corvus_protocol::Channel;
 use error::CliError;
@@ -97,6 +101,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Man(args) => completions::man(args.dir.as_deref(), cli.json),
         Command::Top(args) => stats::top(&ctx()?, args).await,
         Command::Web(args) => commands::web::web(&ctx()?, args.open).await,
+        Command::Ssh(args) => ssh::ssh(&ctx()?, args).await,
     }
 }
 
@@ -123,6 +128,13 @@ async fn vm(ctx: &Ctx, command: VmCommand) -> Result<(), CliError> {
         VmCommand::Share(ShareCommand::Add(args)) => devices::add_share(ctx, args).await,
         VmCommand::Share(ShareCommand::Remove(args)) => devices::remove_share(ctx, args).await,
         VmCommand::Stats(target) => stats::vm_stats(ctx, &target.vm).await,
+        VmCommand::CloudInit(CloudInitCommand::Show(target)) => cloud::show(ctx, &target.vm).await,
+        VmCommand::CloudInit(CloudInitCommand::Set(args)) => cloud::set(ctx, args).await,
+        VmCommand::CloudInit(CloudInitCommand::Clear(target)) => {
+            cloud::clear(ctx, &target.vm).await
+        }
+        VmCommand::Exec(args) => agent::exec(ctx, args).await,
+        VmCommand::Ip(args) => agent::ip(ctx, args).await,
     }
 }
 

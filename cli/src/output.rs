@@ -193,6 +193,22 @@ pub fn vm_show(vm: &VmInfo) {
         ("kernel", opt(&vm.kernel)),
         ("initrd", opt(&vm.initrd)),
         ("cmdline", opt(&vm.cmdline)),
+        ("agent", vm.agent.to_string()),
+        (
+            "cloud-init",
+            vm.cloud_init.as_ref().map_or_else(
+                || "-".to_owned(),
+                |c| {
+                    format!(
+                        "user {}, hostname {}, {} key(s), {}",
+                        c.user,
+                        c.hostname,
+                        c.ssh_keys.len(),
+                        c.instance_id
+                    )
+                },
+            ),
+        ),
         ("created", vm.created_at.clone()),
         ("updated", vm.updated_at.clone()),
     ];
@@ -241,13 +257,19 @@ pub fn vm_show(vm: &VmInfo) {
     if vm.network_interfaces.is_empty() {
         println!("  none");
     } else {
-        let mut t = table(&["ID", "TYPE", "MAC", "HOST DEVICE"]);
+        let mut t = table(&["ID", "TYPE", "MAC", "HOST DEVICE", "FORWARDS"]);
         for n in &vm.network_interfaces {
+            let forwards: Vec<String> = n.forwards.iter().map(|f| f.to_string()).collect();
             t.add_row(vec![
                 Cell::new(n.id),
                 Cell::new(n.nic_type),
                 text_cell(&n.mac_address),
                 text_cell(&opt(&n.host_device)),
+                text_cell(&if forwards.is_empty() {
+                    "-".to_owned()
+                } else {
+                    forwards.join(" ")
+                }),
             ]);
         }
         print(t, &[0, 1, 2]);

@@ -203,6 +203,25 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// The transport of a port forward.
+    ForwardProtocol ("forward protocol") {
+        Tcp = "tcp",
+        Udp = "udp",
+    }
+}
+
+text_enum! {
+    /// The QEMU guest agent of a VM: `off` without the agent's port,
+    /// `connected` while it answers, `not responding` otherwise (the guest
+    /// is booting, has no agent running, or the VM is stopped).
+    AgentStatus ("agent status") {
+        Connected = "connected",
+        NotResponding = "not responding",
+        Off = "off",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 //! `Reply`; [`Connection::call`] joins them.
 
 mod budget;
+mod cloud;
 mod codec;
 mod connection;
 mod disk;
@@ -21,6 +22,10 @@ pub mod text;
 pub mod tls;
 
 pub use budget::{FrameBudget, OverBudget, Reservation, UNCHARGED_FRAME_LEN};
+pub use cloud::{
+    CloudInitChanges, CloudInitInfo, CloudInitSpec, ExecOutput, ExecSpec, Forward, GuestInterface,
+    ParseForwardError,
+};
 pub use codec::{Expiry, FrameCodec, FrameError, MAX_FRAME_LEN};
 pub use connection::{CallError, Connection, Limits};
 pub use disk::{
@@ -28,8 +33,9 @@ pub use disk::{
     SnapshotSpec,
 };
 pub use enums::{
-    CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
-    ParseEnumError, RestartPolicy, Role, ShareCache, SnapshotAction, TextEnum, VmState,
+    AgentStatus, CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface,
+    DriveMedia, ForwardProtocol, NicType, ParseEnumError, RestartPolicy, Role, ShareCache,
+    SnapshotAction, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};

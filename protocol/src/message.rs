@@ -1,5 +1,6 @@
 //! The frames client and daemon exchange (DESIGN §6).
 
+use crate::cloud::{CloudInitChanges, ExecOutput, ExecSpec, GuestInterface};
 use crate::disk::{
     DiskInfo, DiskRef, DiskSnapshotInfo, ImageVmSpec, ImportSpec, JobProgress, SnapshotSpec,
 };
@@ -69,8 +70,10 @@ pub enum Request {
     ShowVm {
         vm: VmRef,
     },
+    /// Boxed, as `CreateVmFromImage`: a definition is by far the largest
+    /// request (the wire format is the same).
     CreateVm {
-        spec: VmSpec,
+        spec: Box<VmSpec>,
     },
     /// The VM must be stopped.
     EditVm {
@@ -188,7 +191,7 @@ pub enum Request {
     },
     /// `vm create --image`: the VM and its root overlay, or neither.
     CreateVmFromImage {
-        spec: ImageVmSpec,
+        spec: Box<ImageVmSpec>,
     },
     /// `vm delete --with-disks`: the VM, then the managed disks only it used.
     DeleteVmWithDisks {
@@ -208,6 +211,26 @@ pub enum Request {
     /// the asking client, with the asking client's role. Fails when the
     /// daemon serves no web console.
     WebLogin,
+    /// Changes a stopped VM's cloud-init configuration (creating it if the
+    /// VM has none); the next start writes a new seed.
+    SetCloudInit {
+        vm: VmRef,
+        changes: CloudInitChanges,
+    },
+    /// Removes a stopped VM's cloud-init configuration (no seed any more).
+    ClearCloudInit {
+        vm: VmRef,
+    },
+    /// Runs a command in a running VM through its guest agent.
+    GuestExec {
+        vm: VmRef,
+        spec: ExecSpec,
+    },
+    /// The guest's network interfaces, asked of its agent now.
+    GuestInterfaces {
+        vm: VmRef,
+        timeout_secs: Option<u32>,
+    },
 }
 
 impl Request {
@@ -252,6 +275,10 @@ impl Request {
             Request::AllStats => "top",
             Request::ReloadRevocations => "tls revoke",
             Request::WebLogin => "web",
+            Request::SetCloudInit { .. } => "vm cloud-init set",
+            Request::ClearCloudInit { .. } => "vm cloud-init clear",
+            Request::GuestExec { .. } => "vm exec",
+            Request::GuestInterfaces { .. } => "vm ip",
         }
     }
 }
@@ -312,6 +339,10 @@ pub enum Response {
         url: String,
         expires_in_secs: u64,
     },
+    /// `GuestExec`: what the command did.
+    Exec(ExecOutput),
+    /// `GuestInterfaces`: the guest's interfaces and addresses.
+    GuestInterfaces(Vec<GuestInterface>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

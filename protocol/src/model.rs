@@ -3,9 +3,10 @@
 //! Field names equal the storage columns (DESIGN §7) because `crv --json`
 //! prints these structs as they are.
 
+use crate::cloud::{CloudInitInfo, CloudInitSpec, Forward};
 use crate::enums::{
-    CacheMode, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType, RestartPolicy,
-    ShareCache, VmState,
+    AgentStatus, CacheMode, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
+    RestartPolicy, ShareCache, VmState,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -53,6 +54,11 @@ pub struct VmSpec {
     pub kernel: Option<String>,
     pub initrd: Option<String>,
     pub cmdline: Option<String>,
+    /// The guest agent's port; `None` is on with cloud-init, else off.
+    pub guest_agent: Option<bool>,
+    pub cloud_init: Option<CloudInitSpec>,
+    /// Forwards for a user NIC added with the VM (`--forward`).
+    pub forwards: Vec<Forward>,
 }
 
 /// A partial update from `crv vm edit`: `None` keeps the current value.
@@ -72,6 +78,7 @@ pub struct VmChanges {
     pub kernel: Option<String>,
     pub initrd: Option<String>,
     pub cmdline: Option<String>,
+    pub guest_agent: Option<bool>,
 }
 
 impl VmChanges {
@@ -99,6 +106,9 @@ pub struct NicSpec {
     pub nic_type: NicType,
     pub host_device: Option<String>,
     pub mac_address: Option<String>,
+    /// Host ports forwarded to the guest (user NICs only).
+    #[serde(default)]
+    pub forwards: Vec<Forward>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +140,8 @@ pub struct NicInfo {
     pub nic_type: NicType,
     pub host_device: Option<String>,
     pub mac_address: String,
+    #[serde(default)]
+    pub forwards: Vec<Forward>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +193,12 @@ pub struct VmInfo {
     pub network_interfaces: Vec<NicInfo>,
     pub shared_dirs: Vec<ShareInfo>,
     pub runtime: RuntimePaths,
+    /// The QEMU guest agent's port is part of the VM.
+    pub guest_agent: bool,
+    pub agent: AgentStatus,
+    /// The guest's addresses as its agent last reported them (no loopback).
+    pub ip_addresses: Vec<String>,
+    pub cloud_init: Option<CloudInitInfo>,
 }
 
 #[cfg(test)]

@@ -50,7 +50,9 @@ impl Response {
             | Response::SpiceUri { .. }
             | Response::VmStats(_)
             | Response::RevocationsReloaded { .. }
-            | Response::WebLogin { .. } => vec![self],
+            | Response::WebLogin { .. }
+            | Response::Exec(_)
+            | Response::GuestInterfaces(_) => vec![self],
         }
     }
 

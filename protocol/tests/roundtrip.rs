@@ -43,6 +43,7 @@ fn sample_vm(name: &str, id: i64, n: u64) -> VmInfo {
             nic_type: NicType::Bridge,
             host_device: Some("br0".into()),
             mac_address: "52:54:00:12:34:56".into(),
+            forwards: vec![forward(n)],
         }],
         shared_dirs: vec![ShareInfo {
             id: 3,
@@ -60,6 +61,17 @@ fn sample_vm(name: &str, id: i64, n: u64) -> VmInfo {
             serial: "/run/corvus/1/serial.sock".into(),
             serial_log: "/run/corvus/1/serial.log".into(),
         },
+        guest_agent: true,
+        agent: AgentStatus::NotResponding,
+        ip_addresses: vec!["10.0.2.15/24".into()],
+        cloud_init: Some(CloudInitInfo {
+            user: "alice".into(),
+            ssh_keys: vec!["ssh-ed25519 AAAA alice@host".into()],
+            hostname: name.to_owned(),
+            user_data: Some("#cloud-config\n{}\n".into()),
+            network_config: None,
+            instance_id: format!("iid-{n}"),
+        }),
     }
 }
 
@@ -85,7 +97,7 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
         Request::ListVms,
         Request::ShowVm { vm: VmRef::Id(id) },
         Request::CreateVm {
-            spec: VmSpec {
+            spec: Box::new(VmSpec {
                 name: name.to_owned(),
                 cpu_count: n as u32,
                 ram_mb: n,
@@ -100,7 +112,14 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 kernel: None,
                 initrd: Some(name.to_owned()),
                 cmdline: None,
-            },
+                guest_agent: Some(true),
+                cloud_init: Some(CloudInitSpec {
+                    user: Some(name.to_owned()),
+                    ssh_keys: vec!["ssh-rsa AAAA".into()],
+                    ..CloudInitSpec::default()
+                }),
+                forwards: vec![forward(n)],
+            }),
         },
         Request::EditVm {
             vm: vm(),
@@ -134,6 +153,7 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 nic_type: NicType::Vde,
                 host_device: Some(name.to_owned()),
                 mac_address: None,
+                forwards: vec![forward(n)],
             },
         },
         Request::RemoveNic {
@@ -221,7 +241,7 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
             keep_file: true,
         },
         Request::CreateVmFromImage {
-            spec: ImageVmSpec {
+            spec: Box::new(ImageVmSpec {
                 spec: VmSpec {
                     name: name.to_owned(),
                     cpu_count: 1,
@@ -237,17 +257,50 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                     kernel: None,
                     initrd: None,
                     cmdline: None,
+                    guest_agent: None,
+                    cloud_init: None,
+                    forwards: Vec::new(),
                 },
                 image: VmRef::Name("base".into()),
                 disk_size: Some(n),
-            },
+            }),
         },
         Request::DeleteVmWithDisks { vm: vm() },
         Request::VmStats { vm: vm() },
         Request::AllStats,
         Request::ReloadRevocations,
         Request::WebLogin,
+        Request::SetCloudInit {
+            vm: vm(),
+            changes: CloudInitChanges {
+                ssh_keys: Some(vec![format!("ssh-ed25519 {name}")]),
+                hostname: Some(String::new()),
+                ..CloudInitChanges::default()
+            },
+        },
+        Request::ClearCloudInit { vm: vm() },
+        Request::GuestExec {
+            vm: vm(),
+            spec: ExecSpec {
+                command: vec!["sh".into(), "-c".into(), name.to_owned()],
+                input: Some(vec![0, 255, n as u8]),
+                timeout_secs: Some(n as u32),
+            },
+        },
+        Request::GuestInterfaces {
+            vm: vm(),
+            timeout_secs: None,
+        },
     ]
+}
+
+fn forward(n: u64) -> Forward {
+    Forward {
+        protocol: ForwardProtocol::Udp,
+        host_address: "127.0.0.1".into(),
+        host_port: n as u16,
+        guest_port: 22,
+    }
 }
 
 fn sample_stats(name: &str, id: i64, n: u64) -> VmStats {
@@ -469,6 +522,17 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
             url: format!("http://127.0.0.1:8080/login?token={name}"),
             expires_in_secs: n,
         },
+        Response::Exec(ExecOutput {
+            exit_code: 3,
+            stdout: name.as_bytes().to_vec(),
+            stderr: vec![0xff],
+            truncated: false,
+        }),
+        Response::GuestInterfaces(vec![GuestInterface {
+            name: "eth0".into(),
+            mac_address: Some("52:54:00:12:34:56".into()),
+            addresses: vec!["10.0.2.15/24".into(), "fec0::5054:ff:fe12:3456/64".into()],
+        }]),
     ]
 }
 

@@ -13,6 +13,7 @@ pub mod img;
 pub mod paths;
 pub mod private_dir;
 pub mod process;
+pub mod qga;
 pub mod qmp;
 pub mod virtiofsd;
 
@@ -25,6 +26,7 @@ pub use process::{
     AdoptError, ExitInfo, OWNER_VARIABLE, ProcessHandle, Signal, find_marked, owner_mark_of,
     read_tail, read_tail_async,
 };
+pub use qga::{QgaChannel, QgaError};
 pub use qmp::{
     BalloonInfo, BlockCounters, BlockStats, QmpCommands, QmpError, QmpEvent, QmpEvents, RunStatus,
     VcpuThread,

@@ -24,6 +24,10 @@ pub struct VmPaths {
     pub serial_log: PathBuf,
     /// QEMU's stderr, where it explains why it refused to start or died.
     pub qemu_log: PathBuf,
+    /// The QEMU guest agent's channel (a virtio-serial port's chardev).
+    pub qga: PathBuf,
+    /// The cloud-init NoCloud seed volume, written at each start.
+    pub seed: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +68,8 @@ impl VmPaths {
             serial: dir.join("serial.sock"),
             serial_log: dir.join("serial.log"),
             qemu_log: dir.join("qemu.log"),
+            qga: dir.join("qga.sock"),
+            seed: dir.join("seed.img"),
             dir,
         }
     }
@@ -79,10 +85,16 @@ impl VmPaths {
     }
 
     fn sockets<'a>(&'a self, share_tags: &'a [&'a str]) -> impl Iterator<Item = PathBuf> + 'a {
-        [&self.qmp, &self.monitor, &self.spice, &self.serial]
-            .into_iter()
-            .cloned()
-            .chain(share_tags.iter().map(|tag| self.virtiofsd_socket(tag)))
+        [
+            &self.qmp,
+            &self.monitor,
+            &self.spice,
+            &self.serial,
+            &self.qga,
+        ]
+        .into_iter()
+        .cloned()
+        .chain(share_tags.iter().map(|tag| self.virtiofsd_socket(tag)))
     }
 
     /// QEMU would fail with an obscure bind error on a path that does not

@@ -12,6 +12,7 @@ mod transaction;
 pub use error::{Duplicate, StorageError};
 pub use identity::DatabaseIdentity;
 pub use lock::{DEFAULT_LOCK_NAME, DatabaseLock, LockHolder, advisory_key};
+pub use queries::cloud::{NewCloudInit, NewVmExtras};
 pub use queries::disks::NewDisk;
 pub use queries::state::StateRecord;
 pub use queries::web_sessions::NewWebSession;

@@ -1,11 +1,12 @@
 //! Rows to protocol types. Enum columns are text; a value that does not
 //! parse means someone edited the database by hand, and says so.
 
-use crate::entity::{drive, network_interface, shared_dir, vm, vm_event};
+use crate::entity::{cloud_init, drive, network_interface, shared_dir, vm, vm_event};
 use crate::error::StorageError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use corvus_protocol::{
-    DriveInfo, EventCause, NicInfo, RuntimePaths, ShareInfo, VmEvent, VmInfo, VmState,
+    AgentStatus, CloudInitInfo, DriveInfo, EventCause, NicInfo, RuntimePaths, ShareInfo, VmEvent,
+    VmInfo, VmState,
 };
 use std::str::FromStr;
 
@@ -16,6 +17,7 @@ pub struct StoredVm {
     pub drives: Vec<drive::Model>,
     pub nics: Vec<network_interface::Model>,
     pub shares: Vec<shared_dir::Model>,
+    pub cloud_init: Option<cloud_init::Model>,
 }
 
 pub fn timestamp(at: &DateTime<Utc>) -> String {
@@ -69,6 +71,14 @@ impl StoredVm {
             initrd: vm.initrd,
             cmdline: vm.cmdline,
             last_error: vm.last_error,
+            guest_agent: vm.guest_agent,
+            agent: if vm.guest_agent {
+                AgentStatus::NotResponding
+            } else {
+                AgentStatus::Off
+            },
+            ip_addresses: Vec::new(),
+            cloud_init: self.cloud_init.map(cloud_init_info).transpose()?,
             name: vm.name,
             drives: self
                 .drives
@@ -110,6 +120,24 @@ pub fn nic_info(row: network_interface::Model) -> Result<NicInfo, StorageError> 
         nic_type: parse("network_interface.type", &row.nic_type)?,
         host_device: row.host_device,
         mac_address: row.mac_address,
+        forwards: serde_json::from_str(&row.forwards).map_err(|_| StorageError::Corrupt {
+            column: "network_interface.forwards",
+            value: row.forwards.clone(),
+        })?,
+    })
+}
+
+pub fn cloud_init_info(row: cloud_init::Model) -> Result<CloudInitInfo, StorageError> {
+    Ok(CloudInitInfo {
+        ssh_keys: serde_json::from_str(&row.ssh_keys).map_err(|_| StorageError::Corrupt {
+            column: "cloud_init.ssh_keys",
+            value: row.ssh_keys.clone(),
+        })?,
+        user: row.user_name,
+        hostname: row.hostname,
+        user_data: row.user_data,
+        network_config: row.network_config,
+        instance_id: row.instance_id,
     })
 }
 

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod browser;
 pub mod chaos;
+pub mod cloud_guest;
 pub mod daemon;
 pub mod disks;
 pub mod guest;

@@ -75,6 +75,9 @@ impl Daemon {
                         kernel: None,
                         initrd: None,
                         cmdline: None,
+                        guest_agent: None,
+                        cloud_init: None,
+                        forwards: Vec::new(),
                     };
                     async move { store.insert_vm(&spec).await.map(|_| ()) }
                 })

@@ -57,6 +57,9 @@ async fn suite(url: &str) {
             kernel: None,
             initrd: None,
             cmdline: None,
+            guest_agent: None,
+            cloud_init: None,
+            forwards: Vec::new(),
         })
         .await
         .unwrap();

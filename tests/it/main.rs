@@ -23,6 +23,8 @@ macro_rules! on_both_databases {
 mod access;
 mod adoption;
 mod cli;
+mod cloud;
+mod cloud_guest;
 mod core_races;
 mod definitions;
 mod devices;

@@ -23,6 +23,9 @@ fn spec(name: &str) -> VmSpec {
         kernel: None,
         initrd: None,
         cmdline: None,
+        guest_agent: None,
+        cloud_init: None,
+        forwards: Vec::new(),
     }
 }
 
@@ -86,6 +89,7 @@ async fn suite(url: &str) {
         nic_type: NicType::User,
         host_device: None,
         mac_address: None,
+        forwards: Vec::new(),
     };
     store
         .insert_nic(web.vm.id, &nic, "52:54:00:00:00:01")

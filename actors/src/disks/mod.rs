@@ -67,7 +67,7 @@ pub enum DiskRequest {
         disk: DiskRef,
         keep_file: bool,
     },
-    CreateVm(ImageVmSpec),
+    CreateVm(Box<ImageVmSpec>),
     DeleteVmWithDisks(VmRef),
 }
 
@@ -348,7 +348,7 @@ impl DiskState {
                 lease
                     .name(&name)
                     .share(base.id)
-                    .run(vm_link::create_vm(env, spec, base, name, origin))
+                    .run(vm_link::create_vm(env, *spec, base, name, origin))
             }
             DiskRequest::DeleteVmWithDisks(vm) => lease.run(vm_link::delete_vm(env, vm, origin)),
         })

@@ -201,7 +201,7 @@ pub async fn create_vm(
         let _ = files::remove(&root.path).await;
         env.apply(vec![Change::Removed(root.id)]);
     };
-    let vm_spec = spec.spec.clone();
+    let vm_spec = Box::new(spec.spec.clone());
     let created = vm_call(&env, |reply| SupervisorMsg::Create {
         spec: vm_spec,
         reply,

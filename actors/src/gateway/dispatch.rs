@@ -135,6 +135,16 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
         Request::AllStats => stats(services, StatsQuery::All).await,
         Request::ReloadRevocations => super::tls::reload_revocations(services).await,
         Request::WebLogin => crate::web::sessions::login_link(&services.ctx, peer).await,
+        Request::SetCloudInit {
+            vm: target,
+            changes,
+        } => vm(target, VmCommand::SetCloudInit(changes)).await,
+        Request::ClearCloudInit { vm: target } => vm(target, VmCommand::ClearCloudInit).await,
+        Request::GuestExec { vm: target, spec } => vm(target, VmCommand::GuestExec(spec)).await,
+        Request::GuestInterfaces {
+            vm: target,
+            timeout_secs,
+        } => vm(target, VmCommand::GuestInterfaces { timeout_secs }).await,
     };
     Next::Reply(reply)
 }
@@ -145,8 +155,13 @@ pub async fn forward(
     command: VmCommand,
     origin: Origin,
 ) -> Result<Response, WireError> {
-    let timeout = match command {
+    let timeout = match &command {
         VmCommand::Start => SLOW,
+        // The agent's own deadline comes first, so its error is the one seen.
+        VmCommand::GuestExec(spec) => QUICK + crate::vm::agent_timeout(spec.timeout_secs),
+        VmCommand::GuestInterfaces { timeout_secs } => {
+            QUICK + crate::vm::agent_timeout(*timeout_secs)
+        }
         _ => QUICK,
     };
     match call(

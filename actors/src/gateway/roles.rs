@@ -25,7 +25,8 @@ pub fn needed(request: &Request) -> Role {
         | Request::ShowDisk { .. }
         | Request::VmStats { .. }
         | Request::AllStats
-        | Request::WebLogin => Role::Viewer,
+        | Request::WebLogin
+        | Request::GuestInterfaces { .. } => Role::Viewer,
         Request::StartVm { .. }
         | Request::StopVm { .. }
         | Request::PauseVm { .. }
@@ -48,6 +49,9 @@ pub fn needed(request: &Request) -> Role {
         | Request::DiskSnapshot { .. }
         | Request::DeleteDisk { .. }
         | Request::CreateVmFromImage { .. }
+        | Request::SetCloudInit { .. }
+        | Request::ClearCloudInit { .. }
+        | Request::GuestExec { .. }
         | Request::DeleteVmWithDisks { .. }
         | Request::Shutdown
         | Request::CreateVm { .. }

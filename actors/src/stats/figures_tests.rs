@@ -62,6 +62,10 @@ fn info() -> Arc<VmInfo> {
             serial: text(),
             serial_log: text(),
         },
+        guest_agent: false,
+        agent: corvus_protocol::AgentStatus::Off,
+        ip_addresses: Vec::new(),
+        cloud_init: None,
     })
 }
 

@@ -168,6 +168,7 @@ mod tests {
             nic_type,
             host_device: host_device.map(str::to_owned),
             mac_address: format!("52:54:00:00:00:{id:02x}"),
+            forwards: Vec::new(),
         }
     }
 

@@ -2,10 +2,11 @@
 //! never holds up the supervisor), then given an actor.
 
 use super::{SupervisorMsg, SupervisorRef, SupervisorState};
+use crate::cloud::{config, forwards};
 use crate::validate;
 use crate::wire::{db, storage};
 use corvus_protocol::{Response, VmSpec, WireError};
-use corvus_storage::{Duplicate, StoredVm};
+use corvus_storage::{Duplicate, NewVmExtras, StoredVm};
 use ractor::{ActorProcessingErr, RpcReplyPort};
 
 type CreateReply = RpcReplyPort<Result<Response, WireError>>;
@@ -17,15 +18,18 @@ fn duplicate_name(name: &str) -> WireError {
 }
 
 impl SupervisorState {
-    pub(super) fn create(&mut self, myself: &SupervisorRef, spec: VmSpec, reply: CreateReply) {
+    pub(super) fn create(&mut self, myself: &SupervisorRef, spec: Box<VmSpec>, reply: CreateReply) {
         if self.shutting_down {
             let _ = reply.send(Err(super::shutting_down("vm create")));
             return;
         }
-        if let Err(err) = validate::spec(&spec) {
-            let _ = reply.send(Err(err));
-            return;
-        }
+        let extras = match validate::spec(&spec).and_then(|()| extras(&spec)) {
+            Ok(extras) => extras,
+            Err(err) => {
+                let _ = reply.send(Err(err));
+                return;
+            }
+        };
         if !self.registry.reserve(&spec.name) {
             let _ = reply.send(Err(duplicate_name(&spec.name)));
             return;
@@ -34,7 +38,7 @@ impl SupervisorState {
         let myself = myself.clone();
         tokio::spawn(async move {
             let name = spec.name.clone();
-            let result = insert(&store, &spec).await;
+            let result = insert(&store, &spec, extras).await;
             if let Err(ractor::MessagingErr::SendErr(SupervisorMsg::Created { reply, .. })) = myself
                 .cast(SupervisorMsg::Created {
                     name,
@@ -51,12 +55,12 @@ impl SupervisorState {
         &mut self,
         myself: &SupervisorRef,
         name: String,
-        result: Result<StoredVm, WireError>,
+        result: Result<Box<StoredVm>, WireError>,
         reply: CreateReply,
     ) -> Result<(), ActorProcessingErr> {
         self.registry.release(&name);
         let stored = match result {
-            Ok(stored) => stored,
+            Ok(stored) => *stored,
             Err(err) => {
                 let _ = reply.send(Err(err));
                 return Ok(());
@@ -76,12 +80,46 @@ impl SupervisorState {
     }
 }
 
-async fn insert(store: &corvus_storage::Store, spec: &VmSpec) -> Result<StoredVm, WireError> {
+/// What comes with the VM: its cloud-init configuration (checked and
+/// resolved now) and the user NIC carrying `--forward`s.
+fn extras(spec: &VmSpec) -> Result<NewVmExtras, WireError> {
+    let cloud_init = spec
+        .cloud_init
+        .as_ref()
+        .map(|cloud| config::resolve(&spec.name, cloud))
+        .transpose()?;
+    forwards::check_all(&spec.forwards)?;
+    let forward_nic_mac = (!spec.forwards.is_empty()).then(crate::vm::generated_mac);
+    Ok(NewVmExtras {
+        cloud_init,
+        forward_nic_mac,
+    })
+}
+
+async fn insert(
+    store: &corvus_storage::Store,
+    spec: &VmSpec,
+    mut extras: NewVmExtras,
+) -> Result<Box<StoredVm>, WireError> {
     validate::files::existing_file("kernel", spec.kernel.as_deref()).await?;
     validate::files::existing_file("initrd", spec.initrd.as_deref()).await?;
-    match db(store.insert_vm(spec)).await {
-        Ok(stored) => Ok(stored),
-        Err(err) if err.duplicate() == Some(Duplicate::VmName) => Err(duplicate_name(&spec.name)),
-        Err(err) => Err(err.into()),
+    // A generated MAC another NIC already has: draw again (rarely twice).
+    for _ in 0..crate::vm::MAC_ATTEMPTS {
+        match db(store.insert_vm_with(spec, &extras)).await {
+            Ok(stored) => return Ok(Box::new(stored)),
+            Err(err) if err.duplicate() == Some(Duplicate::VmName) => {
+                return Err(duplicate_name(&spec.name));
+            }
+            Err(err)
+                if err.duplicate() == Some(Duplicate::MacAddress)
+                    && extras.forward_nic_mac.is_some() =>
+            {
+                extras.forward_nic_mac = Some(crate::vm::generated_mac());
+            }
+            Err(err) => return Err(err.into()),
+        }
     }
+    Err(WireError::conflict(
+        "could not find an unused MAC address for the forwarding NIC; retry",
+    ))
 }

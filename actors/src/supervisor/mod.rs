@@ -30,14 +30,15 @@ pub enum SupervisorMsg {
         origin: Origin,
         reply: vm::Reply,
     },
+    /// Boxed, as `Created`'s row: by far the largest messages.
     Create {
-        spec: VmSpec,
+        spec: Box<VmSpec>,
         reply: RpcReplyPort<Result<Response, WireError>>,
     },
     /// The database answered a `Create`.
     Created {
         name: String,
-        result: Result<StoredVm, WireError>,
+        result: Result<Box<StoredVm>, WireError>,
         reply: RpcReplyPort<Result<Response, WireError>>,
     },
     /// A VmActor deleted its VM.

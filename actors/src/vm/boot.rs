@@ -28,6 +28,9 @@ pub struct Boot {
     pub starts: Vec<Reply>,
     /// `crv vm reset` callers waiting for QEMU to be gone.
     pub resets: Vec<Reply>,
+    /// What the guest agent last did this boot (`vm show`'s `agent` and
+    /// `ip_addresses`); a new boot starts unknown.
+    pub agent: super::agent::AgentSeen,
     /// Exit watchers: they reap, so they outlive the boot when it ends.
     watchers: Vec<JoinHandle<()>>,
     /// The launch, QMP connection and event pump: they end with the boot.
@@ -45,6 +48,7 @@ impl Boot {
             connecting: false,
             starts: Vec::new(),
             resets: Vec::new(),
+            agent: super::agent::AgentSeen::default(),
             watchers: Vec::new(),
             tasks: Vec::new(),
         }

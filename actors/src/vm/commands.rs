@@ -3,12 +3,41 @@
 //! attachments) carried out. While a definition write is in flight, later
 //! commands wait for it.
 
+use super::agent::AgentQuery;
 use super::core::{Command, Input};
 use super::{Origin, Reply, VmActorRef, VmActorState, VmCommand, VmReply, describe_channel};
 use crate::wire::db;
 use corvus_protocol::{DisplayKind, Response, WireError};
 use std::time::Duration;
 use tracing::Instrument;
+
+impl VmCommand {
+    /// The command as a user types it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            VmCommand::Show => "vm show",
+            VmCommand::Edit(_) => "vm edit",
+            VmCommand::Delete => "vm delete",
+            VmCommand::AddDrive(_) => "vm drive add",
+            VmCommand::RemoveDrive(_) => "vm drive remove",
+            VmCommand::AddNic(_) => "vm net add",
+            VmCommand::RemoveNic(_) => "vm net remove",
+            VmCommand::AddShare(_) => "vm share add",
+            VmCommand::RemoveShare(_) => "vm share remove",
+            VmCommand::Start => "vm start",
+            VmCommand::Stop { .. } => "vm stop",
+            VmCommand::Pause => "vm pause",
+            VmCommand::Reset => "vm reset",
+            VmCommand::History { .. } => "vm history",
+            VmCommand::Attach { .. } => "attach",
+            VmCommand::SpiceUri => "vm view",
+            VmCommand::SetCloudInit(_) => "vm cloud-init set",
+            VmCommand::ClearCloudInit => "vm cloud-init clear",
+            VmCommand::GuestExec(_) => "vm exec",
+            VmCommand::GuestInterfaces { .. } => "vm ip",
+        }
+    }
+}
 
 impl VmActorState {
     pub(super) fn command(
@@ -61,12 +90,24 @@ impl VmActorState {
             VmCommand::AddShare(_) | VmCommand::RemoveShare(_) => Command::Define {
                 what: "change its shared directories",
             },
+            VmCommand::SetCloudInit(_) | VmCommand::ClearCloudInit => Command::Define {
+                what: "change its cloud-init configuration",
+            },
             VmCommand::Attach { channel } => Command::Access {
                 what: format!("attach to the {}", describe_channel(*channel)),
             },
             VmCommand::SpiceUri => Command::Access {
                 what: "view it".into(),
             },
+            VmCommand::GuestExec(_) | VmCommand::GuestInterfaces { .. } => {
+                if let Err(err) = self.check_agent() {
+                    let _ = reply.send(Err(err));
+                    return;
+                }
+                Command::Access {
+                    what: "ask its guest agent".into(),
+                }
+            }
         };
         let input = Input::Command {
             command: core_command,
@@ -79,6 +120,10 @@ impl VmActorState {
         match command {
             VmCommand::Attach { channel } => self.attach(channel, origin.connection, reply),
             VmCommand::SpiceUri => self.spice_uri(reply),
+            VmCommand::GuestExec(spec) => self.ask_agent(myself, AgentQuery::Exec(spec), reply),
+            VmCommand::GuestInterfaces { timeout_secs } => {
+                self.ask_agent(myself, AgentQuery::Interfaces { timeout_secs }, reply)
+            }
             VmCommand::Edit(_)
             | VmCommand::Delete
             | VmCommand::AddDrive(_)
@@ -86,7 +131,9 @@ impl VmActorState {
             | VmCommand::AddNic(_)
             | VmCommand::RemoveNic(_)
             | VmCommand::AddShare(_)
-            | VmCommand::RemoveShare(_) => self.define(myself, command, reply),
+            | VmCommand::RemoveShare(_)
+            | VmCommand::SetCloudInit(_)
+            | VmCommand::ClearCloudInit => self.define(myself, command, reply),
             VmCommand::Show
             | VmCommand::History { .. }
             | VmCommand::Start

@@ -10,8 +10,8 @@ use crate::supervisor::{SupervisorMsg, SupervisorRef};
 use crate::validate;
 use crate::wire::{db, storage};
 use corvus_protocol::{
-    DriveInfo, DriveSpec, NicInfo, NicSpec, Response, ShareInfo, ShareSpec, VmChanges, VmInfo,
-    WireError,
+    CloudInitInfo, DriveInfo, DriveSpec, NicInfo, NicSpec, Response, ShareInfo, ShareSpec,
+    VmChanges, VmInfo, WireError,
 };
 use corvus_storage::entity::vm;
 use corvus_storage::{Duplicate, Store, rows};
@@ -20,9 +20,9 @@ use tracing::Instrument;
 
 /// Attempts at a random MAC before giving up (only a nearly full
 /// 24-bit space would need more than one).
-const MAC_ATTEMPTS: usize = 16;
+pub(crate) const MAC_ATTEMPTS: usize = 16;
 
-fn generated_mac() -> String {
+pub(crate) fn generated_mac() -> String {
     let [a, b, c, _] = fastrand::u32(..).to_be_bytes();
     format!("52:54:00:{a:02x}:{b:02x}:{c:02x}")
 }
@@ -37,6 +37,8 @@ pub enum Written {
     NicRemoved(i64),
     ShareAdded(ShareInfo),
     ShareRemoved(i64),
+    /// The VM's cloud-init configuration, as now stored (`None`: cleared).
+    CloudInit(Option<Box<CloudInitInfo>>),
 }
 
 /// The kernel trio as an edit would leave it ('' clears a field).
@@ -101,6 +103,8 @@ impl VmActorState {
                 Ok(())
             }
             VmCommand::RemoveShare(id) => self.has("share", *id, |vm| &vm.shared_dirs, |s| s.id),
+            VmCommand::SetCloudInit(changes) => super::cloud_init::check(&self.info, changes),
+            VmCommand::ClearCloudInit => super::cloud_init::check_clear(&self.info),
             VmCommand::Delete
             | VmCommand::Show
             | VmCommand::Start
@@ -109,7 +113,9 @@ impl VmActorState {
             | VmCommand::Reset
             | VmCommand::History { .. }
             | VmCommand::Attach { .. }
-            | VmCommand::SpiceUri => Ok(()),
+            | VmCommand::SpiceUri
+            | VmCommand::GuestExec(_)
+            | VmCommand::GuestInterfaces { .. } => Ok(()),
         }
     }
 
@@ -160,6 +166,8 @@ impl VmActorState {
                 info.kernel = row.kernel;
                 info.initrd = row.initrd;
                 info.cmdline = row.cmdline;
+                info.guest_agent = row.guest_agent;
+                info.agent = super::cloud_init::agent_status(row.guest_agent);
                 info.updated_at = rows::timestamp(&row.updated_at);
             }
             Written::Deleted => {
@@ -181,6 +189,7 @@ impl VmActorState {
             Written::NicRemoved(id) => info.network_interfaces.retain(|n| n.id != id),
             Written::ShareAdded(share) => info.shared_dirs.push(share),
             Written::ShareRemoved(id) => info.shared_dirs.retain(|s| s.id != id),
+            Written::CloudInit(config) => info.cloud_init = config.map(|c| *c),
         }
         self.publish();
         self.info_reply()
@@ -265,6 +274,8 @@ async fn write(
             db(store.delete_share(id, share_id)).await?;
             Ok(Written::ShareRemoved(share_id))
         }
+        VmCommand::SetCloudInit(changes) => super::cloud_init::set(store, vm, &changes).await,
+        VmCommand::ClearCloudInit => super::cloud_init::clear(store, vm).await,
         VmCommand::Show
         | VmCommand::Start
         | VmCommand::Stop { .. }
@@ -272,7 +283,9 @@ async fn write(
         | VmCommand::Reset
         | VmCommand::History { .. }
         | VmCommand::Attach { .. }
-        | VmCommand::SpiceUri => Err(WireError::internal(
+        | VmCommand::SpiceUri
+        | VmCommand::GuestExec(_)
+        | VmCommand::GuestInterfaces { .. } => Err(WireError::internal(
             "a lifecycle command reached the definition writer",
         )),
     }

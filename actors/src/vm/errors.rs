@@ -40,6 +40,13 @@ pub enum BootError {
     },
     #[error("QEMU did not answer query-status")]
     QmpStatus(#[source] corvus_qemu::QmpError),
+    #[error(transparent)]
+    Seed(#[from] crate::cloud::seed::SeedError),
+    /// A forwarded host port is taken; the text names it and its holder.
+    #[error("{0}")]
+    PortTaken(String),
+    #[error("The seed task failed: {0}")]
+    SeedTask(String),
 }
 
 /// The whole cause chain on one line, the same way everywhere: the history,

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 const VIRTIOFSD_DEADLINE: Duration = Duration::from_secs(10);
+const LIST_DEADLINE: Duration = Duration::from_secs(5);
 
 /// A process that is killed (and reaped) if it is dropped before the actor
 /// takes it.
@@ -107,6 +108,14 @@ async fn launch(
     let images = crate::disks::vm_link::boot_images(supervisor, &info.drives)
         .await
         .map_err(BootError::Disks)?;
+    forwards_free(supervisor, info).await?;
+    if let Some(cloud) = &info.cloud_init {
+        let config = crate::cloud::config::from_info(cloud);
+        let seed = paths.seed.clone();
+        tokio::task::spawn_blocking(move || crate::cloud::seed::write(&seed, &config))
+            .await
+            .map_err(|join| BootError::SeedTask(join.to_string()))??;
+    }
     let args = build_cmdline(info, &images, paths, ctx.accel);
     // fork/exec and creating the log file are blocking system calls; the
     // guard is made on that thread so that a dropped result still kills.
@@ -127,4 +136,27 @@ async fn launch(
         qemu,
         virtiofsd: virtiofsd_spawned,
     })
+}
+
+/// Fails the start when a forwarded host port is taken, naming the VM
+/// that holds it (other VMs as the supervisor last saw them).
+async fn forwards_free(supervisor: &SupervisorRef, info: &VmInfo) -> Result<(), BootError> {
+    if crate::cloud::forwards::of_vm(info).next().is_none() {
+        return Ok(());
+    }
+    let others = match supervisor
+        .call(
+            |reply| crate::supervisor::SupervisorMsg::List { reply },
+            Some(LIST_DEADLINE),
+        )
+        .await
+    {
+        Ok(ractor::rpc::CallResult::Success(others)) => others,
+        // Without the list the probe below still finds the port taken,
+        // only without the holder's name.
+        _ => Vec::new(),
+    };
+    crate::cloud::forwards::taken(info, &others)
+        .await
+        .map_err(BootError::PortTaken)
 }

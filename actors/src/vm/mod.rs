@@ -7,7 +7,9 @@
 
 mod access;
 mod adopt;
+mod agent;
 mod boot;
+mod cloud_init;
 mod commands;
 pub mod core;
 mod definition;
@@ -25,7 +27,8 @@ use crate::context::SharedContext;
 use crate::supervisor::SupervisorMsg;
 use boot::Boot;
 use corvus_protocol::{
-    Channel, DriveSpec, EventCause, NicSpec, Response, ShareSpec, VmChanges, VmInfo, WireError,
+    Channel, CloudInitChanges, DriveSpec, EventCause, ExecSpec, NicSpec, Response, ShareSpec,
+    VmChanges, VmInfo, WireError,
 };
 use corvus_qemu::{ExitInfo, QmpCommands, QmpError, QmpEvent, QmpEvents};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -34,6 +37,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 pub use access::{Attachment, describe as describe_channel};
+pub use agent::timeout as agent_timeout;
+pub(crate) use definition::{MAC_ATTEMPTS, generated_mac};
 pub use errors::BootError;
 pub use stats::QmpFigures;
 
@@ -59,30 +64,10 @@ pub enum VmCommand {
     History { limit: Option<u32> },
     Attach { channel: Channel },
     SpiceUri,
-}
-
-impl VmCommand {
-    /// The command as a user types it.
-    pub fn verb(&self) -> &'static str {
-        match self {
-            VmCommand::Show => "vm show",
-            VmCommand::Edit(_) => "vm edit",
-            VmCommand::Delete => "vm delete",
-            VmCommand::AddDrive(_) => "vm drive add",
-            VmCommand::RemoveDrive(_) => "vm drive remove",
-            VmCommand::AddNic(_) => "vm net add",
-            VmCommand::RemoveNic(_) => "vm net remove",
-            VmCommand::AddShare(_) => "vm share add",
-            VmCommand::RemoveShare(_) => "vm share remove",
-            VmCommand::Start => "vm start",
-            VmCommand::Stop { .. } => "vm stop",
-            VmCommand::Pause => "vm pause",
-            VmCommand::Reset => "vm reset",
-            VmCommand::History { .. } => "vm history",
-            VmCommand::Attach { .. } => "attach",
-            VmCommand::SpiceUri => "vm view",
-        }
-    }
+    SetCloudInit(CloudInitChanges),
+    ClearCloudInit,
+    GuestExec(ExecSpec),
+    GuestInterfaces { timeout_secs: Option<u32> },
 }
 
 /// Who sent a command, for the events it causes.
@@ -174,6 +159,16 @@ pub enum VmMsg {
     Written {
         outcome: Result<definition::Written, WireError>,
         reply: Reply,
+    },
+    AgentShutdownDone {
+        boot: u64,
+        result: Result<(), String>,
+    },
+    /// A `vm exec` or `vm ip` task's news of the agent.
+    AgentSeen {
+        boot: u64,
+        answered: bool,
+        addresses: Option<Vec<String>>,
     },
     /// The stats collector asks for this boot's QMP figures; a task answers
     /// `reply` directly, within `deadline` (see `stats.rs`).
@@ -362,6 +357,12 @@ impl VmActorState {
                 core::Timer::KillTick => Input::KillTick { boot },
                 core::Timer::ExitSettle => Input::ExitSettled { boot },
             },
+            VmMsg::AgentShutdownDone { boot, result } => Input::AgentShutdownDone { boot, result },
+            VmMsg::AgentSeen {
+                boot,
+                answered,
+                addresses,
+            } => return self.agent_seen(boot, answered, addresses),
             VmMsg::Restart { attempt } => Input::RestartDue {
                 attempt,
                 scheduled: self.restarts.take_if_scheduled(attempt),
@@ -383,6 +384,8 @@ impl VmActorState {
     }
 
     fn info_reply(&self) -> VmReply {
-        VmReply::Response(Response::Vm(Box::new(self.info.clone())))
+        let mut info = self.info.clone();
+        self.agent_view(&mut info);
+        VmReply::Response(Response::Vm(Box::new(info)))
     }
 }

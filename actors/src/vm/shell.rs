@@ -26,6 +26,7 @@ impl VmActorState {
                 .map(|secs| Duration::from_secs(secs.into()))
                 .unwrap_or(core::DEFAULT_STOP_TIMEOUT),
             deleted: self.deleted,
+            guest_agent: self.info.guest_agent,
             now: Instant::now(),
         }
     }
@@ -260,6 +261,15 @@ impl VmActorState {
             Effect::CancelRestart => self.restarts.cancel(),
             // Handled by `apply`, which hands the reply back.
             Effect::Proceed => {}
+            Effect::AgentShutdown => {
+                if let Some(boot) = self.boot.as_ref() {
+                    super::agent::shutdown(
+                        boot.paths.qga.clone(),
+                        boot.state.number,
+                        myself.clone(),
+                    );
+                }
+            }
         }
     }
 

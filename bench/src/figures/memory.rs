@@ -26,7 +26,13 @@ pub async fn per_running_vm(bench: &mut Bench) -> anyhow::Result<()> {
     let mut vms = Vec::new();
     for i in 0..n {
         let spec = seed::spec(&format!("mem-{i:02}"));
-        vms.push(client.vm(Request::CreateVm { spec }).await?);
+        vms.push(
+            client
+                .vm(Request::CreateVm {
+                    spec: Box::new(spec),
+                })
+                .await?,
+        );
     }
     let ids: Vec<i64> = vms.iter().map(|vm| vm.id).collect();
     settle().await;

@@ -233,13 +233,19 @@ impl Main {
         };
         let solo = client
             .vm(Request::CreateVm {
-                spec: seed::spec("solo"),
+                spec: Box::new(seed::spec("solo")),
             })
             .await?;
         let mut fleet = Vec::new();
         for n in 0..bench.plan.parallel {
             let spec = seed::spec(&format!("fleet-{n:02}"));
-            fleet.push(client.vm(Request::CreateVm { spec }).await?);
+            fleet.push(
+                client
+                    .vm(Request::CreateVm {
+                        spec: Box::new(spec),
+                    })
+                    .await?,
+            );
         }
         Ok(Main {
             crv: Crv::new(&bench.bins.crv, &daemon.socket),

@@ -1,7 +1,11 @@
 //! The `crv` command line (DESIGN §8). Doc comments are the help text.
 
+mod cloud;
 mod remote;
 
+pub use cloud::{
+    CloudInitCommand, CloudInitSetArgs, CloudOptions, CreateCloudArgs, ExecArgs, IpArgs, SshArgs,
+};
 pub use remote::{ConnectionArgs, RemoteAddArgs, RemoteCommand};
 
 use crate::stats_view::SortKey;
@@ -79,6 +83,13 @@ pub enum Command {
     /// s (state), u (uptime) sort; r reverses; q, Esc or Ctrl+C quits.
     /// Off a terminal, or with --once or --json, prints the figures once.
     Top(TopArgs),
+    /// SSH into a VM as its cloud-init user, through its forward of port 22 (or the address its agent reports)
+    ///
+    /// Runs ssh with -o StrictHostKeyChecking=accept-new and a known_hosts
+    /// file per VM under $XDG_DATA_HOME/corvus/known_hosts (reset when the
+    /// cloud-init instance-id changes); your ssh config, agent and keys
+    /// apply as usual.
+    Ssh(SshArgs),
     /// Print a one-time login link to the daemon's web console (corvus
     /// --http); it logs one browser in, with this client's role
     Web(WebArgs),
@@ -168,6 +179,17 @@ pub enum VmCommand {
     Share(ShareCommand),
     /// What a VM consumes: CPU, memory, disk and network, with rates
     Stats(Target),
+    /// A VM's cloud-init (NoCloud) configuration: show, set or clear it
+    #[command(subcommand, name = "cloud-init")]
+    CloudInit(CloudInitCommand),
+    /// Run a command in a running VM through its guest agent; exits with the command's status
+    ///
+    /// stdout and stderr are printed as the command wrote them (stdin is
+    /// passed when it is not a terminal). With --json: {exit_code, stdout,
+    /// stderr}. A program the guest cannot find exits 127, like a shell.
+    Exec(ExecArgs),
+    /// The guest's network interfaces and addresses, as its agent reports them
+    Ip(IpArgs),
 }
 
 /// A VM, by name or numeric id.
@@ -274,6 +296,12 @@ pub struct VmOptions {
     /// Kernel command line (needs --kernel)
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub cmdline: Option<String>,
+    /// Give the VM the QEMU guest agent's channel [default: on with cloud-init options]
+    #[arg(long, conflicts_with = "no_guest_agent")]
+    pub guest_agent: bool,
+    /// No guest agent channel
+    #[arg(long)]
+    pub no_guest_agent: bool,
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +325,8 @@ pub struct CreateArgs {
     pub disk_size: Option<String>,
     #[command(flatten)]
     pub options: VmOptions,
+    #[command(flatten)]
+    pub cloud: CreateCloudArgs,
 }
 
 #[derive(Debug, Args)]
@@ -387,6 +417,9 @@ pub struct NetAddArgs {
     /// MAC address [default: a generated, unique 52:54:00:xx:xx:xx]
     #[arg(long, value_name = "M")]
     pub mac: Option<String>,
+    /// Forward a host port to the guest (user NICs): [tcp|udp:][HOSTADDR:]HOSTPORT:GUESTPORT; repeatable
+    #[arg(long = "forward", value_name = "SPEC", value_parser = cloud::forward)]
+    pub forwards: Vec<corvus_protocol::Forward>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -46,10 +46,13 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
         kernel: o.kernel,
         initrd: o.initrd,
         cmdline: o.cmdline,
+        guest_agent: agent_flag(o.guest_agent, o.no_guest_agent),
+        cloud_init: super::cloud::spec(&args.cloud.cloud)?,
+        forwards: args.cloud.forwards,
     };
     let request = match args.image {
         Some(image) => Request::CreateVmFromImage {
-            spec: ImageVmSpec {
+            spec: Box::new(ImageVmSpec {
                 spec,
                 image: DiskRef::parse(&image),
                 disk_size: args
@@ -57,9 +60,11 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
                     .as_deref()
                     .map(super::disk::size)
                     .transpose()?,
-            },
+            }),
         },
-        None => Request::CreateVm { spec },
+        None => Request::CreateVm {
+            spec: Box::new(spec),
+        },
     };
     let vm = expect_vm(one_shot(&ctx.endpoint, request).await?)?;
     report(
@@ -82,6 +87,8 @@ pub async fn edit(ctx: &Ctx, args: EditArgs) -> Result<(), CliError> {
         kernel,
         initrd,
         cmdline,
+        guest_agent,
+        no_guest_agent,
     } = args.options;
     let changes = VmChanges {
         cpu_count: args.cpus,
@@ -101,6 +108,7 @@ pub async fn edit(ctx: &Ctx, args: EditArgs) -> Result<(), CliError> {
         kernel,
         initrd,
         cmdline,
+        guest_agent: agent_flag(guest_agent, no_guest_agent),
     };
     let vm = expect_vm(
         one_shot(
@@ -147,6 +155,15 @@ pub async fn delete(ctx: &Ctx, vm: &str, with_disks: bool) -> Result<(), CliErro
 }
 
 /// The VM as the daemon knows it now.
+/// `--guest-agent` / `--no-guest-agent`; neither keeps the default.
+fn agent_flag(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        (false, false) => None,
+    }
+}
+
 pub async fn fetch_vm(ctx: &Ctx, vm: VmRef) -> Result<Box<VmInfo>, CliError> {
     expect_vm(one_shot(&ctx.endpoint, Request::ShowVm { vm }).await?)
 }

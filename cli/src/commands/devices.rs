@@ -59,6 +59,7 @@ pub async fn add_nic(ctx: &Ctx, args: NetAddArgs) -> Result<(), CliError> {
         nic_type: args.nic_type,
         host_device: args.host_device,
         mac_address: args.mac,
+        forwards: args.forwards,
     };
     let vm = expect_vm(
         one_shot(

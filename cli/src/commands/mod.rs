@@ -1,7 +1,9 @@
 //! One module per group of verbs; each handler is a thin layer between the
 //! parsed arguments and one or two requests.
 
+pub mod agent;
 pub mod attach;
+pub mod cloud;
 pub mod completions;
 pub mod daemon;
 pub mod definition;
@@ -11,6 +13,7 @@ pub mod disk_job;
 pub mod events;
 pub mod lifecycle;
 pub mod remote;
+pub mod ssh;
 pub mod stats;
 pub mod view;
 pub mod web;

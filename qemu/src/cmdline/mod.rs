@@ -5,6 +5,7 @@
 
 mod blockdev;
 mod drives;
+mod guest;
 mod nics;
 mod opts;
 mod read;
@@ -56,6 +57,7 @@ pub fn build(vm: &VmInfo, images: &DriveImages, paths: &VmPaths, accel: Accel) -
     drives::add(&mut args, &vm.drives, images);
     nics::add(&mut args, &vm.network_interfaces);
     shares::add(&mut args, vm, paths);
+    guest::add(&mut args, vm, paths);
     args.into_vec()
 }
 

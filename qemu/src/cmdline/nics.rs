@@ -1,7 +1,9 @@
 //! NICs: a `-netdev` backend and a `virtio-net-pci` front end each, joined
 //! by the id `net<nic id>`.
 //!
-//! - `user`: QEMU's user-mode stack, no privileges needed.
+//! - `user`: QEMU's user-mode stack, no privileges needed; each port
+//!   forward is a `hostfwd=PROTO:HOSTADDR:HOSTPORT-:GUESTPORT` (the guest
+//!   address left to QEMU: the first DHCP lease, 10.0.2.15).
 //! - `tap`: an existing tap device (`ifname`); `script=no` because Corvus
 //!   never runs the `/etc/qemu-ifup` scripts, the operator prepares the tap.
 //! - `bridge`: `qemu-bridge-helper` attaches a new tap to the bridge (its ACL
@@ -20,7 +22,18 @@ pub(super) fn add(args: &mut Args, nics: &[NicInfo]) {
         let host_device = nic.host_device.as_deref().filter(|dev| !dev.is_empty());
         let backend = Opts::new(nic.nic_type.as_str()).set("id", &id);
         let backend = match nic.nic_type {
-            NicType::User => backend,
+            NicType::User => nic.forwards.iter().fold(backend, |backend, forward| {
+                backend.set(
+                    "hostfwd",
+                    format!(
+                        "{}:{}:{}-:{}",
+                        forward.protocol,
+                        forward.host_address,
+                        forward.host_port,
+                        forward.guest_port
+                    ),
+                )
+            }),
             NicType::Tap => backend
                 .set_opt("ifname", host_device)
                 .set("script", "no")

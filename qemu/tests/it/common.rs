@@ -70,6 +70,10 @@ pub fn vm(id: i64) -> VmInfo {
             serial: String::new(),
             serial_log: String::new(),
         },
+        guest_agent: false,
+        agent: corvus_protocol::AgentStatus::Off,
+        ip_addresses: Vec::new(),
+        cloud_init: None,
     }
 }
 

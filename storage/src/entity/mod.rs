@@ -1,5 +1,6 @@
 //! One sea-orm entity per table (DESIGN §7).
 
+pub mod cloud_init;
 pub mod daemon_lock;
 pub mod disk;
 pub mod drive;

@@ -11,6 +11,8 @@ pub struct Model {
     pub host_device: Option<String>,
     #[sea_orm(unique)]
     pub mac_address: String,
+    /// JSON array of the NIC's port forwards.
+    pub forwards: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

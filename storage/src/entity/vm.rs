@@ -25,6 +25,7 @@ pub struct Model {
     pub initrd: Option<String>,
     pub cmdline: Option<String>,
     pub last_error: Option<String>,
+    pub guest_agent: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -43,6 +43,7 @@ impl Store {
             nic_type: Set(spec.nic_type.as_str().to_owned()),
             host_device: Set(spec.host_device.clone()),
             mac_address: Set(mac.to_owned()),
+            forwards: Set(crate::queries::cloud::forwards_json(&spec.forwards)),
             ..Default::default()
         };
         let tx = self.begin_write().await?;

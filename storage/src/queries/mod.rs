@@ -1,6 +1,7 @@
 //! Queries, grouped by what they touch. The daemon's loaders and its
 //! persistence actor are the only callers.
 
+pub mod cloud;
 pub mod devices;
 pub mod disks;
 pub mod events;

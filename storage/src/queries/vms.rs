@@ -1,6 +1,7 @@
 use crate::Store;
-use crate::entity::{drive, network_interface, shared_dir, vm};
+use crate::entity::{cloud_init, drive, network_interface, shared_dir, vm};
 use crate::error::{StorageError, query};
+use crate::queries::cloud::{NewVmExtras, insert_with};
 use crate::rows::StoredVm;
 use crate::transaction::finish;
 use chrono::Utc;
@@ -57,12 +58,20 @@ impl Store {
                 .map_err(query)?,
             |s| s.vm_id,
         );
+        let mut clouds: HashMap<i64, cloud_init::Model> = cloud_init::Entity::find()
+            .all(db)
+            .await
+            .map_err(query)?
+            .into_iter()
+            .map(|row| (row.vm_id, row))
+            .collect();
         Ok(vms
             .into_iter()
             .map(|vm| StoredVm {
                 drives: drives.remove(&vm.id).unwrap_or_default(),
                 nics: nics.remove(&vm.id).unwrap_or_default(),
                 shares: shares.remove(&vm.id).unwrap_or_default(),
+                cloud_init: clouds.remove(&vm.id),
                 vm,
             })
             .collect())
@@ -91,17 +100,33 @@ impl Store {
             .all(db)
             .await
             .map_err(query)?;
+        let cloud_init = cloud_init::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .map_err(query)?;
         Ok(Some(StoredVm {
             vm,
             drives,
             nics,
             shares,
+            cloud_init,
         }))
     }
 
     /// Inserts a validated definition; a duplicate name comes back as a
     /// unique violation (see `StorageError::duplicate`).
     pub async fn insert_vm(&self, spec: &VmSpec) -> Result<StoredVm, StorageError> {
+        self.insert_vm_with(spec, &NewVmExtras::default()).await
+    }
+
+    /// Inserts a definition with what comes with it in the same
+    /// transaction: its cloud-init configuration and a user NIC for
+    /// `--forward` (with the MAC the caller chose).
+    pub async fn insert_vm_with(
+        &self,
+        spec: &VmSpec,
+        extras: &NewVmExtras,
+    ) -> Result<StoredVm, StorageError> {
         let now = Utc::now();
         let row = vm::ActiveModel {
             name: Set(spec.name.clone()),
@@ -123,16 +148,18 @@ impl Store {
             initrd: Set(spec.initrd.clone()),
             cmdline: Set(spec.cmdline.clone()),
             last_error: Set(None),
+            guest_agent: Set(spec.guest_agent.unwrap_or(spec.cloud_init.is_some())),
             ..Default::default()
         };
         let tx = self.begin_write().await?;
-        let inserted = row.insert(&tx).await.map_err(query);
-        let vm = finish(tx, inserted).await?;
+        let inserted = insert_with(&tx, row, spec, extras).await;
+        let (vm, nics, cloud_init) = finish(tx, inserted).await?;
         Ok(StoredVm {
             vm,
             drives: Vec::new(),
-            nics: Vec::new(),
+            nics,
             shares: Vec::new(),
+            cloud_init,
         })
     }
 
@@ -206,6 +233,9 @@ async fn update_in(
     }
     if let Some(text) = &changes.cmdline {
         row.cmdline = Set(text_change(text));
+    }
+    if let Some(agent) = changes.guest_agent {
+        row.guest_agent = Set(agent);
     }
     row.updated_at = Set(Utc::now());
     row.update(tx).await.map(Some).map_err(query)

@@ -163,7 +163,10 @@ pub(super) fn begin_stop(
     if resume_first {
         boot.events.resume += 1;
     }
-    if boot.phase == Phase::Connected && boot.qmp_open {
+    if boot.phase == Phase::Connected && boot.qmp_open && view.guest_agent && !resume_first {
+        // The agent first; it falls back to the power button (agent.rs).
+        next.with(Effect::AgentShutdown)
+    } else if boot.phase == Phase::Connected && boot.qmp_open {
         next.with(Effect::Qmp {
             op: QmpOp::Powerdown {
                 resume_first,

@@ -137,6 +137,11 @@ pub enum Input {
     RestartLimit {
         message: String,
     },
+    /// The guest agent took `guest-shutdown` (or did not, with why).
+    AgentShutdownDone {
+        boot: u64,
+        result: Result<(), String>,
+    },
 }
 
 /// Timers the shell arms; each comes back as the input of the same name.
@@ -181,6 +186,8 @@ pub enum Effect {
     CancelRestart,
     /// Carry out the definition change or the access the command asked for.
     Proceed,
+    /// Ask the guest agent for `guest-shutdown` (a task).
+    AgentShutdown,
 }
 
 /// A state event: why, and who caused it.

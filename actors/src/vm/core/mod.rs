@@ -4,6 +4,7 @@
 //! actor must carry out. No I/O and no clock here: the actor shell passes the
 //! time in, performs the effects and is the only writer of the state.
 
+mod agent;
 mod boot;
 mod commands;
 mod exit;
@@ -55,6 +56,8 @@ pub struct View<'a> {
     pub stop_timeout: Duration,
     /// The definition is gone; only "deleted" answers remain.
     pub deleted: bool,
+    /// The VM has the guest agent's channel: a stop asks the agent first.
+    pub guest_agent: bool,
     pub now: Instant,
 }
 
@@ -88,7 +91,8 @@ pub fn transition(view: &View<'_>, input: Input) -> Result<Transition, Refusal> 
         | Input::ExitSettled { boot }
         | Input::VirtiofsdExited { boot, .. }
         | Input::StopTick { boot }
-        | Input::KillTick { boot } => match view.boot.filter(|b| b.number == boot) {
+        | Input::KillTick { boot }
+        | Input::AgentShutdownDone { boot, .. } => match view.boot.filter(|b| b.number == boot) {
             Some(current) => Ok(observed::of_boot(view, current, input)),
             // Late news of an earlier boot (or a QMP reply after QEMU left):
             // nothing to do but answer whoever waits on it.

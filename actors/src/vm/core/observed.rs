@@ -202,6 +202,7 @@ pub(super) fn of_boot(view: &View<'_>, current: &BootState, input: Input) -> Tra
         },
         Input::VirtiofsdExited { tag, exit, .. } => virtiofsd_exited(view, next, &tag, exit),
         Input::StopTick { .. } => stop_tick(view, next, current),
+        Input::AgentShutdownDone { result, .. } => super::agent::shutdown_done(view, next, result),
         Input::KillTick { .. } => {
             boot.escalated = Some(Signal::SIGKILL);
             next.with(Effect::Signal(Signal::SIGKILL))

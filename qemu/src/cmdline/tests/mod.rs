@@ -2,6 +2,7 @@
 
 mod devices;
 mod drives;
+mod guest;
 mod machine;
 
 use super::*;
@@ -44,6 +45,10 @@ pub(crate) fn vm() -> VmInfo {
             serial: String::new(),
             serial_log: String::new(),
         },
+        guest_agent: false,
+        agent: corvus_protocol::AgentStatus::Off,
+        ip_addresses: Vec::new(),
+        cloud_init: None,
     }
 }
 
@@ -67,6 +72,7 @@ pub(super) fn nic(id: i64, nic_type: NicType, host_device: Option<&str>) -> NicI
         nic_type,
         host_device: host_device.map(str::to_owned),
         mac_address: format!("52:54:00:00:00:{id:02x}"),
+        forwards: Vec::new(),
     }
 }
 

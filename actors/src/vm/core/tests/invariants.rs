@@ -29,6 +29,7 @@ fn the_table_has_a_row_for_every_kind_of_input() {
         Input::KillTick { .. } => "kill tick",
         Input::RestartDue { .. } => "restart due",
         Input::RestartLimit { .. } => "restart limit",
+        Input::AgentShutdownDone { .. } => "agent shutdown done",
     };
     let mut kinds: Vec<&str> = rows()
         .iter()
@@ -36,7 +37,7 @@ fn the_table_has_a_row_for_every_kind_of_input() {
         .collect();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds.len(), 20, "every input variant has a row: {kinds:?}");
+    assert_eq!(kinds.len(), 21, "every input variant has a row: {kinds:?}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Tests of the pure core: the whole (state, input) table, the effects that
 //! matter, and the input orders that used to be races.
 
+mod agent;
 mod invariants;
 mod sequences;
 mod table;
@@ -25,6 +26,7 @@ pub(super) struct Vm {
     pub last_error: Option<String>,
     pub boot: Option<BootState>,
     pub deleted: bool,
+    pub guest_agent: bool,
     pub now: Instant,
 }
 
@@ -38,6 +40,7 @@ impl Vm {
             last_boot: BOOT,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             deleted: self.deleted,
+            guest_agent: self.guest_agent,
             now: self.now,
         }
     }
@@ -123,6 +126,7 @@ impl Fixture {
             last_error: (status == VmState::Error).then(|| "boom".to_owned()),
             boot,
             deleted: false,
+            guest_agent: false,
             now,
         }
     }

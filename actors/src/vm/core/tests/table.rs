@@ -298,6 +298,22 @@ pub(super) fn rows() -> Vec<Row> {
             },
             [ER, ER, ER, ER, ER, ER, ER, ER],
         ),
+        (
+            "agent shutdown taken",
+            || Input::AgentShutdownDone {
+                boot: BOOT,
+                result: Ok(()),
+            },
+            SAME,
+        ),
+        (
+            "agent shutdown refused",
+            || Input::AgentShutdownDone {
+                boot: BOOT,
+                result: Err("The guest agent did not answer in time".into()),
+            },
+            SAME,
+        ),
     ]
 }
 

@@ -1,0 +1,43 @@
+//! What a cloud guest gets beyond its definition's devices:
+//!
+//! - the cloud-init seed (`seed.img` in the runtime directory, written by
+//!   the daemon before each start) as a read-only virtio disk without a
+//!   boot index, found by cloud-init through its `CIDATA` label;
+//! - the QEMU guest agent's channel: a virtio-serial port named
+//!   `org.qemu.guest_agent.0` (the name qemu-ga's udev rule waits for) on a
+//!   `qga.sock` chardev the daemon connects to. It has a controller of its
+//!   own, so it does not depend on the display's.
+
+use super::opts::{Args, Opts};
+use crate::paths::VmPaths;
+use corvus_protocol::VmInfo;
+
+pub(super) fn add(args: &mut Args, vm: &VmInfo, paths: &VmPaths) {
+    if vm.cloud_init.is_some() {
+        args.pair(
+            "-drive",
+            Opts::new("")
+                .set("if", "none")
+                .set("id", "seed")
+                .set("file", &paths.seed)
+                .set("format", "raw")
+                .set("readonly", "on"),
+        );
+        args.pair("-device", "virtio-blk-pci,drive=seed,id=seed-disk");
+    }
+    if vm.guest_agent {
+        args.pair(
+            "-chardev",
+            Opts::new("socket")
+                .set("id", "qga0")
+                .set("path", &paths.qga)
+                .set("server", "on")
+                .set("wait", "off"),
+        );
+        args.pair("-device", "virtio-serial-pci,id=qgaser");
+        args.pair(
+            "-device",
+            "virtserialport,bus=qgaser.0,chardev=qga0,name=org.qemu.guest_agent.0",
+        );
+    }
+}
