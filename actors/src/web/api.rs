@@ -218,13 +218,16 @@ pub async fn create(
         kernel: None,
         initrd: None,
         cmdline: None,
+        guest_agent: None,
+        cloud_init: None,
+        forwards: Vec::new(),
     };
     let request = Request::CreateVmFromImage {
-        spec: ImageVmSpec {
+        spec: Box::new(ImageVmSpec {
             spec,
             image: VmRef::parse(&new.image),
             disk_size: new.disk_size,
-        },
+        }),
     };
     ask(&web, &authed, request).await
 }
