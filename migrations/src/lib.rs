@@ -1,4 +1,4 @@
-//! The Corvus schema (DESIGN §7, and `tls_revocation` for issue 18), one migration per table, applied in order
+//! The Corvus schema (DESIGN §7, `tls_revocation` for issue 18, `network` for issue 17), one migration per table, applied in order
 //! at daemon start. Enums are lower-case text so that both SQLite and
 //! PostgreSQL store them the same way.
 
@@ -13,6 +13,8 @@ mod m20261207_000006_create_daemon_lock;
 mod m20261207_000007_create_disk;
 mod m20261207_000008_add_drive_disk_id;
 mod m20261207_000100_create_tls_revocation;
+mod m20261207_000300_create_network;
+mod m20261207_000302_add_nic_network;
 
 pub struct Migrator;
 
@@ -29,6 +31,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000007_create_disk::Migration),
             Box::new(m20261207_000008_add_drive_disk_id::Migration),
             Box::new(m20261207_000100_create_tls_revocation::Migration),
+            Box::new(m20261207_000300_create_network::Migration),
+            Box::new(m20261207_000302_add_nic_network::Migration),
         ]
     }
 }

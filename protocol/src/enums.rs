@@ -144,6 +144,8 @@ text_enum! {
         Tap = "tap",
         Bridge = "bridge",
         Vde = "vde",
+        /// A managed network of the daemon's (`vm net add --network`).
+        Network = "network",
     }
 }
 
@@ -190,6 +192,16 @@ impl From<DiskFormat> for DriveFormat {
             DiskFormat::Qcow2 => DriveFormat::Qcow2,
             DiskFormat::Raw => DriveFormat::Raw,
         }
+    }
+}
+
+text_enum! {
+    /// How a managed network reaches the outside: `nat` masquerades its
+    /// traffic through the host, `isolated` reaches only the host and
+    /// its own VMs.
+    NetworkMode ("network mode") {
+        Nat = "nat",
+        Isolated = "isolated",
     }
 }
 

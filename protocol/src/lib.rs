@@ -15,6 +15,7 @@ mod error;
 mod event;
 mod message;
 mod model;
+mod network;
 mod parts;
 mod stats;
 pub mod text;
@@ -28,8 +29,9 @@ pub use disk::{
     SnapshotSpec,
 };
 pub use enums::{
-    CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface, DriveMedia, NicType,
-    ParseEnumError, RestartPolicy, Role, ShareCache, SnapshotAction, TextEnum, VmState,
+    CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface, DriveMedia,
+    NetworkMode, NicType, ParseEnumError, RestartPolicy, Role, ShareCache,
+    SnapshotAction, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};
@@ -38,6 +40,7 @@ pub use model::{
     DriveInfo, DriveSpec, NicInfo, NicSpec, RuntimePaths, ShareInfo, ShareSpec, VmChanges, VmInfo,
     VmRef, VmSpec,
 };
+pub use network::{NetworkInfo, NetworkNic, NetworkRef, NetworkSpec};
 pub use parts::PART_BYTES;
 pub use stats::{
     BlockSection, CpuStats, DriveStats, Figure, MemoryStats, NetCounters, NicStats, VcpuStats,
@@ -45,7 +48,7 @@ pub use stats::{
 };
 
 /// Bumped whenever a message changes shape; client and daemon must agree.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Where the daemon listens unless told otherwise: `$XDG_RUNTIME_DIR/corvus/corvus.sock`,
 /// or `/run/corvus/corvus.sock` for root without `XDG_RUNTIME_DIR`.

@@ -6,6 +6,7 @@ use crate::disk::{
 use crate::enums::{Channel, DiskFormat, Role, VmState};
 use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};
+use crate::network::{NetworkInfo, NetworkRef, NetworkSpec};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
 use crate::stats::VmStats;
 use serde::{Deserialize, Serialize};
@@ -204,6 +205,18 @@ pub enum Request {
     /// closes the open connections of those just revoked (sent by
     /// `corvus tls revoke`).
     ReloadRevocations,
+    /// Records a managed network, checked against the others.
+    CreateNetwork {
+        spec: NetworkSpec,
+    },
+    ListNetworks,
+    ShowNetwork {
+        network: NetworkRef,
+    },
+    /// Refused while a VM has a NIC on it.
+    DeleteNetwork {
+        network: NetworkRef,
+    },
 }
 
 impl Request {
@@ -247,6 +260,10 @@ impl Request {
             Request::VmStats { .. } => "vm stats",
             Request::AllStats => "top",
             Request::ReloadRevocations => "tls revoke",
+            Request::CreateNetwork { .. } => "network create",
+            Request::ListNetworks => "network list",
+            Request::ShowNetwork { .. } => "network show",
+            Request::DeleteNetwork { .. } => "network delete",
         }
     }
 }
@@ -300,6 +317,12 @@ pub enum Response {
     RevocationsReloaded {
         revoked: u64,
         closed: u64,
+    },
+    Networks(Vec<NetworkInfo>),
+    Network(Box<NetworkInfo>),
+    NetworkDeleted {
+        id: i64,
+        name: String,
     },
 }
 

@@ -99,6 +99,12 @@ pub struct NicSpec {
     pub nic_type: NicType,
     pub host_device: Option<String>,
     pub mac_address: Option<String>,
+    /// The managed network of a `network` NIC, by name.
+    #[serde(default)]
+    pub network: Option<String>,
+    /// A static lease on that network (`--ip`).
+    #[serde(default)]
+    pub ip_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +136,12 @@ pub struct NicInfo {
     pub nic_type: NicType,
     pub host_device: Option<String>,
     pub mac_address: String,
+    /// The managed network of a `network` NIC.
+    #[serde(default)]
+    pub network_id: Option<i64>,
+    /// Its static lease, when it has one.
+    #[serde(default)]
+    pub ip_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

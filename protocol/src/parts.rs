@@ -49,7 +49,10 @@ impl Response {
             | Response::Attached { .. }
             | Response::SpiceUri { .. }
             | Response::VmStats(_)
-            | Response::RevocationsReloaded { .. } => vec![self],
+            | Response::RevocationsReloaded { .. }
+            | Response::Networks(_)
+            | Response::Network(_)
+            | Response::NetworkDeleted { .. } => vec![self],
         }
     }
 

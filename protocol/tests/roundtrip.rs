@@ -43,6 +43,8 @@ fn sample_vm(name: &str, id: i64, n: u64) -> VmInfo {
             nic_type: NicType::Bridge,
             host_device: Some("br0".into()),
             mac_address: "52:54:00:12:34:56".into(),
+            network_id: Some(id),
+            ip_address: Some("10.77.0.9".into()),
         }],
         shared_dirs: vec![ShareInfo {
             id: 3,
@@ -134,6 +136,8 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 nic_type: NicType::Vde,
                 host_device: Some(name.to_owned()),
                 mac_address: None,
+                network: Some(name.to_owned()),
+                ip_address: Some("10.77.0.9".into()),
             },
         },
         Request::RemoveNic {
@@ -246,7 +250,43 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
         Request::VmStats { vm: vm() },
         Request::AllStats,
         Request::ReloadRevocations,
+        Request::CreateNetwork {
+            spec: NetworkSpec {
+                name: name.to_owned(),
+                subnet: "10.77.0.0/24".into(),
+                mode: NetworkMode::Isolated,
+                dhcp_range: Some("10.77.0.10-10.77.0.20".into()),
+                dns_domain: None,
+            },
+        },
+        Request::ListNetworks,
+        Request::ShowNetwork { network: vm() },
+        Request::DeleteNetwork {
+            network: VmRef::Id(id),
+        },
     ]
+}
+
+fn sample_network(name: &str, id: i64, n: u64) -> NetworkInfo {
+    NetworkInfo {
+        id,
+        name: name.to_owned(),
+        subnet: "10.77.0.0/24".into(),
+        mode: NetworkMode::Nat,
+        bridge: format!("crv-{name}"),
+        gateway: "10.77.0.1".into(),
+        dhcp_start: "10.77.0.2".into(),
+        dhcp_end: "10.77.0.254".into(),
+        dns_domain: Some(name.to_owned()),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        nics: vec![NetworkNic {
+            vm_id: id,
+            vm_name: name.to_owned(),
+            nic_id: id,
+            mac_address: "52:54:00:12:34:56".into(),
+            ip_address: Some(format!("10.77.0.{}", n % 250)),
+        }],
+    }
 }
 
 fn sample_stats(name: &str, id: i64, n: u64) -> VmStats {
@@ -463,6 +503,15 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
         Response::RevocationsReloaded {
             revoked: n,
             closed: n,
+        },
+        Response::Networks(vec![
+            sample_network(name, id, n),
+            sample_network("b", id + 1, n),
+        ]),
+        Response::Network(Box::new(sample_network(name, id, n))),
+        Response::NetworkDeleted {
+            id,
+            name: name.to_owned(),
         },
     ]
 }

@@ -13,6 +13,7 @@ pub use error::{Duplicate, StorageError};
 pub use identity::DatabaseIdentity;
 pub use lock::{DEFAULT_LOCK_NAME, DatabaseLock, LockHolder, advisory_key};
 pub use queries::disks::NewDisk;
+pub use queries::networks::{NetworkNicRow, NewNetwork};
 pub use queries::state::StateRecord;
 pub use rows::StoredVm;
 

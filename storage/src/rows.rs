@@ -110,6 +110,8 @@ pub fn nic_info(row: network_interface::Model) -> Result<NicInfo, StorageError> 
         nic_type: parse("network_interface.type", &row.nic_type)?,
         host_device: row.host_device,
         mac_address: row.mac_address,
+        network_id: row.network_id,
+        ip_address: row.ip_address,
     })
 }
 

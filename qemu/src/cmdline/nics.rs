@@ -7,12 +7,21 @@
 //! - `bridge`: `qemu-bridge-helper` attaches a new tap to the bridge (its ACL
 //!   in `/etc/qemu/bridge.conf` decides what is allowed).
 //! - `vde`: a VDE switch control socket.
+//! - `network`: a managed network's tap, which the daemon made and put on
+//!   the network's bridge before QEMU starts ([`managed_tap`]).
 //!
 //! Without a host device, QEMU's defaults apply (a new `tapN`, bridge `br0`,
 //! `/tmp/vde.ctl`).
 
 use super::opts::{Args, Opts};
 use corvus_protocol::{NicInfo, NicType};
+
+/// The tap of a NIC on a managed network: named after the NIC, so that
+/// whoever ends a boot (a re-adopting daemon too) knows which taps to
+/// remove without having recorded them. Up to 15 bytes for ids below 10^9.
+pub fn managed_tap(nic_id: i64) -> String {
+    format!("crvtap{nic_id}")
+}
 
 pub(super) fn add(args: &mut Args, nics: &[NicInfo]) {
     for nic in nics {
@@ -27,6 +36,10 @@ pub(super) fn add(args: &mut Args, nics: &[NicInfo]) {
                 .set("downscript", "no"),
             NicType::Bridge => backend.set_opt("br", host_device),
             NicType::Vde => backend.set_opt("sock", host_device),
+            NicType::Network => backend
+                .set("ifname", managed_tap(nic.id))
+                .set("script", "no")
+                .set("downscript", "no"),
         };
         args.pair("-netdev", backend);
         args.pair(

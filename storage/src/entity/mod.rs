@@ -3,6 +3,7 @@
 pub mod daemon_lock;
 pub mod disk;
 pub mod drive;
+pub mod network;
 pub mod network_interface;
 pub mod shared_dir;
 pub mod tls_revocation;

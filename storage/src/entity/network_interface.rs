@@ -11,6 +11,10 @@ pub struct Model {
     pub host_device: Option<String>,
     #[sea_orm(unique)]
     pub mac_address: String,
+    /// The managed network of a `network` NIC.
+    pub network_id: Option<i64>,
+    /// Its static lease on that network.
+    pub ip_address: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

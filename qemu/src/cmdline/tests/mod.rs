@@ -67,6 +67,8 @@ pub(super) fn nic(id: i64, nic_type: NicType, host_device: Option<&str>) -> NicI
         nic_type,
         host_device: host_device.map(str::to_owned),
         mac_address: format!("52:54:00:00:00:{id:02x}"),
+        network_id: None,
+        ip_address: None,
     }
 }
 
