@@ -59,6 +59,8 @@ pub async fn add_nic(ctx: &Ctx, args: NetAddArgs) -> Result<(), CliError> {
         nic_type: args.nic_type,
         host_device: args.host_device,
         mac_address: args.mac,
+        network: None,
+        ip_address: None,
     };
     let vm = expect_vm(
         one_shot(

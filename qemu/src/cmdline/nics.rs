@@ -27,7 +27,12 @@ pub(super) fn add(args: &mut Args, nics: &[NicInfo]) {
     for nic in nics {
         let id = format!("net{}", nic.id);
         let host_device = nic.host_device.as_deref().filter(|dev| !dev.is_empty());
-        let backend = Opts::new(nic.nic_type.as_str()).set("id", &id);
+        // A managed network's NIC is a tap to QEMU.
+        let backend_kind = match nic.nic_type {
+            NicType::Network => NicType::Tap,
+            NicType::User | NicType::Tap | NicType::Bridge | NicType::Vde => nic.nic_type,
+        };
+        let backend = Opts::new(backend_kind.as_str()).set("id", &id);
         let backend = match nic.nic_type {
             NicType::User => backend,
             NicType::Tap => backend
