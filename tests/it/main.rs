@@ -38,6 +38,7 @@ mod handshake;
 mod hardening;
 mod lifecycle;
 mod limits;
+mod networks;
 mod paging;
 mod protocol_faults;
 mod remote_refusals;

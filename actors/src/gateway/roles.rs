@@ -24,7 +24,9 @@ pub fn needed(request: &Request) -> Role {
         | Request::ListDisks
         | Request::ShowDisk { .. }
         | Request::VmStats { .. }
-        | Request::AllStats => Role::Viewer,
+        | Request::AllStats
+        | Request::ListNetworks
+        | Request::ShowNetwork { .. } => Role::Viewer,
         Request::StartVm { .. }
         | Request::StopVm { .. }
         | Request::PauseVm { .. }
@@ -58,7 +60,9 @@ pub fn needed(request: &Request) -> Role {
         | Request::RemoveNic { .. }
         | Request::AddShare { .. }
         | Request::RemoveShare { .. }
-        | Request::ReloadRevocations => Role::Admin,
+        | Request::ReloadRevocations
+        | Request::CreateNetwork { .. }
+        | Request::DeleteNetwork { .. } => Role::Admin,
     }
 }
 

@@ -9,7 +9,7 @@ use super::errors::BootError;
 use super::{VmActorRef, VmMsg};
 use crate::context::SharedContext;
 use crate::supervisor::SupervisorRef;
-use corvus_protocol::VmInfo;
+use corvus_protocol::{NicType, VmInfo};
 use corvus_qemu::{OWNER_VARIABLE, ProcessHandle, VmPaths, build_cmdline};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -87,6 +87,16 @@ async fn launch(
     let tags: Vec<&str> = info.shared_dirs.iter().map(|s| s.tag.as_str()).collect();
     paths.check_socket_lengths(&tags)?;
     corvus_qemu::cmdline::validate(info)?;
+    if let Some(nic) = info
+        .network_interfaces
+        .iter()
+        .find(|n| n.nic_type == NicType::Network)
+    {
+        return Err(BootError::ManagedNetwork {
+            nic: nic.id,
+            network: nic.network_id.unwrap_or_default(),
+        });
+    }
     paths.prepare(&tags).await?;
     let mut virtiofsd_spawned = Vec::new();
     if !info.shared_dirs.is_empty() {

@@ -10,6 +10,7 @@ pub mod disk;
 pub mod disk_job;
 pub mod events;
 pub mod lifecycle;
+pub mod network;
 pub mod remote;
 pub mod stats;
 pub mod view;

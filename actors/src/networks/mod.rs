@@ -1,0 +1,282 @@
+//! The NetworkService: the one owner of network rows (issue 17). It keeps
+//! the networks in memory, checks every operation against them here
+//! (names, overlapping subnets, bridges reserved by creations still
+//! running), then runs the database work as a task that hands its change
+//! back as a message before it answers its client.
+
+mod error;
+mod ops;
+mod plan;
+pub mod vm_link;
+
+pub use error::NetworkError;
+
+use corvus_protocol::{NetworkInfo, NetworkMode, NetworkRef, NetworkSpec, Response, WireError};
+use corvus_storage::entity::network;
+use corvus_storage::{StorageError, Store};
+use plan::{Existing, Subnet};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::collections::BTreeMap;
+
+pub type NetworkServiceRef = ActorRef<NetworkMsg>;
+pub type Reply = RpcReplyPort<Result<Response, WireError>>;
+
+#[derive(Debug)]
+pub enum NetworkRequest {
+    Create(NetworkSpec),
+    List,
+    Show(NetworkRef),
+    Delete(NetworkRef),
+}
+
+pub enum NetworkMsg {
+    Request {
+        request: NetworkRequest,
+        reply: Reply,
+    },
+    /// A VmActor adding a NIC `--network NAME [--ip ADDR]`: the network's
+    /// id, once the address is checked against its subnet.
+    ResolveNic {
+        network: String,
+        ip: Option<String>,
+        reply: RpcReplyPort<Result<i64, WireError>>,
+    },
+    /// A task's change, sent before it answers.
+    Apply(Change),
+}
+
+#[derive(Debug)]
+pub enum Change {
+    /// A creation ended: the network recorded, or nothing (its name and
+    /// bridge are free again).
+    Created {
+        name: String,
+        network: Option<Network>,
+    },
+    Removed(i64),
+}
+
+/// A network row, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub id: i64,
+    pub name: String,
+    pub subnet: Subnet,
+    pub mode: NetworkMode,
+    pub bridge: String,
+    pub dhcp_start: String,
+    pub dhcp_end: String,
+    pub dns_domain: Option<String>,
+    pub created_at: String,
+}
+
+impl Network {
+    pub fn from_row(row: network::Model) -> Result<Network, StorageError> {
+        let corrupt = |column: &'static str, value: &str| StorageError::Corrupt {
+            column,
+            value: value.to_owned(),
+        };
+        Ok(Network {
+            subnet: Subnet::parse(&row.subnet)
+                .map_err(|_| corrupt("network.subnet", &row.subnet))?,
+            mode: row
+                .mode
+                .parse()
+                .map_err(|_| corrupt("network.mode", &row.mode))?,
+            created_at: corvus_storage::rows::timestamp(&row.created_at),
+            id: row.id,
+            name: row.name,
+            bridge: row.bridge,
+            dhcp_start: row.dhcp_start,
+            dhcp_end: row.dhcp_end,
+            dns_domain: row.dns_domain,
+        })
+    }
+
+    pub fn info(&self) -> NetworkInfo {
+        NetworkInfo {
+            id: self.id,
+            name: self.name.clone(),
+            subnet: self.subnet.to_string(),
+            mode: self.mode,
+            bridge: self.bridge.clone(),
+            gateway: self.subnet.gateway().to_string(),
+            dhcp_start: self.dhcp_start.clone(),
+            dhcp_end: self.dhcp_end.clone(),
+            dns_domain: self.dns_domain.clone(),
+            created_at: self.created_at.clone(),
+            nics: Vec::new(),
+        }
+    }
+}
+
+/// A creation still running: its name, subnet and bridge are taken.
+struct Pending {
+    name: String,
+    subnet: Subnet,
+    bridge: String,
+}
+
+pub struct NetworkArgs {
+    pub store: Store,
+}
+
+pub struct NetworkState {
+    store: Store,
+    networks: BTreeMap<i64, Network>,
+    pending: Vec<Pending>,
+}
+
+impl NetworkState {
+    fn resolve(&self, network: &NetworkRef) -> Result<&Network, NetworkError> {
+        let found = match network {
+            NetworkRef::Id(id) => self.networks.get(id),
+            NetworkRef::Name(name) => self.networks.values().find(|n| &n.name == name),
+        };
+        found.ok_or_else(|| NetworkError::Unknown(network.to_string()))
+    }
+
+    fn create(&mut self, myself: &NetworkServiceRef, spec: NetworkSpec, reply: Reply) {
+        let taken = self.networks.values().any(|n| n.name == spec.name)
+            || self.pending.iter().any(|p| p.name == spec.name);
+        if taken {
+            let _ = reply.send(Err(NetworkError::NameTaken(spec.name).into()));
+            return;
+        }
+        let others = self
+            .networks
+            .values()
+            .map(|n| Existing {
+                name: &n.name,
+                subnet: n.subnet,
+            })
+            .chain(self.pending.iter().map(|p| Existing {
+                name: &p.name,
+                subnet: p.subnet,
+            }));
+        let plan = match plan::plan(&spec, others) {
+            Ok(plan) => plan,
+            Err(err) => {
+                let _ = reply.send(Err(err.into()));
+                return;
+            }
+        };
+        let bridge = plan::bridge_name(
+            self.networks
+                .values()
+                .map(|n| n.bridge.as_str())
+                .chain(self.pending.iter().map(|p| p.bridge.as_str())),
+        );
+        self.pending.push(Pending {
+            name: spec.name.clone(),
+            subnet: plan.subnet,
+            bridge: bridge.clone(),
+        });
+        ops::create(
+            self.store.clone(),
+            myself.clone(),
+            spec,
+            plan,
+            bridge,
+            reply,
+        );
+    }
+
+    fn apply(&mut self, change: Change) {
+        match change {
+            Change::Created { name, network } => {
+                self.pending.retain(|p| p.name != name);
+                if let Some(network) = network {
+                    self.networks.insert(network.id, network);
+                }
+            }
+            Change::Removed(id) => {
+                self.networks.remove(&id);
+            }
+        }
+    }
+}
+
+pub struct NetworkService;
+
+pub async fn spawn(
+    args: NetworkArgs,
+    supervisor: ractor::ActorCell,
+) -> Result<NetworkServiceRef, ractor::SpawnErr> {
+    let (actor, _) =
+        Actor::spawn_linked(Some("networks".into()), NetworkService, args, supervisor).await?;
+    Ok(actor)
+}
+
+impl Actor for NetworkService {
+    type Msg = NetworkMsg;
+    type State = NetworkState;
+    type Arguments = NetworkArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: NetworkServiceRef,
+        args: NetworkArgs,
+    ) -> Result<NetworkState, ActorProcessingErr> {
+        let mut networks = BTreeMap::new();
+        for row in args.store.load_networks().await? {
+            let name = row.name.clone();
+            match Network::from_row(row) {
+                Ok(network) => {
+                    networks.insert(network.id, network);
+                }
+                Err(err) => {
+                    tracing::error!(network = %name, error = %format!("{:#}", anyhow::Error::new(err)), "skipping a network whose stored row is invalid")
+                }
+            }
+        }
+        Ok(NetworkState {
+            store: args.store,
+            networks,
+            pending: Vec::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: NetworkServiceRef,
+        message: NetworkMsg,
+        state: &mut NetworkState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            NetworkMsg::Request { request, reply } => match request {
+                NetworkRequest::Create(spec) => state.create(&myself, spec, reply),
+                NetworkRequest::List => {
+                    let list = state.networks.values().map(Network::info).collect();
+                    let _ = reply.send(Ok(Response::Networks(list)));
+                }
+                NetworkRequest::Show(network) => match state.resolve(&network) {
+                    Ok(network) => ops::show(state.store.clone(), network.info(), reply),
+                    Err(err) => {
+                        let _ = reply.send(Err(err.into()));
+                    }
+                },
+                NetworkRequest::Delete(network) => match state.resolve(&network) {
+                    Ok(network) => ops::delete(state.store.clone(), myself, network.info(), reply),
+                    Err(err) => {
+                        let _ = reply.send(Err(err.into()));
+                    }
+                },
+            },
+            NetworkMsg::ResolveNic { network, ip, reply } => {
+                let resolved = state
+                    .resolve(&NetworkRef::parse(&network))
+                    .and_then(|network| {
+                        if let Some(ip) = &ip {
+                            plan::static_ip(&network.name, &network.subnet, ip)?;
+                        }
+                        Ok(network.id)
+                    })
+                    .map_err(WireError::from);
+                let _ = reply.send(resolved);
+            }
+            NetworkMsg::Apply(change) => state.apply(change),
+        }
+        Ok(())
+    }
+}
