@@ -6,8 +6,8 @@ use crate::disk::{
 use crate::enums::{Channel, DiskFormat, Role, VmState};
 use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};
-use crate::network::{NetworkInfo, NetworkRef, NetworkSpec};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
+use crate::network::{NetworkInfo, NetworkRef, NetworkSpec};
 use crate::stats::VmStats;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
