@@ -10,12 +10,13 @@ pub fn list(networks: &[NetworkInfo]) {
         return;
     }
     let mut columns = Columns::new(vec![
-        "ID", "NAME", "MODE", "SUBNET", "GATEWAY", "DHCP", "DOMAIN",
+        "ID", "NAME", "STATUS", "MODE", "SUBNET", "GATEWAY", "DHCP", "DOMAIN",
     ]);
     for network in networks {
         columns.row(vec![
             Cell::plain(network.id.to_string()),
             Cell::plain(network.name.as_str()),
+            Cell::plain(network.status.as_str()),
             Cell::plain(network.mode.as_str()),
             Cell::plain(network.subnet.as_str()),
             Cell::plain(network.gateway.as_str()),
@@ -23,13 +24,18 @@ pub fn list(networks: &[NetworkInfo]) {
             Cell::plain(network.dns_domain.clone().unwrap_or_else(|| "-".into())),
         ]);
     }
-    columns.print(output::output_width(), 6);
+    columns.print(output::output_width(), 7);
 }
 
 pub fn show(network: &NetworkInfo) {
     let rows = [
         ("id", network.id.to_string()),
         ("name", network.name.clone()),
+        ("status", network.status.to_string()),
+        (
+            "last error",
+            output::safe(network.last_error.as_deref().unwrap_or("-")).into_owned(),
+        ),
         ("mode", network.mode.to_string()),
         ("subnet", network.subnet.clone()),
         ("gateway", network.gateway.clone()),

@@ -206,6 +206,17 @@ text_enum! {
 }
 
 text_enum! {
+    /// Whether a managed network's bridge is there: `up` once the daemon
+    /// made it (or found its own again after a restart), `error` when it
+    /// cannot (with the reason), `starting` meanwhile.
+    NetworkState ("network state") {
+        Starting = "starting",
+        Up = "up",
+        Error = "error",
+    }
+}
+
+text_enum! {
     /// What `crv disk snapshot` does with a qcow2 internal snapshot.
     SnapshotAction ("snapshot action") {
         Create = "create",

@@ -30,8 +30,8 @@ pub use disk::{
 };
 pub use enums::{
     CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface, DriveMedia,
-    NetworkMode, NicType, ParseEnumError, RestartPolicy, Role, ShareCache, SnapshotAction,
-    TextEnum, VmState,
+    NetworkMode, NetworkState, NicType, ParseEnumError, RestartPolicy, Role, ShareCache,
+    SnapshotAction, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};

@@ -4,7 +4,7 @@
 //! Field names equal the `network` columns, because
 //! `crv --json` prints these structs as they are.
 
-use crate::enums::NetworkMode;
+use crate::enums::{NetworkMode, NetworkState};
 use crate::model::VmRef;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,9 @@ pub struct NetworkInfo {
     pub dhcp_end: String,
     pub dns_domain: Option<String>,
     pub created_at: String,
+    pub status: NetworkState,
+    /// Why the network is in `error`.
+    pub last_error: Option<String>,
     /// The VM NICs on this network (filled by `show`).
     pub nics: Vec<NetworkNic>,
 }

@@ -279,6 +279,8 @@ fn sample_network(name: &str, id: i64, n: u64) -> NetworkInfo {
         dhcp_end: "10.77.0.254".into(),
         dns_domain: Some(name.to_owned()),
         created_at: "2026-01-01T00:00:00Z".into(),
+        status: NetworkState::Error,
+        last_error: Some(format!("{name} failed")),
         nics: vec![NetworkNic {
             vm_id: id,
             vm_name: name.to_owned(),

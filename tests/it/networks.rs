@@ -1,11 +1,42 @@
 //! `crv network` and `crv vm net add --network` (issue 17): what is
-//! recorded and shown, every refusal of the issue's "Bad input" list that
+//! recorded and shown, each network's bridge (made, found again after a
+//! restart, removed), every refusal of the issue's "Bad input" list that
 //! the definitions can meet, and a network in use that cannot be deleted.
+//! Each daemon runs in a network namespace of the test's own.
 
-use harness::{Daemon, Db};
+use harness::netns::Netns;
+use harness::{Daemon, DaemonOptions, Db};
+use std::sync::Arc;
+
+fn start(db: Db) -> Option<(Daemon, Arc<Netns>)> {
+    let netns = Arc::new(Netns::create()?);
+    let options = DaemonOptions {
+        netns: Some(netns.clone()),
+        ..DaemonOptions::default()
+    };
+    Some((Daemon::start_with(db, options)?, netns))
+}
+
+/// The bridge's alias and IPv4 addresses (`ADDR/PREFIX`), and whether it is up.
+fn bridge(netns: &Netns, name: &str) -> Option<(String, Vec<String>, bool)> {
+    let link = netns.link(name)?;
+    let detail = netns.ip_json(&["-d", "link", "show", name]);
+    let alias = detail[0]["ifalias"].as_str().unwrap_or_default().to_owned();
+    let addresses = link["addr_info"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["family"] == "inet")
+        .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
+        .collect();
+    let up = link["flags"]
+        .as_array()
+        .is_some_and(|flags| flags.iter().any(|f| f == "UP"));
+    Some((alias, addresses, up))
+}
 
 fn networks_are_defined_listed_shown_and_deleted(db: Db) {
-    let Some(daemon) = Daemon::start(db) else {
+    let Some((daemon, netns)) = start(db) else {
         return;
     };
     let empty = daemon.crv(&["network", "list"]).ok();
@@ -29,6 +60,16 @@ fn networks_are_defined_listed_shown_and_deleted(db: Db) {
         (Some("10.77.0.2"), Some("10.77.0.254"))
     );
     assert_eq!(lab["dns_domain"], "lab.internal");
+    assert_eq!(lab["status"], "up");
+    let lab_bridge = lab["bridge"].as_str().unwrap().to_owned();
+    assert_eq!(
+        bridge(&netns, &lab_bridge),
+        Some((
+            format!("corvus-network:{}", lab["id"]),
+            vec!["10.77.0.1/24".to_owned()],
+            true
+        ))
+    );
     let quiet = daemon
         .crv(&[
             "--json",
@@ -129,6 +170,11 @@ fn networks_are_defined_listed_shown_and_deleted(db: Db) {
     daemon.crv(&["vm", "delete", "db"]).ok();
     let deleted = daemon.crv(&["network", "delete", "lab"]).ok();
     assert!(deleted.contains("deleted network 'lab'"), "{deleted}");
+    assert_eq!(
+        bridge(&netns, &lab_bridge),
+        None,
+        "delete removes the bridge"
+    );
     daemon
         .crv(&["network", "show", "lab"])
         .fails(1, "no network named or numbered 'lab'");
@@ -136,19 +182,40 @@ fn networks_are_defined_listed_shown_and_deleted(db: Db) {
     daemon
         .crv(&["network", "create", "lab2", "--subnet", "10.77.0.0/16"])
         .ok();
+    let quiet_bridge = quiet["bridge"].as_str().unwrap();
+    let index_before = netns.link(quiet_bridge).unwrap()["ifindex"].clone();
     let mut daemon = daemon;
     daemon.restart();
     let list = daemon.crv(&["--json", "network", "list"]).json();
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    // The bridges are found again, not made anew.
+    let mut status = serde_json::Value::Null;
+    harness::postgres::wait_until(std::time::Duration::from_secs(10), || {
+        status = daemon.crv(&["--json", "network", "show", "quiet"]).json()["status"].clone();
+        status == "up"
+    });
+    assert_eq!(status, "up");
+    assert_eq!(netns.link(quiet_bridge).unwrap()["ifindex"], index_before);
     daemon
         .crv(&["network", "create", "again", "--subnet", "10.77.5.0/24"])
         .fails(1, "overlaps network 'lab2' (10.77.0.0/16)");
 }
 
 fn bad_network_input_is_refused(db: Db) {
-    let Some(daemon) = Daemon::start(db) else {
+    let Some((daemon, netns)) = start(db) else {
         return;
     };
+    // A bridge of that name that is not Corvus's is left alone.
+    netns.ip(&["link", "add", "crvbr0", "type", "bridge"]);
+    daemon
+        .crv(&["network", "create", "lab", "--subnet", "10.77.0.0/24"])
+        .fails(1, "crvbr0 already exists and is not Corvus's");
+    assert_eq!(
+        daemon.crv(&["--json", "network", "list"]).json(),
+        serde_json::json!([])
+    );
+    assert_eq!(bridge(&netns, "crvbr0").map(|b| b.1), Some(vec![]));
+    netns.ip(&["link", "del", "crvbr0"]);
     daemon
         .crv(&["network", "create", "lab", "--subnet", "10.77.0.0/24"])
         .ok();
@@ -265,10 +332,10 @@ fn bad_network_input_is_refused(db: Db) {
         ])
         .ok();
 
-    // Until the daemon brings networks up, such a VM says so at start.
+    // Until the daemon connects VMs to networks, such a VM says so at start.
     daemon
         .crv(&["vm", "start", "web"])
-        .fails(1, "does not bring managed networks up yet");
+        .fails(1, "does not yet connect VMs to managed networks");
 }
 
 on_both_databases!(

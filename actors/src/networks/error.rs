@@ -36,6 +36,8 @@ pub enum NetworkError {
         "network '{network}' is in use by {vms}; remove their network interfaces first (`crv vm net remove VM ID`)"
     )]
     InUse { network: String, vms: String },
+    #[error("Cannot set up the network's bridge")]
+    Bridge(#[source] super::bridge::BridgeError),
     #[error("{0}")]
     Database(WireError),
     #[error("{0}")]
@@ -53,7 +55,12 @@ impl From<NetworkError> for WireError {
             | NetworkError::InUse { .. } => ErrorKind::Conflict,
             NetworkError::Database(wire) => return wire.clone(),
             NetworkError::Unavailable(_) => ErrorKind::Unavailable,
+            NetworkError::Bridge(super::bridge::BridgeError::NotPermitted) => {
+                ErrorKind::Unavailable
+            }
+            NetworkError::Bridge(super::bridge::BridgeError::Foreign(_)) => ErrorKind::Conflict,
+            NetworkError::Bridge(_) => ErrorKind::Internal,
         };
-        WireError::new(kind, err.to_string())
+        WireError::new(kind, crate::vm::errors::render(&err))
     }
 }

@@ -1,9 +1,11 @@
-//! The NetworkService: the one owner of network rows (issue 17). It keeps
-//! the networks in memory, checks every operation against them here
-//! (names, overlapping subnets, bridges reserved by creations still
-//! running), then runs the database work as a task that hands its change
-//! back as a message before it answers its client.
+//! The NetworkService: the one owner of network rows and bridges (issue
+//! 17). It keeps the networks in memory, checks every operation against
+//! them here (names, overlapping subnets, bridges reserved by creations
+//! still running), then runs the database and netlink work as a task that
+//! hands its change back as a message before it answers its client. At
+//! start it brings every network's bridge up again, or finds its own.
 
+mod bridge;
 mod error;
 mod ops;
 mod plan;
@@ -11,7 +13,9 @@ pub mod vm_link;
 
 pub use error::NetworkError;
 
-use corvus_protocol::{NetworkInfo, NetworkMode, NetworkRef, NetworkSpec, Response, WireError};
+use corvus_protocol::{
+    NetworkInfo, NetworkMode, NetworkRef, NetworkSpec, NetworkState, Response, WireError,
+};
 use corvus_storage::entity::network;
 use corvus_storage::{StorageError, Store};
 use plan::{Existing, Subnet};
@@ -43,6 +47,11 @@ pub enum NetworkMsg {
     },
     /// A task's change, sent before it answers.
     Apply(Change),
+    /// A bridge brought up at daemon start, or why it could not be.
+    BridgeUp {
+        id: i64,
+        result: Result<bool, String>,
+    },
 }
 
 #[derive(Debug)]
@@ -68,6 +77,8 @@ pub struct Network {
     pub dhcp_end: String,
     pub dns_domain: Option<String>,
     pub created_at: String,
+    pub status: NetworkState,
+    pub last_error: Option<String>,
 }
 
 impl Network {
@@ -90,6 +101,8 @@ impl Network {
             dhcp_start: row.dhcp_start,
             dhcp_end: row.dhcp_end,
             dns_domain: row.dns_domain,
+            status: NetworkState::Starting,
+            last_error: None,
         })
     }
 
@@ -105,6 +118,8 @@ impl Network {
             dhcp_end: self.dhcp_end.clone(),
             dns_domain: self.dns_domain.clone(),
             created_at: self.created_at.clone(),
+            status: self.status,
+            last_error: self.last_error.clone(),
             nics: Vec::new(),
         }
     }
@@ -121,13 +136,13 @@ pub struct NetworkArgs {
     pub store: Store,
 }
 
-pub struct NetworkState {
+pub struct NetworkServiceState {
     store: Store,
     networks: BTreeMap<i64, Network>,
     pending: Vec<Pending>,
 }
 
-impl NetworkState {
+impl NetworkServiceState {
     fn resolve(&self, network: &NetworkRef) -> Result<&Network, NetworkError> {
         let found = match network {
             NetworkRef::Id(id) => self.networks.get(id),
@@ -210,19 +225,20 @@ pub async fn spawn(
 
 impl Actor for NetworkService {
     type Msg = NetworkMsg;
-    type State = NetworkState;
+    type State = NetworkServiceState;
     type Arguments = NetworkArgs;
 
     async fn pre_start(
         &self,
-        _myself: NetworkServiceRef,
+        myself: NetworkServiceRef,
         args: NetworkArgs,
-    ) -> Result<NetworkState, ActorProcessingErr> {
+    ) -> Result<NetworkServiceState, ActorProcessingErr> {
         let mut networks = BTreeMap::new();
         for row in args.store.load_networks().await? {
             let name = row.name.clone();
             match Network::from_row(row) {
                 Ok(network) => {
+                    ops::bring_up(&network, myself.clone());
                     networks.insert(network.id, network);
                 }
                 Err(err) => {
@@ -230,7 +246,7 @@ impl Actor for NetworkService {
                 }
             }
         }
-        Ok(NetworkState {
+        Ok(NetworkServiceState {
             store: args.store,
             networks,
             pending: Vec::new(),
@@ -241,7 +257,7 @@ impl Actor for NetworkService {
         &self,
         myself: NetworkServiceRef,
         message: NetworkMsg,
-        state: &mut NetworkState,
+        state: &mut NetworkServiceState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
             NetworkMsg::Request { request, reply } => match request {
@@ -276,6 +292,22 @@ impl Actor for NetworkService {
                 let _ = reply.send(resolved);
             }
             NetworkMsg::Apply(change) => state.apply(change),
+            NetworkMsg::BridgeUp { id, result } => {
+                if let Some(network) = state.networks.get_mut(&id) {
+                    match result {
+                        Ok(adopted) => {
+                            tracing::info!(network = %network.name, bridge = %network.bridge, adopted, "network up");
+                            network.status = NetworkState::Up;
+                            network.last_error = None;
+                        }
+                        Err(reason) => {
+                            tracing::error!(network = %network.name, %reason, "network cannot come up");
+                            network.status = NetworkState::Error;
+                            network.last_error = Some(reason);
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -1,11 +1,12 @@
-//! The NetworkService's database work, each a task: it hands its change
-//! back to the service, then answers its client.
+//! The NetworkService's database and netlink work, each a task: it hands
+//! its change back to the service, then answers its client.
 
+use super::bridge;
 use super::error::NetworkError;
 use super::plan::Plan;
 use super::{Change, Network, NetworkMsg, NetworkServiceRef, Reply};
 use crate::wire::{db, storage};
-use corvus_protocol::{NetworkInfo, NetworkNic, NetworkSpec, Response, WireError};
+use corvus_protocol::{NetworkInfo, NetworkNic, NetworkSpec, NetworkState, Response, WireError};
 use corvus_storage::{Duplicate, NewNetwork, Store};
 use tracing::Instrument;
 
@@ -33,6 +34,10 @@ pub fn create(
                 Err(NetworkError::NameTaken(spec.name.clone()))
             }
             Err(err) => Err(NetworkError::Database(err.into())),
+        };
+        let recorded = match recorded {
+            Ok(network) => up_or_forget(&store, network).await,
+            Err(err) => Err(err),
         };
         let network = recorded.as_ref().ok().cloned();
         let answer = recorded.map(|n| Response::Network(Box::new(n.info())));
@@ -100,6 +105,9 @@ async fn delete_row(store: &Store, info: &NetworkInfo) -> Result<(), NetworkErro
         vms.dedup();
         return Err(in_use(vms.join(", ")));
     }
+    bridge::remove(&info.bridge, info.id)
+        .await
+        .map_err(NetworkError::Bridge)?;
     match db(store.delete_network(info.id)).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(NetworkError::Unknown(info.name.clone())),
@@ -108,4 +116,34 @@ async fn delete_row(store: &Store, info: &NetworkInfo) -> Result<(), NetworkErro
         }
         Err(err) => Err(NetworkError::Database(err.into())),
     }
+}
+
+/// A new network's bridge; when it cannot be made, the row goes again, so
+/// that a refused creation leaves nothing.
+async fn up_or_forget(store: &Store, mut network: Network) -> Result<Network, NetworkError> {
+    let gateway = network.subnet.gateway();
+    match bridge::ensure(&network.bridge, network.id, gateway, network.subnet.prefix).await {
+        Ok(_) => {
+            network.status = NetworkState::Up;
+            Ok(network)
+        }
+        Err(err) => {
+            if let Err(undo) = db(store.delete_network(network.id)).await {
+                tracing::warn!(network = %network.name, error = %WireError::from(undo), "a network whose bridge failed stays recorded");
+            }
+            Err(NetworkError::Bridge(err))
+        }
+    }
+}
+
+/// At daemon start: the bridge again, or the one a previous daemon left.
+pub fn bring_up(network: &Network, myself: NetworkServiceRef) {
+    let (id, name, subnet) = (network.id, network.bridge.clone(), network.subnet);
+    let task = async move {
+        let result = bridge::ensure(&name, id, subnet.gateway(), subnet.prefix)
+            .await
+            .map_err(|err| crate::vm::errors::render(&err));
+        let _ = myself.cast(NetworkMsg::BridgeUp { id, result });
+    };
+    tokio::spawn(task.in_current_span());
 }

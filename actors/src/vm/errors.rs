@@ -39,7 +39,7 @@ pub enum BootError {
         source: corvus_qemu::QmpError,
     },
     #[error(
-        "Network interface {nic} is on managed network '{network}', and this daemon does not bring managed networks up yet (bridge, DHCP, NAT); remove it (`crv vm net remove VM {nic}`) or use a user, tap or bridge NIC"
+        "Network interface {nic} is on managed network {network}, and this daemon does not yet connect VMs to managed networks (taps, DHCP, NAT); remove it (`crv vm net remove VM {nic}`) or use a user, tap or bridge NIC"
     )]
     ManagedNetwork { nic: i64, network: i64 },
     #[error("QEMU did not answer query-status")]

@@ -11,7 +11,7 @@ mod boot;
 mod commands;
 pub mod core;
 mod definition;
-mod errors;
+pub(crate) mod errors;
 mod launch;
 mod outbox;
 mod qmp_tasks;
