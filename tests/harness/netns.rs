@@ -66,6 +66,19 @@ impl Netns {
             .cloned()
     }
 
+    /// Runs a command inside the namespace; its stdout, or `None` when it fails.
+    pub fn exec(&self, command: &[&str]) -> Option<String> {
+        let output = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(command)
+            .output()
+            .expect("run ip netns exec");
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
     /// Runs `ip -n NS ARGS`, asserting success.
     pub fn ip(&self, args: &[&str]) {
         let status = Command::new("ip")

@@ -17,6 +17,36 @@ fn start(db: Db) -> Option<(Daemon, Arc<Netns>)> {
     Some((Daemon::start_with(db, options)?, netns))
 }
 
+/// The rules of the Corvus nftables table in the namespace, as nft prints
+/// them, or `None` when there is no such table.
+fn corvus_table(netns: &Netns) -> Option<String> {
+    let tables = netns.exec(&["nft", "-j", "list", "tables"])?;
+    let tables: serde_json::Value = serde_json::from_str(&tables).unwrap();
+    let ours = tables["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["table"]["name"] == "corvus" && t["table"]["family"] == "ip");
+    ours.then(|| {
+        netns
+            .exec(&["nft", "list", "table", "ip", "corvus"])
+            .unwrap()
+    })
+}
+
+fn forwarding(netns: &Netns) -> String {
+    netns
+        .exec(&["cat", "/proc/sys/net/ipv4/ip_forward"])
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let done = harness::postgres::wait_until(std::time::Duration::from_secs(10), &mut check);
+    assert!(done, "timed out waiting for {what}");
+}
+
 /// The bridge's alias and IPv4 addresses (`ADDR/PREFIX`), and whether it is up.
 fn bridge(netns: &Netns, name: &str) -> Option<(String, Vec<String>, bool)> {
     let link = netns.link(name)?;
@@ -41,6 +71,12 @@ fn networks_are_defined_listed_shown_and_deleted(db: Db) {
     };
     let empty = daemon.crv(&["network", "list"]).ok();
     assert!(empty.contains("No networks"), "{empty}");
+    assert_eq!(
+        forwarding(&netns),
+        "0",
+        "a fresh namespace does not forward"
+    );
+    assert_eq!(corvus_table(&netns), None);
     let lab = daemon
         .crv(&[
             "--json",
@@ -85,6 +121,17 @@ fn networks_are_defined_listed_shown_and_deleted(db: Db) {
         ])
         .json();
     assert_eq!(quiet["mode"], "isolated");
+    // One table: lab masquerades, quiet forwards nothing; forwarding is on.
+    wait_for("the nftables table of both networks", || {
+        corvus_table(&netns).is_some_and(|t| t.contains("iifname \"crvbr1\" drop"))
+    });
+    let table = corvus_table(&netns).unwrap();
+    assert!(
+        table.contains("ip saddr 10.77.0.0/24 ip daddr != 10.77.0.0/24 masquerade"),
+        "{table}"
+    );
+    assert!(!table.contains("192.168.200.0/28 masquerade"), "{table}");
+    assert_eq!(forwarding(&netns), "1");
     assert_eq!(quiet["dhcp_start"], "192.168.200.5");
     assert_ne!(quiet["bridge"], lab["bridge"]);
 
@@ -196,9 +243,18 @@ fn networks_are_defined_listed_shown_and_deleted(db: Db) {
     });
     assert_eq!(status, "up");
     assert_eq!(netns.link(quiet_bridge).unwrap()["ifindex"], index_before);
+    wait_for("the table of the networks left", || {
+        corvus_table(&netns).is_some_and(|t| t.contains("10.77.0.0/16"))
+    });
+
     daemon
         .crv(&["network", "create", "again", "--subnet", "10.77.5.0/24"])
         .fails(1, "overlaps network 'lab2' (10.77.0.0/16)");
+    // The last network takes the table with it.
+    daemon.crv(&["network", "delete", "quiet"]).ok();
+    daemon.crv(&["network", "delete", "lab2"]).ok();
+    wait_for("the table to go", || corvus_table(&netns).is_none());
+    assert_eq!(netns.link(quiet_bridge), None);
 }
 
 fn bad_network_input_is_refused(db: Db) {

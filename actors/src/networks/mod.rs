@@ -7,6 +7,7 @@
 
 mod bridge;
 mod error;
+mod nat;
 mod ops;
 mod plan;
 pub mod vm_link;
@@ -52,6 +53,8 @@ pub enum NetworkMsg {
         id: i64,
         result: Result<bool, String>,
     },
+    /// The nftables table was written (or why not).
+    NatApplied(Result<(), String>),
 }
 
 #[derive(Debug)]
@@ -140,6 +143,11 @@ pub struct NetworkServiceState {
     store: Store,
     networks: BTreeMap<i64, Network>,
     pending: Vec<Pending>,
+    /// One nft run at a time, so that an older table never lands last;
+    /// a change meanwhile runs it again when it ends.
+    nat_running: bool,
+    nat_dirty: bool,
+    nat_error: Option<String>,
 }
 
 impl NetworkServiceState {
@@ -197,18 +205,48 @@ impl NetworkServiceState {
         );
     }
 
-    fn apply(&mut self, change: Change) {
+    fn apply(&mut self, myself: &NetworkServiceRef, change: Change) {
         match change {
             Change::Created { name, network } => {
                 self.pending.retain(|p| p.name != name);
                 if let Some(network) = network {
                     self.networks.insert(network.id, network);
+                    self.sync_nat(myself);
                 }
             }
             Change::Removed(id) => {
                 self.networks.remove(&id);
+                self.sync_nat(myself);
             }
         }
+    }
+
+    fn sync_nat(&mut self, myself: &NetworkServiceRef) {
+        if self.nat_running {
+            self.nat_dirty = true;
+            return;
+        }
+        self.nat_running = true;
+        let rules = self
+            .networks
+            .values()
+            .map(|n| nat::Rule {
+                bridge: n.bridge.clone(),
+                subnet: n.subnet,
+                mode: n.mode,
+            })
+            .collect();
+        ops::apply_nat(rules, myself.clone());
+    }
+
+    /// A network as clients see it: a table nft refused puts it in error.
+    fn info(&self, network: &Network) -> NetworkInfo {
+        let mut info = network.info();
+        if let (NetworkState::Up, Some(reason)) = (info.status, &self.nat_error) {
+            info.status = NetworkState::Error;
+            info.last_error = Some(reason.clone());
+        }
+        info
     }
 }
 
@@ -246,11 +284,16 @@ impl Actor for NetworkService {
                 }
             }
         }
-        Ok(NetworkServiceState {
+        let mut state = NetworkServiceState {
             store: args.store,
             networks,
             pending: Vec::new(),
-        })
+            nat_running: false,
+            nat_dirty: false,
+            nat_error: None,
+        };
+        state.sync_nat(&myself);
+        Ok(state)
     }
 
     async fn handle(
@@ -263,11 +306,11 @@ impl Actor for NetworkService {
             NetworkMsg::Request { request, reply } => match request {
                 NetworkRequest::Create(spec) => state.create(&myself, spec, reply),
                 NetworkRequest::List => {
-                    let list = state.networks.values().map(Network::info).collect();
+                    let list = state.networks.values().map(|n| state.info(n)).collect();
                     let _ = reply.send(Ok(Response::Networks(list)));
                 }
                 NetworkRequest::Show(network) => match state.resolve(&network) {
-                    Ok(network) => ops::show(state.store.clone(), network.info(), reply),
+                    Ok(network) => ops::show(state.store.clone(), state.info(network), reply),
                     Err(err) => {
                         let _ = reply.send(Err(err.into()));
                     }
@@ -291,7 +334,17 @@ impl Actor for NetworkService {
                     .map_err(WireError::from);
                 let _ = reply.send(resolved);
             }
-            NetworkMsg::Apply(change) => state.apply(change),
+            NetworkMsg::Apply(change) => state.apply(&myself, change),
+            NetworkMsg::NatApplied(result) => {
+                state.nat_running = false;
+                if let Err(reason) = &result {
+                    tracing::error!(%reason, "the Corvus nftables table cannot be written");
+                }
+                state.nat_error = result.err();
+                if std::mem::take(&mut state.nat_dirty) {
+                    state.sync_nat(&myself);
+                }
+            }
             NetworkMsg::BridgeUp { id, result } => {
                 if let Some(network) = state.networks.get_mut(&id) {
                     match result {

@@ -147,3 +147,14 @@ pub fn bring_up(network: &Network, myself: NetworkServiceRef) {
     };
     tokio::spawn(task.in_current_span());
 }
+
+/// Writes the Corvus nftables table for these networks.
+pub fn apply_nat(rules: Vec<super::nat::Rule>, myself: NetworkServiceRef) {
+    let task = async move {
+        let result = super::nat::apply(rules)
+            .await
+            .map_err(|err| crate::vm::errors::render(&err));
+        let _ = myself.cast(NetworkMsg::NatApplied(result));
+    };
+    tokio::spawn(task.in_current_span());
+}
