@@ -34,13 +34,16 @@ pub fn alias(network_id: i64) -> String {
     format!("corvus-network:{network_id}")
 }
 
-fn connect() -> Result<Handle, BridgeError> {
+pub(super) fn connect() -> Result<Handle, BridgeError> {
     let (connection, handle, _) = rtnetlink::new_connection().map_err(BridgeError::Socket)?;
     tokio::spawn(connection);
     Ok(handle)
 }
 
-fn failed(what: &'static str, bridge: &str) -> impl FnOnce(rtnetlink::Error) -> BridgeError {
+pub(super) fn failed(
+    what: &'static str,
+    bridge: &str,
+) -> impl FnOnce(rtnetlink::Error) -> BridgeError {
     let bridge = bridge.to_owned();
     move |source| {
         if let rtnetlink::Error::NetlinkError(message) = &source

@@ -20,6 +20,10 @@ pub enum NetworkError {
         other_subnet: String,
     },
     #[error(
+        "subnet {subnet} overlaps the host's route to {route}; pick a subnet the host does not reach already (see `ip route`)"
+    )]
+    HostRoute { subnet: String, route: String },
+    #[error(
         "--ip {ip} is not a VM address of network '{network}' ({subnet}): give one inside it that is not the network, gateway ({gateway}) or broadcast address"
     )]
     IpOutside {
@@ -51,6 +55,7 @@ impl From<NetworkError> for WireError {
             NetworkError::Invalid(_) | NetworkError::IpOutside { .. } => ErrorKind::InvalidArgument,
             NetworkError::NameTaken(_)
             | NetworkError::Overlap { .. }
+            | NetworkError::HostRoute { .. }
             | NetworkError::IpTaken { .. }
             | NetworkError::InUse { .. } => ErrorKind::Conflict,
             NetworkError::Database(wire) => return wire.clone(),

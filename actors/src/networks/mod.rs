@@ -7,6 +7,7 @@
 
 mod bridge;
 mod error;
+mod host_routes;
 mod nat;
 mod ops;
 mod plan;

@@ -1,10 +1,10 @@
 //! The NetworkService's database and netlink work, each a task: it hands
 //! its change back to the service, then answers its client.
 
-use super::bridge;
 use super::error::NetworkError;
 use super::plan::Plan;
 use super::{Change, Network, NetworkMsg, NetworkServiceRef, Reply};
+use super::{bridge, host_routes};
 use crate::wire::{db, storage};
 use corvus_protocol::{NetworkInfo, NetworkNic, NetworkSpec, NetworkState, Response, WireError};
 use corvus_storage::{Duplicate, NewNetwork, Store};
@@ -28,12 +28,9 @@ pub fn create(
             dhcp_end: plan.dhcp_end.to_string(),
             dns_domain: spec.dns_domain.clone(),
         };
-        let recorded = match db(store.insert_network(&new)).await {
-            Ok(row) => Network::from_row(row).map_err(|err| NetworkError::Database(storage(err))),
-            Err(err) if err.duplicate() == Some(Duplicate::NetworkName) => {
-                Err(NetworkError::NameTaken(spec.name.clone()))
-            }
-            Err(err) => Err(NetworkError::Database(err.into())),
+        let recorded = match free_of_host_routes(&plan).await {
+            Ok(()) => record(&store, &new).await,
+            Err(err) => Err(err),
         };
         let recorded = match recorded {
             Ok(network) => up_or_forget(&store, network).await,
@@ -157,4 +154,25 @@ pub fn apply_nat(rules: Vec<super::nat::Rule>, myself: NetworkServiceRef) {
         let _ = myself.cast(NetworkMsg::NatApplied(result));
     };
     tokio::spawn(task.in_current_span());
+}
+
+async fn free_of_host_routes(plan: &Plan) -> Result<(), NetworkError> {
+    match host_routes::overlapping(plan.subnet).await {
+        Ok(None) => Ok(()),
+        Ok(Some(route)) => Err(NetworkError::HostRoute {
+            subnet: plan.subnet.to_string(),
+            route,
+        }),
+        Err(err) => Err(NetworkError::Bridge(err)),
+    }
+}
+
+async fn record(store: &Store, new: &NewNetwork) -> Result<Network, NetworkError> {
+    match db(store.insert_network(new)).await {
+        Ok(row) => Network::from_row(row).map_err(|err| NetworkError::Database(storage(err))),
+        Err(err) if err.duplicate() == Some(Duplicate::NetworkName) => {
+            Err(NetworkError::NameTaken(new.name.clone()))
+        }
+        Err(err) => Err(NetworkError::Database(err.into())),
+    }
 }
