@@ -285,7 +285,9 @@ fn bad_network_input_is_refused(db: Db) {
     create("other", &["--subnet", "10.0.0.0/8"]).fails(1, "overlaps network 'lab'");
     create("lab", &["--subnet", "10.78.0.0/24"]).fails(1, "a network named 'lab' already exists");
     // A subnet the host already routes.
-    netns.ip(&["link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1"]);
+    netns.ip(&[
+        "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1",
+    ]);
     netns.ip(&["addr", "add", "10.99.3.1/24", "dev", "uplink0"]);
     netns.ip(&["link", "set", "uplink0", "up"]);
     create("other", &["--subnet", "10.99.0.0/16"])

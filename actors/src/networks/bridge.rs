@@ -47,7 +47,7 @@ pub(super) fn failed(
     let bridge = bridge.to_owned();
     move |source| {
         if let rtnetlink::Error::NetlinkError(message) = &source
-            && message.raw_code() == -libc_eperm()
+            && message.to_io().kind() == std::io::ErrorKind::PermissionDenied
         {
             return BridgeError::NotPermitted;
         }
@@ -57,10 +57,6 @@ pub(super) fn failed(
             source,
         }
     }
-}
-
-const fn libc_eperm() -> i32 {
-    1
 }
 
 async fn find(handle: &Handle, name: &str) -> Result<Option<LinkMessage>, BridgeError> {
@@ -73,8 +69,11 @@ async fn find(handle: &Handle, name: &str) -> Result<Option<LinkMessage>, Bridge
         .await
     {
         Ok(found) => Ok(found),
-        // ENODEV: no such link.
-        Err(rtnetlink::Error::NetlinkError(message)) if message.raw_code() == -19 => Ok(None),
+        Err(rtnetlink::Error::NetlinkError(message))
+            if message.to_io().raw_os_error() == Some(nix::errno::Errno::ENODEV as i32) =>
+        {
+            Ok(None)
+        }
         Err(source) => Err(failed("look up", name)(source)),
     }
 }
