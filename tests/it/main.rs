@@ -38,6 +38,7 @@ mod handshake;
 mod hardening;
 mod lifecycle;
 mod limits;
+mod network_taps;
 mod networks;
 mod paging;
 mod protocol_faults;

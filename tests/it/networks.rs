@@ -395,11 +395,6 @@ fn bad_network_input_is_refused(db: Db) {
             "10.77.1.9",
         ])
         .ok();
-
-    // Until the daemon connects VMs to networks, such a VM says so at start.
-    daemon
-        .crv(&["vm", "start", "web"])
-        .fails(1, "does not yet connect VMs to managed networks");
 }
 
 on_both_databases!(

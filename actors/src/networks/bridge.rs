@@ -59,7 +59,7 @@ pub(super) fn failed(
     }
 }
 
-async fn find(handle: &Handle, name: &str) -> Result<Option<LinkMessage>, BridgeError> {
+pub(super) async fn find(handle: &Handle, name: &str) -> Result<Option<LinkMessage>, BridgeError> {
     match handle
         .link()
         .get()
@@ -78,7 +78,7 @@ async fn find(handle: &Handle, name: &str) -> Result<Option<LinkMessage>, Bridge
     }
 }
 
-fn alias_of(link: &LinkMessage) -> Option<&str> {
+pub(super) fn alias_of(link: &LinkMessage) -> Option<&str> {
     link.attributes
         .iter()
         .find_map(|attribute| match attribute {

@@ -11,6 +11,7 @@ mod host_routes;
 mod nat;
 mod ops;
 mod plan;
+pub mod tap;
 pub mod vm_link;
 
 pub use error::NetworkError;
@@ -46,6 +47,12 @@ pub enum NetworkMsg {
         network: String,
         ip: Option<String>,
         reply: RpcReplyPort<Result<i64, WireError>>,
+    },
+    /// A launching VM: the bridge of the network its NIC is on, or why
+    /// the network cannot take VMs.
+    BridgeOf {
+        network_id: i64,
+        reply: RpcReplyPort<Result<String, String>>,
     },
     /// A task's change, sent before it answers.
     Apply(Change),
@@ -241,6 +248,27 @@ impl NetworkServiceState {
     }
 
     /// A network as clients see it: a table nft refused puts it in error.
+    fn bridge_of(&self, network_id: i64) -> Result<String, String> {
+        let network = self
+            .networks
+            .get(&network_id)
+            .ok_or_else(|| format!("network {network_id} no longer exists"))?;
+        match network.status {
+            NetworkState::Up => Ok(network.bridge.clone()),
+            _ => Err(format!(
+                "network '{}' is {}{}; see `crv network show {}`",
+                network.name,
+                network.status,
+                network
+                    .last_error
+                    .as_deref()
+                    .map(|reason| format!(" ({reason})"))
+                    .unwrap_or_default(),
+                network.name
+            )),
+        }
+    }
+
     fn info(&self, network: &Network) -> NetworkInfo {
         let mut info = network.info();
         if let (NetworkState::Up, Some(reason)) = (info.status, &self.nat_error) {
@@ -334,6 +362,9 @@ impl Actor for NetworkService {
                     })
                     .map_err(WireError::from);
                 let _ = reply.send(resolved);
+            }
+            NetworkMsg::BridgeOf { network_id, reply } => {
+                let _ = reply.send(state.bridge_of(network_id));
             }
             NetworkMsg::Apply(change) => state.apply(&myself, change),
             NetworkMsg::NatApplied(result) => {

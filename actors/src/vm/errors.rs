@@ -38,10 +38,8 @@ pub enum BootError {
         #[source]
         source: corvus_qemu::QmpError,
     },
-    #[error(
-        "Network interface {nic} is on managed network {network}, and this daemon does not yet connect VMs to managed networks (taps, DHCP, NAT); remove it (`crv vm net remove VM {nic}`) or use a user, tap or bridge NIC"
-    )]
-    ManagedNetwork { nic: i64, network: i64 },
+    #[error(transparent)]
+    Network(#[from] crate::networks::vm_link::PlugError),
     #[error("QEMU did not answer query-status")]
     QmpStatus(#[source] corvus_qemu::QmpError),
 }

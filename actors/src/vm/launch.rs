@@ -1,5 +1,6 @@
 //! Bringing a boot's processes up, as a task: the runtime directory, one
-//! virtiofsd per share (each waited for until it listens), then QEMU. The
+//! virtiofsd per share (each waited for until it listens), the taps of its
+//! managed NICs, then QEMU. The
 //! processes are guarded from the moment they exist until the actor takes
 //! them, so a start that fails half-way, or whose result nobody takes (the
 //! boot was reset, the actor or the daemon stopped), leaves no process that
@@ -9,7 +10,7 @@ use super::errors::BootError;
 use super::{VmActorRef, VmMsg};
 use crate::context::SharedContext;
 use crate::supervisor::SupervisorRef;
-use corvus_protocol::{NicType, VmInfo};
+use corvus_protocol::VmInfo;
 use corvus_qemu::{OWNER_VARIABLE, ProcessHandle, VmPaths, build_cmdline};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -64,9 +65,15 @@ pub fn start(
     paths: VmPaths,
     boot: u64,
     myself: VmActorRef,
+    unplugging: Option<JoinHandle<()>>,
 ) -> JoinHandle<()> {
     tokio::spawn(
         async move {
+            // The taps are named after the NICs: the last boot's must be
+            // gone before this one makes them again.
+            if let Some(unplugging) = unplugging {
+                let _ = unplugging.await;
+            }
             let message = match launch(&ctx, &supervisor, &info, &paths).await {
                 Ok(spawned) => VmMsg::Launched { boot, spawned },
                 Err(error) => VmMsg::LaunchFailed { boot, error },
@@ -87,16 +94,6 @@ async fn launch(
     let tags: Vec<&str> = info.shared_dirs.iter().map(|s| s.tag.as_str()).collect();
     paths.check_socket_lengths(&tags)?;
     corvus_qemu::cmdline::validate(info)?;
-    if let Some(nic) = info
-        .network_interfaces
-        .iter()
-        .find(|n| n.nic_type == NicType::Network)
-    {
-        return Err(BootError::ManagedNetwork {
-            nic: nic.id,
-            network: nic.network_id.unwrap_or_default(),
-        });
-    }
     paths.prepare(&tags).await?;
     let mut virtiofsd_spawned = Vec::new();
     if !info.shared_dirs.is_empty() {
@@ -117,6 +114,7 @@ async fn launch(
     let images = crate::disks::vm_link::boot_images(supervisor, &info.drives)
         .await
         .map_err(BootError::Disks)?;
+    crate::networks::vm_link::plug(supervisor, &info.network_interfaces).await?;
     let args = build_cmdline(info, &images, paths, ctx.accel);
     // fork/exec and creating the log file are blocking system calls; the
     // guard is made on that thread so that a dropped result still kills.

@@ -137,6 +137,12 @@ pub enum Input {
     RestartLimit {
         message: String,
     },
+    /// The taps of an ended boot's managed NICs were removed, or what of
+    /// them could not be.
+    TapsRemoved {
+        boot: u64,
+        result: Result<(), String>,
+    },
 }
 
 /// Timers the shell arms; each comes back as the input of the same name.
@@ -181,6 +187,10 @@ pub enum Effect {
     CancelRestart,
     /// Carry out the definition change or the access the command asked for.
     Proceed,
+    /// QEMU of this boot is gone: remove its managed NICs' taps (a task).
+    RemoveTaps {
+        boot: u64,
+    },
 }
 
 /// A state event: why, and who caused it.

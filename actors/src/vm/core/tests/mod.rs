@@ -25,6 +25,8 @@ pub(super) struct Vm {
     pub last_error: Option<String>,
     pub boot: Option<BootState>,
     pub deleted: bool,
+    /// Some NIC is on a managed network.
+    pub managed_nics: bool,
     pub now: Instant,
 }
 
@@ -38,6 +40,7 @@ impl Vm {
             last_boot: BOOT,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             deleted: self.deleted,
+            managed_nics: self.managed_nics,
             now: self.now,
         }
     }
@@ -123,6 +126,7 @@ impl Fixture {
             last_error: (status == VmState::Error).then(|| "boom".to_owned()),
             boot,
             deleted: false,
+            managed_nics: false,
             now,
         }
     }

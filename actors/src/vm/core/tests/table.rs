@@ -298,6 +298,23 @@ pub(super) fn rows() -> Vec<Row> {
             },
             [ER, ER, ER, ER, ER, ER, ER, ER],
         ),
+        // The taps go after QEMU: whatever the VM does meanwhile stands.
+        (
+            "taps removed",
+            || Input::TapsRemoved {
+                boot: BOOT - 1,
+                result: Ok(()),
+            },
+            SAME,
+        ),
+        (
+            "taps left behind",
+            || Input::TapsRemoved {
+                boot: BOOT - 1,
+                result: Err("cannot remove taps: crvtap4: busy".into()),
+            },
+            SAME,
+        ),
     ]
 }
 
