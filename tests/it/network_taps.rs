@@ -1,6 +1,8 @@
 //! A VM on a managed network (issue 17): the daemon gives its NIC a tap on
-//! the network's bridge for as long as QEMU runs, and removes it when QEMU
-//! is gone, by a stop or a kill. The daemon runs in a namespace of its own.
+//! the network's bridge for as long as QEMU runs, keeps it across a daemon
+//! restart, and removes it when QEMU is gone (a stop, a kill, a failed
+//! start), never touching a link of that name that is not Corvus's. The
+//! daemon runs in a namespace of its own.
 
 use harness::netns::Netns;
 use harness::{Daemon, DaemonOptions, Db, Guest};
@@ -31,7 +33,7 @@ fn a_vm_on_a_network_has_a_tap_on_its_bridge_while_qemu_runs(db: Db) {
         netns: Some(netns.clone()),
         ..DaemonOptions::tcg()
     };
-    let Some(daemon) = Daemon::start_with(db, options) else {
+    let Some(mut daemon) = Daemon::start_with(db, options) else {
         return;
     };
     let lab = daemon
@@ -78,6 +80,37 @@ fn a_vm_on_a_network_has_a_tap_on_its_bridge_while_qemu_runs(db: Db) {
     wait_for("the tap to go after QEMU was killed", || {
         tap(&netns, &name).is_none()
     });
+    daemon.wait_for_state("web", "error", Duration::from_secs(30));
+    daemon.crv(&["vm", "reset", "web"]).ok();
+
+    // A restarted daemon leaves the running VM's tap alone, and removes it
+    // when the QEMU it re-adopted is gone.
+    daemon.crv(&["vm", "start", "web"]).ok();
+    daemon.restart();
+    daemon.wait_for_state("web", "running", Duration::from_secs(30));
+    assert_eq!(tap(&netns, &name), Some((bridge.clone(), true)));
+    daemon.crv(&["vm", "stop", "web"]).ok();
+    daemon.wait_for_state("web", "stopped", Duration::from_secs(60));
+    wait_for("the tap to go after a re-adopted QEMU stopped", || {
+        tap(&netns, &name).is_none()
+    });
+
+    // A link of the tap's name that is not Corvus's fails the start, naming
+    // it, and stays; the history says the tap was left alone.
+    netns
+        .exec(&["ip", "link", "add", &name, "type", "bridge"])
+        .expect("add a link of the tap's name");
+    daemon
+        .crv(&["vm", "start", "web"])
+        .fails(1, &format!("{name} already exists and is not Corvus's"));
+    wait_for("the event of the tap left alone", || {
+        daemon.history("web").iter().any(|event| {
+            event["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("cannot remove taps"))
+        })
+    });
+    assert!(netns.link(&name).is_some(), "the foreign link stays");
 }
 
 on_both_databases!(a_vm_on_a_network_has_a_tap_on_its_bridge_while_qemu_runs);
