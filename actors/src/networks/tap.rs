@@ -23,7 +23,7 @@ pub enum TapError {
         #[source]
         source: nix::errno::Errno,
     },
-    #[error("the tap-making thread died: {0}")]
+    #[error("the task making the tap died: {0}")]
     Thread(String),
     #[error(transparent)]
     Netlink(#[from] BridgeError),
@@ -35,8 +35,17 @@ fn alias(nic_id: i64) -> String {
 }
 
 /// Makes the NIC's tap (or takes the one a crashed boot left), on the
-/// bridge and up.
+/// bridge and up. It runs to its end even if the launch that asked is
+/// abandoned: a tap made but not yet marked would be taken for someone
+/// else's by the next start.
 pub async fn create(tap: &str, nic_id: i64, bridge_name: &str) -> Result<(), TapError> {
+    let (tap, bridge_name) = (tap.to_owned(), bridge_name.to_owned());
+    tokio::spawn(async move { create_marked(&tap, nic_id, &bridge_name).await })
+        .await
+        .map_err(|join| TapError::Thread(join.to_string()))?
+}
+
+async fn create_marked(tap: &str, nic_id: i64, bridge_name: &str) -> Result<(), TapError> {
     let handle = bridge::connect()?;
     let mark = alias(nic_id);
     match bridge::find(&handle, tap).await? {
