@@ -13,6 +13,7 @@ mod events;
 pub mod fdlimit;
 mod gateway;
 mod metrics;
+mod networks;
 mod persistence;
 mod retention;
 mod sockets;

@@ -233,7 +233,20 @@ pub fn nic(nic: &NicSpec) -> Check {
         (NicType::Vde, None) => {
             invalid("a vde network needs --host-device with the switch's socket directory".into())
         }
+        (NicType::Network, Some(d)) => invalid(format!(
+            "a managed network NIC has no host device, got --host-device {d}"
+        )),
+        (NicType::Network, None) if nic.network.is_none() => {
+            invalid("a network NIC needs --network NAME (see `crv network list`)".into())
+        }
+        (NicType::Network, None) => Ok(()),
     }?;
+    if nic.nic_type != NicType::Network && (nic.network.is_some() || nic.ip_address.is_some()) {
+        return invalid(format!(
+            "--network and --ip are for NICs on a managed network, not --type {}",
+            nic.nic_type
+        ));
+    }
     if let Some(mac) = &nic.mac_address {
         parse_mac(mac)?;
     }

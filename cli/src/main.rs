@@ -7,6 +7,8 @@ mod commands;
 mod disk_args;
 mod disk_output;
 mod error;
+mod network_args;
+mod network_output;
 mod output;
 mod progress;
 mod remotes;
@@ -90,6 +92,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Shutdown => daemon::shutdown(&ctx()?).await,
         Command::Vm(command) => vm(&ctx()?, command).await,
         Command::Disk(command) => commands::disk::run(&ctx()?, command).await,
+        Command::Network(command) => commands::network::run(&ctx()?, command).await,
         Command::Events(args) => events::events(&ctx()?, &args.vms, args.since).await,
         Command::Remote(command) => match command {
             RemoteCommand::Add(args) => remote::add(args),

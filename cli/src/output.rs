@@ -264,7 +264,13 @@ pub fn vm_show(vm: &VmInfo) {
                 Cell::new(n.id),
                 Cell::new(n.nic_type),
                 text_cell(&n.mac_address),
-                text_cell(&opt(&n.host_device)),
+                text_cell(&match n.network_id {
+                    Some(network) => match &n.ip_address {
+                        Some(ip) => format!("network {network}, ip {ip}"),
+                        None => format!("network {network}"),
+                    },
+                    None => opt(&n.host_device),
+                }),
                 text_cell(&if forwards.is_empty() {
                     "-".to_owned()
                 } else {

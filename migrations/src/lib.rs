@@ -1,4 +1,4 @@
-//! The Corvus schema (DESIGN §7, `tls_revocation` for issue 18, `cloud_init` for issue 15), one migration per table, applied in order
+//! The Corvus schema (DESIGN §7, `tls_revocation` for issue 18, `cloud_init` for issue 15, `network` for issue 17), one migration per table, applied in order
 //! at daemon start. Enums are lower-case text so that both SQLite and
 //! PostgreSQL store them the same way.
 
@@ -14,6 +14,8 @@ mod m20261207_000007_create_disk;
 mod m20261207_000008_add_drive_disk_id;
 mod m20261207_000100_create_tls_revocation;
 mod m20261207_000200_add_cloud_init;
+mod m20261207_000300_create_network;
+mod m20261207_000302_add_nic_network;
 mod m20261207_000400_create_web_session;
 
 pub struct Migrator;
@@ -32,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000008_add_drive_disk_id::Migration),
             Box::new(m20261207_000100_create_tls_revocation::Migration),
             Box::new(m20261207_000200_add_cloud_init::Migration),
+            Box::new(m20261207_000300_create_network::Migration),
+            Box::new(m20261207_000302_add_nic_network::Migration),
             Box::new(m20261207_000400_create_web_session::Migration),
         ]
     }

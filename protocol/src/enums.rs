@@ -144,6 +144,8 @@ text_enum! {
         Tap = "tap",
         Bridge = "bridge",
         Vde = "vde",
+        /// A managed network of the daemon's (`vm net add --network`).
+        Network = "network",
     }
 }
 
@@ -190,6 +192,27 @@ impl From<DiskFormat> for DriveFormat {
             DiskFormat::Qcow2 => DriveFormat::Qcow2,
             DiskFormat::Raw => DriveFormat::Raw,
         }
+    }
+}
+
+text_enum! {
+    /// How a managed network reaches the outside: `nat` masquerades its
+    /// traffic through the host, `isolated` reaches only the host and
+    /// its own VMs.
+    NetworkMode ("network mode") {
+        Nat = "nat",
+        Isolated = "isolated",
+    }
+}
+
+text_enum! {
+    /// Whether a managed network's bridge is there: `up` once the daemon
+    /// made it (or found its own again after a restart), `error` when it
+    /// cannot (with the reason), `starting` meanwhile.
+    NetworkState ("network state") {
+        Starting = "starting",
+        Up = "up",
+        Error = "error",
     }
 }
 

@@ -16,6 +16,7 @@ mod error;
 mod event;
 mod message;
 mod model;
+mod network;
 mod parts;
 mod stats;
 pub mod text;
@@ -34,8 +35,8 @@ pub use disk::{
 };
 pub use enums::{
     AgentStatus, CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface,
-    DriveMedia, ForwardProtocol, NicType, ParseEnumError, RestartPolicy, Role, ShareCache,
-    SnapshotAction, TextEnum, VmState,
+    DriveMedia, ForwardProtocol, NetworkMode, NetworkState, NicType, ParseEnumError, RestartPolicy,
+    Role, ShareCache, SnapshotAction, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};
@@ -44,6 +45,7 @@ pub use model::{
     DriveInfo, DriveSpec, NicInfo, NicSpec, RuntimePaths, ShareInfo, ShareSpec, VmChanges, VmInfo,
     VmRef, VmSpec,
 };
+pub use network::{NetworkInfo, NetworkNic, NetworkRef, NetworkSpec};
 pub use parts::PART_BYTES;
 pub use stats::{
     BlockSection, CpuStats, DriveStats, Figure, MemoryStats, NetCounters, NicStats, VcpuStats,

@@ -8,6 +8,7 @@ use crate::enums::{Channel, DiskFormat, Role, VmState};
 use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
+use crate::network::{NetworkInfo, NetworkRef, NetworkSpec};
 use crate::stats::VmStats;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -231,6 +232,18 @@ pub enum Request {
         vm: VmRef,
         timeout_secs: Option<u32>,
     },
+    /// Records a managed network, checked against the others.
+    CreateNetwork {
+        spec: NetworkSpec,
+    },
+    ListNetworks,
+    ShowNetwork {
+        network: NetworkRef,
+    },
+    /// Refused while a VM has a NIC on it.
+    DeleteNetwork {
+        network: NetworkRef,
+    },
 }
 
 impl Request {
@@ -279,6 +292,10 @@ impl Request {
             Request::ClearCloudInit { .. } => "vm cloud-init clear",
             Request::GuestExec { .. } => "vm exec",
             Request::GuestInterfaces { .. } => "vm ip",
+            Request::CreateNetwork { .. } => "network create",
+            Request::ListNetworks => "network list",
+            Request::ShowNetwork { .. } => "network show",
+            Request::DeleteNetwork { .. } => "network delete",
         }
     }
 }
@@ -343,6 +360,12 @@ pub enum Response {
     Exec(ExecOutput),
     /// `GuestInterfaces`: the guest's interfaces and addresses.
     GuestInterfaces(Vec<GuestInterface>),
+    Networks(Vec<NetworkInfo>),
+    Network(Box<NetworkInfo>),
+    NetworkDeleted {
+        id: i64,
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

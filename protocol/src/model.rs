@@ -109,6 +109,12 @@ pub struct NicSpec {
     /// Host ports forwarded to the guest (user NICs only).
     #[serde(default)]
     pub forwards: Vec<Forward>,
+    /// The managed network of a `network` NIC, by name.
+    #[serde(default)]
+    pub network: Option<String>,
+    /// A static lease on that network (`--ip`).
+    #[serde(default)]
+    pub ip_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +148,12 @@ pub struct NicInfo {
     pub mac_address: String,
     #[serde(default)]
     pub forwards: Vec<Forward>,
+    /// The managed network of a `network` NIC.
+    #[serde(default)]
+    pub network_id: Option<i64>,
+    /// Its static lease, when it has one.
+    #[serde(default)]
+    pub ip_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

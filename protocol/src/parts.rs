@@ -52,7 +52,10 @@ impl Response {
             | Response::RevocationsReloaded { .. }
             | Response::WebLogin { .. }
             | Response::Exec(_)
-            | Response::GuestInterfaces(_) => vec![self],
+            | Response::GuestInterfaces(_)
+            | Response::Networks(_)
+            | Response::Network(_)
+            | Response::NetworkDeleted { .. } => vec![self],
         }
     }
 

@@ -44,6 +44,8 @@ fn sample_vm(name: &str, id: i64, n: u64) -> VmInfo {
             host_device: Some("br0".into()),
             mac_address: "52:54:00:12:34:56".into(),
             forwards: vec![forward(n)],
+            network_id: Some(id),
+            ip_address: Some("10.77.0.9".into()),
         }],
         shared_dirs: vec![ShareInfo {
             id: 3,
@@ -154,6 +156,8 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 host_device: Some(name.to_owned()),
                 mac_address: None,
                 forwards: vec![forward(n)],
+                network: Some(name.to_owned()),
+                ip_address: Some("10.77.0.9".into()),
             },
         },
         Request::RemoveNic {
@@ -291,6 +295,20 @@ fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
             vm: vm(),
             timeout_secs: None,
         },
+        Request::CreateNetwork {
+            spec: NetworkSpec {
+                name: name.to_owned(),
+                subnet: "10.77.0.0/24".into(),
+                mode: NetworkMode::Isolated,
+                dhcp_range: Some("10.77.0.10-10.77.0.20".into()),
+                dns_domain: None,
+            },
+        },
+        Request::ListNetworks,
+        Request::ShowNetwork { network: vm() },
+        Request::DeleteNetwork {
+            network: VmRef::Id(id),
+        },
     ]
 }
 
@@ -300,6 +318,30 @@ fn forward(n: u64) -> Forward {
         host_address: "127.0.0.1".into(),
         host_port: n as u16,
         guest_port: 22,
+    }
+}
+
+fn sample_network(name: &str, id: i64, n: u64) -> NetworkInfo {
+    NetworkInfo {
+        id,
+        name: name.to_owned(),
+        subnet: "10.77.0.0/24".into(),
+        mode: NetworkMode::Nat,
+        bridge: format!("crv-{name}"),
+        gateway: "10.77.0.1".into(),
+        dhcp_start: "10.77.0.2".into(),
+        dhcp_end: "10.77.0.254".into(),
+        dns_domain: Some(name.to_owned()),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        status: NetworkState::Error,
+        last_error: Some(format!("{name} failed")),
+        nics: vec![NetworkNic {
+            vm_id: id,
+            vm_name: name.to_owned(),
+            nic_id: id,
+            mac_address: "52:54:00:12:34:56".into(),
+            ip_address: Some(format!("10.77.0.{}", n % 250)),
+        }],
     }
 }
 
@@ -533,6 +575,15 @@ fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response> {
             mac_address: Some("52:54:00:12:34:56".into()),
             addresses: vec!["10.0.2.15/24".into(), "fec0::5054:ff:fe12:3456/64".into()],
         }]),
+        Response::Networks(vec![
+            sample_network(name, id, n),
+            sample_network("b", id + 1, n),
+        ]),
+        Response::Network(Box::new(sample_network(name, id, n))),
+        Response::NetworkDeleted {
+            id,
+            name: name.to_owned(),
+        },
     ]
 }
 

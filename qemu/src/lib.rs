@@ -18,7 +18,9 @@ pub mod qmp;
 pub mod virtiofsd;
 
 pub use accel::{Accel, AccelChoice, AccelError, ParseAccelError, kvm_usable};
-pub use cmdline::{DriveImages, ImageLayer, InvalidVm, build as build_cmdline, process_marker};
+pub use cmdline::{
+    DriveImages, ImageLayer, InvalidVm, build as build_cmdline, managed_tap, process_marker,
+};
 pub use img::{ImageInfo, ImgError, QemuImg, SnapshotOp};
 pub use paths::{MAX_SOCKET_PATH, PathTooLong, PrepareError, VmPaths};
 pub use private_dir::{PrivateDirError, Strictness};

@@ -59,6 +59,10 @@ pub enum Duplicate {
     DiskPath,
     MacAddress,
     ShareTag,
+    NetworkName,
+    Bridge,
+    /// One address leased statically to two NICs of a network.
+    StaticLease,
     Other,
 }
 
@@ -182,7 +186,13 @@ impl StorageError {
 
 fn classify_duplicate(message: &str) -> Duplicate {
     // SQLite names columns ("vm.name"), PostgreSQL names constraints ("vm_name_key").
-    if message.contains("mac_address") {
+    if message.contains("ip_address") || message.contains("static_lease") {
+        Duplicate::StaticLease
+    } else if message.contains("network.name") || message.contains("network_name") {
+        Duplicate::NetworkName
+    } else if message.contains("network.bridge") || message.contains("network_bridge") {
+        Duplicate::Bridge
+    } else if message.contains("mac_address") {
         Duplicate::MacAddress
     } else if message.contains("tag") {
         Duplicate::ShareTag

@@ -14,6 +14,7 @@ pub use identity::DatabaseIdentity;
 pub use lock::{DEFAULT_LOCK_NAME, DatabaseLock, LockHolder, advisory_key};
 pub use queries::cloud::{NewCloudInit, NewVmExtras};
 pub use queries::disks::NewDisk;
+pub use queries::networks::{NetworkNicRow, NewNetwork};
 pub use queries::state::StateRecord;
 pub use queries::web_sessions::NewWebSession;
 pub use rows::StoredVm;

@@ -124,6 +124,8 @@ pub fn nic_info(row: network_interface::Model) -> Result<NicInfo, StorageError> 
             column: "network_interface.forwards",
             value: row.forwards.clone(),
         })?,
+        network_id: row.network_id,
+        ip_address: row.ip_address,
     })
 }
 

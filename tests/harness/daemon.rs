@@ -29,6 +29,8 @@ pub struct DaemonOptions {
     pub env: Vec<(String, String)>,
     /// `RLIMIT_NOFILE` (soft, hard) to start the daemon with.
     pub nofile: Option<(u64, u64)>,
+    /// The network namespace the daemon runs in (and its networks with it).
+    pub netns: Option<std::sync::Arc<crate::netns::Netns>>,
 }
 
 impl DaemonOptions {
@@ -133,6 +135,20 @@ impl Daemon {
             unsafe {
                 std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        if let Some(netns) = &self.options.netns {
+            let namespace = std::fs::File::open(netns.path()).expect("open the netns");
+            // SAFETY: setns is async-signal-safe and changes only the child.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                    use std::os::fd::AsRawFd;
+                    if libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) == 0 {
                         Ok(())
                     } else {
                         Err(std::io::Error::last_os_error())

@@ -10,6 +10,7 @@ pub mod disks;
 pub mod guest;
 pub mod http;
 pub mod metrics;
+pub mod netns;
 pub mod postgres;
 pub mod prereq;
 pub mod remote;

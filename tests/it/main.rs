@@ -40,6 +40,8 @@ mod handshake;
 mod hardening;
 mod lifecycle;
 mod limits;
+mod network_taps;
+mod networks;
 mod paging;
 mod protocol_faults;
 mod remote_refusals;

@@ -90,13 +90,15 @@ async fn suite(url: &str) {
         host_device: None,
         mac_address: None,
         forwards: Vec::new(),
+        network: None,
+        ip_address: None,
     };
     store
-        .insert_nic(web.vm.id, &nic, "52:54:00:00:00:01")
+        .insert_nic(web.vm.id, &nic, "52:54:00:00:00:01", None)
         .await
         .unwrap();
     let err = store
-        .insert_nic(db.vm.id, &nic, "52:54:00:00:00:01")
+        .insert_nic(db.vm.id, &nic, "52:54:00:00:00:01", None)
         .await
         .unwrap_err();
     assert_eq!(err.duplicate(), Some(Duplicate::MacAddress), "{err:?}");
@@ -226,7 +228,7 @@ async fn suite(url: &str) {
     assert!(store.load_vm(web.vm.id).await.unwrap().is_none());
     assert!(store.history(web.vm.id, None).await.unwrap().is_empty());
     store
-        .insert_nic(db.vm.id, &nic, "52:54:00:00:00:01")
+        .insert_nic(db.vm.id, &nic, "52:54:00:00:00:01", None)
         .await
         .expect("the deleted VM's MAC is free again");
     assert!(

@@ -7,6 +7,7 @@ use super::history::{self, Older};
 use super::peer::Peer;
 use super::stream::Stream;
 use crate::disks::{DiskRequest, JobRequest};
+use crate::networks::{NetworkMsg, NetworkRequest};
 use crate::supervisor::{StatsQuery, SupervisorMsg};
 use crate::vm::{Origin, VmCommand, VmReply};
 use corvus_protocol::{DaemonStatus, PROTOCOL_VERSION, Request, Response, VmRef, WireError};
@@ -145,6 +146,14 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
             vm: target,
             timeout_secs,
         } => vm(target, VmCommand::GuestInterfaces { timeout_secs }).await,
+        Request::CreateNetwork { spec } => network(services, NetworkRequest::Create(spec)).await,
+        Request::ListNetworks => network(services, NetworkRequest::List).await,
+        Request::ShowNetwork { network: target } => {
+            network(services, NetworkRequest::Show(target)).await
+        }
+        Request::DeleteNetwork { network: target } => {
+            network(services, NetworkRequest::Delete(target)).await
+        }
     };
     Next::Reply(reply)
 }
@@ -200,6 +209,16 @@ pub async fn call<T: Send + 'static>(
         )),
         Err(_) => Err(WireError::unavailable("the daemon is shutting down")),
     }
+}
+
+/// A network request, answered by the NetworkService.
+async fn network(services: &Services, request: NetworkRequest) -> Result<Response, WireError> {
+    call(
+        services,
+        |reply| SupervisorMsg::Network(NetworkMsg::Request { request, reply }),
+        QUICK,
+    )
+    .await?
 }
 
 /// A stats request, answered by the collector (a `vm stats` reads QEMU,

@@ -26,7 +26,9 @@ pub fn needed(request: &Request) -> Role {
         | Request::VmStats { .. }
         | Request::AllStats
         | Request::WebLogin
-        | Request::GuestInterfaces { .. } => Role::Viewer,
+        | Request::GuestInterfaces { .. }
+        | Request::ListNetworks
+        | Request::ShowNetwork { .. } => Role::Viewer,
         Request::StartVm { .. }
         | Request::StopVm { .. }
         | Request::PauseVm { .. }
@@ -63,7 +65,9 @@ pub fn needed(request: &Request) -> Role {
         | Request::RemoveNic { .. }
         | Request::AddShare { .. }
         | Request::RemoveShare { .. }
-        | Request::ReloadRevocations => Role::Admin,
+        | Request::ReloadRevocations
+        | Request::CreateNetwork { .. }
+        | Request::DeleteNetwork { .. } => Role::Admin,
     }
 }
 

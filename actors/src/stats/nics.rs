@@ -57,6 +57,7 @@ pub fn read(pid: u32, nics: &[NicInfo]) -> Vec<NicReading> {
                 (NicType::Vde, _) => Err(VDE_HAS_NONE.to_owned()),
                 (NicType::Tap | NicType::Bridge, None) => Err(TAP_NOT_FOUND.to_owned()),
                 (NicType::Tap | NicType::Bridge, Some(ifname)) => traffic(ifname),
+                (NicType::Network, _) => traffic(&corvus_qemu::managed_tap(nic.id)),
             };
             NicReading {
                 nic_id: nic.id,
@@ -76,7 +77,7 @@ fn is_tap(nic: &NicInfo) -> bool {
 fn named_tap(nic: &NicInfo) -> Option<&str> {
     match nic.nic_type {
         NicType::Tap => nic.host_device.as_deref().filter(|dev| !dev.is_empty()),
-        NicType::Bridge | NicType::User | NicType::Vde => None,
+        NicType::Bridge | NicType::User | NicType::Vde | NicType::Network => None,
     }
 }
 
@@ -169,6 +170,8 @@ mod tests {
             host_device: host_device.map(str::to_owned),
             mac_address: format!("52:54:00:00:00:{id:02x}"),
             forwards: Vec::new(),
+            network_id: None,
+            ip_address: None,
         }
     }
 

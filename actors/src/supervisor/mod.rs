@@ -10,6 +10,7 @@ pub use stats::StatsQuery;
 
 use crate::context::SharedContext;
 use crate::disks::{self, DiskArgs, DiskMsg, DiskServiceRef};
+use crate::networks::{self, NetworkArgs, NetworkMsg, NetworkServiceRef};
 use crate::vm::{self, Origin, VmArgs, VmCommand, VmMsg};
 use corvus_protocol::{Response, StateCount, VmInfo, VmRef, VmSpec, VmState, WireError};
 use corvus_storage::StoredVm;
@@ -63,6 +64,8 @@ pub enum SupervisorMsg {
     StopAll { reply: RpcReplyPort<()> },
     /// For the DiskService, the supervisor's child beside the VM actors.
     Disk(DiskMsg),
+    /// For the NetworkService, a child like the DiskService.
+    Network(NetworkMsg),
     /// `vm stats` and `top`, passed on to the stats collector.
     Stats {
         query: StatsQuery,
@@ -87,6 +90,7 @@ pub struct SupervisorState {
     registry: Registry,
     actor_failures: respawn::Failures,
     disks: DiskServiceRef,
+    networks: NetworkServiceRef,
     stats: Option<crate::stats::StatsRef>,
     stats_interval: std::time::Duration,
 }
@@ -151,6 +155,16 @@ async fn spawn_disk_service(
     disks::spawn(args, supervisor.get_cell()).await
 }
 
+async fn spawn_network_service(
+    ctx: &SharedContext,
+    supervisor: &SupervisorRef,
+) -> Result<NetworkServiceRef, ractor::SpawnErr> {
+    let args = NetworkArgs {
+        store: ctx.store.clone(),
+    };
+    networks::spawn(args, supervisor.get_cell()).await
+}
+
 pub async fn spawn(args: SupervisorArgs) -> Result<SupervisorRef, ractor::SpawnErr> {
     let (actor, _) = Actor::spawn(Some("supervisor".into()), Supervisor, args).await?;
     Ok(actor)
@@ -167,12 +181,14 @@ impl Actor for Supervisor {
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let disks = spawn_disk_service(&args.ctx, &myself).await?;
+        let networks = spawn_network_service(&args.ctx, &myself).await?;
         let mut state = SupervisorState {
             ctx: args.ctx,
             shutting_down: false,
             registry: Registry::default(),
             actor_failures: respawn::Failures::default(),
             disks,
+            networks,
             stats: None,
             stats_interval: args.stats_interval,
         };
@@ -278,6 +294,9 @@ impl Actor for Supervisor {
             SupervisorMsg::Disk(message) => {
                 let _ = state.disks.cast(message);
             }
+            SupervisorMsg::Network(message) => {
+                let _ = state.networks.cast(message);
+            }
             SupervisorMsg::Stats { query, reply } => state.stats(query, reply),
             SupervisorMsg::StatsTargets { reply } => {
                 let _ = reply.send(state.targets());
@@ -298,6 +317,12 @@ impl Actor for Supervisor {
             SupervisionEvent::ActorFailed(cell, err) if cell.get_id() == state.disks.get_id() => {
                 error!(error = %err, "the disk service failed; restarting it");
                 state.disks = spawn_disk_service(&state.ctx, &myself).await?;
+            }
+            SupervisionEvent::ActorFailed(cell, err)
+                if cell.get_id() == state.networks.get_id() =>
+            {
+                error!(error = %err, "the network service failed; restarting it");
+                state.networks = spawn_network_service(&state.ctx, &myself).await?;
             }
             SupervisionEvent::ActorFailed(cell, err) => {
                 if state.stats_ended(&myself, &cell, &err.to_string()).await? {

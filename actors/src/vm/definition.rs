@@ -264,7 +264,10 @@ async fn write(
             db(store.delete_drive(id, drive_id)).await?;
             Ok(Written::DriveRemoved(drive_id))
         }
-        VmCommand::AddNic(nic) => add_nic(store, id, &nic).await,
+        VmCommand::AddNic(nic) => {
+            let network_id = crate::networks::vm_link::nic_network(supervisor, &nic).await?;
+            add_nic(store, id, &nic, network_id).await
+        }
         VmCommand::RemoveNic(nic_id) => {
             db(store.delete_nic(id, nic_id)).await?;
             Ok(Written::NicRemoved(nic_id))
@@ -291,7 +294,12 @@ async fn write(
     }
 }
 
-async fn add_nic(store: &Store, vm_id: i64, nic: &NicSpec) -> Result<Written, WireError> {
+async fn add_nic(
+    store: &Store,
+    vm_id: i64,
+    nic: &NicSpec,
+    network_id: Option<i64>,
+) -> Result<Written, WireError> {
     let given = nic
         .mac_address
         .as_deref()
@@ -300,8 +308,11 @@ async fn add_nic(store: &Store, vm_id: i64, nic: &NicSpec) -> Result<Written, Wi
     let attempts = if given.is_some() { 1 } else { MAC_ATTEMPTS };
     for _ in 0..attempts {
         let mac = given.clone().unwrap_or_else(generated_mac);
-        match db(store.insert_nic(vm_id, nic, &mac)).await {
+        match db(store.insert_nic(vm_id, nic, &mac, network_id)).await {
             Ok(row) => return Ok(Written::NicAdded(rows::nic_info(row).map_err(storage)?)),
+            Err(err) if err.duplicate() == Some(Duplicate::StaticLease) => {
+                return Err(crate::networks::vm_link::ip_taken(nic));
+            }
             Err(err) if err.duplicate() == Some(Duplicate::MacAddress) => {
                 if given.is_some() {
                     return Err(WireError::conflict(format!(

@@ -38,6 +38,8 @@ pub enum BootError {
         #[source]
         source: corvus_qemu::QmpError,
     },
+    #[error(transparent)]
+    Network(#[from] crate::networks::vm_link::PlugError),
     #[error("QEMU did not answer query-status")]
     QmpStatus(#[source] corvus_qemu::QmpError),
     #[error(transparent)]

@@ -1,5 +1,6 @@
 //! Bringing a boot's processes up, as a task: the runtime directory, one
-//! virtiofsd per share (each waited for until it listens), then QEMU. The
+//! virtiofsd per share (each waited for until it listens), the taps of its
+//! managed NICs, then QEMU. The
 //! processes are guarded from the moment they exist until the actor takes
 //! them, so a start that fails half-way, or whose result nobody takes (the
 //! boot was reset, the actor or the daemon stopped), leaves no process that
@@ -65,9 +66,15 @@ pub fn start(
     paths: VmPaths,
     boot: u64,
     myself: VmActorRef,
+    unplugging: Option<JoinHandle<()>>,
 ) -> JoinHandle<()> {
     tokio::spawn(
         async move {
+            // The taps are named after the NICs: the last boot's must be
+            // gone before this one makes them again.
+            if let Some(unplugging) = unplugging {
+                let _ = unplugging.await;
+            }
             let message = match launch(&ctx, &supervisor, &info, &paths).await {
                 Ok(spawned) => VmMsg::Launched { boot, spawned },
                 Err(error) => VmMsg::LaunchFailed { boot, error },
@@ -116,6 +123,7 @@ async fn launch(
             .await
             .map_err(|join| BootError::SeedTask(join.to_string()))??;
     }
+    crate::networks::vm_link::plug(supervisor, &info.network_interfaces).await?;
     let args = build_cmdline(info, &images, paths, ctx.accel);
     // fork/exec and creating the log file are blocking system calls; the
     // guard is made on that thread so that a dropped result still kills.

@@ -13,7 +13,7 @@ mod cloud_init;
 mod commands;
 pub mod core;
 mod definition;
-mod errors;
+pub(crate) mod errors;
 mod launch;
 mod outbox;
 mod qmp_tasks;
@@ -148,6 +148,11 @@ pub enum VmMsg {
         share_id: i64,
         exit: ExitInfo,
     },
+    /// The taps of an ended boot are gone, or some could not be removed.
+    TapsRemoved {
+        boot: u64,
+        result: Result<(), String>,
+    },
     Timer {
         boot: u64,
         timer: core::Timer,
@@ -214,6 +219,9 @@ pub struct VmActorState {
     settle_waiters: Vec<RpcReplyPort<()>>,
     /// Processes found at actor start, for the boot their adoption creates.
     adopted: Option<adopt::Found>,
+    /// The removal of the last ended boot's taps, which the next launch
+    /// waits for.
+    unplugging: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub struct VmActor;
@@ -252,6 +260,7 @@ impl Actor for VmActor {
             replaying: false,
             settle_waiters: Vec::new(),
             adopted: None,
+            unplugging: None,
         };
         let _guard = span.enter();
         state.adopt(&myself, args.found_pid);
@@ -352,6 +361,7 @@ impl VmActorState {
                 self.forget_virtiofsd(boot, share_id);
                 Input::VirtiofsdExited { boot, tag, exit }
             }
+            VmMsg::TapsRemoved { boot, result } => Input::TapsRemoved { boot, result },
             VmMsg::Timer { boot, timer } => match timer {
                 core::Timer::StopTick(_) => Input::StopTick { boot },
                 core::Timer::KillTick => Input::KillTick { boot },

@@ -7,6 +7,7 @@ use super::boot::Boot;
 use super::core::{self, Effect, Input, Timer, Transition, View};
 use super::outbox::Outbox;
 use super::{Reply, VmActorRef, VmActorState, VmMsg, launch, qmp_tasks, restart};
+use crate::networks::vm_link::{self, managed};
 use corvus_protocol::{ErrorKind, WireError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -27,6 +28,7 @@ impl VmActorState {
                 .unwrap_or(core::DEFAULT_STOP_TIMEOUT),
             deleted: self.deleted,
             guest_agent: self.info.guest_agent,
+            managed_nics: !managed(&self.info.network_interfaces).is_empty(),
             now: Instant::now(),
         }
     }
@@ -190,6 +192,7 @@ impl VmActorState {
                         boot.paths.clone(),
                         boot.state.number,
                         myself.clone(),
+                        self.unplugging.take(),
                     );
                     boot.watch(task);
                 }
@@ -269,6 +272,21 @@ impl VmActorState {
                         myself.clone(),
                     );
                 }
+            }
+            Effect::RemoveTaps { boot } => {
+                let nics = managed(&self.info.network_interfaces);
+                let me = myself.clone();
+                let previous = self.unplugging.take();
+                self.unplugging = Some(tokio::spawn(async move {
+                    if let Some(previous) = previous {
+                        let _ = previous.await;
+                    }
+                    let result = vm_link::unplug(&nics).await;
+                    if let Err(reason) = &result {
+                        warn!(%reason, "taps left behind");
+                    }
+                    let _ = me.cast(VmMsg::TapsRemoved { boot, result });
+                }));
             }
         }
     }

@@ -64,6 +64,9 @@ pub enum Command {
     /// Create, import and manage disk images
     #[command(subcommand)]
     Disk(crate::disk_args::DiskCommand),
+    /// Define managed networks (subnet, DHCP range, DNS domain) for VM NICs
+    #[command(subcommand)]
+    Network(crate::network_args::NetworkCommand),
     /// Follow VM state changes as they happen (one line or JSON object per event)
     Events(EventsArgs),
     /// Daemons on other hosts, reached over mutual TLS
@@ -408,9 +411,15 @@ pub enum NetCommand {
 pub struct NetAddArgs {
     /// VM name or id
     pub vm: String,
-    /// Backend: user (NAT), tap, bridge or vde
-    #[arg(long = "type", value_parser = words::<NicType>())]
-    pub nic_type: NicType,
+    /// Backend: user (NAT), tap, bridge, vde or network [default: network with --network]
+    #[arg(long = "type", value_parser = words::<NicType>(), required_unless_present = "network")]
+    pub nic_type: Option<NicType>,
+    /// A managed network, by name or id (see `crv network list`)
+    #[arg(long, value_name = "NAME")]
+    pub network: Option<String>,
+    /// A static DHCP lease on that network
+    #[arg(long, value_name = "ADDR", requires = "network")]
+    pub ip: Option<String>,
     /// Tap interface, bridge name, or VDE switch directory
     #[arg(long, value_name = "X")]
     pub host_device: Option<String>,

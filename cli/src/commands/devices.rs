@@ -6,7 +6,7 @@ use crate::args::{DriveAddArgs, NetAddArgs, RemoveArgs, ShareAddArgs};
 use crate::client::one_shot;
 use crate::error::CliError;
 use corvus_protocol::{
-    DriveFormat, DriveMedia, DriveSpec, NicSpec, Request, ShareCache, ShareSpec, VmRef,
+    DriveFormat, DriveMedia, DriveSpec, NicSpec, NicType, Request, ShareCache, ShareSpec, VmRef,
 };
 
 pub async fn add_drive(ctx: &Ctx, args: DriveAddArgs) -> Result<(), CliError> {
@@ -56,10 +56,12 @@ pub async fn remove_drive(ctx: &Ctx, args: RemoveArgs) -> Result<(), CliError> {
 
 pub async fn add_nic(ctx: &Ctx, args: NetAddArgs) -> Result<(), CliError> {
     let nic = NicSpec {
-        nic_type: args.nic_type,
+        nic_type: args.nic_type.unwrap_or(NicType::Network),
         host_device: args.host_device,
         mac_address: args.mac,
         forwards: args.forwards,
+        network: args.network,
+        ip_address: args.ip,
     };
     let vm = expect_vm(
         one_shot(

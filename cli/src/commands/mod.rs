@@ -12,6 +12,7 @@ pub mod disk;
 pub mod disk_job;
 pub mod events;
 pub mod lifecycle;
+pub mod network;
 pub mod remote;
 pub mod ssh;
 pub mod stats;

@@ -22,6 +22,7 @@ use opts::{Args, Opts};
 use std::ffi::OsString;
 
 pub use blockdev::{DriveImages, ImageLayer};
+pub use nics::managed_tap;
 pub(crate) use opts::escape_commas;
 pub use read::runtime_dir_of;
 pub use validate::{InvalidVm, MAX_PFLASH_UNITS, check_drive, check_kernel_boot, validate};

@@ -9,6 +9,8 @@
 //! - `bridge`: `qemu-bridge-helper` attaches a new tap to the bridge (its ACL
 //!   in `/etc/qemu/bridge.conf` decides what is allowed).
 //! - `vde`: a VDE switch control socket.
+//! - `network`: a managed network's tap, which the daemon made and put on
+//!   the network's bridge before QEMU starts ([`managed_tap`]).
 //!
 //! Without a host device, QEMU's defaults apply (a new `tapN`, bridge `br0`,
 //! `/tmp/vde.ctl`).
@@ -16,11 +18,23 @@
 use super::opts::{Args, Opts};
 use corvus_protocol::{NicInfo, NicType};
 
+/// The tap of a NIC on a managed network: named after the NIC, so that
+/// whoever ends a boot (a re-adopting daemon too) knows which taps to
+/// remove without having recorded them. Up to 15 bytes for ids below 10^9.
+pub fn managed_tap(nic_id: i64) -> String {
+    format!("crvtap{nic_id}")
+}
+
 pub(super) fn add(args: &mut Args, nics: &[NicInfo]) {
     for nic in nics {
         let id = format!("net{}", nic.id);
         let host_device = nic.host_device.as_deref().filter(|dev| !dev.is_empty());
-        let backend = Opts::new(nic.nic_type.as_str()).set("id", &id);
+        // A managed network's NIC is a tap to QEMU.
+        let backend_kind = match nic.nic_type {
+            NicType::Network => NicType::Tap,
+            NicType::User | NicType::Tap | NicType::Bridge | NicType::Vde => nic.nic_type,
+        };
+        let backend = Opts::new(backend_kind.as_str()).set("id", &id);
         let backend = match nic.nic_type {
             NicType::User => nic.forwards.iter().fold(backend, |backend, forward| {
                 backend.set(
@@ -40,6 +54,10 @@ pub(super) fn add(args: &mut Args, nics: &[NicInfo]) {
                 .set("downscript", "no"),
             NicType::Bridge => backend.set_opt("br", host_device),
             NicType::Vde => backend.set_opt("sock", host_device),
+            NicType::Network => backend
+                .set("ifname", managed_tap(nic.id))
+                .set("script", "no")
+                .set("downscript", "no"),
         };
         args.pair("-netdev", backend);
         args.pair(

@@ -12,6 +12,8 @@ async fn a_user_nic_has_the_defined_mac() {
         host_device: None,
         mac_address: "52:54:00:12:34:56".into(),
         forwards: Vec::new(),
+        network_id: None,
+        ip_address: None,
     }];
     let vm = common::start(&qemu, root.path(), &definition).await;
     let network = vm

@@ -4,6 +4,7 @@ pub mod cloud_init;
 pub mod daemon_lock;
 pub mod disk;
 pub mod drive;
+pub mod network;
 pub mod network_interface;
 pub mod shared_dir;
 pub mod tls_revocation;

@@ -13,6 +13,10 @@ pub struct Model {
     pub mac_address: String,
     /// JSON array of the NIC's port forwards.
     pub forwards: String,
+    /// The managed network of a `network` NIC.
+    pub network_id: Option<i64>,
+    /// Its static lease on that network.
+    pub ip_address: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -31,12 +31,15 @@ impl Store {
         finish(tx, inserted).await
     }
 
-    /// Inserts a NIC whose MAC the caller chose (given or generated).
+    /// Inserts a NIC whose MAC the caller chose (given or generated);
+    /// `network_id` for a NIC on a managed network (whose static lease,
+    /// if any, is `spec.ip_address`).
     pub async fn insert_nic(
         &self,
         vm_id: i64,
         spec: &NicSpec,
         mac: &str,
+        network_id: Option<i64>,
     ) -> Result<network_interface::Model, StorageError> {
         let row = network_interface::ActiveModel {
             vm_id: Set(vm_id),
@@ -44,6 +47,8 @@ impl Store {
             host_device: Set(spec.host_device.clone()),
             mac_address: Set(mac.to_owned()),
             forwards: Set(crate::queries::cloud::forwards_json(&spec.forwards)),
+            network_id: Set(network_id),
+            ip_address: Set(network_id.and(spec.ip_address.clone())),
             ..Default::default()
         };
         let tx = self.begin_write().await?;

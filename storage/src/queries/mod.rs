@@ -5,6 +5,7 @@ pub mod cloud;
 pub mod devices;
 pub mod disks;
 pub mod events;
+pub mod networks;
 pub mod retention;
 pub mod revocations;
 pub mod state;

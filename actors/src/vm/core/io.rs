@@ -142,6 +142,12 @@ pub enum Input {
         boot: u64,
         result: Result<(), String>,
     },
+    /// The taps of an ended boot's managed NICs were removed, or what of
+    /// them could not be.
+    TapsRemoved {
+        boot: u64,
+        result: Result<(), String>,
+    },
 }
 
 /// Timers the shell arms; each comes back as the input of the same name.
@@ -188,6 +194,10 @@ pub enum Effect {
     Proceed,
     /// Ask the guest agent for `guest-shutdown` (a task).
     AgentShutdown,
+    /// QEMU of this boot is gone: remove its managed NICs' taps (a task).
+    RemoveTaps {
+        boot: u64,
+    },
 }
 
 /// A state event: why, and who caused it.

@@ -13,6 +13,7 @@ mod observed;
 mod qmp;
 mod refusal;
 mod run_state;
+mod taps;
 #[cfg(test)]
 mod tests;
 
@@ -58,11 +59,17 @@ pub struct View<'a> {
     pub deleted: bool,
     /// The VM has the guest agent's channel: a stop asks the agent first.
     pub guest_agent: bool,
+    /// Some NIC is on a managed network: each boot has taps to remove.
+    pub managed_nics: bool,
     pub now: Instant,
 }
 
 /// The one transition function: every input of the VM goes through here.
 pub fn transition(view: &View<'_>, input: Input) -> Result<Transition, Refusal> {
+    decide(view, input).map(|transition| taps::remove_when_ended(view, transition))
+}
+
+fn decide(view: &View<'_>, input: Input) -> Result<Transition, Refusal> {
     if view.deleted {
         return match input {
             Input::Command { .. } => Err(Refusal::Deleted),
@@ -80,6 +87,7 @@ pub fn transition(view: &View<'_>, input: Input) -> Result<Transition, Refusal> 
             Ok(commands::restart_due(view, attempt, scheduled))
         }
         Input::RestartLimit { message } => Ok(observed::restart_limit(view, message)),
+        Input::TapsRemoved { boot, result } => Ok(taps::removed(view, boot, result)),
         Input::Launched { boot }
         | Input::LaunchFailed { boot, .. }
         | Input::QmpReady { boot, .. }

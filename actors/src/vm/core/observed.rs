@@ -214,7 +214,8 @@ pub(super) fn of_boot(view: &View<'_>, current: &BootState, input: Input) -> Tra
         | Input::Quarantine { .. }
         | Input::Adopted(_)
         | Input::RestartDue { .. }
-        | Input::RestartLimit { .. } => next,
+        | Input::RestartLimit { .. }
+        | Input::TapsRemoved { .. } => next,
     }
 }
 

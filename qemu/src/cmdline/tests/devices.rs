@@ -12,6 +12,7 @@ fn every_nic_type_gets_its_backend_and_a_virtio_nic_with_its_mac() {
         nic(4, NicType::Vde, Some("/run/vde,1.ctl")),
         nic(5, NicType::Tap, None),
         nic(6, NicType::Bridge, Some("")),
+        nic(7, NicType::Network, None),
     ];
     let args = args(&vm);
     assert_eq!(
@@ -23,13 +24,14 @@ fn every_nic_type_gets_its_backend_and_a_virtio_nic_with_its_mac() {
             "vde,id=net4,sock=/run/vde,,1.ctl",
             "tap,id=net5,script=no,downscript=no",
             "bridge,id=net6",
+            "tap,id=net7,ifname=crvtap7,script=no,downscript=no",
         ]
     );
     let nics: Vec<_> = values(&args, "-device")
         .into_iter()
         .filter(|d| d.starts_with("virtio-net-pci"))
         .collect();
-    assert_eq!(nics.len(), 6);
+    assert_eq!(nics.len(), 7);
     assert_eq!(
         nics[0],
         "virtio-net-pci,netdev=net1,mac=52:54:00:00:00:01,id=nic1"

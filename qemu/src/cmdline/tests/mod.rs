@@ -73,6 +73,8 @@ pub(super) fn nic(id: i64, nic_type: NicType, host_device: Option<&str>) -> NicI
         host_device: host_device.map(str::to_owned),
         mac_address: format!("52:54:00:00:00:{id:02x}"),
         forwards: Vec::new(),
+        network_id: None,
+        ip_address: None,
     }
 }
 

@@ -30,6 +30,7 @@ fn the_table_has_a_row_for_every_kind_of_input() {
         Input::RestartDue { .. } => "restart due",
         Input::RestartLimit { .. } => "restart limit",
         Input::AgentShutdownDone { .. } => "agent shutdown done",
+        Input::TapsRemoved { .. } => "taps removed",
     };
     let mut kinds: Vec<&str> = rows()
         .iter()
@@ -37,7 +38,7 @@ fn the_table_has_a_row_for_every_kind_of_input() {
         .collect();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds.len(), 21, "every input variant has a row: {kinds:?}");
+    assert_eq!(kinds.len(), 22, "every input variant has a row: {kinds:?}");
 }
 
 #[test]
@@ -125,4 +126,49 @@ fn refusals_keep_their_words() {
             corvus_protocol::ErrorKind::InvalidTransition { state: vm.status }
         );
     }
+}
+
+/// Every cell where QEMU's boot ends removes its taps (a stop, a crash, a
+/// failed start, a reset, a quarantine...), and only then, only once, and
+/// only for a VM with managed NICs.
+#[test]
+fn every_ended_boot_removes_its_taps() {
+    let mut mismatches = Vec::new();
+    let mut ended_cells = 0;
+    for (name, input, _) in rows() {
+        for fixture in Fixture::ALL {
+            for managed_nics in [false, true] {
+                let mut vm = fixture.vm();
+                vm.managed_nics = managed_nics;
+                if matches!(input(), Input::Adopted(_)) {
+                    vm.boot = None;
+                }
+                let before = vm.boot.as_ref().map(|boot| boot.number);
+                let Ok(transition) = vm.feed(input()) else {
+                    continue;
+                };
+                let after = transition.boot.as_ref().map(|boot| boot.number);
+                let ended = before.filter(|number| after != Some(*number));
+                let removals: Vec<&Effect> = transition
+                    .effects
+                    .iter()
+                    .filter(|effect| matches!(effect, Effect::RemoveTaps { .. }))
+                    .collect();
+                let expected: Vec<Effect> = ended
+                    .filter(|_| managed_nics)
+                    .map(|boot| Effect::RemoveTaps { boot })
+                    .into_iter()
+                    .collect();
+                ended_cells += usize::from(ended.is_some() && managed_nics);
+                if removals != expected.iter().collect::<Vec<_>>() {
+                    mismatches.push(format!(
+                        "{name} on {fixture:?} (managed NICs: {managed_nics}): {removals:?}, expected {expected:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    // The table ends boots in a few cells (exits, failed starts, resets).
+    assert!(ended_cells >= 3, "only {ended_cells} cells end a boot");
 }

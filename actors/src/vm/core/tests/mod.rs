@@ -27,6 +27,8 @@ pub(super) struct Vm {
     pub boot: Option<BootState>,
     pub deleted: bool,
     pub guest_agent: bool,
+    /// Some NIC is on a managed network.
+    pub managed_nics: bool,
     pub now: Instant,
 }
 
@@ -41,6 +43,7 @@ impl Vm {
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             deleted: self.deleted,
             guest_agent: self.guest_agent,
+            managed_nics: self.managed_nics,
             now: self.now,
         }
     }
@@ -127,6 +130,7 @@ impl Fixture {
             boot,
             deleted: false,
             guest_agent: false,
+            managed_nics: false,
             now,
         }
     }

@@ -314,6 +314,23 @@ pub(super) fn rows() -> Vec<Row> {
             },
             SAME,
         ),
+        // The taps go after QEMU: whatever the VM does meanwhile stands.
+        (
+            "taps removed",
+            || Input::TapsRemoved {
+                boot: BOOT - 1,
+                result: Ok(()),
+            },
+            SAME,
+        ),
+        (
+            "taps left behind",
+            || Input::TapsRemoved {
+                boot: BOOT - 1,
+                result: Err("cannot remove taps: crvtap4: busy".into()),
+            },
+            SAME,
+        ),
     ]
 }
 
