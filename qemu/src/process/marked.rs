@@ -83,14 +83,16 @@ mod tests {
 
     #[test]
     fn a_marked_child_is_found_and_an_unmarked_one_is_not() {
-        // `sh -c CMD NAME`: NAME is only $0, so it can carry the mark.
+        // `sh -c CMD NAME`: NAME is only $0, so it can carry the mark. The
+        // trailing `:` keeps sh alive: dash execs a lone last command, and
+        // the mark would vanish from /proc under the scan's feet.
         let mut marked = std::process::Command::new("sh")
-            .args(["-c", "sleep 30", "process=corvus-vm-424242"])
+            .args(["-c", "sleep 30; :", "process=corvus-vm-424242"])
             .env(OWNER_VARIABLE, "test-owner-mark")
             .spawn()
             .expect("spawn sleep");
         let mut stranger = std::process::Command::new("sh")
-            .args(["-c", "sleep 30", "process=corvus-vm-424243"])
+            .args(["-c", "sleep 30; :", "process=corvus-vm-424243"])
             .env(OWNER_VARIABLE, "someone-else")
             .spawn()
             .expect("spawn sleep");
