@@ -15,6 +15,7 @@ mod stats_view;
 mod stream;
 mod terminal;
 mod top;
+mod vm_list;
 mod words;
 
 use args::{
@@ -107,7 +108,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 
 async fn vm(ctx: &Ctx, command: VmCommand) -> Result<(), CliError> {
     match command {
-        VmCommand::List => definition::list(ctx).await,
+        VmCommand::List(args) => definition::list(ctx, args.wide).await,
         VmCommand::Show(target) => definition::show(ctx, &target.vm).await,
         VmCommand::Create(args) => definition::create(ctx, args).await,
         VmCommand::Edit(args) => definition::edit(ctx, args).await,
