@@ -20,8 +20,8 @@ impl Crv {
         }
     }
 
-    /// Runs `crv --socket S ARGS…`; fails unless it exits with status 0.
-    pub fn run(&self, args: &[&str]) -> anyhow::Result<(Duration, Output)> {
+    /// `crv --socket S ARGS…`, to run as the caller likes.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.bin);
         command
             .arg("--socket")
@@ -29,7 +29,12 @@ impl Crv {
             .args(args)
             .env_remove("CORVUS_SOCKET")
             .stdin(Stdio::null());
-        timed(command, args)
+        command
+    }
+
+    /// Runs `crv --socket S ARGS…`; fails unless it exits with status 0.
+    pub fn run(&self, args: &[&str]) -> anyhow::Result<(Duration, Output)> {
+        timed(self.command(args), args)
     }
 
     pub fn time(&self, args: &[&str]) -> anyhow::Result<Duration> {

@@ -12,6 +12,8 @@ pub enum Unit {
     Ms,
     Us,
     Mib,
+    /// Seconds: boots of a whole guest (figure 12).
+    S,
 }
 
 impl Unit {
@@ -20,6 +22,7 @@ impl Unit {
             Unit::Ms => "ms",
             Unit::Us => "µs",
             Unit::Mib => "MiB",
+            Unit::S => "s",
         }
     }
 }

@@ -61,7 +61,7 @@ impl Columns {
         widths
     }
 
-    fn write(&self, out: &mut impl Write, width: usize, wrap: usize) -> std::io::Result<()> {
+    pub fn write(&self, out: &mut impl Write, width: usize, wrap: usize) -> std::io::Result<()> {
         let mut widths = self.widths();
         let separators = 2 * widths.len().saturating_sub(1);
         let others: usize = widths

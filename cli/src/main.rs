@@ -17,6 +17,7 @@ mod stats_view;
 mod stream;
 mod terminal;
 mod top;
+mod vm_list;
 mod words;
 
 use args::{
@@ -110,7 +111,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 
 async fn vm(ctx: &Ctx, command: VmCommand) -> Result<(), CliError> {
     match command {
-        VmCommand::List => definition::list(ctx).await,
+        VmCommand::List(args) => definition::list(ctx, args.wide).await,
         VmCommand::Show(target) => definition::show(ctx, &target.vm).await,
         VmCommand::Create(args) => definition::create(ctx, args).await,
         VmCommand::Edit(args) => definition::edit(ctx, args).await,

@@ -11,8 +11,6 @@ use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 
-use crate::columns::{self, Columns};
-
 /// The classic terminal width, for output that goes to a file or a pipe.
 const DEFAULT_WIDTH: u16 = 80;
 
@@ -109,33 +107,10 @@ fn state_cell(state: VmState) -> Cell {
     }
 }
 
-fn opt<T: ToString>(value: &Option<T>) -> String {
+pub fn opt<T: ToString>(value: &Option<T>) -> String {
     value
         .as_ref()
         .map_or_else(|| "-".to_owned(), ToString::to_string)
-}
-
-pub fn vm_list(vms: &[std::sync::Arc<VmInfo>]) {
-    if vms.is_empty() {
-        println!("No VMs defined. Create one with `crv vm create NAME --cpus 1 --ram 512`.");
-        return;
-    }
-    let mut columns = Columns::new(vec![
-        "ID", "NAME", "STATUS", "CPUS", "RAM", "PID", "RESTART", "AUTO",
-    ]);
-    for vm in vms {
-        columns.row(vec![
-            columns::Cell::plain(vm.id.to_string()),
-            columns::Cell::plain(vm.name.as_str()),
-            columns::Cell::coloured(vm.status.as_str(), state_colour(vm.status)),
-            columns::Cell::plain(vm.cpu_count.to_string()),
-            columns::Cell::plain(format!("{} MiB", vm.ram_mb)),
-            columns::Cell::plain(opt(&vm.pid)),
-            columns::Cell::plain(vm.restart_policy.as_str()),
-            columns::Cell::plain(if vm.autostart { "yes" } else { "no" }),
-        ]);
-    }
-    columns.print(output_width(), 1);
 }
 
 /// The width tables fit: the terminal's, else COLUMNS, else 80.
@@ -149,7 +124,7 @@ pub fn output_width() -> usize {
 }
 
 /// The ANSI colour of a state, when colours are on.
-fn state_colour(state: VmState) -> Option<&'static str> {
+pub fn state_colour(state: VmState) -> Option<&'static str> {
     if !colours() {
         return None;
     }

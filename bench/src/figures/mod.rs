@@ -1,9 +1,10 @@
 //! The eight figures of issue 9, the disk import of issue 14 (9), the
-//! /metrics scrape of issue 20 (10) and remote access over TLS (issue 18,
-//! 11). Each module measures Corvus and its baseline interleaved in one
+//! /metrics scrape of issue 20 (10), remote access over TLS (issue 18,
+//! 11) and a cloud image to a shell (issue 15, 12). Each module measures Corvus and its baseline interleaved in one
 //! loop (the order alternates between iterations), so that the machine's
 //! noise falls on both alike.
 
+mod cloud;
 mod disks;
 mod events;
 mod lifecycle;
@@ -50,6 +51,9 @@ pub struct Plan {
     pub import_iterations: usize,
     /// Scrapes of `/metrics` with 1,000 VMs defined (figure 10).
     pub metrics_iterations: usize,
+    /// Figure 12: whole cloud-guest boots per side (~30 s each under TCG);
+    /// none in `--quick`, which must stay CI-sized.
+    pub cloud_boot_rounds: usize,
 }
 
 impl Plan {
@@ -69,6 +73,7 @@ impl Plan {
             import_mib: 1024,
             import_iterations: 10,
             metrics_iterations: 50,
+            cloud_boot_rounds: 3,
         }
     }
 
@@ -89,6 +94,7 @@ impl Plan {
             import_mib: 32,
             import_iterations: 2,
             metrics_iterations: 10,
+            cloud_boot_rounds: 0,
         }
     }
 }
@@ -185,6 +191,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     }
     if bench.wants(11) {
         tls::run(bench).await?;
+    }
+    if bench.wants(12) && bench.plan.cloud_boot_rounds > 0 {
+        cloud::run(bench).await?;
     }
     bench.report.rows.sort_by_key(|r| r.figure);
     progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));

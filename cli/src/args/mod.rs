@@ -144,7 +144,7 @@ pub struct EventsArgs {
 #[derive(Debug, Subcommand)]
 pub enum VmCommand {
     /// List all VMs
-    List,
+    List(ListArgs),
     /// Show everything about one VM
     Show(Target),
     /// Define a new VM
@@ -200,6 +200,13 @@ pub enum VmCommand {
 pub struct Target {
     /// VM name or id
     pub vm: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// More columns: the guest's IP addresses (as its agent reports them)
+    #[arg(long)]
+    pub wide: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,10 +10,10 @@ use corvus_protocol::{
     DiskRef, DisplayKind, ImageVmSpec, Request, Response, VmChanges, VmInfo, VmRef, VmSpec,
 };
 
-pub async fn list(ctx: &Ctx) -> Result<(), CliError> {
+pub async fn list(ctx: &Ctx, wide: bool) -> Result<(), CliError> {
     match one_shot(&ctx.endpoint, Request::ListVms).await? {
         Response::Vms(vms) if ctx.json => output::json(&vms),
-        Response::Vms(vms) => output::vm_list(&vms),
+        Response::Vms(vms) => crate::vm_list::print(&vms, wide),
         other => return Err(unexpected(other)),
     }
     Ok(())
