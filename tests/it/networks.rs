@@ -18,20 +18,17 @@ fn start(db: Db) -> Option<(Daemon, Arc<Netns>)> {
 }
 
 /// The rules of the Corvus nftables table in the namespace, as nft prints
-/// them, or `None` when there is no such table.
+/// them, or `None` when there is no such table. One `list ruleset` reads
+/// every table at once: listing the tables and then ours raced with the
+/// daemon removing it in between.
 fn corvus_table(netns: &Netns) -> Option<String> {
-    let tables = netns.exec(&["nft", "-j", "list", "tables"])?;
-    let tables: serde_json::Value = serde_json::from_str(&tables).unwrap();
-    let ours = tables["nftables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|t| t["table"]["name"] == "corvus" && t["table"]["family"] == "ip");
-    ours.then(|| {
-        netns
-            .exec(&["nft", "list", "table", "ip", "corvus"])
-            .unwrap()
-    })
+    let ruleset = netns
+        .exec(&["nft", "list", "ruleset"])
+        .expect("nft list ruleset");
+    let start = ruleset.find("table ip corvus {")?;
+    let table = &ruleset[start..];
+    let end = table.find("\n}").map_or(table.len(), |end| end + 2);
+    Some(table[..end].to_owned())
 }
 
 fn forwarding(netns: &Netns) -> String {
