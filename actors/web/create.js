@@ -11,6 +11,11 @@ export function showCreate(main) {
       <label>Image <select name="image" required><option value="">loading…</option></select></label>
       <label>Disk size (GiB, empty: the image's) <input name="disk_gib" type="number" min="1" inputmode="numeric"></label>
       <label>Description <input name="description" autocomplete="off"></label>
+      <fieldset><legend>Access (cloud-init, optional)</legend>
+        <label>User <input name="user" autocomplete="username"></label>
+        <label>SSH public key <textarea name="ssh_key" rows="2" spellcheck="false" placeholder="ssh-ed25519 AAAA… you@host"></textarea></label>
+        <label>Port forward <input name="forward" autocomplete="off" placeholder="tcp:2222:22"></label>
+      </fieldset>
       <p class="form-error" role="alert"></p>
       <button type="submit">Create</button>
     </form>`;
@@ -39,6 +44,9 @@ export function showCreate(main) {
       image: String(data.get('image')),
       disk_size: data.get('disk_gib') ? Number(data.get('disk_gib')) * 1073741824 : null,
       description: String(data.get('description')),
+      user: String(data.get('user')),
+      ssh_key: String(data.get('ssh_key')),
+      forward: String(data.get('forward')),
     };
     error.textContent = '';
     try {

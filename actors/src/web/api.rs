@@ -10,8 +10,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use corvus_protocol::{
-    CallError, DisplayKind, ErrorKind, ImageVmSpec, Request, RestartPolicy, VmRef, VmSpec,
-    WireError,
+    CallError, CloudInitSpec, DisplayKind, ErrorKind, Forward, ImageVmSpec, Request, RestartPolicy,
+    VmRef, VmSpec, WireError,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -186,6 +186,49 @@ pub struct NewVm {
     disk_size: Option<u64>,
     #[serde(default)]
     description: Option<String>,
+    /// cloud-init's account for `ssh_key` (`crv vm create --user`).
+    #[serde(default)]
+    user: Option<String>,
+    /// One public key (`--ssh-key`); with it the VM gets cloud-init.
+    #[serde(default)]
+    ssh_key: Option<String>,
+    /// One port forward as `--forward` takes it, e.g. `tcp:2222:22`.
+    #[serde(default)]
+    forward: Option<String>,
+}
+
+/// The form's cloud-init and forward fields, read as `crv vm create` reads
+/// its options; empty fields are absent.
+fn cloud_fields(new: &NewVm) -> Result<(Option<CloudInitSpec>, Vec<Forward>), WireError> {
+    let given = |field: &Option<String>| {
+        field
+            .as_deref()
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+    };
+    let forwards = match given(&new.forward) {
+        Some(text) => vec![text.parse::<Forward>().map_err(|err| {
+            WireError::invalid(format!("the forward {text:?} cannot be read: {err}"))
+        })?],
+        None => Vec::new(),
+    };
+    let cloud_init = match (given(&new.ssh_key), given(&new.user)) {
+        (Some(key), Some(user)) => Some(CloudInitSpec {
+            user: Some(user),
+            ssh_keys: vec![key],
+            hostname: None,
+            user_data: None,
+            network_config: None,
+        }),
+        (Some(_), None) => {
+            return Err(WireError::invalid(
+                "an SSH key needs a user name for cloud-init to create: fill in User",
+            ));
+        }
+        (None, _) => None,
+    };
+    Ok((cloud_init, forwards))
 }
 
 /// `POST /api/vms`: `crv vm create NAME --image IMAGE`.
@@ -203,6 +246,10 @@ pub async fn create(
             )));
         }
     };
+    let (cloud_init, forwards) = match cloud_fields(&new) {
+        Ok(fields) => fields,
+        Err(error) => return refusal(error),
+    };
     let spec = VmSpec {
         name: new.name,
         cpu_count: new.cpu_count,
@@ -219,8 +266,8 @@ pub async fn create(
         initrd: None,
         cmdline: None,
         guest_agent: None,
-        cloud_init: None,
-        forwards: Vec::new(),
+        cloud_init,
+        forwards,
     };
     let request = Request::CreateVmFromImage {
         spec: Box::new(ImageVmSpec {

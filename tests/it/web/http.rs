@@ -161,6 +161,38 @@ fn a_token_logs_one_browser_in_and_its_session_survives_a_restart(db: Db) {
     );
     let (status, refused) = session.post_json("/api/vms", &json!({ "name": "x" }));
     assert_eq!(status, 400, "{refused}");
+    // With the cloud issue's fields: the user, a key and a forward arrive
+    // as `crv vm create --user --ssh-key --forward` would send them.
+    let key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEbWxeK1f3zNpHNCYoK0X6Ar3kiz1D9lTDnSSd0Ca5Qm web@test";
+    let mut with_access = new_vm("with-access");
+    with_access["user"] = json!("alice");
+    with_access["ssh_key"] = json!(key);
+    with_access["forward"] = json!("tcp:2299:22");
+    let (status, created) = session.post_json("/api/vms", &with_access);
+    assert_eq!(status, 200, "{created}");
+    let shown = daemon.show("with-access");
+    assert_eq!(shown["cloud_init"]["user"], json!("alice"), "{shown}");
+    assert_eq!(shown["cloud_init"]["ssh_keys"], json!([key]), "{shown}");
+    let forwards = &shown["network_interfaces"][0]["forwards"][0];
+    assert_eq!(
+        (&forwards["host_port"], &forwards["guest_port"]),
+        (&json!(2299), &json!(22)),
+        "{shown}"
+    );
+    let mut keyless_user = new_vm("no-user");
+    keyless_user["ssh_key"] = json!(key);
+    let (status, refused) = session.post_json("/api/vms", &keyless_user);
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("User"),
+        "{refused}"
+    );
+    let mut bad_forward = new_vm("bad-forward");
+    bad_forward["forward"] = json!("tcp:0:22");
+    let (status, refused) = session.post_json("/api/vms", &bad_forward);
+    assert_eq!(status, 400, "{refused}");
+    assert!(daemon.crv(&["vm", "show", "no-user"]).code() != 0);
 
     // The session is in the database: a restart does not log the page out.
     daemon.restart();
