@@ -83,16 +83,18 @@ mod tests {
 
     #[test]
     fn a_marked_child_is_found_and_an_unmarked_one_is_not() {
-        // `sh -c CMD NAME`: NAME is only $0, so it can carry the mark. The
-        // trailing `:` keeps sh alive: dash execs a lone last command, and
-        // the mark would vanish from /proc under the scan's feet.
-        let mut marked = std::process::Command::new("sh")
-            .args(["-c", "sleep 30; :", "process=corvus-vm-424242"])
+        use std::os::unix::process::CommandExt;
+        // The mark rides in argv[0] of a plain sleep: no shell, so no forked
+        // child that shares the mark for a moment (nor an exec that drops it).
+        let mut marked = std::process::Command::new("sleep")
+            .arg0("process=corvus-vm-424242")
+            .arg("30")
             .env(OWNER_VARIABLE, "test-owner-mark")
             .spawn()
             .expect("spawn sleep");
-        let mut stranger = std::process::Command::new("sh")
-            .args(["-c", "sleep 30; :", "process=corvus-vm-424243"])
+        let mut stranger = std::process::Command::new("sleep")
+            .arg0("process=corvus-vm-424243")
+            .arg("30")
             .env(OWNER_VARIABLE, "someone-else")
             .spawn()
             .expect("spawn sleep");
