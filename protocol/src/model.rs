@@ -154,6 +154,9 @@ pub struct NicInfo {
     /// Its static lease, when it has one.
     #[serde(default)]
     pub ip_address: Option<String>,
+    /// The address its network's dnsmasq leased to it (filled by `vm show`).
+    #[serde(default)]
+    pub lease_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,6 +43,21 @@ pub struct NetworkInfo {
     pub last_error: Option<String>,
     /// The VM NICs on this network (filled by `show`).
     pub nics: Vec<NetworkNic>,
+    /// The network's dnsmasq (DHCP and DNS), while it runs.
+    #[serde(default)]
+    pub dnsmasq_pid: Option<u32>,
+    /// The latest entries of its history, oldest first (filled by `show`).
+    #[serde(default)]
+    pub events: Vec<NetworkEvent>,
+}
+
+/// One entry of a network's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkEvent {
+    pub at: String,
+    /// `up`, `dnsmasq-exited`, `dnsmasq-restarted` or `error`.
+    pub kind: String,
+    pub reason: String,
 }
 
 /// One VM NIC on a network.
@@ -54,4 +69,7 @@ pub struct NetworkNic {
     pub mac_address: String,
     /// The static lease (`vm net add --ip`).
     pub ip_address: Option<String>,
+    /// The address dnsmasq leased to it, if any.
+    #[serde(default)]
+    pub lease_address: Option<String>,
 }

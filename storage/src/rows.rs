@@ -126,6 +126,7 @@ pub fn nic_info(row: network_interface::Model) -> Result<NicInfo, StorageError> 
         })?,
         network_id: row.network_id,
         ip_address: row.ip_address,
+        lease_address: None,
     })
 }
 

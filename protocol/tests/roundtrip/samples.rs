@@ -43,6 +43,7 @@ pub fn sample_vm(name: &str, id: i64, n: u64) -> VmInfo {
             forwards: vec![forward(n)],
             network_id: Some(id),
             ip_address: Some("10.77.0.9".into()),
+            lease_address: Some("10.77.0.10".into()),
         }],
         shared_dirs: vec![ShareInfo {
             id: 3,
@@ -116,6 +117,13 @@ pub fn sample_network(name: &str, id: i64, n: u64) -> NetworkInfo {
             nic_id: id,
             mac_address: "52:54:00:12:34:56".into(),
             ip_address: Some(format!("10.77.0.{}", n % 250)),
+            lease_address: Some(format!("10.77.0.{}", n % 250 + 1)),
+        }],
+        dnsmasq_pid: Some(4242),
+        events: vec![NetworkEvent {
+            at: "2026-01-01T00:00:01Z".into(),
+            kind: "dnsmasq-restarted".into(),
+            reason: format!("{name}: dnsmasq exited with status 1"),
         }],
     }
 }

@@ -5,6 +5,7 @@ pub mod daemon_lock;
 pub mod disk;
 pub mod drive;
 pub mod network;
+pub mod network_event;
 pub mod network_interface;
 pub mod shared_dir;
 pub mod tls_revocation;

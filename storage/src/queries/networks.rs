@@ -2,7 +2,7 @@
 //! NetworkService is the only caller: it owns network rows.
 
 use crate::Store;
-use crate::entity::{network, network_interface, vm};
+use crate::entity::{network, network_event, network_interface, vm};
 use crate::error::{StorageError, query};
 use crate::transaction::finish;
 use chrono::Utc;
@@ -106,5 +106,41 @@ impl Store {
                 })
             })
             .collect())
+    }
+
+    /// One entry of a network's history (dnsmasq restarts, errors).
+    pub async fn insert_network_event(
+        &self,
+        network_id: i64,
+        kind: &str,
+        reason: &str,
+    ) -> Result<(), StorageError> {
+        let row = network_event::ActiveModel {
+            network_id: Set(network_id),
+            at: Set(Utc::now()),
+            kind: Set(kind.to_owned()),
+            reason: Set(reason.to_owned()),
+            ..Default::default()
+        };
+        let tx = self.begin_write().await?;
+        let inserted = row.insert(&tx).await.map(drop).map_err(query);
+        finish(tx, inserted).await
+    }
+
+    /// A network's latest `limit` history entries, oldest first.
+    pub async fn network_events(
+        &self,
+        network_id: i64,
+        limit: u64,
+    ) -> Result<Vec<network_event::Model>, StorageError> {
+        let mut rows = network_event::Entity::find()
+            .filter(network_event::Column::NetworkId.eq(network_id))
+            .order_by_desc(network_event::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(query)?;
+        rows.reverse();
+        Ok(rows)
     }
 }
