@@ -71,6 +71,15 @@ pub struct Args {
         value_name = "PATH"
     )]
     pub qemu: PathBuf,
+    /// The dnsmasq that serves DHCP and DNS on managed networks (searched
+    /// on PATH, then in /usr/sbin and /sbin)
+    #[arg(
+        long,
+        env = "CORVUS_DNSMASQ",
+        default_value = "dnsmasq",
+        value_name = "PATH"
+    )]
+    pub dnsmasq: PathBuf,
     /// Stop running VMs gracefully when the daemon exits (default: leave them running)
     #[arg(long)]
     pub stop_vms_on_exit: bool,
@@ -159,6 +168,7 @@ pub struct Config {
     pub runtime_dir: PathBuf,
     pub accel: AccelChoice,
     pub qemu: PathBuf,
+    pub dnsmasq: PathBuf,
     pub stop_vms_on_exit: bool,
     pub limits: ConnectionLimits,
     pub retention: Retention,
@@ -338,6 +348,7 @@ impl Config {
             runtime_dir,
             accel: args.accel,
             qemu: args.qemu.clone(),
+            dnsmasq: args.dnsmasq.clone(),
             stop_vms_on_exit: args.stop_vms_on_exit,
             limits: ConnectionLimits {
                 max_connections: args.max_connections,

@@ -25,6 +25,8 @@ pub struct Context {
     pub owner_mark: String,
     pub accel: Accel,
     pub qemu_binary: PathBuf,
+    /// Managed networks' DHCP and DNS server (`--dnsmasq`).
+    pub dnsmasq_binary: PathBuf,
     /// Found on first use (probing runs `virtiofsd --help`, which no
     /// daemon start should wait for); `None` when none is installed.
     pub virtiofsd: OnceCell<Option<Virtiofsd>>,

@@ -120,6 +120,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         data_dir: config.data_dir.clone(),
         accel,
         qemu_binary: resolve_binary(&config.qemu),
+        dnsmasq_binary: resolve_sbin(&config.dnsmasq),
         virtiofsd: OnceCell::new(),
         socket: sockets.path.clone(),
         tcp: sockets.tcp_address.clone(),
@@ -319,6 +320,24 @@ impl Signals {
 /// The QEMU binary as a path, looked up on PATH once rather than at every
 /// VM start. A missing QEMU is not fatal: definitions can still be managed,
 /// and a start says what is missing.
+/// A bare name on PATH, then in the sbin directories a non-root PATH
+/// lacks; a path, or a name found nowhere, as given (its start then fails
+/// with an error naming it).
+fn resolve_sbin(binary: &std::path::Path) -> std::path::PathBuf {
+    if binary.components().count() > 1 {
+        return binary.to_path_buf();
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from))
+        .map(|dir| dir.join(binary))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| binary.to_path_buf())
+}
+
 fn resolve_binary(binary: &std::path::Path) -> std::path::PathBuf {
     if binary.components().count() > 1 {
         return binary.to_path_buf();

@@ -48,6 +48,12 @@ pub fn show(network: &NetworkInfo) {
             network.dns_domain.clone().unwrap_or_else(|| "-".into()),
         ),
         ("bridge", network.bridge.clone()),
+        (
+            "dnsmasq",
+            network
+                .dnsmasq_pid
+                .map_or("not running".into(), |pid| format!("pid {pid}")),
+        ),
         ("created", network.created_at.clone()),
     ];
     for (key, value) in rows {
@@ -59,16 +65,30 @@ pub fn show(network: &NetworkInfo) {
             "No VM NICs on network '{}' (add one with `crv vm net add VM --network {}`).",
             network.name, network.name
         );
-        return;
+    } else {
+        let mut columns = Columns::new(vec!["VM", "NIC", "MAC", "STATIC IP", "LEASED IP"]);
+        for nic in &network.nics {
+            let or_dash = |ip: &Option<String>| ip.clone().unwrap_or_else(|| "-".into());
+            columns.row(vec![
+                Cell::plain(output::safe(&nic.vm_name)),
+                Cell::plain(nic.nic_id.to_string()),
+                Cell::plain(nic.mac_address.as_str()),
+                Cell::plain(or_dash(&nic.ip_address)),
+                Cell::plain(or_dash(&nic.lease_address)),
+            ]);
+        }
+        columns.print(output::output_width(), 0);
     }
-    let mut columns = Columns::new(vec!["VM", "NIC", "MAC", "STATIC IP"]);
-    for nic in &network.nics {
-        columns.row(vec![
-            Cell::plain(output::safe(&nic.vm_name)),
-            Cell::plain(nic.nic_id.to_string()),
-            Cell::plain(nic.mac_address.as_str()),
-            Cell::plain(nic.ip_address.clone().unwrap_or_else(|| "-".into())),
-        ]);
+    if !network.events.is_empty() {
+        println!("\nHistory:");
+        let mut columns = Columns::new(vec!["AT", "EVENT", "REASON"]);
+        for event in &network.events {
+            columns.row(vec![
+                Cell::plain(event.at.as_str()),
+                Cell::plain(event.kind.as_str()),
+                Cell::plain(output::safe(&event.reason)),
+            ]);
+        }
+        columns.print(output::output_width(), 2);
     }
-    columns.print(output::output_width(), 0);
 }

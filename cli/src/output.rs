@@ -240,10 +240,17 @@ pub fn vm_show(vm: &VmInfo) {
                 Cell::new(n.nic_type),
                 text_cell(&n.mac_address),
                 text_cell(&match n.network_id {
-                    Some(network) => match &n.ip_address {
-                        Some(ip) => format!("network {network}, ip {ip}"),
-                        None => format!("network {network}"),
-                    },
+                    Some(network) => {
+                        let mut text = format!("network {network}");
+                        if let Some(ip) = &n.ip_address {
+                            text.push_str(&format!(", static {ip}"));
+                        }
+                        match &n.lease_address {
+                            Some(ip) => text.push_str(&format!(", leased {ip}")),
+                            None => text.push_str(", no lease yet"),
+                        }
+                        text
+                    }
                     None => opt(&n.host_device),
                 }),
                 text_cell(&if forwards.is_empty() {

@@ -91,7 +91,22 @@ impl Netns {
 }
 
 impl Drop for Netns {
+    /// Processes left inside (a dnsmasq outlives its daemon by design)
+    /// would keep the namespace alive: they go first.
     fn drop(&mut self) {
+        if let Ok(output) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&output.stdout).split_whitespace() {
+                if let Ok(pid) = pid.parse::<i32>() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();

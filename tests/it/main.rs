@@ -40,6 +40,7 @@ mod handshake;
 mod hardening;
 mod lifecycle;
 mod limits;
+mod network_dhcp;
 mod network_taps;
 mod networks;
 mod paging;

@@ -10,7 +10,9 @@ use crate::disks::{DiskRequest, JobRequest};
 use crate::networks::{NetworkMsg, NetworkRequest};
 use crate::supervisor::{StatsQuery, SupervisorMsg};
 use crate::vm::{Origin, VmCommand, VmReply};
-use corvus_protocol::{DaemonStatus, PROTOCOL_VERSION, Request, Response, VmRef, WireError};
+use corvus_protocol::{
+    DaemonStatus, PROTOCOL_VERSION, Request, Response, VmInfo, VmRef, WireError,
+};
 use ractor::rpc::CallResult;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -59,7 +61,10 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
         )
         .await
         .and_then(|r| r),
-        Request::ShowVm { vm: target } => vm(target, VmCommand::Show).await,
+        Request::ShowVm { vm: target } => match vm(target, VmCommand::Show).await {
+            Ok(Response::Vm(info)) => Ok(Response::Vm(with_leases(services, info).await)),
+            other => other,
+        },
         Request::EditVm {
             vm: target,
             changes,
@@ -219,6 +224,33 @@ async fn network(services: &Services, request: NetworkRequest) -> Result<Respons
         QUICK,
     )
     .await?
+}
+
+/// `vm show`: each managed NIC's address as its network's dnsmasq leased
+/// it. Without an answer the NICs show none; the rest of `show` stands.
+async fn with_leases(services: &Services, mut info: Box<VmInfo>) -> Box<VmInfo> {
+    let mut network_ids: Vec<i64> = info
+        .network_interfaces
+        .iter()
+        .filter_map(|nic| nic.network_id)
+        .collect();
+    network_ids.dedup();
+    if network_ids.is_empty() {
+        return info;
+    }
+    let leases = call(
+        services,
+        |reply| SupervisorMsg::Network(NetworkMsg::Leases { network_ids, reply }),
+        QUICK,
+    )
+    .await
+    .unwrap_or_default();
+    for nic in &mut info.network_interfaces {
+        if nic.network_id.is_some() {
+            nic.lease_address = leases.get(&nic.mac_address.to_lowercase()).cloned();
+        }
+    }
+    info
 }
 
 /// A stats request, answered by the collector (a `vm stats` reads QEMU,

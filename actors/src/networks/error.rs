@@ -37,6 +37,14 @@ pub enum NetworkError {
     )]
     IpTaken { ip: String, network: String },
     #[error(
+        "{ip} is leased to {mac} on network '{network}' (see `crv network show {network}`); pick another --ip, or give this NIC --mac {mac}"
+    )]
+    IpLeased {
+        ip: String,
+        network: String,
+        mac: String,
+    },
+    #[error(
         "network '{network}' is in use by {vms}; remove their network interfaces first (`crv vm net remove VM ID`)"
     )]
     InUse { network: String, vms: String },
@@ -57,6 +65,7 @@ impl From<NetworkError> for WireError {
             | NetworkError::Overlap { .. }
             | NetworkError::HostRoute { .. }
             | NetworkError::IpTaken { .. }
+            | NetworkError::IpLeased { .. }
             | NetworkError::InUse { .. } => ErrorKind::Conflict,
             NetworkError::Database(wire) => return wire.clone(),
             NetworkError::Unavailable(_) => ErrorKind::Unavailable,

@@ -3,27 +3,32 @@
 //! them here (names, overlapping subnets, bridges reserved by creations
 //! still running), then runs the database and netlink work as a task that
 //! hands its change back as a message before it answers its client. At
-//! start it brings every network's bridge up again, or finds its own.
+//! start it brings every network's bridge up again, or finds its own, and
+//! supervises each network's dnsmasq (dhcp.rs).
 
 mod bridge;
+mod dhcp;
+mod dnsmasq;
 mod error;
 mod host_routes;
 mod nat;
 mod ops;
 mod plan;
+mod record;
 pub mod tap;
 pub mod vm_link;
 
 pub use error::NetworkError;
+pub use record::Network;
 
-use corvus_protocol::{
-    NetworkInfo, NetworkMode, NetworkRef, NetworkSpec, NetworkState, Response, WireError,
-};
-use corvus_storage::entity::network;
-use corvus_storage::{StorageError, Store};
+use corvus_protocol::{NetworkInfo, NetworkRef, NetworkSpec, NetworkState, Response, WireError};
+use corvus_qemu::process::ProcessHandle;
+use corvus_storage::Store;
+use dhcp::{BridgeReply, Dhcp};
 use plan::{Existing, Subnet};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 pub type NetworkServiceRef = ActorRef<NetworkMsg>;
 pub type Reply = RpcReplyPort<Result<Response, WireError>>;
@@ -46,23 +51,59 @@ pub enum NetworkMsg {
     ResolveNic {
         network: String,
         ip: Option<String>,
+        mac: Option<String>,
         reply: RpcReplyPort<Result<i64, WireError>>,
     },
-    /// A launching VM: the bridge of the network its NIC is on, or why
-    /// the network cannot take VMs.
+    /// A launching VM: the bridge of the network its NIC is on once the
+    /// network's dnsmasq knows the NIC, or why the network cannot take VMs.
     BridgeOf {
         network_id: i64,
-        reply: RpcReplyPort<Result<String, String>>,
+        reply: BridgeReply,
+    },
+    /// `vm show`: the addresses leased on these networks, by MAC.
+    Leases {
+        network_ids: Vec<i64>,
+        reply: RpcReplyPort<HashMap<String, String>>,
+    },
+    /// A launch's NICs on a network, loaded for its dnsmasq.
+    HostsLoaded {
+        id: i64,
+        hosts: Vec<dnsmasq::Host>,
+        reply: BridgeReply,
+    },
+    /// A delete stops the network's dnsmasq first (answered once gone);
+    /// `Release` starts it again when the delete did not happen.
+    Hold {
+        id: i64,
+        reply: RpcReplyPort<()>,
+    },
+    Release(i64),
+    DhcpExited {
+        id: i64,
+        generation: u64,
+        reason: String,
+    },
+    DhcpRetry {
+        id: i64,
+        generation: u64,
     },
     /// A task's change, sent before it answers.
     Apply(Change),
     /// A bridge brought up at daemon start, or why it could not be.
     BridgeUp {
         id: i64,
-        result: Result<bool, String>,
+        result: Result<Ready, String>,
     },
     /// The nftables table was written (or why not).
     NatApplied(Result<(), String>),
+}
+
+/// A network found or brought up at daemon start: whether its bridge was
+/// already there, the NICs on it, and the dnsmasq an earlier daemon left.
+pub struct Ready {
+    adopted_bridge: bool,
+    hosts: Vec<dnsmasq::Host>,
+    dnsmasq: Option<ProcessHandle>,
 }
 
 #[derive(Debug)]
@@ -76,66 +117,6 @@ pub enum Change {
     Removed(i64),
 }
 
-/// A network row, typed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Network {
-    pub id: i64,
-    pub name: String,
-    pub subnet: Subnet,
-    pub mode: NetworkMode,
-    pub bridge: String,
-    pub dhcp_start: String,
-    pub dhcp_end: String,
-    pub dns_domain: Option<String>,
-    pub created_at: String,
-    pub status: NetworkState,
-    pub last_error: Option<String>,
-}
-
-impl Network {
-    pub fn from_row(row: network::Model) -> Result<Network, StorageError> {
-        let corrupt = |column: &'static str, value: &str| StorageError::Corrupt {
-            column,
-            value: value.to_owned(),
-        };
-        Ok(Network {
-            subnet: Subnet::parse(&row.subnet)
-                .map_err(|_| corrupt("network.subnet", &row.subnet))?,
-            mode: row
-                .mode
-                .parse()
-                .map_err(|_| corrupt("network.mode", &row.mode))?,
-            created_at: corvus_storage::rows::timestamp(&row.created_at),
-            id: row.id,
-            name: row.name,
-            bridge: row.bridge,
-            dhcp_start: row.dhcp_start,
-            dhcp_end: row.dhcp_end,
-            dns_domain: row.dns_domain,
-            status: NetworkState::Starting,
-            last_error: None,
-        })
-    }
-
-    pub fn info(&self) -> NetworkInfo {
-        NetworkInfo {
-            id: self.id,
-            name: self.name.clone(),
-            subnet: self.subnet.to_string(),
-            mode: self.mode,
-            bridge: self.bridge.clone(),
-            gateway: self.subnet.gateway().to_string(),
-            dhcp_start: self.dhcp_start.clone(),
-            dhcp_end: self.dhcp_end.clone(),
-            dns_domain: self.dns_domain.clone(),
-            created_at: self.created_at.clone(),
-            status: self.status,
-            last_error: self.last_error.clone(),
-            nics: Vec::new(),
-        }
-    }
-}
-
 /// A creation still running: its name, subnet and bridge are taken.
 struct Pending {
     name: String,
@@ -145,11 +126,17 @@ struct Pending {
 
 pub struct NetworkArgs {
     pub store: Store,
+    /// `DATA_DIR/networks`: a directory per network for its dnsmasq.
+    pub dir: PathBuf,
+    pub dnsmasq: PathBuf,
 }
 
 pub struct NetworkServiceState {
     store: Store,
+    dir: PathBuf,
+    dnsmasq: PathBuf,
     networks: BTreeMap<i64, Network>,
+    dhcp: HashMap<i64, Dhcp>,
     pending: Vec<Pending>,
     /// One nft run at a time, so that an older table never lands last;
     /// a change meanwhile runs it again when it ends.
@@ -205,6 +192,7 @@ impl NetworkServiceState {
         });
         ops::create(
             self.store.clone(),
+            self.dir.clone(),
             myself.clone(),
             spec,
             plan,
@@ -218,12 +206,15 @@ impl NetworkServiceState {
             Change::Created { name, network } => {
                 self.pending.retain(|p| p.name != name);
                 if let Some(network) = network {
-                    self.networks.insert(network.id, network);
+                    let id = network.id;
+                    self.networks.insert(id, network);
                     self.sync_nat(myself);
+                    self.dhcp_begin(myself, id, Vec::new(), None);
                 }
             }
             Change::Removed(id) => {
                 self.networks.remove(&id);
+                self.dhcp.remove(&id);
                 self.sync_nat(myself);
             }
         }
@@ -253,24 +244,26 @@ impl NetworkServiceState {
             .networks
             .get(&network_id)
             .ok_or_else(|| format!("network {network_id} no longer exists"))?;
-        match network.status {
-            NetworkState::Up => Ok(network.bridge.clone()),
-            _ => Err(format!(
-                "network '{}' is {}{}; see `crv network show {}`",
-                network.name,
-                network.status,
-                network
-                    .last_error
-                    .as_deref()
-                    .map(|reason| format!(" ({reason})"))
-                    .unwrap_or_default(),
-                network.name
-            )),
-        }
+        let state = match network.status {
+            NetworkState::Up => return Ok(network.bridge.clone()),
+            NetworkState::Starting => "starting",
+            NetworkState::Error => "in error",
+        };
+        Err(format!(
+            "network '{}' is {state}{}; see `crv network show {}`",
+            network.name,
+            network
+                .last_error
+                .as_deref()
+                .map(|reason| format!(" ({reason})"))
+                .unwrap_or_default(),
+            network.name
+        ))
     }
 
     fn info(&self, network: &Network) -> NetworkInfo {
         let mut info = network.info();
+        info.dnsmasq_pid = self.dhcp.get(&network.id).and_then(Dhcp::pid);
         if let (NetworkState::Up, Some(reason)) = (info.status, &self.nat_error) {
             info.status = NetworkState::Error;
             info.last_error = Some(reason.clone());
@@ -305,7 +298,7 @@ impl Actor for NetworkService {
             let name = row.name.clone();
             match Network::from_row(row) {
                 Ok(network) => {
-                    ops::bring_up(&network, myself.clone());
+                    ops::bring_up(&network, &args.dir, args.store.clone(), myself.clone());
                     networks.insert(network.id, network);
                 }
                 Err(err) => {
@@ -315,7 +308,10 @@ impl Actor for NetworkService {
         }
         let mut state = NetworkServiceState {
             store: args.store,
+            dir: args.dir,
+            dnsmasq: args.dnsmasq,
             networks,
+            dhcp: HashMap::new(),
             pending: Vec::new(),
             nat_running: false,
             nat_dirty: false,
@@ -339,33 +335,52 @@ impl Actor for NetworkService {
                     let _ = reply.send(Ok(Response::Networks(list)));
                 }
                 NetworkRequest::Show(network) => match state.resolve(&network) {
-                    Ok(network) => ops::show(state.store.clone(), state.info(network), reply),
+                    Ok(network) => {
+                        let leases = dnsmasq::Files::new(&state.dir, network.id).leases();
+                        ops::show(state.store.clone(), state.info(network), leases, reply)
+                    }
                     Err(err) => {
                         let _ = reply.send(Err(err.into()));
                     }
                 },
                 NetworkRequest::Delete(network) => match state.resolve(&network) {
-                    Ok(network) => ops::delete(state.store.clone(), myself, network.info(), reply),
+                    Ok(network) => {
+                        let files = dnsmasq::Files::new(&state.dir, network.id);
+                        ops::delete(state.store.clone(), myself, network.info(), files, reply)
+                    }
                     Err(err) => {
                         let _ = reply.send(Err(err.into()));
                     }
                 },
             },
-            NetworkMsg::ResolveNic { network, ip, reply } => {
-                let resolved = state
-                    .resolve(&NetworkRef::parse(&network))
-                    .and_then(|network| {
-                        if let Some(ip) = &ip {
-                            plan::static_ip(&network.name, &network.subnet, ip)?;
-                        }
-                        Ok(network.id)
-                    })
-                    .map_err(WireError::from);
-                let _ = reply.send(resolved);
+            NetworkMsg::ResolveNic {
+                network,
+                ip,
+                mac,
+                reply,
+            } => state.resolve_nic(&network, ip, mac, reply),
+            NetworkMsg::BridgeOf { network_id, reply } => match state.bridge_of(network_id) {
+                Ok(_) => ops::load_hosts(state.store.clone(), network_id, myself, reply),
+                Err(reason) => {
+                    let _ = reply.send(Err(reason));
+                }
+            },
+            NetworkMsg::HostsLoaded { id, hosts, reply } => state.dhcp_hosts(id, hosts, reply),
+            NetworkMsg::Leases { network_ids, reply } => {
+                let files = network_ids
+                    .iter()
+                    .map(|id| dnsmasq::Files::new(&state.dir, *id).leases())
+                    .collect();
+                ops::leases(files, reply);
             }
-            NetworkMsg::BridgeOf { network_id, reply } => {
-                let _ = reply.send(state.bridge_of(network_id));
-            }
+            NetworkMsg::Hold { id, reply } => state.dhcp_hold(id, reply),
+            NetworkMsg::Release(id) => state.dhcp_release(&myself, id),
+            NetworkMsg::DhcpExited {
+                id,
+                generation,
+                reason,
+            } => state.dhcp_exited(&myself, id, generation, reason),
+            NetworkMsg::DhcpRetry { id, generation } => state.dhcp_retry(&myself, id, generation),
             NetworkMsg::Apply(change) => state.apply(&myself, change),
             NetworkMsg::NatApplied(result) => {
                 state.nat_running = false;
@@ -377,22 +392,7 @@ impl Actor for NetworkService {
                     state.sync_nat(&myself);
                 }
             }
-            NetworkMsg::BridgeUp { id, result } => {
-                if let Some(network) = state.networks.get_mut(&id) {
-                    match result {
-                        Ok(adopted) => {
-                            tracing::info!(network = %network.name, bridge = %network.bridge, adopted, "network up");
-                            network.status = NetworkState::Up;
-                            network.last_error = None;
-                        }
-                        Err(reason) => {
-                            tracing::error!(network = %network.name, %reason, "network cannot come up");
-                            network.status = NetworkState::Error;
-                            network.last_error = Some(reason);
-                        }
-                    }
-                }
-            }
+            NetworkMsg::BridgeUp { id, result } => state.bridge_up(&myself, id, result),
         }
         Ok(())
     }

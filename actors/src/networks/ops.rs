@@ -1,17 +1,28 @@
 //! The NetworkService's database and netlink work, each a task: it hands
 //! its change back to the service, then answers its client.
 
+use super::dnsmasq::{self, Files};
 use super::error::NetworkError;
 use super::plan::Plan;
-use super::{Change, Network, NetworkMsg, NetworkServiceRef, Reply};
+use super::{Change, Network, NetworkMsg, NetworkServiceRef, Ready, Reply};
 use super::{bridge, host_routes};
 use crate::wire::{db, storage};
-use corvus_protocol::{NetworkInfo, NetworkNic, NetworkSpec, NetworkState, Response, WireError};
+use corvus_protocol::{
+    NetworkEvent, NetworkInfo, NetworkNic, NetworkSpec, NetworkState, Response, WireError,
+};
 use corvus_storage::{Duplicate, NewNetwork, Store};
+use ractor::RpcReplyPort;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tracing::Instrument;
+
+/// How much of its history `network show` tells.
+const SHOWN_EVENTS: u64 = 20;
 
 pub fn create(
     store: Store,
+    dir: PathBuf,
     myself: NetworkServiceRef,
     spec: NetworkSpec,
     plan: Plan,
@@ -33,7 +44,7 @@ pub fn create(
             Err(err) => Err(err),
         };
         let recorded = match recorded {
-            Ok(network) => up_or_forget(&store, network).await,
+            Ok(network) => up_or_forget(&store, &dir, network).await,
             Err(err) => Err(err),
         };
         let network = recorded.as_ref().ok().cloned();
@@ -47,8 +58,24 @@ pub fn create(
     tokio::spawn(task.in_current_span());
 }
 
-pub fn show(store: Store, mut info: NetworkInfo, reply: Reply) {
+pub fn show(store: Store, mut info: NetworkInfo, leases: PathBuf, reply: Reply) {
     let task = async move {
+        let leased = dnsmasq::leases(&leases).await;
+        let events = match db(store.network_events(info.id, SHOWN_EVENTS)).await {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|row| NetworkEvent {
+                    at: corvus_storage::rows::timestamp(&row.at),
+                    kind: row.kind,
+                    reason: row.reason,
+                })
+                .collect(),
+            Err(err) => {
+                let _ = reply.send(Err(WireError::from(err)));
+                return;
+            }
+        };
+        info.events = events;
         let answer = match db(store.network_nics(info.id)).await {
             Ok(rows) => {
                 info.nics = rows
@@ -57,6 +84,7 @@ pub fn show(store: Store, mut info: NetworkInfo, reply: Reply) {
                         vm_id: row.vm_id,
                         vm_name: row.vm_name,
                         nic_id: row.nic_id,
+                        lease_address: leased.get(&row.mac_address.to_lowercase()).cloned(),
                         mac_address: row.mac_address,
                         ip_address: row.ip_address,
                     })
@@ -72,21 +100,61 @@ pub fn show(store: Store, mut info: NetworkInfo, reply: Reply) {
 
 /// Refused while a NIC is on the network; a NIC added meanwhile makes the
 /// database refuse the delete (its foreign key restricts it).
-pub fn delete(store: Store, myself: NetworkServiceRef, info: NetworkInfo, reply: Reply) {
+pub fn delete(
+    store: Store,
+    myself: NetworkServiceRef,
+    info: NetworkInfo,
+    files: Files,
+    reply: Reply,
+) {
     let task = async move {
-        let answer = delete_row(&store, &info).await.map(|()| {
+        let answer = delete_row(&store, &myself, &info).await.map(|()| {
             let _ = myself.cast(NetworkMsg::Apply(Change::Removed(info.id)));
             Response::NetworkDeleted {
                 id: info.id,
                 name: info.name.clone(),
             }
         });
+        if answer.is_ok()
+            && let Err(err) = tokio::fs::remove_dir_all(&files.dir).await
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %files.dir.display(), error = %err, "cannot remove a deleted network's files");
+        }
         let _ = reply.send(answer.map_err(WireError::from));
     };
     tokio::spawn(task.in_current_span());
 }
 
-async fn delete_row(store: &Store, info: &NetworkInfo) -> Result<(), NetworkError> {
+/// Stops the network's dnsmasq, then removes the bridge and the row; when
+/// either fails, dnsmasq starts again.
+async fn delete_row(
+    store: &Store,
+    myself: &NetworkServiceRef,
+    info: &NetworkInfo,
+) -> Result<(), NetworkError> {
+    check_unused(store, info).await?;
+    let id = info.id;
+    let held = myself
+        .call(
+            |reply| NetworkMsg::Hold { id, reply },
+            Some(Duration::from_secs(10)),
+        )
+        .await;
+    if !matches!(held, Ok(ractor::rpc::CallResult::Success(()))) {
+        let _ = myself.cast(NetworkMsg::Release(id));
+        return Err(NetworkError::Unavailable(
+            "the network's dnsmasq did not stop in time; retry".into(),
+        ));
+    }
+    let removed = remove_bridge_and_row(store, info).await;
+    if removed.is_err() {
+        let _ = myself.cast(NetworkMsg::Release(id));
+    }
+    removed
+}
+
+async fn check_unused(store: &Store, info: &NetworkInfo) -> Result<(), NetworkError> {
     let in_use = |vms: String| NetworkError::InUse {
         network: info.name.clone(),
         vms,
@@ -102,6 +170,14 @@ async fn delete_row(store: &Store, info: &NetworkInfo) -> Result<(), NetworkErro
         vms.dedup();
         return Err(in_use(vms.join(", ")));
     }
+    Ok(())
+}
+
+async fn remove_bridge_and_row(store: &Store, info: &NetworkInfo) -> Result<(), NetworkError> {
+    let in_use = |vms: String| NetworkError::InUse {
+        network: info.name.clone(),
+        vms,
+    };
     bridge::remove(&info.bridge, info.id)
         .await
         .map_err(NetworkError::Bridge)?;
@@ -117,30 +193,148 @@ async fn delete_row(store: &Store, info: &NetworkInfo) -> Result<(), NetworkErro
 
 /// A new network's bridge; when it cannot be made, the row goes again, so
 /// that a refused creation leaves nothing.
-async fn up_or_forget(store: &Store, mut network: Network) -> Result<Network, NetworkError> {
+async fn up_or_forget(
+    store: &Store,
+    dir: &Path,
+    mut network: Network,
+) -> Result<Network, NetworkError> {
     let gateway = network.subnet.gateway();
-    match bridge::ensure(&network.bridge, network.id, gateway, network.subnet.prefix).await {
-        Ok(_) => {
+    let made =
+        match bridge::ensure(&network.bridge, network.id, gateway, network.subnet.prefix).await {
+            Ok(_) => private_dir(&dir.join(network.id.to_string()))
+                .await
+                .map_err(NetworkError::Unavailable),
+            Err(err) => Err(NetworkError::Bridge(err)),
+        };
+    match made {
+        Ok(()) => {
             network.status = NetworkState::Up;
             Ok(network)
         }
         Err(err) => {
             if let Err(undo) = db(store.delete_network(network.id)).await {
-                tracing::warn!(network = %network.name, error = %WireError::from(undo), "a network whose bridge failed stays recorded");
+                tracing::warn!(network = %network.name, error = %WireError::from(undo), "a network that could not be set up stays recorded");
             }
-            Err(NetworkError::Bridge(err))
+            Err(err)
         }
     }
 }
 
-/// At daemon start: the bridge again, or the one a previous daemon left.
-pub fn bring_up(network: &Network, myself: NetworkServiceRef) {
-    let (id, name, subnet) = (network.id, network.bridge.clone(), network.subnet);
+/// At daemon start: the bridge again, or the one a previous daemon left,
+/// the NICs on the network, and its dnsmasq if one is still running with
+/// exactly the arguments it would get now.
+pub fn bring_up(network: &Network, dir: &Path, store: Store, myself: NetworkServiceRef) {
+    let network = network.clone();
+    let files = Files::new(dir, network.id);
     let task = async move {
-        let result = bridge::ensure(&name, id, subnet.gateway(), subnet.prefix)
+        let result = ready(&network, &files, &store).await;
+        let _ = myself.cast(NetworkMsg::BridgeUp {
+            id: network.id,
+            result,
+        });
+    };
+    tokio::spawn(task.in_current_span());
+}
+
+async fn ready(network: &Network, files: &Files, store: &Store) -> Result<Ready, String> {
+    let subnet = network.subnet;
+    let adopted_bridge =
+        bridge::ensure(&network.bridge, network.id, subnet.gateway(), subnet.prefix)
             .await
-            .map_err(|err| crate::vm::errors::render(&err));
-        let _ = myself.cast(NetworkMsg::BridgeUp { id, result });
+            .map_err(|err| crate::vm::errors::render(&err))?;
+    private_dir(&files.dir).await?;
+    let nics = db(store.network_nics(network.id))
+        .await
+        .map_err(|err| format!("cannot read its NICs: {}", WireError::from(err)))?;
+    let hosts = dnsmasq::hosts(&nics);
+    let dnsmasq = dnsmasq::adopt(files, &dnsmasq::args(network, files, &hosts)).await;
+    Ok(Ready {
+        adopted_bridge,
+        hosts,
+        dnsmasq,
+    })
+}
+
+/// A network's own directory, private like the data directory it is in.
+pub async fn private_dir(dir: &Path) -> Result<(), String> {
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true).mode(0o700);
+    builder
+        .create(dir)
+        .await
+        .map_err(|err| format!("cannot create {}: {err}", dir.display()))
+}
+
+/// A launch's NICs on a network, for its dnsmasq.
+pub fn load_hosts(
+    store: Store,
+    id: i64,
+    myself: NetworkServiceRef,
+    reply: super::dhcp::BridgeReply,
+) {
+    let task = async move {
+        match db(store.network_nics(id)).await {
+            Ok(nics) => {
+                let hosts = dnsmasq::hosts(&nics);
+                let _ = myself.cast(NetworkMsg::HostsLoaded { id, hosts, reply });
+            }
+            Err(err) => {
+                let _ = reply.send(Err(format!(
+                    "cannot read the network's NICs: {}",
+                    WireError::from(err)
+                )));
+            }
+        }
+    };
+    tokio::spawn(task.in_current_span());
+}
+
+/// The addresses leased on some networks, by MAC.
+pub fn leases(files: Vec<PathBuf>, reply: RpcReplyPort<HashMap<String, String>>) {
+    let task = async move {
+        let mut all = HashMap::new();
+        for file in files {
+            all.extend(dnsmasq::leases(&file).await);
+        }
+        let _ = reply.send(all);
+    };
+    tokio::spawn(task.in_current_span());
+}
+
+/// A static address asked for a NIC: which network, and the NIC's MAC
+/// when it names one.
+pub struct LeaseCheck {
+    pub network_id: i64,
+    pub network: String,
+    pub ip: String,
+    pub mac: Option<String>,
+}
+
+/// Refuses a static address that dnsmasq leased to another MAC.
+pub fn check_lease(
+    leases: PathBuf,
+    check: LeaseCheck,
+    reply: RpcReplyPort<Result<i64, WireError>>,
+) {
+    let task = async move {
+        let leased = dnsmasq::leases(&leases).await;
+        let holder = leased
+            .iter()
+            .find(|(mac, ip)| {
+                **ip == check.ip
+                    && Some(mac.as_str()) != check.mac.as_deref().map(str::to_lowercase).as_deref()
+            })
+            .map(|(mac, _)| mac.clone());
+        let answer = match holder {
+            Some(mac) => Err(NetworkError::IpLeased {
+                ip: check.ip,
+                network: check.network,
+                mac,
+            }
+            .into()),
+            None => Ok(check.network_id),
+        };
+        let _ = reply.send(answer);
     };
     tokio::spawn(task.in_current_span());
 }

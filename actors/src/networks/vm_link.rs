@@ -3,11 +3,11 @@
 //! address taken twice, and the taps a boot's managed NICs are plugged
 //! into (made by its launch task, removed by a task when QEMU is gone).
 
-use super::NetworkMsg;
 use super::error::NetworkError;
 use super::tap::{self, TapError};
+use super::{NetworkMsg, NetworkServiceState, dnsmasq, ops, plan};
 use crate::supervisor::{SupervisorMsg, SupervisorRef};
-use corvus_protocol::{NicInfo, NicSpec, NicType, WireError};
+use corvus_protocol::{NetworkRef, NicInfo, NicSpec, NicType, WireError};
 use corvus_qemu::cmdline::managed_tap;
 use ractor::rpc::CallResult;
 use std::time::Duration;
@@ -25,9 +25,17 @@ pub async fn nic_network(
         return Ok(None);
     };
     let ip = nic.ip_address.clone();
+    let mac = nic.mac_address.clone();
     match supervisor
         .call(
-            |reply| SupervisorMsg::Network(NetworkMsg::ResolveNic { network, ip, reply }),
+            |reply| {
+                SupervisorMsg::Network(NetworkMsg::ResolveNic {
+                    network,
+                    ip,
+                    mac,
+                    reply,
+                })
+            },
             Some(ASK_TIMEOUT),
         )
         .await
@@ -36,6 +44,43 @@ pub async fn nic_network(
         _ => Err(WireError::unavailable(
             "the network service did not answer in time; retry",
         )),
+    }
+}
+
+impl NetworkServiceState {
+    /// `vm net add --network NAME [--ip ADDR]`: the network's id, once the
+    /// address is inside its subnet and not leased to another MAC.
+    pub(super) fn resolve_nic(
+        &self,
+        network: &str,
+        ip: Option<String>,
+        mac: Option<String>,
+        reply: ractor::RpcReplyPort<Result<i64, WireError>>,
+    ) {
+        let resolved = self.resolve(&NetworkRef::parse(network)).and_then(|n| {
+            if let Some(ip) = &ip {
+                plan::static_ip(&n.name, &n.subnet, ip)?;
+            }
+            Ok(n)
+        });
+        match (resolved, ip) {
+            (Err(err), _) => {
+                let _ = reply.send(Err(err.into()));
+            }
+            (Ok(network), None) => {
+                let _ = reply.send(Ok(network.id));
+            }
+            (Ok(network), Some(ip)) => {
+                let leases = dnsmasq::Files::new(&self.dir, network.id).leases();
+                let check = ops::LeaseCheck {
+                    network_id: network.id,
+                    network: network.name.clone(),
+                    ip,
+                    mac,
+                };
+                ops::check_lease(leases, check, reply);
+            }
+        }
     }
 }
 

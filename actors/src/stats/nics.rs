@@ -172,6 +172,7 @@ mod tests {
             forwards: Vec::new(),
             network_id: None,
             ip_address: None,
+            lease_address: None,
         }
     }
 

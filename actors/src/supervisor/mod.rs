@@ -161,6 +161,8 @@ async fn spawn_network_service(
 ) -> Result<NetworkServiceRef, ractor::SpawnErr> {
     let args = NetworkArgs {
         store: ctx.store.clone(),
+        dir: ctx.data_dir.join("networks"),
+        dnsmasq: ctx.dnsmasq_binary.clone(),
     };
     networks::spawn(args, supervisor.get_cell()).await
 }

@@ -1,7 +1,7 @@
 //! `crv ssh VM [-- ARGS…]`: becomes `ssh` (exec, so the terminal, signals
 //! and exit status are ssh's own) to the VM's cloud-init user, through the
-//! user NIC's forward of guest port 22 or, without one, the address the
-//! guest agent reports. Host keys are pinned per VM in a known_hosts file
+//! user NIC's forward of guest port 22, or the address a managed network
+//! leased to it, or else the address the guest agent reports. Host keys are pinned per VM in a known_hosts file
 //! of crv's data directory, started afresh when the instance-id changes
 //! (cloud-init then makes new host keys).
 
@@ -31,7 +31,7 @@ pub async fn ssh(ctx: &Ctx, args: SshArgs) -> Result<(), CliError> {
             status = vm.status
         )));
     }
-    let route = match forwarded(&vm) {
+    let route = match forwarded(&vm).or_else(|| leased(&vm)) {
         Some(route) => route,
         None => agent_route(ctx, &vm).await?,
     };
@@ -69,6 +69,15 @@ fn forwarded(vm: &VmInfo) -> Option<Route> {
             host: f.reachable_address().to_owned(),
             port: f.host_port,
         })
+}
+
+/// The address a managed network leased to the VM (or its static one).
+fn leased(vm: &VmInfo) -> Option<Route> {
+    vm.network_interfaces
+        .iter()
+        .filter(|nic| nic.nic_type == NicType::Network)
+        .find_map(|nic| nic.lease_address.clone().or_else(|| nic.ip_address.clone()))
+        .map(|host| Route { host, port: 22 })
 }
 
 /// The guest's own address, for bridged and tap NICs, from its agent.

@@ -14,6 +14,7 @@ async fn a_user_nic_has_the_defined_mac() {
         forwards: Vec::new(),
         network_id: None,
         ip_address: None,
+        lease_address: None,
     }];
     let vm = common::start(&qemu, root.path(), &definition).await;
     let network = vm

@@ -75,6 +75,7 @@ pub(super) fn nic(id: i64, nic_type: NicType, host_device: Option<&str>) -> NicI
         forwards: Vec::new(),
         network_id: None,
         ip_address: None,
+        lease_address: None,
     }
 }
 
