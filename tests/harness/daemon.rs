@@ -31,6 +31,9 @@ pub struct DaemonOptions {
     pub nofile: Option<(u64, u64)>,
     /// The network namespace the daemon runs in (and its networks with it).
     pub netns: Option<std::sync::Arc<crate::netns::Netns>>,
+    /// Start the daemon without CAP_NET_ADMIN (dropped from its bounding
+    /// set), as a daemon not run as root would be.
+    pub without_net_admin: bool,
 }
 
 impl DaemonOptions {
@@ -135,6 +138,20 @@ impl Daemon {
             unsafe {
                 std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        if self.options.without_net_admin {
+            // SAFETY: prctl is async-signal-safe and changes only the child.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                    // The bounding set only limits what exec grants, so
+                    // joining the namespace below still works.
+                    if libc::prctl(libc::PR_CAPBSET_DROP, 12 /* CAP_NET_ADMIN */, 0, 0, 0) == 0 {
                         Ok(())
                     } else {
                         Err(std::io::Error::last_os_error())

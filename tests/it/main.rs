@@ -41,6 +41,7 @@ mod hardening;
 mod lifecycle;
 mod limits;
 mod network_dhcp;
+mod network_rights;
 mod network_taps;
 mod networks;
 mod paging;

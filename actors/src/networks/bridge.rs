@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
     #[error(
-        "managing bridges needs root (CAP_NET_ADMIN); run the daemon as root, or give VMs user-mode networking instead (`crv vm net add VM --type user`)"
+        "managing bridges needs root (CAP_NET_ADMIN); run the daemon as root, or give VMs user-mode networking with port forwards instead (`crv vm net add VM --type user --forward tcp:2222:22`)"
     )]
     NotPermitted,
     #[error(
