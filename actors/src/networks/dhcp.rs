@@ -82,6 +82,13 @@ impl NetworkServiceState {
     ) {
         let dhcp = self.dhcp.entry(id).or_default();
         dhcp.hosts = hosts;
+        if dhcp.process.is_some() {
+            // Still running (a delete that did not stop it): keep it.
+            if let Some(stray) = adopted {
+                stray.reap_in_background();
+            }
+            return;
+        }
         match adopted {
             Some(handle) => {
                 let reason = format!("dnsmasq (pid {}) adopted", handle.pid());
@@ -309,13 +316,14 @@ impl NetworkServiceState {
         }
     }
 
-    /// A delete that did not happen after all: dnsmasq runs again.
+    /// A delete that did not happen after all (a NIC joined meanwhile):
+    /// the bridge it may have removed and dnsmasq come back, as at start.
     pub(super) fn dhcp_release(&mut self, myself: &NetworkServiceRef, id: i64) {
         if let Some(dhcp) = self.dhcp.get_mut(&id) {
             dhcp.held = false;
-            if dhcp.process.is_none() {
-                self.dhcp_spawn(myself, id);
-            }
+        }
+        if let Some(network) = self.networks.get(&id) {
+            super::ops::bring_up(network, &self.dir, self.store.clone(), myself.clone());
         }
     }
 
