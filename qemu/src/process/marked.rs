@@ -98,6 +98,21 @@ mod tests {
             .env(OWNER_VARIABLE, "someone-else")
             .spawn()
             .expect("spawn sleep");
+        // spawn returns once exec has closed the CLOEXEC pipe, which is
+        // before the new image has its arguments and environment in place:
+        // wait for both, or a loaded machine can read them empty.
+        for child in [&marked, &stranger] {
+            let ready = (0..500).any(|_| {
+                let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id()));
+                let started = cmdline.is_ok_and(|c| vm_id_in(&c).is_some())
+                    && owner_mark_of(child.id()).is_some();
+                if !started {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                started
+            });
+            assert!(ready, "sleep {} never showed its mark", child.id());
+        }
         let found = find_marked("test-owner-mark");
         let _ = marked.kill();
         let _ = stranger.kill();
