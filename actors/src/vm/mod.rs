@@ -19,6 +19,7 @@ mod outbox;
 mod qmp_tasks;
 mod record;
 mod restart;
+mod save;
 mod shell;
 mod stats;
 
@@ -61,6 +62,8 @@ pub enum VmCommand {
     Stop { timeout_secs: Option<u32> },
     Pause,
     Reset,
+    /// `crv vm save`: answered once the VM is saved (or the save failed).
+    Save,
     History { limit: Option<u32> },
     Attach { channel: Channel },
     SpiceUri,
@@ -180,6 +183,12 @@ pub enum VmMsg {
     SampleQmp {
         deadline: std::time::Duration,
         reply: tokio::sync::oneshot::Sender<QmpFigures>,
+    },
+    /// The save task's result, with the `crv vm save` reply it carried.
+    SaveDone {
+        boot: u64,
+        result: Result<u64, save::SaveError>,
+        reply: Option<Reply>,
     },
 }
 
@@ -373,6 +382,18 @@ impl VmActorState {
                 answered,
                 addresses,
             } => return self.agent_seen(boot, answered, addresses),
+            VmMsg::SaveDone {
+                boot,
+                result,
+                reply,
+            } => {
+                let result = result.map_err(|err| {
+                    tracing::warn!(error = %errors::render(&err), "save failed");
+                    errors::render(&err)
+                });
+                self.step(myself, Input::SaveDone { boot, result }, reply);
+                return;
+            }
             VmMsg::Restart { attempt } => Input::RestartDue {
                 attempt,
                 scheduled: self.restarts.take_if_scheduled(attempt),

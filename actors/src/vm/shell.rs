@@ -6,7 +6,7 @@
 use super::boot::Boot;
 use super::core::{self, Effect, Input, Timer, Transition, View};
 use super::outbox::Outbox;
-use super::{Reply, VmActorRef, VmActorState, VmMsg, launch, qmp_tasks, restart};
+use super::{Reply, VmActorRef, VmActorState, VmMsg, launch, qmp_tasks, restart, save};
 use crate::networks::vm_link::{self, managed};
 use corvus_protocol::{ErrorKind, WireError};
 use std::time::Duration;
@@ -29,6 +29,7 @@ impl VmActorState {
             deleted: self.deleted,
             guest_agent: self.info.guest_agent,
             managed_nics: !managed(&self.info.network_interfaces).is_empty(),
+            save_blocker: save::blocker(&self.info),
             now: Instant::now(),
         }
     }
@@ -184,6 +185,7 @@ impl VmActorState {
                 }
             }
             Effect::Launch => {
+                let files = self.save_files();
                 if let Some(boot) = self.boot.as_mut() {
                     let task = launch::start(
                         self.ctx.clone(),
@@ -193,15 +195,22 @@ impl VmActorState {
                         boot.state.number,
                         myself.clone(),
                         self.unplugging.take(),
+                        boot.state.restore.then_some(files.complete),
                     );
                     boot.watch(task);
                 }
             }
             Effect::ConnectQmp { deadline } => {
+                let files = self.save_files();
                 if let Some(boot) = self.boot.as_mut() {
+                    // A re-adopted restore is past `migrate-incoming`, or
+                    // never gets there: QMP's first answer tells which.
+                    let restore = (boot.state.restore && !boot.state.adopted)
+                        .then_some(files.complete);
                     let task = qmp_tasks::connect(
                         boot.paths.qmp.clone(),
                         deadline,
+                        restore,
                         boot.state.number,
                         myself.clone(),
                     );
@@ -273,6 +282,31 @@ impl VmActorState {
                     );
                 }
             }
+            Effect::Save => {
+                let Some(boot) = self.boot.as_ref() else {
+                    return;
+                };
+                let resume = matches!(
+                    boot.state.expected,
+                    core::Expected::Save { resume: true, .. }
+                );
+                save::start(
+                    boot.qmp.clone(),
+                    self.save_files(),
+                    resume,
+                    boot.state.number,
+                    reply.take(),
+                    myself.clone(),
+                );
+            }
+            Effect::DiscardSave { cancel_migration } => {
+                let qmp = self
+                    .boot
+                    .as_ref()
+                    .filter(|_| cancel_migration)
+                    .and_then(|boot| boot.qmp.clone());
+                save::discard_task(self.save_files(), qmp);
+            }
             Effect::RemoveTaps { boot } => {
                 let nics = managed(&self.info.network_interfaces);
                 let me = myself.clone();
@@ -289,6 +323,10 @@ impl VmActorState {
                 }));
             }
         }
+    }
+
+    pub(super) fn save_files(&self) -> save::SaveFiles {
+        save::SaveFiles::of(&self.ctx.data_dir, self.info.id)
     }
 
     /// A re-adoption is settled once QMP answered or was given up on.
