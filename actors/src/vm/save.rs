@@ -15,8 +15,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{Instrument, warn};
 
-/// How often a migration's progress is asked for.
-const POLL: Duration = Duration::from_millis(50);
+/// How often a migration's progress is asked for: a `query-migrate` costs
+/// QEMU microseconds, and each poll's wait adds to the save's latency.
+const POLL: Duration = Duration::from_millis(10);
 /// A save or restore moves the guest's RAM through a pipe; gigabytes on a
 /// slow disk take minutes, an unbounded wait would hide a stuck QEMU.
 const MIGRATION_DEADLINE: Duration = Duration::from_secs(600);
@@ -169,15 +170,18 @@ async fn write(qmp: &QmpCommands, files: &SaveFiles) -> Result<u64, SaveError> {
     qmp.migrate(&save_uri(&files.partial, &files.complete))
         .await
         .map_err(SaveError::Migrate)?;
-    follow(qmp).await.map_err(|outcome| match outcome {
-        Followed::Failed(reason) => SaveError::Failed {
-            path: files.complete.clone(),
-            reason,
-            free: free_space(&files.dir),
-        },
-        Followed::Query(err) => SaveError::Query(err),
-        Followed::Timeout => SaveError::Timeout,
-    })?;
+    match follow(qmp).await {
+        Ok(()) => {}
+        Err(Followed::Failed(reason)) => {
+            return Err(SaveError::Failed {
+                path: files.complete.clone(),
+                reason,
+                free: free_space(&files.dir).await,
+            });
+        }
+        Err(Followed::Query(err)) => return Err(SaveError::Query(err)),
+        Err(Followed::Timeout) => return Err(SaveError::Timeout),
+    }
     // The migration is over on QEMU's side; the file is complete once the
     // shell renamed it, and failed if `cat` removed it instead.
     let until = Instant::now() + WRITER_DEADLINE;
@@ -190,7 +194,7 @@ async fn write(qmp: &QmpCommands, files: &SaveFiles) -> Result<u64, SaveError> {
         if (!partial && !complete) || Instant::now() >= until {
             return Err(SaveError::Write {
                 path: files.complete.clone(),
-                free: free_space(&files.dir),
+                free: free_space(&files.dir).await,
             });
         }
         tokio::time::sleep(POLL).await;
@@ -301,10 +305,12 @@ async fn remove_if_there(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Free bytes on the file system of `dir`, for a failure's message. A
-/// statvfs is one quick system call, made only when a save failed.
-fn free_space(dir: &Path) -> Option<u64> {
-    nix::sys::statvfs::statvfs(dir)
+/// Free bytes on the file system of `dir`, for a failure's message.
+async fn free_space(dir: &Path) -> Option<u64> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || nix::sys::statvfs::statvfs(&dir))
+        .await
+        .ok()?
         .ok()
         .map(|stat| (stat.blocks_available() as u64).saturating_mul(stat.fragment_size() as u64))
 }

@@ -3,6 +3,7 @@
 
 mod agent;
 mod invariants;
+mod save;
 mod sequences;
 mod table;
 
