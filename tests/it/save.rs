@@ -50,10 +50,10 @@ fn in_guest(daemon: &Daemon, id: i64, vm: &str, tag: &str, command: &str) -> Str
     value.unwrap_or_default()
 }
 
-/// This daemon's QEMUs (its runtime directory is on their command lines;
-/// VM ids repeat across the tests that run at the same time).
-fn qemus(daemon: &Daemon) -> Vec<u32> {
-    harness::daemon::processes_mentioning(&daemon.runtime.to_string_lossy())
+/// The QEMUs of this daemon's VM `id` (their sockets are in its runtime
+/// directory; VM ids repeat across the tests that run at the same time).
+fn qemus(daemon: &Daemon, id: i64) -> Vec<u32> {
+    harness::daemon::processes_mentioning(&format!("{}/{id}/", daemon.runtime.display()))
 }
 
 /// A booted guest with a marker in its RAM-backed /tmp; returns its id and boot_id.
@@ -74,11 +74,11 @@ fn saved_restored_and_discarded(db: Db) {
     };
     let (id, boot_id) = booted_with_marker(&daemon, guest, "web", &[]);
 
-    assert_eq!(qemus(&daemon).len(), 1);
+    assert_eq!(qemus(&daemon, id).len(), 1);
     let saved = daemon.crv(&["--json", "vm", "save", "web"]).json();
     assert_eq!(saved["status"], "saved", "{saved}");
     assert_eq!(saved["pid"], Value::Null);
-    assert!(qemus(&daemon).is_empty(), "QEMU is gone after a save");
+    assert!(qemus(&daemon, id).is_empty(), "QEMU is gone after a save");
     let size = std::fs::metadata(save_file(&daemon, id)).map(|m| m.len());
     assert!(matches!(size, Ok(n) if n > 0), "{size:?}");
     assert_eq!(saves(&daemon), [format!("{id}.state")], "no partial file");
