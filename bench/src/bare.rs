@@ -58,10 +58,7 @@ impl BareVm {
     /// then `migrate-incoming` from `file`, `query-migrate` until completed
     /// and `cont`, as the daemon does; the time until QEMU runs.
     pub fn restore(&self, file: &Path) -> anyhow::Result<(BareQemu, Duration)> {
-        self.spawn(
-            &["-incoming", corvus_qemu::INCOMING_DEFERRED],
-            Some(file),
-        )
+        self.spawn(&["-incoming", corvus_qemu::INCOMING_DEFERRED], Some(file))
     }
 
     fn spawn(

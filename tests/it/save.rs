@@ -61,8 +61,20 @@ fn booted_with_marker(daemon: &Daemon, guest: &Guest, name: &str, extra: &[&str]
     let id = daemon.create_guest_vm(guest, name, "", extra);
     daemon.crv(&["vm", "start", name]).ok();
     daemon.wait_for_serial(id, "GUEST READY", harness::guest::BOOT_TIMEOUT);
-    in_guest(daemon, id, name, "MARKED", "echo kept-in-ram > /tmp/marker && echo yes");
-    let boot_id = in_guest(daemon, id, name, "BOOTID", "cat /proc/sys/kernel/random/boot_id");
+    in_guest(
+        daemon,
+        id,
+        name,
+        "MARKED",
+        "echo kept-in-ram > /tmp/marker && echo yes",
+    );
+    let boot_id = in_guest(
+        daemon,
+        id,
+        name,
+        "BOOTID",
+        "cat /proc/sys/kernel/random/boot_id",
+    );
     assert_eq!(boot_id.len(), 36, "{boot_id}");
     (id, boot_id)
 }
@@ -96,9 +108,18 @@ fn saved_restored_and_discarded(db: Db) {
 
     let restored = daemon.crv(&["--json", "vm", "start", "web"]).json();
     assert_eq!(restored["status"], "running", "{restored}");
-    assert!(!save_file(&daemon, id).exists(), "the file goes once running");
+    assert!(
+        !save_file(&daemon, id).exists(),
+        "the file goes once running"
+    );
     assert_eq!(
-        in_guest(&daemon, id, "web", "BOOTID", "cat /proc/sys/kernel/random/boot_id"),
+        in_guest(
+            &daemon,
+            id,
+            "web",
+            "BOOTID",
+            "cat /proc/sys/kernel/random/boot_id"
+        ),
         boot_id,
         "the same boot came back"
     );
@@ -120,7 +141,9 @@ fn saved_restored_and_discarded(db: Db) {
         "reset discards the save: {:?}",
         saves(&daemon)
     );
-    daemon.crv(&["vm", "save", "web"]).fails(1, "only a running or paused VM");
+    daemon
+        .crv(&["vm", "save", "web"])
+        .fails(1, "only a running or paused VM");
 
     assert_eq!(
         daemon.transitions("web"),
@@ -138,7 +161,10 @@ fn saved_restored_and_discarded(db: Db) {
         ])
     );
     let history = daemon.history("web");
-    let causes: Vec<&Value> = history.iter().map(|e| &e["cause"]["operator"]["command"]).collect();
+    let causes: Vec<&Value> = history
+        .iter()
+        .map(|e| &e["cause"]["operator"]["command"])
+        .collect();
     assert_eq!(causes[3], "vm save", "{history:?}");
     assert_eq!(causes[5], "vm start", "{history:?}");
     assert_eq!(history[5]["reason"], "restored from its save file");
@@ -157,19 +183,40 @@ fn a_save_is_refused_up_front_for_virtiofs_and_nvme() {
     std::fs::create_dir_all(&share).unwrap();
     daemon.create_firmware_vm("fs", &[]);
     daemon
-        .crv(&["vm", "share", "add", "fs", "--path", share.to_str().unwrap(), "--tag", "home"])
+        .crv(&[
+            "vm",
+            "share",
+            "add",
+            "fs",
+            "--path",
+            share.to_str().unwrap(),
+            "--tag",
+            "home",
+        ])
         .ok();
     daemon.crv(&["vm", "start", "fs"]).ok();
-    daemon
-        .crv(&["vm", "save", "fs"])
-        .fails(1, "its virtiofs share 'home' (vhost-user-fs) cannot be migrated");
+    daemon.crv(&["vm", "save", "fs"]).fails(
+        1,
+        "its virtiofs share 'home' (vhost-user-fs) cannot be migrated",
+    );
     assert_eq!(daemon.show("fs")["status"], "running");
 
     let image = daemon.dir.path().join("nvme.img");
     std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
     daemon.create_firmware_vm("nv", &[]);
     daemon
-        .crv(&["vm", "drive", "add", "nv", "--file", image.to_str().unwrap(), "--interface", "nvme", "--format", "raw"])
+        .crv(&[
+            "vm",
+            "drive",
+            "add",
+            "nv",
+            "--file",
+            image.to_str().unwrap(),
+            "--interface",
+            "nvme",
+            "--format",
+            "raw",
+        ])
         .ok();
     daemon.crv(&["vm", "start", "nv"]).ok();
     let refused = daemon.crv(&["vm", "save", "nv"]).fails(1, "NVMe drive");
@@ -191,7 +238,13 @@ impl SmallSaves {
         }
         std::fs::create_dir_all(dir).unwrap();
         let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(dir)
             .status()
             .expect("run mount");
@@ -218,18 +271,29 @@ fn a_full_disk_fails_the_save_and_the_guest_runs_on() {
         return;
     };
     let (id, boot_id) = booted_with_marker(&daemon, guest, "web", &[]);
-    let failed = daemon.crv(&["vm", "save", "web"]).fails(1, "cannot save VM 'web'");
+    let failed = daemon
+        .crv(&["vm", "save", "web"])
+        .fails(1, "cannot save VM 'web'");
     assert!(failed.contains("is it full?"), "{failed}");
     assert!(failed.contains("running again"), "{failed}");
     assert_eq!(daemon.show("web")["status"], "running");
     assert!(saves(&daemon).is_empty(), "{:?}", saves(&daemon));
     assert_eq!(
-        in_guest(&daemon, id, "web", "AFTER", "cat /proc/sys/kernel/random/boot_id"),
+        in_guest(
+            &daemon,
+            id,
+            "web",
+            "AFTER",
+            "cat /proc/sys/kernel/random/boot_id"
+        ),
         boot_id,
         "the guest runs on"
     );
     let last = daemon.history("web").last().cloned().unwrap_or_default();
-    assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("saving"), Some("running")));
+    assert_eq!(
+        (last["from"].as_str(), last["to"].as_str()),
+        (Some("saving"), Some("running"))
+    );
 }
 
 /// The daemon dies while QEMU writes the save: the next daemon re-adopts
@@ -252,7 +316,7 @@ fn a_save_cut_short_by_a_daemon_kill_leaves_no_saved_state() {
         saves(&daemon)
     );
     daemon.kill9();
-    drop(save.wait_exit(QUICK));
+    let _ = save.wait_exit(QUICK);
     daemon.restart();
 
     let vm = daemon.wait_for_state("web", "paused", QUICK);
@@ -270,7 +334,13 @@ fn a_save_cut_short_by_a_daemon_kill_leaves_no_saved_state() {
         "running"
     );
     assert_eq!(
-        in_guest(&daemon, id, "web", "STILL", "cat /proc/sys/kernel/random/boot_id"),
+        in_guest(
+            &daemon,
+            id,
+            "web",
+            "STILL",
+            "cat /proc/sys/kernel/random/boot_id"
+        ),
         boot_id
     );
 }
@@ -289,7 +359,13 @@ fn autostart_restores_a_saved_vm(db: Db) {
     daemon.restart();
     daemon.wait_for_state("auto", "running", harness::guest::BOOT_TIMEOUT);
     assert_eq!(
-        in_guest(&daemon, id, "auto", "BOOTID", "cat /proc/sys/kernel/random/boot_id"),
+        in_guest(
+            &daemon,
+            id,
+            "auto",
+            "BOOTID",
+            "cat /proc/sys/kernel/random/boot_id"
+        ),
         boot_id
     );
     assert_eq!(

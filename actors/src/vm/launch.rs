@@ -60,16 +60,28 @@ impl Spawned {
     }
 }
 
+/// What one boot launches: the definition, where its files go, its number,
+/// and the save file when the boot restores one (`-incoming defer`).
+pub struct Plan {
+    pub info: VmInfo,
+    pub paths: VmPaths,
+    pub boot: u64,
+    pub restore: Option<PathBuf>,
+}
+
 pub fn start(
     ctx: SharedContext,
     supervisor: SupervisorRef,
-    info: VmInfo,
-    paths: VmPaths,
-    boot: u64,
+    plan: Plan,
     myself: VmActorRef,
     unplugging: Option<JoinHandle<()>>,
-    restore: Option<PathBuf>,
 ) -> JoinHandle<()> {
+    let Plan {
+        info,
+        paths,
+        boot,
+        restore,
+    } = plan;
     tokio::spawn(
         async move {
             // The taps are named after the NICs: the last boot's must be

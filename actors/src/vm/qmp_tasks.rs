@@ -32,16 +32,16 @@ pub fn connect(
                 Ok((commands, events)) => match restored(&commands, restore.as_deref()).await {
                     Err(error) => VmMsg::QmpFailed { boot, error },
                     Ok(()) => match first_status(&commands, until).await {
-                    Ok(status) => VmMsg::QmpReady {
-                        boot,
-                        commands,
-                        events,
-                        status,
-                    },
-                    Err(source) => VmMsg::QmpFailed {
-                        boot,
-                        error: BootError::QmpStatus(source),
-                    },
+                        Ok(status) => VmMsg::QmpReady {
+                            boot,
+                            commands,
+                            events,
+                            status,
+                        },
+                        Err(source) => VmMsg::QmpFailed {
+                            boot,
+                            error: BootError::QmpStatus(source),
+                        },
                     },
                 },
                 Err(source) => VmMsg::QmpFailed {

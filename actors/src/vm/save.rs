@@ -5,7 +5,8 @@
 //! `DATA_DIR/saves/<id>.state`, derived from the VM's id so that it
 //! survives a daemon restart without a column of its own.
 
-use super::{Reply, VmActorRef, VmMsg};
+use super::core::Expected;
+use super::{Reply, VmActorRef, VmActorState, VmMsg};
 use corvus_protocol::{DriveInterface, VmInfo};
 use corvus_qemu::private_dir::{PrivateDirError, Strictness};
 use corvus_qemu::{MigrationPhase, QmpCommands, QmpError, restore_uri, save_uri};
@@ -99,15 +100,60 @@ impl SaveFiles {
     }
 }
 
+impl VmActorState {
+    pub(super) fn save_files(&self) -> SaveFiles {
+        SaveFiles::of(&self.ctx.data_dir, self.info.id)
+    }
+
+    /// `Effect::Save`: the save task, carrying the command's reply.
+    pub(super) fn start_save(&self, myself: &VmActorRef, reply: Option<Reply>) {
+        let Some(boot) = self.boot.as_ref() else {
+            return;
+        };
+        let resume = matches!(boot.state.expected, Expected::Save { resume: true, .. });
+        start(
+            boot.qmp.clone(),
+            self.save_files(),
+            resume,
+            boot.state.number,
+            reply,
+            myself.clone(),
+        );
+    }
+
+    /// `Effect::DiscardSave`.
+    pub(super) fn discard_save(&self, cancel_migration: bool) {
+        let qmp = self
+            .boot
+            .as_ref()
+            .filter(|_| cancel_migration)
+            .and_then(|boot| boot.qmp.clone());
+        discard_task(self.save_files(), qmp);
+    }
+
+    /// The save task's result (its failure logged) goes through the core.
+    pub(super) fn save_done(
+        &mut self,
+        myself: &VmActorRef,
+        boot: u64,
+        result: Result<u64, SaveError>,
+        reply: Option<Reply>,
+    ) {
+        let result = result.map_err(|err| {
+            let text = super::errors::render(&err);
+            warn!(error = %text, "save failed");
+            text
+        });
+        self.step(myself, super::core::Input::SaveDone { boot, result }, reply);
+    }
+}
+
 /// The device of `vm` that QEMU cannot migrate, for the refusal: a
 /// virtiofs share (vhost-user-fs has no migration support), or an NVMe
 /// drive (QEMU 7.2's nvme controller is marked unmigratable).
 pub fn blocker(vm: &VmInfo) -> Option<String> {
     if let Some(share) = vm.shared_dirs.first() {
-        return Some(format!(
-            "virtiofs share '{}' (vhost-user-fs)",
-            share.tag
-        ));
+        return Some(format!("virtiofs share '{}' (vhost-user-fs)", share.tag));
     }
     vm.drives
         .iter()
@@ -117,7 +163,7 @@ pub fn blocker(vm: &VmInfo) -> Option<String> {
 
 /// Saves as a task: `SaveDone` carries the size of the complete file, or
 /// why there is none (with the guest resumed if it ran before).
-pub fn start(
+fn start(
     qmp: Option<QmpCommands>,
     files: SaveFiles,
     resume: bool,
@@ -280,7 +326,7 @@ pub async fn discard(files: &SaveFiles) {
 }
 
 /// `discard` as a task; with `cancel`, QEMU's migration is cancelled first.
-pub fn discard_task(files: SaveFiles, cancel: Option<QmpCommands>) {
+fn discard_task(files: SaveFiles, cancel: Option<QmpCommands>) {
     tokio::spawn(
         async move {
             if let Some(qmp) = cancel
@@ -312,5 +358,5 @@ async fn free_space(dir: &Path) -> Option<u64> {
         .await
         .ok()?
         .ok()
-        .map(|stat| (stat.blocks_available() as u64).saturating_mul(stat.fragment_size() as u64))
+        .map(|stat| stat.blocks_available().saturating_mul(stat.fragment_size()))
 }

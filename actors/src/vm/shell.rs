@@ -187,15 +187,18 @@ impl VmActorState {
             Effect::Launch => {
                 let files = self.save_files();
                 if let Some(boot) = self.boot.as_mut() {
+                    let plan = launch::Plan {
+                        info: self.info.clone(),
+                        paths: boot.paths.clone(),
+                        boot: boot.state.number,
+                        restore: boot.state.restore.then_some(files.complete),
+                    };
                     let task = launch::start(
                         self.ctx.clone(),
                         self.supervisor.clone(),
-                        self.info.clone(),
-                        boot.paths.clone(),
-                        boot.state.number,
+                        plan,
                         myself.clone(),
                         self.unplugging.take(),
-                        boot.state.restore.then_some(files.complete),
                     );
                     boot.watch(task);
                 }
@@ -205,8 +208,8 @@ impl VmActorState {
                 if let Some(boot) = self.boot.as_mut() {
                     // A re-adopted restore is past `migrate-incoming`, or
                     // never gets there: QMP's first answer tells which.
-                    let restore = (boot.state.restore && !boot.state.adopted)
-                        .then_some(files.complete);
+                    let restore =
+                        (boot.state.restore && !boot.state.adopted).then_some(files.complete);
                     let task = qmp_tasks::connect(
                         boot.paths.qmp.clone(),
                         deadline,
@@ -282,31 +285,8 @@ impl VmActorState {
                     );
                 }
             }
-            Effect::Save => {
-                let Some(boot) = self.boot.as_ref() else {
-                    return;
-                };
-                let resume = matches!(
-                    boot.state.expected,
-                    core::Expected::Save { resume: true, .. }
-                );
-                save::start(
-                    boot.qmp.clone(),
-                    self.save_files(),
-                    resume,
-                    boot.state.number,
-                    reply.take(),
-                    myself.clone(),
-                );
-            }
-            Effect::DiscardSave { cancel_migration } => {
-                let qmp = self
-                    .boot
-                    .as_ref()
-                    .filter(|_| cancel_migration)
-                    .and_then(|boot| boot.qmp.clone());
-                save::discard_task(self.save_files(), qmp);
-            }
+            Effect::Save => self.start_save(myself, reply.take()),
+            Effect::DiscardSave { cancel_migration } => self.discard_save(cancel_migration),
             Effect::RemoveTaps { boot } => {
                 let nics = managed(&self.info.network_interfaces);
                 let me = myself.clone();
@@ -323,10 +303,6 @@ impl VmActorState {
                 }));
             }
         }
-    }
-
-    pub(super) fn save_files(&self) -> save::SaveFiles {
-        save::SaveFiles::of(&self.ctx.data_dir, self.info.id)
     }
 
     /// A re-adoption is settled once QMP answered or was given up on.

@@ -133,11 +133,7 @@ async fn accel_of(client: &mut Client) -> anyhow::Result<Accel> {
 }
 
 async fn expect(client: &mut Client, id: i64, state: VmState) -> anyhow::Result<()> {
-    let vm = client
-        .vm(Request::ShowVm {
-            vm: VmRef::Id(id),
-        })
-        .await?;
+    let vm = client.vm(Request::ShowVm { vm: VmRef::Id(id) }).await?;
     if vm.status != state {
         bail!("figure 13: the VM is {}, expected {state}", vm.status);
     }

@@ -111,7 +111,10 @@ mod tests {
             uri,
             "exec:cat > '/a b/1.state.partial' && mv -f '/a b/1.state.partial' '/a b/1.state' || rm -f '/a b/1.state.partial'"
         );
-        assert_eq!(restore_uri(Path::new("/a b/1.state")), "exec:cat '/a b/1.state'");
+        assert_eq!(
+            restore_uri(Path::new("/a b/1.state")),
+            "exec:cat '/a b/1.state'"
+        );
     }
 
     #[test]

@@ -111,10 +111,7 @@ pub fn classify(ctx: &ExitContext<'_>) -> Outcome {
         Expected::Save { written: false, .. } | Expected::Nothing => {}
     }
     if ctx.state == VmState::Restoring {
-        let message = with_stderr(
-            format!("restore failed: QEMU {}", ctx.exit),
-            ctx.stderr,
-        );
+        let message = with_stderr(format!("restore failed: QEMU {}", ctx.exit), ctx.stderr);
         return outcome(
             VmState::Saved,
             format!("{message}; the saved state is kept"),

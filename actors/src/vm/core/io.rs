@@ -214,7 +214,9 @@ pub enum Effect {
     Save,
     /// Remove the save file (and a partial one, once its writer is done);
     /// `cancel_migration` first cancels a migration QEMU may still run.
-    DiscardSave { cancel_migration: bool },
+    DiscardSave {
+        cancel_migration: bool,
+    },
 }
 
 /// A state event: why, and who caused it.

@@ -67,7 +67,10 @@ pub(super) fn qmp_ready(view: &View<'_>, mut next: Transition, status: RunState)
     let (state, reason) = outcome;
     let reason = match view.status {
         VmState::Restoring => "restored from its save file".to_owned(),
-        VmState::Saving => "re-adopted after a daemon restart interrupted its save; the partial save was discarded".to_owned(),
+        VmState::Saving => {
+            "re-adopted after a daemon restart interrupted its save; the partial save was discarded"
+                .to_owned()
+        }
         _ if adopted => "re-adopted after a daemon restart".to_owned(),
         _ => reason,
     };

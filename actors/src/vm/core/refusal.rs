@@ -91,9 +91,9 @@ impl Refusal {
             Refusal::IsSaved => format!(
                 "cannot {verb} VM '{vm}': it is saved (its RAM is in a save file and QEMU is not running); use `crv vm start {vm}` to restore it, or `crv vm reset {vm}` to discard the saved state"
             ),
-            Refusal::CannotSave => format!(
-                "VM '{vm}' is {state}; only a running or paused VM can be saved"
-            ),
+            Refusal::CannotSave => {
+                format!("VM '{vm}' is {state}; only a running or paused VM can be saved")
+            }
             Refusal::Unmigratable { device } => format!(
                 "cannot save VM '{vm}': its {device} cannot be migrated by QEMU, and a save is a migration to a file; remove the device while the VM is stopped, or stop the VM instead"
             ),

@@ -46,17 +46,21 @@ pub(super) fn begin_restore(view: &View<'_>, cause: EventCause, reason: &str) ->
 
 /// `reset` on a saved VM: the save file goes, the VM is stopped.
 pub(super) fn discard(view: &View<'_>, cause: EventCause) -> Transition {
-    let mut next = Transition::stay(view).to(VmState::Stopped, "reset: saved state discarded", cause);
+    let mut next =
+        Transition::stay(view).to(VmState::Stopped, "reset: saved state discarded", cause);
     next.last_error = None;
-    next.with(Effect::CancelRestart)
-        .with(Effect::DiscardSave {
-            cancel_migration: false,
-        })
+    next.with(Effect::CancelRestart).with(Effect::DiscardSave {
+        cancel_migration: false,
+    })
 }
 
 /// The save task is done: on success QEMU is told to quit (the exit makes
 /// the VM `saved`); on failure the guest is back as it was.
-pub(super) fn done(view: &View<'_>, mut next: Transition, result: Result<u64, String>) -> Transition {
+pub(super) fn done(
+    view: &View<'_>,
+    mut next: Transition,
+    result: Result<u64, String>,
+) -> Transition {
     let Some(boot) = next.boot_mut() else {
         return next;
     };
@@ -102,7 +106,11 @@ pub(super) fn done(view: &View<'_>, mut next: Transition, result: Result<u64, St
 
 /// `quit` was not taken: QEMU is ended by a signal instead (the state is
 /// already in the file).
-pub(super) fn quit_done(view: &View<'_>, next: Transition, result: Result<(), String>) -> Transition {
+pub(super) fn quit_done(
+    view: &View<'_>,
+    next: Transition,
+    result: Result<(), String>,
+) -> Transition {
     match result {
         Err(_) if view.status == VmState::Saving => escalate(next, Signal::SIGTERM),
         _ => next,

@@ -2,7 +2,59 @@
 //! confirmed before QEMU quits, a failed save giving the guest back, a
 //! restore that fails keeping the save, and a daemon restart mid-save.
 
+use super::table::{ER, Outcome::No, PA, RS, RU, Row, SAME, SD, SG, SP, ST, SV};
 use super::*;
+
+/// The save rows of the table (`table.rs` walks them with the others).
+pub(super) fn rows() -> Vec<Row> {
+    use Refusal::*;
+    vec![
+        (
+            "save",
+            || command(Command::Save),
+            [
+                No(CannotSave),
+                No(InProgress),
+                No(InProgress),
+                SV,
+                SV,
+                No(InProgress),
+                No(CannotSave),
+                No(CannotSave),
+                No(InProgress),
+                No(Already),
+                No(InProgress),
+            ],
+        ),
+        // The file is complete: QEMU is told to quit, its exit makes it saved.
+        (
+            "save done",
+            || Input::SaveDone {
+                boot: BOOT,
+                result: Ok(4096),
+            },
+            SAME,
+        ),
+        (
+            "save failed",
+            || Input::SaveDone {
+                boot: BOOT,
+                result: Err("the migration failed: Broken pipe".into()),
+            },
+            [ST, SG, SG, RU, PA, SP, ER, ER, RU, SD, RS],
+        ),
+        (
+            "quit done",
+            || Input::QmpDone {
+                boot: BOOT,
+                op: QmpOp::Quit,
+                origin: None,
+                result: Ok(()),
+            },
+            SAME,
+        ),
+    ]
+}
 
 fn ok(vm: &mut Vm, input: Input) -> Transition {
     vm.feed(input).expect("accepted")
@@ -39,7 +91,10 @@ fn a_save_is_saved_only_once_qemu_is_gone_after_the_file_was_confirmed() {
             origin: None,
         }
     });
-    assert!(matches!((await_gone, quit), (Some(a), Some(q)) if a < q), "{done:?}");
+    assert!(
+        matches!((await_gone, quit), (Some(a), Some(q)) if a < q),
+        "{done:?}"
+    );
     ok(&mut vm, Input::QmpClosed { boot: BOOT });
     let gone = ok(&mut vm, exited(CLEAN_EXIT));
     assert_eq!(vm.status, VmState::Saved);
@@ -69,7 +124,10 @@ fn qemu_dying_before_the_file_is_confirmed_is_an_error_not_a_save() {
             result: Err("The QMP connection is closed".into()),
         },
     );
-    assert!(matches!(late.effects[..], [Effect::Reply(Err(_))]), "{late:?}");
+    assert!(
+        matches!(late.effects[..], [Effect::Reply(Err(_))]),
+        "{late:?}"
+    );
 }
 
 #[test]
@@ -88,8 +146,14 @@ fn a_failed_save_gives_the_guest_back_as_it_was() {
             },
         );
         assert_eq!(vm.status, back);
-        assert_eq!(reason(&failed), "save failed: writing /d/saves/1.state failed");
-        assert!(matches!(failed.effects[..], [Effect::Reply(Err(_))]), "{failed:?}");
+        assert_eq!(
+            reason(&failed),
+            "save failed: writing /d/saves/1.state failed"
+        );
+        assert!(
+            matches!(failed.effects[..], [Effect::Reply(Err(_))]),
+            "{failed:?}"
+        );
     }
 }
 
@@ -121,7 +185,11 @@ fn a_restore_that_fails_keeps_the_save_and_a_reset_discards_it() {
         },
     );
     assert_eq!(vm.status, VmState::Saved);
-    assert!(vm.last_error.as_deref().is_some_and(|e| e.contains("is missing")));
+    assert!(
+        vm.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("is missing"))
+    );
 
     let reset = ok(&mut vm, command(Command::Reset));
     assert_eq!(vm.status, VmState::Stopped);

@@ -13,23 +13,23 @@ pub(super) enum Outcome {
     No(Refusal),
 }
 
-const ST: Outcome = To(VmState::Stopped);
-const SG: Outcome = To(VmState::Starting);
-const RU: Outcome = To(VmState::Running);
-const PA: Outcome = To(VmState::Paused);
-const SP: Outcome = To(VmState::Stopping);
-const ER: Outcome = To(VmState::Error);
-const SV: Outcome = To(VmState::Saving);
-const SD: Outcome = To(VmState::Saved);
-const RS: Outcome = To(VmState::Restoring);
+pub(super) const ST: Outcome = To(VmState::Stopped);
+pub(super) const SG: Outcome = To(VmState::Starting);
+pub(super) const RU: Outcome = To(VmState::Running);
+pub(super) const PA: Outcome = To(VmState::Paused);
+pub(super) const SP: Outcome = To(VmState::Stopping);
+pub(super) const ER: Outcome = To(VmState::Error);
+pub(super) const SV: Outcome = To(VmState::Saving);
+pub(super) const SD: Outcome = To(VmState::Saved);
+pub(super) const RS: Outcome = To(VmState::Restoring);
 /// The state the fixture already has.
-const SAME: [Outcome; 11] = [ST, SG, SG, RU, PA, SP, ER, ER, SV, SD, RS];
+pub(super) const SAME: [Outcome; 11] = [ST, SG, SG, RU, PA, SP, ER, ER, SV, SD, RS];
 
 pub(super) type Row = (&'static str, fn() -> Input, [Outcome; 11]);
 
 pub(super) fn rows() -> Vec<Row> {
     use Refusal::*;
-    vec![
+    let mut rows: Vec<Row> = vec![
         (
             "start",
             || command(Command::Start),
@@ -350,51 +350,9 @@ pub(super) fn rows() -> Vec<Row> {
             },
             SAME,
         ),
-        (
-            "save",
-            || command(Command::Save),
-            [
-                No(CannotSave),
-                No(InProgress),
-                No(InProgress),
-                SV,
-                SV,
-                No(InProgress),
-                No(CannotSave),
-                No(CannotSave),
-                No(InProgress),
-                No(Already),
-                No(InProgress),
-            ],
-        ),
-        // The file is complete: QEMU is told to quit, its exit makes it saved.
-        (
-            "save done",
-            || Input::SaveDone {
-                boot: BOOT,
-                result: Ok(4096),
-            },
-            SAME,
-        ),
-        (
-            "save failed",
-            || Input::SaveDone {
-                boot: BOOT,
-                result: Err("the migration failed: Broken pipe".into()),
-            },
-            [ST, SG, SG, RU, PA, SP, ER, ER, RU, SD, RS],
-        ),
-        (
-            "quit done",
-            || Input::QmpDone {
-                boot: BOOT,
-                op: QmpOp::Quit,
-                origin: None,
-                result: Ok(()),
-            },
-            SAME,
-        ),
-    ]
+    ];
+    rows.extend(super::save::rows());
+    rows
 }
 
 pub(super) fn outcome(fixture: Fixture, input: Input) -> (Outcome, Option<Transition>) {
