@@ -51,6 +51,21 @@ impl BareVm {
     /// the time from spawn to that answer. The directory is prepared and
     /// stale sockets removed before the clock starts.
     pub fn start(&self) -> anyhow::Result<(BareQemu, Duration)> {
+        self.spawn(&[], None)
+    }
+
+    /// Figure 13's restore: the same command line plus `-incoming defer`,
+    /// then `migrate-incoming` from `file`, `query-migrate` until completed
+    /// and `cont`, as the daemon does; the time until QEMU runs.
+    pub fn restore(&self, file: &Path) -> anyhow::Result<(BareQemu, Duration)> {
+        self.spawn(&["-incoming", corvus_qemu::INCOMING_DEFERRED], Some(file))
+    }
+
+    fn spawn(
+        &self,
+        extra: &[&str],
+        restore: Option<&Path>,
+    ) -> anyhow::Result<(BareQemu, Duration)> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -71,6 +86,7 @@ impl BareVm {
         let started = Instant::now();
         let child = Command::new(&self.qemu)
             .args(&self.args)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -84,6 +100,14 @@ impl BareVm {
             log: self.paths.qemu_log.clone(),
         };
         let mut qmp = Qmp::connect(&self.paths.qmp, &watch, started + QMP_DEADLINE, &mut qemu)?;
+        if let Some(file) = restore {
+            qmp.execute_with(
+                "migrate-incoming",
+                json!({ "uri": corvus_qemu::restore_uri(file) }),
+            )?;
+            qmp.until_migrated()?;
+            qmp.execute("cont")?;
+        }
         loop {
             let status = qmp.execute("query-status")?;
             if status.get("running").and_then(Value::as_bool) == Some(true) {
@@ -128,6 +152,30 @@ impl BareQemu {
         let latency = qmp.execute_until_event("stop", "STOP")?;
         qmp.execute_until_event("cont", "RESUME")?;
         Ok(latency)
+    }
+
+    /// Figure 13's save: `stop`, `migrate` to `exec:` (the daemon's URI:
+    /// `cat` into `partial`, renamed to `complete`), `query-migrate` until
+    /// completed, the file in place, `quit`, and QEMU reaped.
+    pub fn save(mut self, partial: &Path, complete: &Path) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let qmp = self.qmp.as_mut().context("no QMP session")?;
+        qmp.execute("stop")?;
+        qmp.execute_with(
+            "migrate",
+            json!({ "uri": corvus_qemu::save_uri(partial, complete) }),
+        )?;
+        qmp.until_migrated()?;
+        while !complete.exists() || partial.exists() {
+            if started.elapsed() > QMP_DEADLINE {
+                bail!("the bare save never reached {}", complete.display());
+            }
+            std::thread::sleep(QMP_RETRY);
+        }
+        let _ = qmp.execute("quit");
+        let _ = self.child.wait();
+        self.reaped = true;
+        Ok(started.elapsed())
     }
 
     fn exited(&mut self) -> Option<String> {
@@ -210,7 +258,11 @@ impl Qmp {
     }
 
     fn send(&mut self, command: &str) -> anyhow::Result<()> {
-        let mut line = json!({ "execute": command }).to_string();
+        self.send_with(command, json!({}))
+    }
+
+    fn send_with(&mut self, command: &str, arguments: Value) -> anyhow::Result<()> {
+        let mut line = json!({ "execute": command, "arguments": arguments }).to_string();
         line.push('\n');
         self.writer
             .write_all(line.as_bytes())
@@ -219,7 +271,11 @@ impl Qmp {
 
     /// Runs a command and returns its `return` value; events in between are skipped.
     fn execute(&mut self, command: &str) -> anyhow::Result<Value> {
-        self.send(command)?;
+        self.execute_with(command, json!({}))
+    }
+
+    fn execute_with(&mut self, command: &str, arguments: Value) -> anyhow::Result<Value> {
+        self.send_with(command, arguments)?;
         loop {
             let message = self.read()?;
             if let Some(value) = message.get("return") {
@@ -227,6 +283,22 @@ impl Qmp {
             }
             if let Some(error) = message.get("error") {
                 bail!("QEMU refused `{command}`: {error}");
+            }
+        }
+    }
+
+    /// Polls `query-migrate` until the migration completed.
+    fn until_migrated(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let status = self.execute("query-migrate")?;
+            match status.get("status").and_then(Value::as_str) {
+                Some("completed") => return Ok(()),
+                Some("failed" | "cancelled") => bail!("the bare migration failed: {status}"),
+                _ if started.elapsed() > QMP_DEADLINE => {
+                    bail!("the bare migration did not finish: {status}")
+                }
+                _ => std::thread::sleep(QMP_RETRY),
             }
         }
     }

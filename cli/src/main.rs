@@ -120,6 +120,7 @@ async fn vm(ctx: &Ctx, command: VmCommand) -> Result<(), CliError> {
         VmCommand::Stop(args) => lifecycle::stop(ctx, args).await,
         VmCommand::Pause(target) => lifecycle::pause(ctx, &target.vm).await,
         VmCommand::Reset(target) => lifecycle::reset(ctx, &target.vm).await,
+        VmCommand::Save(target) => lifecycle::save(ctx, &target.vm).await,
         VmCommand::History(args) => lifecycle::history(ctx, args).await,
         VmCommand::Watch(target) => events::watch(ctx, &target.vm).await,
         VmCommand::Monitor(target) => attach::attach(ctx, &target.vm, Channel::Monitor).await,

@@ -101,7 +101,12 @@ fn state_cell(state: VmState) -> Cell {
     }
     match state {
         VmState::Running => cell.fg(Color::Green),
-        VmState::Paused | VmState::Starting | VmState::Stopping => cell.fg(Color::Yellow),
+        VmState::Paused
+        | VmState::Starting
+        | VmState::Stopping
+        | VmState::Saving
+        | VmState::Restoring => cell.fg(Color::Yellow),
+        VmState::Saved => cell.fg(Color::Blue),
         VmState::Error => cell.fg(Color::Red),
         VmState::Stopped => cell,
     }
@@ -130,7 +135,12 @@ pub fn state_colour(state: VmState) -> Option<&'static str> {
     }
     match state {
         VmState::Running => Some("32"),
-        VmState::Paused | VmState::Starting | VmState::Stopping => Some("33"),
+        VmState::Paused
+        | VmState::Starting
+        | VmState::Stopping
+        | VmState::Saving
+        | VmState::Restoring => Some("33"),
+        VmState::Saved => Some("34"),
         VmState::Error => Some("31"),
         VmState::Stopped => None,
     }

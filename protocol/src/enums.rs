@@ -71,6 +71,12 @@ text_enum! {
         Paused = "paused",
         Stopping = "stopping",
         Error = "error",
+        /// RAM and device state are being written to the VM's save file.
+        Saving = "saving",
+        /// QEMU is gone; the save file holds the guest (`crv vm start` restores it).
+        Saved = "saved",
+        /// QEMU is reading the save file back.
+        Restoring = "restoring",
     }
 }
 
@@ -79,7 +85,12 @@ impl VmState {
     pub fn has_process(self) -> bool {
         matches!(
             self,
-            VmState::Starting | VmState::Running | VmState::Paused | VmState::Stopping
+            VmState::Starting
+                | VmState::Running
+                | VmState::Paused
+                | VmState::Stopping
+                | VmState::Saving
+                | VmState::Restoring
         )
     }
 }

@@ -244,6 +244,12 @@ pub enum Request {
     DeleteNetwork {
         network: NetworkRef,
     },
+    /// Writes a running or paused VM's RAM and device state to its save
+    /// file and ends QEMU; answered once the VM is `saved`. `crv vm start`
+    /// restores it, `crv vm reset` discards the save.
+    SaveVm {
+        vm: VmRef,
+    },
 }
 
 impl Request {
@@ -296,6 +302,7 @@ impl Request {
             Request::ListNetworks => "network list",
             Request::ShowNetwork { .. } => "network show",
             Request::DeleteNetwork { .. } => "network delete",
+            Request::SaveVm { .. } => "vm save",
         }
     }
 }

@@ -30,8 +30,9 @@ pub use process::{
 };
 pub use qga::{QgaChannel, QgaError};
 pub use qmp::{
-    BalloonInfo, BlockCounters, BlockStats, QmpCommands, QmpError, QmpEvent, QmpEvents, RunStatus,
-    VcpuThread,
+    BalloonInfo, BlockCounters, BlockStats, INCOMING_DEFERRED, MigrationPhase, MigrationStatus,
+    QmpCommands, QmpError, QmpEvent, QmpEvents, RunStatus, VcpuThread, restore_uri, save_uri,
+    shell_quote,
 };
 pub use virtiofsd::{FlagStyle, Virtiofsd, VirtiofsdError};
 

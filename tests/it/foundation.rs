@@ -35,7 +35,7 @@ fn ping_status_shutdown(db: Db) {
     );
     assert_eq!(
         status["vms_by_state"].as_array().unwrap().len(),
-        6,
+        9,
         "every state is counted"
     );
     assert_eq!(status["daemon_version"], env!("CARGO_PKG_VERSION"));

@@ -48,6 +48,7 @@ mod paging;
 mod protocol_faults;
 mod remote_refusals;
 mod remote_roles;
+mod save;
 mod signals;
 mod stats;
 mod storage;

@@ -89,6 +89,7 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
         } => vm(target, VmCommand::Stop { timeout_secs }).await,
         Request::PauseVm { vm: target } => vm(target, VmCommand::Pause).await,
         Request::ResetVm { vm: target } => vm(target, VmCommand::Reset).await,
+        Request::SaveVm { vm: target } => vm(target, VmCommand::Save).await,
         Request::History { vm: target, limit } => {
             return history::recent(target, limit, origin, services).await;
         }

@@ -33,6 +33,7 @@ pub fn needed(request: &Request) -> Role {
         | Request::StopVm { .. }
         | Request::PauseVm { .. }
         | Request::ResetVm { .. }
+        | Request::SaveVm { .. }
         | Request::Attach {
             channel: Channel::Serial,
             ..

@@ -28,6 +28,7 @@ impl VmCommand {
             VmCommand::Stop { .. } => "vm stop",
             VmCommand::Pause => "vm pause",
             VmCommand::Reset => "vm reset",
+            VmCommand::Save => "vm save",
             VmCommand::History { .. } => "vm history",
             VmCommand::Attach { .. } => "attach",
             VmCommand::SpiceUri => "vm view",
@@ -79,6 +80,7 @@ impl VmActorState {
             },
             VmCommand::Pause => Command::Pause,
             VmCommand::Reset => Command::Reset,
+            VmCommand::Save => Command::Save,
             VmCommand::Edit(_) => Command::Define { what: "edit it" },
             VmCommand::Delete => Command::Define { what: "delete it" },
             VmCommand::AddDrive(_) | VmCommand::RemoveDrive(_) => Command::Define {
@@ -139,7 +141,8 @@ impl VmActorState {
             | VmCommand::Start
             | VmCommand::Stop { .. }
             | VmCommand::Pause
-            | VmCommand::Reset => {
+            | VmCommand::Reset
+            | VmCommand::Save => {
                 let _ = reply.send(Ok(self.info_reply()));
             }
         }

@@ -111,6 +111,7 @@ impl VmActorState {
             | VmCommand::Stop { .. }
             | VmCommand::Pause
             | VmCommand::Reset
+            | VmCommand::Save
             | VmCommand::History { .. }
             | VmCommand::Attach { .. }
             | VmCommand::SpiceUri
@@ -284,6 +285,7 @@ async fn write(
         | VmCommand::Stop { .. }
         | VmCommand::Pause
         | VmCommand::Reset
+        | VmCommand::Save
         | VmCommand::History { .. }
         | VmCommand::Attach { .. }
         | VmCommand::SpiceUri

@@ -16,6 +16,13 @@ pub enum BootError {
         "This VM has shared directories but no virtiofsd was found (looked on PATH, in /usr/libexec and /usr/lib/qemu; Debian ships it in qemu-system-common or the virtiofsd package)"
     )]
     NoVirtiofsd,
+    #[error(
+        "The save file {} is missing; use `crv vm reset` to discard the saved state",
+        path.display()
+    )]
+    SaveMissing { path: PathBuf },
+    #[error("Cannot restore the saved state")]
+    Restore(#[source] super::save::SaveError),
     #[error("Cannot serve share '{tag}'")]
     Virtiofsd {
         tag: String,

@@ -12,6 +12,7 @@ use crate::context::SharedContext;
 use crate::supervisor::SupervisorRef;
 use corvus_protocol::VmInfo;
 use corvus_qemu::{OWNER_VARIABLE, ProcessHandle, VmPaths, build_cmdline};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -59,15 +60,28 @@ impl Spawned {
     }
 }
 
+/// What one boot launches: the definition, where its files go, its number,
+/// and the save file when the boot restores one (`-incoming defer`).
+pub struct Plan {
+    pub info: VmInfo,
+    pub paths: VmPaths,
+    pub boot: u64,
+    pub restore: Option<PathBuf>,
+}
+
 pub fn start(
     ctx: SharedContext,
     supervisor: SupervisorRef,
-    info: VmInfo,
-    paths: VmPaths,
-    boot: u64,
+    plan: Plan,
     myself: VmActorRef,
     unplugging: Option<JoinHandle<()>>,
 ) -> JoinHandle<()> {
+    let Plan {
+        info,
+        paths,
+        boot,
+        restore,
+    } = plan;
     tokio::spawn(
         async move {
             // The taps are named after the NICs: the last boot's must be
@@ -75,7 +89,7 @@ pub fn start(
             if let Some(unplugging) = unplugging {
                 let _ = unplugging.await;
             }
-            let message = match launch(&ctx, &supervisor, &info, &paths).await {
+            let message = match launch(&ctx, &supervisor, &info, &paths, restore.as_deref()).await {
                 Ok(spawned) => VmMsg::Launched { boot, spawned },
                 Err(error) => VmMsg::LaunchFailed { boot, error },
             };
@@ -91,7 +105,15 @@ async fn launch(
     supervisor: &SupervisorRef,
     info: &VmInfo,
     paths: &VmPaths,
+    restore: Option<&Path>,
 ) -> Result<Spawned, BootError> {
+    if let Some(file) = restore
+        && tokio::fs::metadata(file).await.is_err()
+    {
+        return Err(BootError::SaveMissing {
+            path: file.to_path_buf(),
+        });
+    }
     let tags: Vec<&str> = info.shared_dirs.iter().map(|s| s.tag.as_str()).collect();
     paths.check_socket_lengths(&tags)?;
     corvus_qemu::cmdline::validate(info)?;
@@ -124,7 +146,12 @@ async fn launch(
             .map_err(|join| BootError::SeedTask(join.to_string()))??;
     }
     crate::networks::vm_link::plug(supervisor, &info.network_interfaces).await?;
-    let args = build_cmdline(info, &images, paths, ctx.accel);
+    let mut args = build_cmdline(info, &images, paths, ctx.accel);
+    if restore.is_some() {
+        // The same command line, waiting for `migrate-incoming` (the QMP
+        // connection task feeds it the save file).
+        args.extend(["-incoming".into(), corvus_qemu::INCOMING_DEFERRED.into()]);
+    }
     // fork/exec and creating the log file are blocking system calls; the
     // guard is made on that thread so that a dropped result still kills.
     let binary = ctx.qemu_binary.clone();

@@ -15,20 +15,21 @@ pub mod core;
 mod definition;
 pub(crate) mod errors;
 mod launch;
+mod origin;
 mod outbox;
 mod qmp_tasks;
 mod record;
 mod restart;
+mod save;
 mod shell;
 mod stats;
 
-use crate::client_name::ClientName;
 use crate::context::SharedContext;
 use crate::supervisor::SupervisorMsg;
 use boot::Boot;
 use corvus_protocol::{
-    Channel, CloudInitChanges, DriveSpec, EventCause, ExecSpec, NicSpec, Response, ShareSpec,
-    VmChanges, VmInfo, WireError,
+    Channel, CloudInitChanges, DriveSpec, ExecSpec, NicSpec, Response, ShareSpec, VmChanges,
+    VmInfo, WireError,
 };
 use corvus_qemu::{ExitInfo, QmpCommands, QmpError, QmpEvent, QmpEvents};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -40,6 +41,7 @@ pub use access::{Attachment, describe as describe_channel};
 pub use agent::timeout as agent_timeout;
 pub(crate) use definition::{MAC_ATTEMPTS, generated_mac};
 pub use errors::BootError;
+pub use origin::Origin;
 pub use stats::QmpFigures;
 
 pub type VmActorRef = ActorRef<VmMsg>;
@@ -61,6 +63,7 @@ pub enum VmCommand {
     Stop { timeout_secs: Option<u32> },
     Pause,
     Reset,
+    Save,
     History { limit: Option<u32> },
     Attach { channel: Channel },
     SpiceUri,
@@ -68,24 +71,6 @@ pub enum VmCommand {
     ClearCloudInit,
     GuestExec(ExecSpec),
     GuestInterfaces { timeout_secs: Option<u32> },
-}
-
-/// Who sent a command, for the events it causes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Origin {
-    pub connection: u64,
-    pub client: ClientName,
-}
-
-impl Origin {
-    /// The cause of a state change this client's `command` brought about.
-    pub fn cause(self, command: impl Into<String>) -> EventCause {
-        EventCause::Operator {
-            connection: self.connection,
-            command: command.into(),
-            client: self.client.to_string(),
-        }
-    }
 }
 
 pub enum VmReply {
@@ -180,6 +165,12 @@ pub enum VmMsg {
     SampleQmp {
         deadline: std::time::Duration,
         reply: tokio::sync::oneshot::Sender<QmpFigures>,
+    },
+    /// The save task's result, with the `crv vm save` reply it carried.
+    SaveDone {
+        boot: u64,
+        result: Result<u64, save::SaveError>,
+        reply: Option<Reply>,
     },
 }
 
@@ -373,6 +364,11 @@ impl VmActorState {
                 answered,
                 addresses,
             } => return self.agent_seen(boot, answered, addresses),
+            VmMsg::SaveDone {
+                boot,
+                result,
+                reply,
+            } => return self.save_done(myself, boot, result, reply),
             VmMsg::Restart { attempt } => Input::RestartDue {
                 attempt,
                 scheduled: self.restarts.take_if_scheduled(attempt),

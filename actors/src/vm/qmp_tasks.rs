@@ -5,7 +5,7 @@ use super::core::{QmpOp, RunState};
 use super::errors::BootError;
 use super::{Origin, Reply, VmActorRef, VmMsg};
 use corvus_qemu::{QmpCommands, QmpError, QmpEvents, qmp};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -16,21 +16,32 @@ const STATUS_POLL: Duration = Duration::from_millis(100);
 
 /// Connects to QMP and reads the run state. A QEMU that has not started its
 /// guest yet is asked again until the deadline.
-pub fn connect(path: PathBuf, deadline: Duration, boot: u64, me: VmActorRef) -> JoinHandle<()> {
+/// A restore boot (`restore`: the save file) first reads the file in and
+/// resumes the guest.
+pub fn connect(
+    path: PathBuf,
+    deadline: Duration,
+    restore: Option<PathBuf>,
+    boot: u64,
+    me: VmActorRef,
+) -> JoinHandle<()> {
     tokio::spawn(
         async move {
             let until = Instant::now() + deadline;
             let message = match qmp::connect(&path, deadline).await {
-                Ok((commands, events)) => match first_status(&commands, until).await {
-                    Ok(status) => VmMsg::QmpReady {
-                        boot,
-                        commands,
-                        events,
-                        status,
-                    },
-                    Err(source) => VmMsg::QmpFailed {
-                        boot,
-                        error: BootError::QmpStatus(source),
+                Ok((commands, events)) => match restored(&commands, restore.as_deref()).await {
+                    Err(error) => VmMsg::QmpFailed { boot, error },
+                    Ok(()) => match first_status(&commands, until).await {
+                        Ok(status) => VmMsg::QmpReady {
+                            boot,
+                            commands,
+                            events,
+                            status,
+                        },
+                        Err(source) => VmMsg::QmpFailed {
+                            boot,
+                            error: BootError::QmpStatus(source),
+                        },
                     },
                 },
                 Err(source) => VmMsg::QmpFailed {
@@ -42,6 +53,15 @@ pub fn connect(path: PathBuf, deadline: Duration, boot: u64, me: VmActorRef) -> 
         }
         .in_current_span(),
     )
+}
+
+async fn restored(commands: &QmpCommands, restore: Option<&Path>) -> Result<(), BootError> {
+    match restore {
+        Some(file) => super::save::restore(commands, file)
+            .await
+            .map_err(BootError::Restore),
+        None => Ok(()),
+    }
 }
 
 async fn first_status(commands: &QmpCommands, until: Instant) -> Result<RunState, QmpError> {
@@ -93,6 +113,7 @@ async fn execute(qmp: &QmpCommands, op: QmpOp) -> Result<(), QmpError> {
             }
             qmp.system_powerdown().await
         }
+        QmpOp::Quit => qmp.quit().await,
     }
 }
 

@@ -6,7 +6,7 @@
 use super::boot::Boot;
 use super::core::{self, Effect, Input, Timer, Transition, View};
 use super::outbox::Outbox;
-use super::{Reply, VmActorRef, VmActorState, VmMsg, launch, qmp_tasks, restart};
+use super::{Reply, VmActorRef, VmActorState, VmMsg, launch, qmp_tasks, restart, save};
 use crate::networks::vm_link::{self, managed};
 use corvus_protocol::{ErrorKind, WireError};
 use std::time::Duration;
@@ -29,6 +29,7 @@ impl VmActorState {
             deleted: self.deleted,
             guest_agent: self.info.guest_agent,
             managed_nics: !managed(&self.info.network_interfaces).is_empty(),
+            save_blocker: save::blocker(&self.info),
             now: Instant::now(),
         }
     }
@@ -184,13 +185,18 @@ impl VmActorState {
                 }
             }
             Effect::Launch => {
+                let files = self.save_files();
                 if let Some(boot) = self.boot.as_mut() {
+                    let plan = launch::Plan {
+                        info: self.info.clone(),
+                        paths: boot.paths.clone(),
+                        boot: boot.state.number,
+                        restore: boot.state.restore.then_some(files.complete),
+                    };
                     let task = launch::start(
                         self.ctx.clone(),
                         self.supervisor.clone(),
-                        self.info.clone(),
-                        boot.paths.clone(),
-                        boot.state.number,
+                        plan,
                         myself.clone(),
                         self.unplugging.take(),
                     );
@@ -198,10 +204,16 @@ impl VmActorState {
                 }
             }
             Effect::ConnectQmp { deadline } => {
+                let files = self.save_files();
                 if let Some(boot) = self.boot.as_mut() {
+                    // A re-adopted restore is past `migrate-incoming`, or
+                    // never gets there: QMP's first answer tells which.
+                    let restore =
+                        (boot.state.restore && !boot.state.adopted).then_some(files.complete);
                     let task = qmp_tasks::connect(
                         boot.paths.qmp.clone(),
                         deadline,
+                        restore,
                         boot.state.number,
                         myself.clone(),
                     );
@@ -273,6 +285,8 @@ impl VmActorState {
                     );
                 }
             }
+            Effect::Save => self.start_save(myself, reply.take()),
+            Effect::DiscardSave { cancel_migration } => self.discard_save(cancel_migration),
             Effect::RemoveTaps { boot } => {
                 let nics = managed(&self.info.network_interfaces);
                 let me = myself.clone();

@@ -1,6 +1,7 @@
 //! The eight figures of issue 9, the disk import of issue 14 (9), the
 //! /metrics scrape of issue 20 (10), remote access over TLS (issue 18,
-//! 11) and a cloud image to a shell (issue 15, 12). Each module measures Corvus and its baseline interleaved in one
+//! 11), a cloud image to a shell (issue 15, 12) and save and restore
+//! (issue 16, 13). Each module measures Corvus and its baseline interleaved in one
 //! loop (the order alternates between iterations), so that the machine's
 //! noise falls on both alike.
 
@@ -14,6 +15,7 @@ mod metrics;
 mod parallel;
 mod readopt;
 mod rpc;
+mod save;
 mod tls;
 
 use crate::client::Client;
@@ -54,6 +56,8 @@ pub struct Plan {
     /// Figure 12: whole cloud-guest boots per side (~30 s each under TCG);
     /// none in `--quick`, which must stay CI-sized.
     pub cloud_boot_rounds: usize,
+    /// Figure 13: save and restore cycles per side.
+    pub save_rounds: usize,
 }
 
 impl Plan {
@@ -74,6 +78,7 @@ impl Plan {
             import_iterations: 10,
             metrics_iterations: 50,
             cloud_boot_rounds: 3,
+            save_rounds: 10,
         }
     }
 
@@ -95,6 +100,7 @@ impl Plan {
             import_iterations: 2,
             metrics_iterations: 10,
             cloud_boot_rounds: 0,
+            save_rounds: 3,
         }
     }
 }
@@ -194,6 +200,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     }
     if bench.wants(12) && bench.plan.cloud_boot_rounds > 0 {
         cloud::run(bench).await?;
+    }
+    if bench.wants(13) {
+        save::run(bench).await?;
     }
     bench.report.rows.sort_by_key(|r| r.figure);
     progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));

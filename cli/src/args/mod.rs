@@ -153,14 +153,18 @@ pub enum VmCommand {
     Edit(EditArgs),
     /// Delete a stopped VM and its drives, NICs and shares (files stay on disk)
     Delete(DeleteArgs),
-    /// Boot a stopped VM, or resume a paused one
+    /// Boot a stopped VM, resume a paused one, or restore a saved one
     Start(StartArgs),
     /// Power a VM off gracefully (ACPI), killing it after the timeout
     Stop(StopArgs),
     /// Pause a running VM
     Pause(Target),
     /// Kill a VM's QEMU at once and leave it stopped; also clears an error
+    /// and discards a saved state
     Reset(Target),
+    /// Write a running or paused VM's RAM and devices to its save file and
+    /// end QEMU; `crv vm start` restores it
+    Save(Target),
     /// Show a VM's stored state changes
     History(HistoryArgs),
     /// Follow one VM's events until it is stopped or in error

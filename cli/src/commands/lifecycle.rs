@@ -1,4 +1,4 @@
-//! `crv vm start | stop | pause | reset | history`.
+//! `crv vm start | stop | pause | reset | save | history`.
 
 use super::Ctx;
 use super::daemon::unexpected;
@@ -75,6 +75,21 @@ pub async fn reset(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
         one_shot(
             &ctx.endpoint,
             Request::ResetVm {
+                vm: VmRef::parse(vm),
+            },
+        )
+        .await?,
+    )?;
+    report(ctx, &vm, &state_sentence(&vm));
+    Ok(())
+}
+
+/// Answered once the VM is saved (QEMU gone) or the save failed.
+pub async fn save(ctx: &Ctx, vm: &str) -> Result<(), CliError> {
+    let vm = expect_vm(
+        one_shot(
+            &ctx.endpoint,
+            Request::SaveVm {
                 vm: VmRef::parse(vm),
             },
         )

@@ -12,6 +12,7 @@ mod commands;
 mod connect;
 mod error;
 mod events;
+mod migration;
 mod session;
 mod stats;
 
@@ -22,4 +23,7 @@ pub use commands::{DEFAULT_COMMAND_TIMEOUT, QemuVersion, QmpCommands, RunStatus}
 pub use connect::connect;
 pub use error::QmpError;
 pub use events::{EVENT_BUFFER, QmpEvent, QmpEvents};
+pub use migration::{
+    INCOMING_DEFERRED, MigrationPhase, MigrationStatus, restore_uri, save_uri, shell_quote,
+};
 pub use stats::{BalloonInfo, BlockCounters, BlockStats, VcpuThread};

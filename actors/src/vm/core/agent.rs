@@ -31,7 +31,8 @@ pub(super) fn shutdown_done(
                 Expected::Stop { origin: None }
                 | Expected::Nothing
                 | Expected::Kill { .. }
-                | Expected::Terminate { .. } => EventCause::Daemon,
+                | Expected::Terminate { .. }
+                | Expected::Save { .. } => EventCause::Daemon,
             };
             // The guest shuts down on its own now: only the deadline's
             // escalation is left to schedule.

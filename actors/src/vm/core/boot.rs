@@ -28,6 +28,13 @@ pub enum Expected {
     Terminate { origin: Option<Origin> },
     /// SIGKILL (`crv vm reset`).
     Kill { origin: Origin },
+    /// `crv vm save`: `resume` when the guest ran before the save stopped
+    /// it; `written` once the save file is complete and QEMU may go.
+    Save {
+        origin: Origin,
+        resume: bool,
+        written: bool,
+    },
 }
 
 /// QMP STOP/RESUME events that our own commands will cause, so that they
@@ -69,6 +76,8 @@ pub struct BootState {
     /// QMP events may still arrive (the session is up and not closed).
     pub qmp_open: bool,
     pub pending_exit: Option<PendingExit>,
+    /// This boot restores the save file (`-incoming`) instead of booting.
+    pub restore: bool,
 }
 
 impl BootState {
@@ -87,6 +96,7 @@ impl BootState {
             stop_deadline: None,
             qmp_open: false,
             pending_exit: None,
+            restore: false,
         }
     }
 }

@@ -15,7 +15,18 @@ fn operator(origin: Origin, command: &Command) -> EventCause {
 fn rule(state: VmState, command: &Command) -> Result<(), Refusal> {
     use VmState::*;
     match (state, command) {
-        (Stopped, Command::Start) => Ok(()),
+        (Stopped | Saved, Command::Start) => Ok(()),
+        (Saving | Restoring, Command::Start | Command::Stop { .. } | Command::Save) => {
+            Err(Refusal::InProgress)
+        }
+        (Saved, Command::Stop { .. }) => Err(Refusal::IsSaved),
+        (Saving | Saved | Restoring, Command::Pause) => Err(Refusal::NotRunning),
+        (Saving | Saved | Restoring, Command::Define { .. }) => Err(Refusal::NotStopped),
+        (Saving | Saved | Restoring, Command::Access { .. }) => Err(Refusal::NotStarted),
+        (Running | Paused, Command::Save) => Ok(()),
+        (Saved, Command::Save) => Err(Refusal::Already),
+        (Starting | Stopping, Command::Save) => Err(Refusal::InProgress),
+        (Stopped | Error, Command::Save) => Err(Refusal::CannotSave),
         (Stopped, Command::Stop { .. }) => Err(Refusal::Already),
         (Stopped, Command::Pause) => Err(Refusal::NotRunning),
         (Starting | Stopping, Command::Start) => Err(Refusal::InProgress),
@@ -47,8 +58,15 @@ pub(super) fn command(
     let stay = Transition::stay(view);
     let cause = operator(origin, &command);
     Ok(match (&command, view.boot) {
+        (Command::Start, None) if view.status == VmState::Saved => {
+            super::save::begin_restore(view, cause, "restore requested").with(Effect::AwaitRunning)
+        }
         (Command::Start, None) => {
             begin_boot(view, cause, "start requested").with(Effect::AwaitRunning)
+        }
+        (Command::Save, Some(boot)) => super::save::begin(view, boot, origin, cause)?,
+        (Command::Reset, None) if view.status == VmState::Saved => {
+            super::save::discard(view, cause).with(Effect::Reply(Ok(())))
         }
         (Command::Start, Some(boot)) => {
             // Paused: resume through QMP; the state follows QEMU's answer.
@@ -113,13 +131,13 @@ pub(super) fn command(
         (Command::Define { .. } | Command::Access { .. }, _) => stay.with(Effect::Proceed),
         // The rules above only let these through with a QEMU; without one
         // the state is inconsistent and saying so beats guessing.
-        (Command::Pause | Command::Stop { .. }, None) => {
+        (Command::Pause | Command::Stop { .. } | Command::Save, None) => {
             return Err(Refusal::NoQmp { connecting: false });
         }
     })
 }
 
-fn require_qmp(boot: &BootState) -> Result<(), Refusal> {
+pub(super) fn require_qmp(boot: &BootState) -> Result<(), Refusal> {
     match boot.phase {
         Phase::Connected if boot.qmp_open => Ok(()),
         Phase::Connected => Err(Refusal::NoQmp { connecting: false }),
@@ -128,7 +146,7 @@ fn require_qmp(boot: &BootState) -> Result<(), Refusal> {
 }
 
 /// A new boot: `starting` until QMP says QEMU runs.
-fn begin_boot(view: &View<'_>, cause: EventCause, reason: &str) -> Transition {
+pub(super) fn begin_boot(view: &View<'_>, cause: EventCause, reason: &str) -> Transition {
     let mut next = Transition::stay(view).to(VmState::Starting, reason, cause.clone());
     next.last_error = None;
     next.boot = Some(BootState::new(
@@ -221,6 +239,11 @@ pub(super) fn escalate(mut next: Transition, signal: Signal) -> Transition {
 pub(super) fn autostart(view: &View<'_>) -> Transition {
     match (view.status, view.boot) {
         (VmState::Stopped, None) => begin_boot(view, EventCause::Autostart, "autostart"),
+        (VmState::Saved, None) => super::save::begin_restore(
+            view,
+            EventCause::Autostart,
+            "autostart: restoring the saved state",
+        ),
         // A VM whose QEMU did not survive (a host reboot) comes back too, as
         // libvirt and Incus bring back their autostart guests.
         (VmState::Error, None) => {

@@ -95,7 +95,29 @@ pub fn classify(ctx: &ExitContext<'_>) -> Outcome {
             };
             return outcome(VmState::Stopped, reason, cause, Trigger::Requested);
         }
-        Expected::Nothing => {}
+        Expected::Save {
+            origin,
+            written: true,
+            ..
+        } => {
+            return outcome(
+                VmState::Saved,
+                "saved: QEMU ended with the guest's state in its save file".into(),
+                origin.cause("vm save"),
+                Trigger::Requested,
+            );
+        }
+        // QEMU died before the save file was complete: a failure like any.
+        Expected::Save { written: false, .. } | Expected::Nothing => {}
+    }
+    if ctx.state == VmState::Restoring {
+        let message = with_stderr(format!("restore failed: QEMU {}", ctx.exit), ctx.stderr);
+        return outcome(
+            VmState::Saved,
+            format!("{message}; the saved state is kept"),
+            exit_cause(ctx.exit),
+            Trigger::Requested,
+        );
     }
     if ctx.state == VmState::Starting {
         let message = with_stderr(format!("QEMU failed to start ({})", ctx.exit), ctx.stderr);

@@ -25,6 +25,8 @@ pub enum Command {
     Access {
         what: String,
     },
+    /// Write RAM and device state to the save file, then end QEMU.
+    Save,
 }
 
 impl Command {
@@ -36,6 +38,7 @@ impl Command {
             Command::Reset => "reset",
             Command::Define { .. } => "change",
             Command::Access { .. } => "attach to",
+            Command::Save => "save",
         }
     }
 }
@@ -62,6 +65,8 @@ pub enum QmpOp {
         resume_first: bool,
         again: bool,
     },
+    /// Ends QEMU once its state is in the save file.
+    Quit,
 }
 
 /// Every input of the VM, in one enum (DESIGN §3 "observed inputs" and the
@@ -148,6 +153,12 @@ pub enum Input {
         boot: u64,
         result: Result<(), String>,
     },
+    /// The save task wrote the complete save file (its size in bytes), or
+    /// failed with QEMU resumed as it was and no file left.
+    SaveDone {
+        boot: u64,
+        result: Result<u64, String>,
+    },
 }
 
 /// Timers the shell arms; each comes back as the input of the same name.
@@ -197,6 +208,14 @@ pub enum Effect {
     /// QEMU of this boot is gone: remove its managed NICs' taps (a task).
     RemoveTaps {
         boot: u64,
+    },
+    /// Stop the guest and migrate it into the save file (a task that
+    /// reports `SaveDone`); the command's reply goes with it.
+    Save,
+    /// Remove the save file (and a partial one, once its writer is done);
+    /// `cancel_migration` first cancels a migration QEMU may still run.
+    DiscardSave {
+        cancel_migration: bool,
     },
 }
 

@@ -13,6 +13,7 @@ mod observed;
 mod qmp;
 mod refusal;
 mod run_state;
+mod save;
 mod taps;
 #[cfg(test)]
 mod tests;
@@ -61,6 +62,9 @@ pub struct View<'a> {
     pub guest_agent: bool,
     /// Some NIC is on a managed network: each boot has taps to remove.
     pub managed_nics: bool,
+    /// A device QEMU cannot migrate, named for the operator: a save is
+    /// refused up front rather than left to fail inside QEMU.
+    pub save_blocker: Option<String>,
     pub now: Instant,
 }
 
@@ -100,7 +104,8 @@ fn decide(view: &View<'_>, input: Input) -> Result<Transition, Refusal> {
         | Input::VirtiofsdExited { boot, .. }
         | Input::StopTick { boot }
         | Input::KillTick { boot }
-        | Input::AgentShutdownDone { boot, .. } => match view.boot.filter(|b| b.number == boot) {
+        | Input::AgentShutdownDone { boot, .. }
+        | Input::SaveDone { boot, .. } => match view.boot.filter(|b| b.number == boot) {
             Some(current) => Ok(observed::of_boot(view, current, input)),
             // Late news of an earlier boot (or a QMP reply after QEMU left):
             // nothing to do but answer whoever waits on it.

@@ -49,8 +49,15 @@ pub(super) fn adopted(view: &View<'_>, adoption: Adoption) -> Transition {
                 "found its QEMU running although the database recorded the VM as {}",
                 view.status
             );
+            // A saved VM's QEMU can only be a restore the database did not
+            // record yet: it ends running (the save is then discarded) or
+            // back in `saved`.
+            let to = match view.status {
+                VmState::Saved => VmState::Restoring,
+                _ => VmState::Starting,
+            };
             let mut next = stay
-                .to(VmState::Starting, reason, EventCause::Readoption)
+                .to(to, reason, EventCause::Readoption)
                 .with(Effect::ConnectQmp {
                     deadline: QMP_DEADLINE,
                 });
@@ -95,6 +102,26 @@ pub(super) fn adopted(view: &View<'_>, adoption: Adoption) -> Transition {
                 next.last_error = None;
                 next
             }
+            VmState::Saving => {
+                let message = format!(
+                    "QEMU exited during a save while the daemon was down ({why}); the save could not be confirmed and was discarded"
+                );
+                let mut next = stay.to(VmState::Error, message.clone(), EventCause::Readoption);
+                next.last_error = Some(message);
+                next.boot = None;
+                next.with(Effect::DiscardSave {
+                    cancel_migration: false,
+                })
+            }
+            VmState::Restoring => {
+                let message = format!(
+                    "QEMU exited during a restore while the daemon was down ({why}); the saved state is kept"
+                );
+                let mut next = stay.to(VmState::Saved, message.clone(), EventCause::Readoption);
+                next.last_error = Some(message);
+                next.boot = None;
+                next
+            }
             VmState::Starting | VmState::Running | VmState::Paused => {
                 let message = format!("QEMU exited while the daemon was down ({why})");
                 let mut next = stay.to(VmState::Error, message.clone(), EventCause::Readoption);
@@ -105,7 +132,7 @@ pub(super) fn adopted(view: &View<'_>, adoption: Adoption) -> Transition {
                     restarting: false,
                 })
             }
-            VmState::Stopped | VmState::Error => stay,
+            VmState::Stopped | VmState::Error | VmState::Saved => stay,
         },
     }
 }
@@ -128,6 +155,7 @@ pub(super) fn stale(view: &View<'_>, input: Input) -> Transition {
                 view.name
             )))))
         }
+        Input::SaveDone { result, .. } => stay.with(super::save::stale(view, result)),
         _ => stay,
     }
 }
@@ -156,12 +184,13 @@ pub(super) fn of_boot(view: &View<'_>, current: &BootState, input: Input) -> Tra
                     deadline: QMP_DEADLINE,
                 }),
                 Expected::Kill { .. } => next.with(Effect::Signal(Signal::SIGKILL)),
-                Expected::Terminate { .. } | Expected::Stop { .. } => {
+                // A save needs a connected QEMU: it cannot precede the launch.
+                Expected::Terminate { .. } | Expected::Stop { .. } | Expected::Save { .. } => {
                     escalate(next, Signal::SIGTERM)
                 }
             }
         }
-        Input::LaunchFailed { error, .. } => launch_failed(next, current, error),
+        Input::LaunchFailed { error, .. } => launch_failed(view, next, current, error),
         Input::QmpReady { status, .. } => {
             boot.phase = Phase::Connected;
             boot.qmp_open = true;
@@ -207,6 +236,7 @@ pub(super) fn of_boot(view: &View<'_>, current: &BootState, input: Input) -> Tra
             boot.escalated = Some(Signal::SIGKILL);
             next.with(Effect::Signal(Signal::SIGKILL))
         }
+        Input::SaveDone { result, .. } => super::save::done(view, next, result),
         Input::Command { .. }
         | Input::Autostart
         | Input::DaemonStop
@@ -219,9 +249,30 @@ pub(super) fn of_boot(view: &View<'_>, current: &BootState, input: Input) -> Tra
     }
 }
 
-fn launch_failed(next: Transition, current: &BootState, error: String) -> Transition {
+fn launch_failed(
+    view: &View<'_>,
+    next: Transition,
+    current: &BootState,
+    error: String,
+) -> Transition {
+    let restoring = view.status == VmState::Restoring;
     let mut next = match current.expected {
-        Expected::Nothing | Expected::Stop { .. } => {
+        Expected::Nothing if restoring => {
+            let message = format!("restore failed: {error}; the saved state is kept");
+            let mut failed = next.to(VmState::Saved, message.clone(), current.cause.clone());
+            failed.last_error = Some(message);
+            failed
+        }
+        Expected::Kill { origin } if restoring => next
+            .to(
+                VmState::Stopped,
+                "reset: restore abandoned, saved state discarded",
+                operator(Some(origin), "vm reset"),
+            )
+            .with(Effect::DiscardSave {
+                cancel_migration: false,
+            }),
+        Expected::Nothing | Expected::Stop { .. } | Expected::Save { .. } => {
             let mut failed = next.to(VmState::Error, error.clone(), current.cause.clone());
             failed.last_error = Some(error.clone());
             failed.with(restart_policy(current, Trigger::StartFailed))
@@ -264,7 +315,15 @@ fn settle_exit(view: &View<'_>, boot: &BootState, pending: PendingExit) -> Trans
     }
     let mut next = Transition::stay(view).to(outcome.next, outcome.reason.clone(), outcome.cause);
     next.boot = None;
-    next.last_error = (outcome.next == VmState::Error).then(|| outcome.reason.clone());
+    let failed_restore = view.status == VmState::Restoring && outcome.next == VmState::Saved;
+    next.last_error =
+        (outcome.next == VmState::Error || failed_restore).then(|| outcome.reason.clone());
+    if view.status == VmState::Restoring && outcome.next == VmState::Stopped {
+        // A reset during a restore discards the save, as on a saved VM.
+        next = next.with(Effect::DiscardSave {
+            cancel_migration: false,
+        });
+    }
     next.with(Effect::AnswerStarts(Err(outcome.reason)))
         .with(Effect::AnswerResets)
         .with(restart_policy(boot, outcome.trigger))

@@ -24,11 +24,10 @@ pub(super) fn qmp_ready(view: &View<'_>, mut next: Transition, status: RunState)
     } else {
         boot.cause.clone()
     };
-    if matches!(view.status, VmState::Error | VmState::Stopped) {
-        // A quarantined VM stays in error: QMP only makes its reset gentler.
-        return next;
-    }
-    if matches!(view.status, VmState::Error | VmState::Stopped) {
+    if matches!(
+        view.status,
+        VmState::Error | VmState::Stopped | VmState::Saved
+    ) {
         // A quarantined VM stays in error: QMP only makes its reset gentler.
         return next;
     }
@@ -66,17 +65,33 @@ pub(super) fn qmp_ready(view: &View<'_>, mut next: Transition, status: RunState)
         }
     };
     let (state, reason) = outcome;
-    let reason = if adopted {
-        "re-adopted after a daemon restart".to_owned()
-    } else {
-        reason
+    let reason = match view.status {
+        VmState::Restoring => "restored from its save file".to_owned(),
+        VmState::Saving => {
+            "re-adopted after a daemon restart interrupted its save; the partial save was discarded"
+                .to_owned()
+        }
+        _ if adopted => "re-adopted after a daemon restart".to_owned(),
+        _ => reason,
     };
-    if view.status == state {
+    let discard = match view.status {
+        // The guest runs from the restored state: the file has served.
+        VmState::Restoring => Some(false),
+        // A save the daemon did not see to its end cannot be trusted;
+        // QEMU may still be writing it.
+        VmState::Saving => Some(true),
+        _ => None,
+    };
+    let next = if view.status == state {
         next
     } else {
         next.to(state, reason, cause)
     }
-    .with(Effect::AnswerStarts(Ok(())))
+    .with(Effect::AnswerStarts(Ok(())));
+    match discard {
+        Some(cancel_migration) => next.with(Effect::DiscardSave { cancel_migration }),
+        None => next,
+    }
 }
 
 pub(super) fn qmp_done(
@@ -111,6 +126,7 @@ pub(super) fn qmp_done(
             )))))
         }
         (QmpOp::Powerdown { again: true, .. }, _) => next,
+        (QmpOp::Quit, result) => super::save::quit_done(view, next, result),
         (QmpOp::Powerdown { again: false, .. }, result) => {
             if view.status != VmState::Stopping || boot.escalated.is_some() {
                 return next;

@@ -20,6 +20,14 @@ pub enum Refusal {
         connecting: bool,
     },
     Deleted,
+    /// The VM is saved: no QEMU to stop; restore or discard the save.
+    IsSaved,
+    /// Only a running or paused VM can be saved.
+    CannotSave,
+    /// A device QEMU cannot migrate (named) stands in the way of a save.
+    Unmigratable {
+        device: String,
+    },
 }
 
 impl Refusal {
@@ -33,6 +41,7 @@ impl Refusal {
                 "QEMU's QMP connection for VM '{vm}' is gone; use `crv vm reset {vm}`"
             )),
             Refusal::Deleted => crate::vm::errors::deleted(vm),
+            Refusal::Unmigratable { .. } => WireError::invalid(self.message(vm, state, command)),
             _ => WireError::transition(state, self.message(vm, state, command)),
         }
     }
@@ -63,6 +72,9 @@ impl Refusal {
                 };
                 let way_out = match state {
                     VmState::Error => format!("use `crv vm reset {vm}` first"),
+                    VmState::Saved => format!(
+                        "restore it with `crv vm start {vm}` and stop it, or discard the saved state with `crv vm reset {vm}`"
+                    ),
                     _ => format!("stop it first with `crv vm stop {vm}`"),
                 };
                 format!("cannot {what}: VM '{vm}' is {state}; {way_out}")
@@ -76,6 +88,15 @@ impl Refusal {
             }
             Refusal::NoQmp { .. } => format!("QEMU's QMP connection for VM '{vm}' is not usable"),
             Refusal::Deleted => format!("VM '{vm}' was deleted"),
+            Refusal::IsSaved => format!(
+                "cannot {verb} VM '{vm}': it is saved (its RAM is in a save file and QEMU is not running); use `crv vm start {vm}` to restore it, or `crv vm reset {vm}` to discard the saved state"
+            ),
+            Refusal::CannotSave => {
+                format!("VM '{vm}' is {state}; only a running or paused VM can be saved")
+            }
+            Refusal::Unmigratable { device } => format!(
+                "cannot save VM '{vm}': its {device} cannot be migrated by QEMU, and a save is a migration to a file; remove the device while the VM is stopped, or stop the VM instead"
+            ),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod agent;
 mod invariants;
+mod save;
 mod sequences;
 mod table;
 
@@ -29,6 +30,7 @@ pub(super) struct Vm {
     pub guest_agent: bool,
     /// Some NIC is on a managed network.
     pub managed_nics: bool,
+    pub save_blocker: Option<String>,
     pub now: Instant,
 }
 
@@ -44,6 +46,7 @@ impl Vm {
             deleted: self.deleted,
             guest_agent: self.guest_agent,
             managed_nics: self.managed_nics,
+            save_blocker: self.save_blocker.clone(),
             now: self.now,
         }
     }
@@ -91,10 +94,15 @@ pub(super) enum Fixture {
     Error,
     /// Error with QEMU still there (a quarantined actor).
     ErrorWithQemu,
+    /// Saving a guest that ran.
+    Saving,
+    Saved,
+    /// Restoring, QEMU spawned, QMP not up yet.
+    Restoring,
 }
 
 impl Fixture {
-    pub const ALL: [Fixture; 8] = [
+    pub const ALL: [Fixture; 11] = [
         Fixture::Stopped,
         Fixture::Launching,
         Fixture::Spawned,
@@ -103,6 +111,9 @@ impl Fixture {
         Fixture::Stopping,
         Fixture::Error,
         Fixture::ErrorWithQemu,
+        Fixture::Saving,
+        Fixture::Saved,
+        Fixture::Restoring,
     ];
 
     pub fn vm(self) -> Vm {
@@ -123,6 +134,21 @@ impl Fixture {
             }
             Fixture::Error => (VmState::Error, None),
             Fixture::ErrorWithQemu => (VmState::Error, Some(boot(Phase::Connected))),
+            Fixture::Saving => {
+                let mut boot = boot(Phase::Connected);
+                boot.expected = Expected::Save {
+                    origin: ORIGIN,
+                    resume: true,
+                    written: false,
+                };
+                (VmState::Saving, Some(boot))
+            }
+            Fixture::Saved => (VmState::Saved, None),
+            Fixture::Restoring => {
+                let mut boot = boot(Phase::Spawned);
+                boot.restore = true;
+                (VmState::Restoring, Some(boot))
+            }
         };
         Vm {
             status,
@@ -131,6 +157,7 @@ impl Fixture {
             deleted: false,
             guest_agent: false,
             managed_nics: false,
+            save_blocker: None,
             now,
         }
     }

@@ -1,7 +1,8 @@
 //! Every input against every state (DESIGN §3 and its observed inputs): the
 //! state right after the input, or the refusal. Columns are the fixtures:
 //! stopped, starting (launching), starting (spawned), running, paused,
-//! stopping, error, error with QEMU still there.
+//! stopping, error, error with QEMU still there, saving, saved, restoring
+//! (QMP not up yet).
 
 use super::*;
 use Outcome::{No, To};
@@ -12,20 +13,23 @@ pub(super) enum Outcome {
     No(Refusal),
 }
 
-const ST: Outcome = To(VmState::Stopped);
-const SG: Outcome = To(VmState::Starting);
-const RU: Outcome = To(VmState::Running);
-const PA: Outcome = To(VmState::Paused);
-const SP: Outcome = To(VmState::Stopping);
-const ER: Outcome = To(VmState::Error);
+pub(super) const ST: Outcome = To(VmState::Stopped);
+pub(super) const SG: Outcome = To(VmState::Starting);
+pub(super) const RU: Outcome = To(VmState::Running);
+pub(super) const PA: Outcome = To(VmState::Paused);
+pub(super) const SP: Outcome = To(VmState::Stopping);
+pub(super) const ER: Outcome = To(VmState::Error);
+pub(super) const SV: Outcome = To(VmState::Saving);
+pub(super) const SD: Outcome = To(VmState::Saved);
+pub(super) const RS: Outcome = To(VmState::Restoring);
 /// The state the fixture already has.
-const SAME: [Outcome; 8] = [ST, SG, SG, RU, PA, SP, ER, ER];
+pub(super) const SAME: [Outcome; 11] = [ST, SG, SG, RU, PA, SP, ER, ER, SV, SD, RS];
 
-pub(super) type Row = (&'static str, fn() -> Input, [Outcome; 8]);
+pub(super) type Row = (&'static str, fn() -> Input, [Outcome; 11]);
 
 pub(super) fn rows() -> Vec<Row> {
     use Refusal::*;
-    vec![
+    let mut rows: Vec<Row> = vec![
         (
             "start",
             || command(Command::Start),
@@ -38,6 +42,9 @@ pub(super) fn rows() -> Vec<Row> {
                 No(InProgress),
                 No(ResetFirst),
                 No(ResetFirst),
+                No(InProgress),
+                RS,
+                No(InProgress),
             ],
         ),
         (
@@ -52,6 +59,9 @@ pub(super) fn rows() -> Vec<Row> {
                 No(UseReset),
                 No(ResetFirst),
                 No(ResetFirst),
+                No(InProgress),
+                No(IsSaved),
+                No(InProgress),
             ],
         ),
         (
@@ -66,18 +76,24 @@ pub(super) fn rows() -> Vec<Row> {
                 No(NotRunning),
                 No(NotRunning),
                 No(NotRunning),
+                No(NotRunning),
+                No(NotRunning),
+                No(NotRunning),
             ],
         ),
         (
             "reset",
             || command(Command::Reset),
-            [ST, SG, SG, RU, PA, SP, ST, ER],
+            [ST, SG, SG, RU, PA, SP, ST, ER, SV, ST, RS],
         ),
         (
             "define",
             || command(Command::Define { what: "edit it" }),
             [
                 ST,
+                No(NotStopped),
+                No(NotStopped),
+                No(NotStopped),
                 No(NotStopped),
                 No(NotStopped),
                 No(NotStopped),
@@ -103,17 +119,20 @@ pub(super) fn rows() -> Vec<Row> {
                 No(NotStarted),
                 No(NotStarted),
                 No(NotStarted),
+                No(NotStarted),
+                No(NotStarted),
+                No(NotStarted),
             ],
         ),
         (
             "autostart",
             || Input::Autostart,
-            [SG, SG, SG, RU, PA, SP, SG, ER],
+            [SG, SG, SG, RU, PA, SP, SG, ER, SV, RS, RS],
         ),
         (
             "daemon stop",
             || Input::DaemonStop,
-            [ST, SP, SP, SP, SP, SP, ER, ER],
+            [ST, SP, SP, SP, SP, SP, ER, ER, SV, SD, RS],
         ),
         ("deleted", || Input::Deleted, SAME),
         (
@@ -121,12 +140,12 @@ pub(super) fn rows() -> Vec<Row> {
             || Input::Quarantine {
                 reason: "actor failed".into(),
             },
-            [ER, ER, ER, ER, ER, ER, ER, ER],
+            [ER, ER, ER, ER, ER, ER, ER, ER, ER, ER, ER],
         ),
         (
             "adopted: alive",
             || Input::Adopted(Adoption::Alive),
-            [SG, SG, SG, RU, PA, SP, SG, SG],
+            [SG, SG, SG, RU, PA, SP, SG, SG, SV, RS, RS],
         ),
         (
             "adopted: gone",
@@ -135,7 +154,7 @@ pub(super) fn rows() -> Vec<Row> {
                     why: "process 9 has exited".into(),
                 })
             },
-            [ST, ER, ER, ER, ER, ST, ER, ER],
+            [ST, ER, ER, ER, ER, ST, ER, ER, ER, SD, SD],
         ),
         (
             "adopted: nothing",
@@ -149,7 +168,7 @@ pub(super) fn rows() -> Vec<Row> {
                 boot: BOOT,
                 error: "no such file".into(),
             },
-            [ST, ER, SG, RU, PA, SP, ER, ER],
+            [ST, ER, SG, RU, PA, SP, ER, ER, SV, SD, RS],
         ),
         (
             "qmp ready: running",
@@ -157,7 +176,7 @@ pub(super) fn rows() -> Vec<Row> {
                 boot: BOOT,
                 status: RunState::Running,
             },
-            [ST, SG, RU, RU, PA, SP, ER, ER],
+            [ST, SG, RU, RU, PA, SP, ER, ER, SV, SD, RU],
         ),
         (
             "qmp ready: paused",
@@ -165,7 +184,7 @@ pub(super) fn rows() -> Vec<Row> {
                 boot: BOOT,
                 status: RunState::Paused("paused".into()),
             },
-            [ST, SG, PA, RU, PA, SP, ER, ER],
+            [ST, SG, PA, RU, PA, SP, ER, ER, SV, SD, PA],
         ),
         (
             "qmp ready: prelaunch",
@@ -191,7 +210,7 @@ pub(super) fn rows() -> Vec<Row> {
                 origin: Some(ORIGIN),
                 result: Ok(()),
             },
-            [ST, SG, SG, PA, PA, SP, ER, ER],
+            [ST, SG, SG, PA, PA, SP, ER, ER, SV, SD, RS],
         ),
         (
             "pause failed",
@@ -211,7 +230,7 @@ pub(super) fn rows() -> Vec<Row> {
                 origin: Some(ORIGIN),
                 result: Ok(()),
             },
-            [ST, SG, SG, RU, RU, SP, ER, ER],
+            [ST, SG, SG, RU, RU, SP, ER, ER, SV, SD, RS],
         ),
         (
             "powerdown done",
@@ -229,12 +248,12 @@ pub(super) fn rows() -> Vec<Row> {
         (
             "STOP event",
             || qmp(QmpEvent::Stop),
-            [ST, SG, SG, PA, PA, SP, ER, ER],
+            [ST, SG, SG, PA, PA, SP, ER, ER, SV, SD, RS],
         ),
         (
             "RESUME event",
             || qmp(QmpEvent::Resume),
-            [ST, SG, SG, RU, RU, SP, ER, ER],
+            [ST, SG, SG, RU, RU, SP, ER, ER, SV, SD, RS],
         ),
         (
             "SHUTDOWN event",
@@ -261,7 +280,7 @@ pub(super) fn rows() -> Vec<Row> {
         (
             "exited",
             || exited(CLEAN_EXIT),
-            [ST, ER, ER, RU, PA, SP, ER, ER],
+            [ST, ER, ER, RU, PA, SP, ER, ER, SV, SD, SD],
         ),
         ("exit settled", || Input::ExitSettled { boot: BOOT }, SAME),
         (
@@ -281,7 +300,7 @@ pub(super) fn rows() -> Vec<Row> {
                 attempt: 1,
                 scheduled: true,
             },
-            [SG, SG, SG, RU, PA, SP, SG, ER],
+            [SG, SG, SG, RU, PA, SP, SG, ER, SV, SD, RS],
         ),
         (
             "restart cancelled",
@@ -296,7 +315,7 @@ pub(super) fn rows() -> Vec<Row> {
             || Input::RestartLimit {
                 message: "restart limit reached (3 in 60 s)".into(),
             },
-            [ER, ER, ER, ER, ER, ER, ER, ER],
+            [ER, ER, ER, ER, ER, ER, ER, ER, ER, ER, ER],
         ),
         (
             "agent shutdown taken",
@@ -331,7 +350,9 @@ pub(super) fn rows() -> Vec<Row> {
             },
             SAME,
         ),
-    ]
+    ];
+    rows.extend(super::save::rows());
+    rows
 }
 
 pub(super) fn outcome(fixture: Fixture, input: Input) -> (Outcome, Option<Transition>) {
