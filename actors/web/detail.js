@@ -157,8 +157,12 @@ function overview(section, vm) {
     definitionList(rows),
     table('Drives', ['ID', 'Interface', 'File', 'Format', 'Media', 'Read-only', 'Cache'],
       vm.drives.map((d) => [d.id, d.interface, d.file_path, d.format, d.media, d.read_only ? 'yes' : 'no', d.cache ?? 'default'])),
-    table('Network interfaces', ['ID', 'Type', 'Host device', 'MAC'],
-      vm.network_interfaces.map((n) => [n.id, n.type, n.host_device ?? '', n.mac_address])),
+    table('Network interfaces', ['ID', 'Type', 'Host device / network', 'MAC', 'Address', 'Forwards'],
+      vm.network_interfaces.map((n) => [
+        n.id, n.type, n.network_id != null ? `network ${n.network_id}` : (n.host_device ?? ''), n.mac_address,
+        n.lease_address ?? n.ip_address ?? (n.type === 'user' ? '' : (vm.ip_addresses ?? []).join(', ')),
+        (n.forwards ?? []).map((f) => `${f.protocol}:${f.host_address}:${f.host_port}→${f.guest_port}`).join(' '),
+      ])),
     table('Shared directories', ['ID', 'Tag', 'Path', 'Cache', 'Read-only'],
       vm.shared_dirs.map((s) => [s.id, s.tag, s.path, s.cache, s.read_only ? 'yes' : 'no'])),
   );
