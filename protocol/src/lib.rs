@@ -35,8 +35,8 @@ pub use disk::{
 };
 pub use enums::{
     AgentStatus, CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface,
-    DriveMedia, ForwardProtocol, NetworkMode, NetworkState, NicType, ParseEnumError, RestartPolicy,
-    Role, ShareCache, SnapshotAction, TextEnum, VmState,
+    DriveMedia, EventKind, ForwardProtocol, NetworkMode, NetworkState, NicType, ParseEnumError,
+    RestartPolicy, Role, ShareCache, SnapshotAction, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};
@@ -53,7 +53,7 @@ pub use stats::{
 };
 
 /// Bumped whenever a message changes shape; client and daemon must agree.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Where the daemon listens unless told otherwise: `$XDG_RUNTIME_DIR/corvus/corvus.sock`,
 /// or `/run/corvus/corvus.sock` for root without `XDG_RUNTIME_DIR`.

@@ -20,6 +20,7 @@ fn record(seq: u64) -> StateRecord {
             to: VmState::Running,
             reason: format!("step {seq}"),
             cause: EventCause::Daemon,
+            kind: corvus_protocol::EventKind::State,
         }),
     }
 }

@@ -133,7 +133,7 @@ impl VmActorState {
             | VmCommand::AddShare(_)
             | VmCommand::RemoveShare(_)
             | VmCommand::SetCloudInit(_)
-            | VmCommand::ClearCloudInit => self.define(myself, command, reply),
+            | VmCommand::ClearCloudInit => self.define(myself, command, origin, reply),
             VmCommand::Show
             | VmCommand::History { .. }
             | VmCommand::Start

@@ -21,6 +21,7 @@ mod record;
 mod restart;
 mod shell;
 mod stats;
+mod written;
 
 use crate::client_name::ClientName;
 use crate::context::SharedContext;
@@ -40,6 +41,7 @@ pub use access::{Attachment, describe as describe_channel};
 pub use agent::timeout as agent_timeout;
 pub(crate) use definition::{MAC_ATTEMPTS, generated_mac};
 pub use errors::BootError;
+pub(crate) use outbox::SAFE_WAIT;
 pub use stats::QmpFigures;
 
 pub type VmActorRef = ActorRef<VmMsg>;
@@ -160,9 +162,12 @@ pub enum VmMsg {
     Restart {
         attempt: u32,
     },
-    /// A definition write finished (or was refused).
+    /// A definition write finished (or was refused); `origin`'s `verb`
+    /// asked for it.
     Written {
         outcome: Result<definition::Written, WireError>,
+        origin: Origin,
+        verb: &'static str,
         reply: Reply,
     },
     AgentShutdownDone {
@@ -292,7 +297,12 @@ impl VmActorState {
                 origin,
                 reply,
             } => return self.command(myself, command, origin, reply),
-            VmMsg::Written { outcome, reply } => return self.written(myself, outcome, reply),
+            VmMsg::Written {
+                outcome,
+                origin,
+                verb,
+                reply,
+            } => return self.written(myself, outcome, origin, verb, reply),
             VmMsg::SampleQmp { deadline, reply } => return self.sample_qmp(deadline, reply),
             VmMsg::Settled(reply) => {
                 self.settle_waiters.push(reply);
@@ -393,7 +403,15 @@ impl VmActorState {
         &self.info.name
     }
 
+    /// The answer to a command: the VM as it now is, or, for the command
+    /// that deleted it, its deletion.
     fn info_reply(&self) -> VmReply {
+        if self.deleted {
+            return VmReply::Response(Response::Deleted {
+                id: self.info.id,
+                name: self.info.name.clone(),
+            });
+        }
         let mut info = self.info.clone();
         self.agent_view(&mut info);
         VmReply::Response(Response::Vm(Box::new(info)))

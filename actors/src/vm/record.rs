@@ -48,8 +48,9 @@ impl VmActorState {
             to,
             reason: event.reason,
             cause: event.cause,
+            kind: event.kind,
         });
-        info!(%from, %to, reason = %recorded.reason, "state changed");
+        info!(%from, %to, kind = %recorded.kind, reason = %recorded.reason, "event");
         recorded
     }
 
