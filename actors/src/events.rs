@@ -236,6 +236,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn history_leaves_definition_events_to_the_stream() {
+        let bus = EventBus::new(0, Vec::new());
+        let edited = StateChange {
+            kind: EventKind::Edited,
+            ..change(1, VmState::Stopped)
+        };
+        bus.publish(edited);
+        let state = bus.publish(change(1, VmState::Starting));
+        assert_eq!(bus.complete_history(1, Vec::new(), None), vec![state]);
+        let sub = bus.subscribe(Some(0));
+        assert_eq!(
+            sub.replay.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [EventKind::Edited, EventKind::State]
+        );
+    }
+
     #[tokio::test]
     async fn a_slow_subscriber_learns_how_many_it_missed() {
         let bus = EventBus::new(0, Vec::new());
