@@ -144,3 +144,19 @@ async fn other_databases_journals_with_changes_are_found() {
     std::fs::write(dir.path().join("journal/empty.jsonl"), b"").unwrap();
     assert_eq!(journal.others().await, [(other, 3)]);
 }
+
+#[test]
+fn a_record_journaled_before_event_kinds_is_a_state_change() {
+    let mut line = serde_json::to_value(record(3)).unwrap();
+    line["event"]
+        .as_object_mut()
+        .unwrap()
+        .remove("kind")
+        .expect("records carry the kind");
+    let read: StateRecord = serde_json::from_value(line).unwrap();
+    assert_eq!(read, record(3));
+    assert_eq!(
+        read.event.map(|e| e.kind),
+        Some(corvus_protocol::EventKind::State)
+    );
+}

@@ -145,6 +145,20 @@ impl VmActorState {
         }
     }
 
+    /// The answer to a command: the VM as it now is, or, for the command
+    /// that deleted it, its deletion.
+    pub(super) fn info_reply(&self) -> VmReply {
+        if self.deleted {
+            return VmReply::Response(Response::Deleted {
+                id: self.info.id,
+                name: self.info.name.clone(),
+            });
+        }
+        let mut info = self.info.clone();
+        self.agent_view(&mut info);
+        VmReply::Response(Response::Vm(Box::new(info)))
+    }
+
     pub(super) fn gone(&self) -> WireError {
         super::errors::deleted(&self.info.name)
     }

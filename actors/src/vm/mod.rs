@@ -391,29 +391,7 @@ impl VmActorState {
         self.step(myself, input, None);
     }
 
-    fn share_tag(&self, share_id: i64) -> Option<String> {
-        self.info
-            .shared_dirs
-            .iter()
-            .find(|share| share.id == share_id)
-            .map(|share| share.tag.clone())
-    }
-
     fn name(&self) -> &str {
         &self.info.name
-    }
-
-    /// The answer to a command: the VM as it now is, or, for the command
-    /// that deleted it, its deletion.
-    fn info_reply(&self) -> VmReply {
-        if self.deleted {
-            return VmReply::Response(Response::Deleted {
-                id: self.info.id,
-                name: self.info.name.clone(),
-            });
-        }
-        let mut info = self.info.clone();
-        self.agent_view(&mut info);
-        VmReply::Response(Response::Vm(Box::new(info)))
     }
 }
