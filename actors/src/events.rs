@@ -1,4 +1,5 @@
-//! The event bus: numbers state events and fans them out to subscribers.
+//! The event bus: numbers VM events (state changes, and definitions
+//! created, edited or deleted) and fans them out to subscribers.
 //!
 //! A `tokio::sync::broadcast` channel gives every subscriber a bounded view
 //! of one shared ring: a subscriber that falls behind is told how many
@@ -7,7 +8,7 @@
 //! with no gap and no duplicate, whatever the database has written so far.
 
 use chrono::{SecondsFormat, Utc};
-use corvus_protocol::{EventCause, VmEvent, VmState};
+use corvus_protocol::{EventCause, EventKind, VmEvent, VmState};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::broadcast;
@@ -17,7 +18,7 @@ pub const SUBSCRIBER_BUFFER: usize = 1024;
 /// Recent events kept in memory for replays.
 const HISTORY: usize = 4096;
 
-/// One state change before it has a sequence number.
+/// One state or definition change before it has a sequence number.
 #[derive(Debug, Clone)]
 pub struct StateChange {
     pub vm_id: i64,
@@ -26,6 +27,7 @@ pub struct StateChange {
     pub to: VmState,
     pub reason: String,
     pub cause: EventCause,
+    pub kind: EventKind,
 }
 
 #[derive(Clone)]
@@ -86,6 +88,7 @@ impl EventBus {
             to: change.to,
             reason: change.reason,
             cause: change.cause,
+            kind: change.kind,
         };
         inner.next_seq += 1;
         if inner.recent.len() == HISTORY {
@@ -97,7 +100,7 @@ impl EventBus {
         event
     }
 
-    /// Completes a VM's stored history with its events that are still on
+    /// Completes a VM's stored history with its state changes that are still on
     /// their way to the database, so that `vm history` right after an event
     /// (e.g. after `--wait` saw it) includes it. `stored` must have been read
     /// before this call: whatever was written since is still in memory.
@@ -112,7 +115,7 @@ impl EventBus {
             self.lock()
                 .recent
                 .iter()
-                .filter(|e| e.vm_id == vm_id && e.seq > last_stored)
+                .filter(|e| e.vm_id == vm_id && e.seq > last_stored && e.kind == EventKind::State)
                 .cloned(),
         );
         if let Some(limit) = limit {
@@ -163,6 +166,7 @@ mod tests {
             to,
             reason: String::new(),
             cause: EventCause::Daemon,
+            kind: EventKind::State,
         }
     }
 
@@ -229,6 +233,23 @@ mod tests {
         assert_eq!(
             bus.complete_history(1, vec![pending.clone()], None),
             vec![pending]
+        );
+    }
+
+    #[test]
+    fn history_leaves_definition_events_to_the_stream() {
+        let bus = EventBus::new(0, Vec::new());
+        let edited = StateChange {
+            kind: EventKind::Edited,
+            ..change(1, VmState::Stopped)
+        };
+        bus.publish(edited);
+        let state = bus.publish(change(1, VmState::Starting));
+        assert_eq!(bus.complete_history(1, Vec::new(), None), vec![state]);
+        let sub = bus.subscribe(Some(0));
+        assert_eq!(
+            sub.replay.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [EventKind::Edited, EventKind::State]
         );
     }
 

@@ -1,6 +1,8 @@
 // One VM: its definition, drives, NICs and shares, its history a page at
 // a time, CPU and memory graphs from `vm stats`, and the actions. A VM
-// deleted while its page is open is said so.
+// deleted while its page is open is said so at once (who deleted it, from
+// its `deleted` event), with its actions disabled; an edit made elsewhere
+// shows at once too.
 
 import { api, vmPath, ApiError } from './api.js';
 import { toast, confirmDialog } from './app.js';
@@ -97,14 +99,21 @@ export function showDetail(main, name, tab, list) {
   const section = main.querySelector('.tab');
 
   const gone = (why) => {
+    if (state.gone) return;
     state.gone = true;
     clearInterval(state.timer);
     const p = main.querySelector('.gone');
     p.textContent = why;
     p.hidden = false;
-    main.querySelector('.vm-actions').replaceChildren();
+    for (const button of main.querySelectorAll('.vm-actions button')) button.disabled = true;
+    const badge = main.querySelector('.vm-title .badge');
+    if (badge) {
+      badge.className = 'badge deleted';
+      badge.textContent = 'deleted';
+    }
   };
   const refresh = async () => {
+    if (state.gone) return;
     try {
       const answer = await api('GET', vmPath(name));
       state.vm = answer.Vm;
@@ -116,6 +125,7 @@ export function showDetail(main, name, tab, list) {
       }
       return;
     }
+    if (state.gone) return;
     title.textContent = `${state.vm.name} `;
     const badge = document.createElement('span');
     badge.className = `badge ${state.vm.status}`;
@@ -135,10 +145,16 @@ export function showDetail(main, name, tab, list) {
   return {
     leave: () => clearInterval(state.timer),
     event: (event) => {
-      if (state.vm && event.vm_id === state.vm.id) {
-        refresh();
-        if (tab === 'history' && state.page === 0) history(section, name, state);
+      const mine = state.vm ? event.vm_id === state.vm.id : event.vm_name === name;
+      if (!mine) return;
+      if (event.kind === 'deleted') {
+        gone(`VM '${event.vm_name}' was deleted by ${describeCause(event.cause)} at ${event.at}; ` +
+          'nothing here can act on it any more. Back to the list: press L or use the VMs link.');
+        return;
       }
+      // A state change or an edit: the VM as it now is.
+      refresh();
+      if (tab === 'history' && state.page === 0 && event.kind === 'state') history(section, name, state);
     },
     resync: refresh,
   };

@@ -1,5 +1,7 @@
 // The VM list: one row per VM, kept current by events (no reload, no
-// polling); the last event's cause and reason show on hover and focus.
+// polling): a row appears when a VM is defined, goes when it is deleted,
+// and follows its state changes and edits; the last state change's cause
+// and reason show on hover and focus.
 
 import { api, vmPath } from './api.js';
 import { runAction, actionButtons, describeCause } from './detail.js';
@@ -8,7 +10,8 @@ export class VmList {
   constructor() {
     this.vms = new Map();       // id -> VmInfo
     this.started = new Map();   // id -> ms since epoch the QEMU started
-    this.lastEvent = new Map(); // id -> VmEvent
+    this.lastEvent = new Map(); // id -> VmEvent (state changes only)
+    this.deleted = new Set();   // ids whose deletion this page has seen
     this.table = null;
     this.loaded = this.reload();
     setInterval(() => this.tickUptime(), 1000);
@@ -45,6 +48,21 @@ export class VmList {
   }
 
   apply(event) {
+    window.corvusApplied = window.corvusApplied ?? {};
+    const applied = () => { window.corvusApplied[event.seq] = performance.timeOrigin + performance.now(); };
+    if (event.kind === 'deleted') {
+      this.deleted.add(event.vm_id);
+      this.lastEvent.delete(event.vm_id);
+      this.started.delete(event.vm_id);
+      this.forget(event.vm_id);
+      applied();
+      return;
+    }
+    if (event.kind === 'defined' || event.kind === 'edited') {
+      this.deleted.delete(event.vm_id);
+      this.refreshVm(event.vm_id).then(applied);
+      return;
+    }
     this.lastEvent.set(event.vm_id, event);
     const vm = this.vms.get(event.vm_id);
     if (!vm) {
@@ -61,8 +79,7 @@ export class VmList {
       vm.pid = null;
     }
     this.renderRow(vm.id);
-    window.corvusApplied = window.corvusApplied ?? {};
-    window.corvusApplied[event.seq] = performance.timeOrigin + performance.now();
+    applied();
     // The PID and other runtime fields come with a fresh look at the VM.
     api('GET', vmPath(vm.id)).then((fresh) => {
       const known = this.vms.get(vm.id);
@@ -72,6 +89,19 @@ export class VmList {
         this.renderRow(vm.id);
       }
     }).catch(() => {});
+  }
+
+  // A VM defined or edited elsewhere: its row, as the daemon has it now
+  // (unless its deletion overtook the answer).
+  async refreshVm(id) {
+    try {
+      const fresh = (await api('GET', vmPath(id))).Vm;
+      if (this.deleted.has(id)) return;
+      this.vms.set(id, fresh);
+      this.renderRow(id);
+    } catch {
+      // Deleted meanwhile: its own event removes it.
+    }
   }
 
   forget(id) {

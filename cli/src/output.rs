@@ -367,13 +367,12 @@ pub fn event_line(event: &VmEvent) -> String {
         format!(": {}", event.reason)
     };
     let line = format!(
-        "#{} {} {} ({}) {} -> {} by {}{}",
+        "#{} {} {} ({}) {} by {}{}",
         event.seq,
         event.at,
         event.vm_name,
         event.vm_id,
-        event.from,
-        event.to,
+        event.change(),
         event.cause.describe(),
         reason
     );

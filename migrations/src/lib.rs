@@ -1,4 +1,4 @@
-//! The Corvus schema (DESIGN §7, `tls_revocation` for issue 18, `cloud_init` for issue 15, `network` and `network_event` for issue 17), one migration per table, applied in order
+//! The Corvus schema (DESIGN §7, `tls_revocation` for issue 18, `cloud_init` for issue 15, `network` and `network_event` for issue 17, event kinds and `deleted_vm_event` for issue 21), one migration per table, applied in order
 //! at daemon start. Enums are lower-case text so that both SQLite and
 //! PostgreSQL store them the same way.
 
@@ -17,6 +17,8 @@ mod m20261207_000200_add_cloud_init;
 mod m20261207_000300_create_network;
 mod m20261207_000302_add_nic_network;
 mod m20261207_000400_create_web_session;
+mod m20261207_000610_add_vm_event_kind;
+mod m20261207_000611_create_deleted_vm_event;
 mod m20261207_000700_create_network_event;
 
 pub struct Migrator;
@@ -38,6 +40,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000300_create_network::Migration),
             Box::new(m20261207_000302_add_nic_network::Migration),
             Box::new(m20261207_000400_create_web_session::Migration),
+            Box::new(m20261207_000610_add_vm_event_kind::Migration),
+            Box::new(m20261207_000611_create_deleted_vm_event::Migration),
             Box::new(m20261207_000700_create_network_event::Migration),
         ]
     }

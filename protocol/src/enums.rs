@@ -96,6 +96,25 @@ impl VmState {
 }
 
 text_enum! {
+    /// What an event records: a state change, or a change of the VM's
+    /// definition (which leaves its state alone: `from` and `to` are the
+    /// state it was in, always `stopped` today). Events stored or journaled
+    /// before kinds existed were state changes, hence the default.
+    #[derive(Default)]
+    EventKind ("event kind") {
+        #[default]
+        State = "state",
+        /// The VM was created.
+        Defined = "defined",
+        /// Its definition changed: an edit, a drive, NIC or share added or
+        /// removed, its cloud-init configuration set or cleared.
+        Edited = "edited",
+        /// The VM was deleted; no event of it follows.
+        Deleted = "deleted",
+    }
+}
+
+text_enum! {
     /// What happens when QEMU exits without an operator asking for it.
     RestartPolicy ("restart policy") {
         Never = "never",

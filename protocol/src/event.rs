@@ -1,6 +1,6 @@
-//! State events: one per VM state change, with its cause.
+//! VM events: one per state change or definition change, with its cause.
 
-use crate::enums::VmState;
+use crate::enums::{EventKind, VmState};
 use crate::model::VmRef;
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,22 @@ pub struct VmEvent {
     pub to: VmState,
     pub reason: String,
     pub cause: EventCause,
+    /// A state change, or the VM defined, edited or deleted (then `from`
+    /// and `to` are its unchanged state).
+    #[serde(default)]
+    pub kind: EventKind,
+}
+
+impl VmEvent {
+    /// What happened, in a few words: `stopped -> starting`, `defined`.
+    pub fn change(&self) -> String {
+        match self.kind {
+            EventKind::State => format!("{} -> {}", self.from, self.to),
+            EventKind::Defined | EventKind::Edited | EventKind::Deleted => {
+                self.kind.as_str().to_owned()
+            }
+        }
+    }
 }
 
 /// Who or what caused a state change.

@@ -35,8 +35,8 @@ pub use disk::{
 };
 pub use enums::{
     AgentStatus, CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface,
-    DriveMedia, ForwardProtocol, NetworkMode, NetworkState, NicType, ParseEnumError, RestartPolicy,
-    Role, ShareCache, SnapshotAction, TextEnum, VmState,
+    DriveMedia, EventKind, ForwardProtocol, NetworkMode, NetworkState, NicType, ParseEnumError,
+    RestartPolicy, Role, ShareCache, SnapshotAction, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};

@@ -112,6 +112,7 @@ mod tests {
             to: VmState::Running,
             reason: "x".repeat(reason_len),
             cause: EventCause::Daemon,
+            kind: crate::EventKind::State,
         }
     }
 

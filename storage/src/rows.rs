@@ -1,12 +1,14 @@
 //! Rows to protocol types. Enum columns are text; a value that does not
 //! parse means someone edited the database by hand, and says so.
 
-use crate::entity::{cloud_init, drive, network_interface, shared_dir, vm, vm_event};
+use crate::entity::{
+    cloud_init, deleted_vm_event, drive, network_interface, shared_dir, vm, vm_event,
+};
 use crate::error::StorageError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use corvus_protocol::{
-    AgentStatus, CloudInitInfo, DriveInfo, EventCause, NicInfo, RuntimePaths, ShareInfo, VmEvent,
-    VmInfo, VmState,
+    AgentStatus, CloudInitInfo, DriveInfo, EventCause, EventKind, NicInfo, RuntimePaths, ShareInfo,
+    VmEvent, VmInfo, VmState,
 };
 use std::str::FromStr;
 
@@ -158,12 +160,14 @@ pub fn share_info(row: shared_dir::Model) -> Result<ShareInfo, StorageError> {
     })
 }
 
+fn cause(column: &'static str, json: &str) -> Result<EventCause, StorageError> {
+    serde_json::from_str(json).map_err(|_| StorageError::Corrupt {
+        column,
+        value: json.to_owned(),
+    })
+}
+
 pub fn event_from_row(row: vm_event::Model, vm_name: String) -> Result<VmEvent, StorageError> {
-    let cause: EventCause =
-        serde_json::from_str(&row.cause).map_err(|_| StorageError::Corrupt {
-            column: "vm_event.cause",
-            value: row.cause.clone(),
-        })?;
     Ok(VmEvent {
         seq: unsigned("vm_event.seq", row.seq)?,
         at: timestamp(&row.at),
@@ -171,7 +175,22 @@ pub fn event_from_row(row: vm_event::Model, vm_name: String) -> Result<VmEvent, 
         vm_name,
         from: parse::<VmState>("vm_event.from_status", &row.from_status)?,
         to: parse::<VmState>("vm_event.to_status", &row.to_status)?,
+        cause: cause("vm_event.cause", &row.cause)?,
         reason: row.reason,
-        cause,
+        kind: parse::<EventKind>("vm_event.kind", &row.kind)?,
+    })
+}
+
+pub fn event_of_deleted_vm(row: deleted_vm_event::Model) -> Result<VmEvent, StorageError> {
+    Ok(VmEvent {
+        seq: unsigned("deleted_vm_event.seq", row.seq)?,
+        at: timestamp(&row.at),
+        vm_id: row.vm_id,
+        vm_name: row.vm_name,
+        from: parse::<VmState>("deleted_vm_event.from_status", &row.from_status)?,
+        to: parse::<VmState>("deleted_vm_event.to_status", &row.to_status)?,
+        cause: cause("deleted_vm_event.cause", &row.cause)?,
+        reason: row.reason,
+        kind: parse::<EventKind>("deleted_vm_event.kind", &row.kind)?,
     })
 }

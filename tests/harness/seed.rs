@@ -90,7 +90,13 @@ impl Daemon {
 
     /// `count` events of VM `vm_id` (stopped → running, reason `seeded N`,
     /// caused by the daemon) with seqs `first_seq`, `first_seq + 1`, …
+    /// Stored events already numbered in that range (the VMs' `defined`
+    /// events, say) give way: seqs are unique.
     pub fn seed_events(&self, vm_id: i64, first_seq: u64, count: u64) {
+        let last_seq = first_seq + count.saturating_sub(1);
+        self.execute_sql(format!(
+            "DELETE FROM vm_event WHERE seq BETWEEN {first_seq} AND {last_seq}"
+        ));
         let columns = "vm_event (vm_id, seq, at, from_status, to_status, reason, cause)";
         let values = format!(
             "{vm_id}, {first_seq} + i - 1, {}, 'stopped', 'running', 'seeded ' || i, '\"daemon\"'",

@@ -163,9 +163,11 @@ fn every_subscriber_sees_the_same_cycle(db: Db) {
     ];
     let stored = all_history(&daemon, &["fw", "other", "broken"]);
     assert_eq!(stored.iter().map(summary).collect::<Vec<_>>(), expected);
+    // Before them: the three VMs defined, broken's drive added.
+    let defining = 4;
     assert_eq!(
         seqs(&stored),
-        (1..=expected.len() as u64).collect::<Vec<_>>()
+        (defining + 1..=defining + expected.len() as u64).collect::<Vec<_>>()
     );
     // Each command is its own connection; a start's two events share it.
     assert_eq!(connection(&stored[0]), connection(&stored[1]));
@@ -180,18 +182,44 @@ fn every_subscriber_sees_the_same_cycle(db: Db) {
         "{reason}"
     );
 
-    // The live JSON stream is the stored history, field for field.
-    assert_eq!(json_events(&json, expected.len()), stored);
+    // The live JSON stream is the definition events, then the stored
+    // history, field for field.
+    let defining = defining as usize;
+    let streamed = json_events(&json, defining + expected.len());
+    let definitions: Vec<String> = streamed[..defining]
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["vm_name"].as_str().unwrap(),
+                e["kind"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        definitions,
+        [
+            "fw:defined",
+            "other:defined",
+            "broken:defined",
+            "broken:edited"
+        ]
+    );
+    assert_eq!(streamed[defining..], stored);
     let fw: Vec<Value> = stored
         .iter()
         .filter(|e| e["vm_name"] == "fw")
         .cloned()
         .collect();
-    assert_eq!(json_events(&only_fw, fw.len()), fw);
+    let only_fw_seen = json_events(&only_fw, 1 + fw.len());
+    assert_eq!(
+        (&only_fw_seen[0]["kind"], &only_fw_seen[1..]),
+        (&"defined".into(), &fw[..])
+    );
     let out = readable.wait_for_stdout("every event", QUICK, |out| {
-        lines(out).len() >= expected.len()
+        lines(out).len() >= defining + expected.len()
     });
-    let shown = lines(&out);
+    let shown = &lines(&out)[defining..];
     assert_eq!(shown.len(), stored.len(), "{out}");
     for (line, event) in shown.iter().zip(&stored) {
         assert!(
@@ -257,14 +285,16 @@ fn since_replays_without_gap_or_duplicate_across_a_restart(db: Db) {
     let mut first = daemon.crv_background(Via::Unix, &["--json", "events", "--since", "0"]);
     daemon.crv(&["vm", "start", "fw"]).ok();
     daemon.crv(&["vm", "pause", "fw"]).ok();
-    let seen = json_events(&first, 3);
-    assert_eq!(seqs(&seen), [1, 2, 3]);
+    // fw's definition first.
+    let seen = json_events(&first, 4);
+    assert_eq!(seqs(&seen), [1, 2, 3, 4]);
+    assert_eq!(seen[0]["kind"], "defined");
     first.kill();
 
     // Missed while away: two events before the restart, one after it.
     daemon.crv(&["vm", "start", "fw"]).ok();
     daemon.crv(&["vm", "pause", "fw"]).ok();
-    let mut across = daemon.crv_background(Via::Unix, &["--json", "events", "--since", "4"]);
+    let mut across = daemon.crv_background(Via::Unix, &["--json", "events", "--since", "5"]);
     json_events(&across, 1);
     daemon.restart();
     // A subscriber of the old daemon is told, rather than left hanging.
@@ -278,15 +308,16 @@ fn since_replays_without_gap_or_duplicate_across_a_restart(db: Db) {
     );
     daemon.crv(&["vm", "start", "fw"]).ok();
 
-    let second = daemon.crv_background(Via::Unix, &["--json", "events", "--since", "3"]);
+    let second = daemon.crv_background(Via::Unix, &["--json", "events", "--since", "4"]);
     let replayed = json_events(&second, 3);
-    assert_eq!(seqs(&replayed), [4, 5, 6]);
+    assert_eq!(seqs(&replayed), [5, 6, 7]);
     daemon.crv(&["vm", "reset", "fw"]).ok();
     let resumed = json_events(&second, 4);
-    assert_eq!(seqs(&resumed), [4, 5, 6, 7], "then live, with no duplicate");
+    assert_eq!(seqs(&resumed), [5, 6, 7, 8], "then live, with no duplicate");
 
+    // The history: the state changes, without the definition.
     let stored = daemon.history("fw");
-    let together: Vec<Value> = seen.into_iter().chain(resumed).collect();
+    let together: Vec<Value> = seen.into_iter().skip(1).chain(resumed).collect();
     assert_eq!(together, stored);
     assert_eq!(
         stored.iter().map(summary).collect::<Vec<_>>(),
@@ -301,11 +332,11 @@ fn since_replays_without_gap_or_duplicate_across_a_restart(db: Db) {
         ]
     );
     // `--since` a seq not reached yet: nothing up to it, live or not.
-    let ahead = daemon.crv_background(Via::Unix, &["--json", "events", "--since", "8"]);
+    let ahead = daemon.crv_background(Via::Unix, &["--json", "events", "--since", "9"]);
     daemon.crv(&["vm", "start", "fw"]).ok();
-    assert_eq!(seqs(&json_events(&ahead, 1)), [9]);
+    assert_eq!(seqs(&json_events(&ahead, 1)), [10]);
     // The readable form replays from the middle too.
-    let readable = daemon.crv_background(Via::Unix, &["events", "--since", "5"]);
+    let readable = daemon.crv_background(Via::Unix, &["events", "--since", "6"]);
     let out = readable.wait_for_stdout("two events", QUICK, |out| lines(out).len() >= 2);
     let shown = lines(&out);
     assert!(shown[0].starts_with(&readable_prefix(&stored[5])), "{out}");
@@ -430,7 +461,7 @@ async fn a_stalled_subscriber_lags_without_slowing_the_vm() {
     };
     daemon.create_firmware_vm("fw", &[]);
     let pid = daemon.crv(&["--json", "vm", "start", "fw"]).json()["pid"].clone();
-    // Events 1 and 2 are the start; each cycle adds two.
+    // Event 1 is fw's definition, 2 and 3 the start; each cycle adds two.
     let mut ops = connect(&daemon).await;
 
     let live_seen = Arc::new(Mutex::new(Vec::new()));
@@ -453,8 +484,8 @@ async fn a_stalled_subscriber_lags_without_slowing_the_vm() {
     for _ in 0..STALLED_CHUNKS {
         while_stalled.push(cycles(&mut ops, CHUNK).await);
     }
-    let first = 3 + 2 * CHUNK as u64;
-    let last = 2 + 2 * (CHUNK * (1 + STALLED_CHUNKS)) as u64;
+    let first = 4 + 2 * CHUNK as u64;
+    let last = 3 + 2 * (CHUNK * (1 + STALLED_CHUNKS)) as u64;
 
     // Reading again: what fit in the socket, one Lagged, then the rest.
     let got = read_until(&mut stalled, last).await;
@@ -496,7 +527,7 @@ async fn a_stalled_subscriber_lags_without_slowing_the_vm() {
         live_seen.last()
     );
     assert!(
-        contiguous(&live_seen, 3, last),
+        contiguous(&live_seen, 4, last),
         "the other subscriber missed nothing"
     );
 

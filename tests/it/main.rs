@@ -26,6 +26,7 @@ mod cli;
 mod cloud;
 mod cloud_guest;
 mod core_races;
+mod definition_events;
 mod definitions;
 mod devices;
 mod disk_import;

@@ -54,6 +54,7 @@ fn event(seq: u64, vm_id: i64, from: VmState, to: VmState) -> VmEvent {
             command: "vm start".into(),
             client: "alice".into(),
         },
+        kind: corvus_protocol::EventKind::State,
     }
 }
 

@@ -204,6 +204,7 @@ pub async fn create_vm(
     let vm_spec = Box::new(spec.spec.clone());
     let created = vm_call(&env, |reply| SupervisorMsg::Create {
         spec: vm_spec,
+        origin,
         reply,
     })
     .await;

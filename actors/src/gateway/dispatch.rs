@@ -56,7 +56,11 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
             .map(Response::Vms),
         Request::CreateVm { spec } => call(
             services,
-            |reply| SupervisorMsg::Create { spec, reply },
+            |reply| SupervisorMsg::Create {
+                spec,
+                origin,
+                reply,
+            },
             QUICK,
         )
         .await

@@ -20,6 +20,7 @@ fn record(seq: u64) -> StateRecord {
             to: VmState::Running,
             reason: format!("step {seq}"),
             cause: EventCause::Daemon,
+            kind: corvus_protocol::EventKind::State,
         }),
     }
 }
@@ -142,4 +143,20 @@ async fn other_databases_journals_with_changes_are_found() {
     std::fs::write(&other, b"{}\n").unwrap();
     std::fs::write(dir.path().join("journal/empty.jsonl"), b"").unwrap();
     assert_eq!(journal.others().await, [(other, 3)]);
+}
+
+#[test]
+fn a_record_journaled_before_event_kinds_is_a_state_change() {
+    let mut line = serde_json::to_value(record(3)).unwrap();
+    line["event"]
+        .as_object_mut()
+        .unwrap()
+        .remove("kind")
+        .expect("records carry the kind");
+    let read: StateRecord = serde_json::from_value(line).unwrap();
+    assert_eq!(read, record(3));
+    assert_eq!(
+        read.event.map(|e| e.kind),
+        Some(corvus_protocol::EventKind::State)
+    );
 }

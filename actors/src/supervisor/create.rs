@@ -1,13 +1,20 @@
 //! `vm create`: validated here, written by a task (so that a slow database
-//! never holds up the supervisor), then given an actor.
+//! never holds up the supervisor), announced as a `defined` event, then
+//! given an actor. The VM has no actor before its first event, so the
+//! supervisor records that one itself; every later one is its actor's.
 
 use super::{SupervisorMsg, SupervisorRef, SupervisorState};
 use crate::cloud::{config, forwards};
+use crate::events::StateChange;
+use crate::persistence::PersistenceMsg;
 use crate::validate;
+use crate::vm::{Origin, SAFE_WAIT};
 use crate::wire::{db, storage};
-use corvus_protocol::{Response, VmSpec, WireError};
-use corvus_storage::{Duplicate, NewVmExtras, StoredVm};
+use corvus_protocol::{EventKind, Response, VmInfo, VmSpec, WireError};
+use corvus_storage::{Duplicate, NewVmExtras, StateRecord, StoredVm};
 use ractor::{ActorProcessingErr, RpcReplyPort};
+use tokio::sync::oneshot;
+use tracing::{Instrument, warn};
 
 type CreateReply = RpcReplyPort<Result<Response, WireError>>;
 
@@ -18,7 +25,13 @@ fn duplicate_name(name: &str) -> WireError {
 }
 
 impl SupervisorState {
-    pub(super) fn create(&mut self, myself: &SupervisorRef, spec: Box<VmSpec>, reply: CreateReply) {
+    pub(super) fn create(
+        &mut self,
+        myself: &SupervisorRef,
+        spec: Box<VmSpec>,
+        origin: Origin,
+        reply: CreateReply,
+    ) {
         if self.shutting_down {
             let _ = reply.send(Err(super::shutting_down("vm create")));
             return;
@@ -42,6 +55,7 @@ impl SupervisorState {
             if let Err(ractor::MessagingErr::SendErr(SupervisorMsg::Created { reply, .. })) = myself
                 .cast(SupervisorMsg::Created {
                     name,
+                    origin,
                     result,
                     reply,
                 })
@@ -55,6 +69,7 @@ impl SupervisorState {
         &mut self,
         myself: &SupervisorRef,
         name: String,
+        origin: Origin,
         result: Result<Box<StoredVm>, WireError>,
         reply: CreateReply,
     ) -> Result<(), ActorProcessingErr> {
@@ -74,9 +89,52 @@ impl SupervisorState {
                 return Ok(());
             }
         };
+        // Announced before the actor exists, so that its own events (and
+        // records) come after this one.
+        let safe = self.announce(&info, origin);
         self.start_actor(myself, info.clone(), None).await?;
-        let _ = reply.send(Ok(Response::Vm(Box::new(info))));
+        // Like a VM actor's replies: once the event is safe.
+        tokio::spawn(
+            async move {
+                if tokio::time::timeout(SAFE_WAIT, safe).await.is_err() {
+                    warn!(
+                        "answering `vm create` before its event is safe: neither the database nor the journal took it within {} s",
+                        SAFE_WAIT.as_secs()
+                    );
+                }
+                let _ = reply.send(Ok(Response::Vm(Box::new(info))));
+            }
+            .in_current_span(),
+        );
         Ok(())
+    }
+
+    /// The `defined` event of a new VM, published and sent to the
+    /// database; the receiver hears once it is safe.
+    fn announce(&self, info: &VmInfo, origin: Origin) -> oneshot::Receiver<()> {
+        let event = self.ctx.bus.publish(StateChange {
+            vm_id: info.id,
+            vm_name: info.name.clone(),
+            from: info.status,
+            to: info.status,
+            reason: format!("{} vCPU, {} MiB", info.cpu_count, info.ram_mb),
+            cause: origin.cause("vm create"),
+            kind: EventKind::Defined,
+        });
+        let record = StateRecord {
+            vm_id: info.id,
+            status: info.status,
+            pid: info.pid,
+            last_error: info.last_error.clone(),
+            share_pids: info.shared_dirs.iter().map(|s| (s.id, s.pid)).collect(),
+            event: Some(event),
+        };
+        let (durable, safe) = oneshot::channel();
+        let _ = self.ctx.persistence.cast(PersistenceMsg::Record {
+            record,
+            durable: Some(durable),
+        });
+        safe
     }
 }
 

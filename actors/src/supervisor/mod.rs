@@ -34,11 +34,13 @@ pub enum SupervisorMsg {
     /// Boxed, as `Created`'s row: by far the largest messages.
     Create {
         spec: Box<VmSpec>,
+        origin: Origin,
         reply: RpcReplyPort<Result<Response, WireError>>,
     },
     /// The database answered a `Create`.
     Created {
         name: String,
+        origin: Origin,
         result: Result<Box<StoredVm>, WireError>,
         reply: RpcReplyPort<Result<Response, WireError>>,
     },
@@ -264,12 +266,17 @@ impl Actor for Supervisor {
                 origin,
                 reply,
             } => state.forward(vm, command, origin, reply),
-            SupervisorMsg::Create { spec, reply } => state.create(&myself, spec, reply),
+            SupervisorMsg::Create {
+                spec,
+                origin,
+                reply,
+            } => state.create(&myself, spec, origin, reply),
             SupervisorMsg::Created {
                 name,
+                origin,
                 result,
                 reply,
-            } => state.created(&myself, name, result, reply).await?,
+            } => state.created(&myself, name, origin, result, reply).await?,
             SupervisorMsg::Removed { id } => {
                 if let Some(entry) = state.registry.remove(id) {
                     entry.actor.stop(Some("VM deleted".into()));

@@ -135,7 +135,7 @@ impl VmActorState {
             | VmCommand::AddShare(_)
             | VmCommand::RemoveShare(_)
             | VmCommand::SetCloudInit(_)
-            | VmCommand::ClearCloudInit => self.define(myself, command, reply),
+            | VmCommand::ClearCloudInit => self.define(myself, command, origin, reply),
             VmCommand::Show
             | VmCommand::History { .. }
             | VmCommand::Start
@@ -146,6 +146,20 @@ impl VmActorState {
                 let _ = reply.send(Ok(self.info_reply()));
             }
         }
+    }
+
+    /// The answer to a command: the VM as it now is, or, for the command
+    /// that deleted it, its deletion.
+    pub(super) fn info_reply(&self) -> VmReply {
+        if self.deleted {
+            return VmReply::Response(Response::Deleted {
+                id: self.info.id,
+                name: self.info.name.clone(),
+            });
+        }
+        let mut info = self.info.clone();
+        self.agent_view(&mut info);
+        VmReply::Response(Response::Vm(Box::new(info)))
     }
 
     pub(super) fn gone(&self) -> WireError {

@@ -2,16 +2,18 @@
 //! Each is checked first against the whole VM it would make, then written
 //! by a task; the actor's copy changes only when the database has confirmed,
 //! so a refused or failed change leaves both untouched. Commands that come
-//! meanwhile wait (see `commands.rs`).
+//! meanwhile wait (see `commands.rs`). A change the database took goes
+//! through the core as `Redefined` (or `Deleted`), whose event tells every
+//! subscriber; its reply waits until that event is safe.
 
 use super::core::Input;
-use super::{Reply, VmActorRef, VmActorState, VmCommand, VmMsg, VmReply};
+use super::{Origin, Reply, VmActorRef, VmActorState, VmCommand, VmMsg};
 use crate::supervisor::{SupervisorMsg, SupervisorRef};
 use crate::validate;
 use crate::wire::{db, storage};
 use corvus_protocol::{
-    CloudInitInfo, DriveInfo, DriveSpec, NicInfo, NicSpec, Response, ShareInfo, ShareSpec,
-    VmChanges, VmInfo, WireError,
+    CloudInitInfo, DriveInfo, DriveSpec, NicInfo, NicSpec, ShareInfo, ShareSpec, VmChanges, VmInfo,
+    WireError,
 };
 use corvus_storage::entity::vm;
 use corvus_storage::{Duplicate, Store, rows};
@@ -52,11 +54,18 @@ fn merged(change: &Option<String>, current: &Option<String>) -> Option<String> {
 
 impl VmActorState {
     /// Checks the change against the VM it would make, then writes it in a task.
-    pub(super) fn define(&mut self, myself: &VmActorRef, command: VmCommand, reply: Reply) {
+    pub(super) fn define(
+        &mut self,
+        myself: &VmActorRef,
+        command: VmCommand,
+        origin: Origin,
+        reply: Reply,
+    ) {
         if let Err(err) = self.check(&command) {
             let _ = reply.send(Err(err));
             return;
         }
+        let verb = command.verb();
         self.writing = true;
         let store = self.ctx.store.clone();
         let supervisor = self.supervisor.clone();
@@ -66,7 +75,12 @@ impl VmActorState {
         tokio::spawn(
             async move {
                 let outcome = write(&store, &supervisor, &vm, command, dir).await;
-                let _ = me.cast(VmMsg::Written { outcome, reply });
+                let _ = me.cast(VmMsg::Written {
+                    outcome,
+                    origin,
+                    verb,
+                    reply,
+                });
             }
             .in_current_span(),
         );
@@ -136,21 +150,32 @@ impl VmActorState {
         )))
     }
 
-    /// The database answered: the actor's copy follows, then the commands
-    /// that waited run.
+    /// The database answered: the actor's copy follows, the core records
+    /// the change, then the commands that waited run.
     pub(super) fn written(
         &mut self,
         myself: &VmActorRef,
         outcome: Result<Written, WireError>,
+        origin: Origin,
+        verb: &'static str,
         reply: Reply,
     ) {
         self.writing = false;
-        let answer = outcome.map(|written| self.take_written(myself, written));
-        let _ = reply.send(answer);
+        match outcome {
+            Ok(written) => {
+                let input = self.take_written(written, origin, verb);
+                self.step(myself, input, Some(reply));
+            }
+            Err(err) => {
+                let _ = reply.send(Err(err));
+            }
+        }
         self.replay_deferred(myself);
     }
 
-    fn take_written(&mut self, myself: &VmActorRef, written: Written) -> VmReply {
+    /// The actor's copy follows the database; the input for the core.
+    fn take_written(&mut self, written: Written, origin: Origin, verb: &'static str) -> Input {
+        let change = written.change();
         let info = &mut self.info;
         match written {
             Written::Edited(row, changes) => {
@@ -172,17 +197,12 @@ impl VmActorState {
                 info.updated_at = rows::timestamp(&row.updated_at);
             }
             Written::Deleted => {
-                self.deleted = true;
-                self.step(myself, Input::Deleted, None);
                 // The supervisor forgets the VM before the client hears back,
                 // so whatever the client sends next cannot reach this actor.
                 let _ = self
                     .supervisor
                     .cast(SupervisorMsg::Removed { id: self.info.id });
-                return VmReply::Response(Response::Deleted {
-                    id: self.info.id,
-                    name: self.info.name.clone(),
-                });
+                return Input::Deleted { origin };
             }
             Written::DriveAdded(drive) => info.drives.push(drive),
             Written::DriveRemoved(id) => info.drives.retain(|d| d.id != id),
@@ -192,8 +212,11 @@ impl VmActorState {
             Written::ShareRemoved(id) => info.shared_dirs.retain(|s| s.id != id),
             Written::CloudInit(config) => info.cloud_init = config.map(|c| *c),
         }
-        self.publish();
-        self.info_reply()
+        Input::Redefined {
+            command: verb,
+            change,
+            origin,
+        }
     }
 }
 

@@ -23,6 +23,7 @@ mod restart;
 mod save;
 mod shell;
 mod stats;
+mod written;
 
 use crate::context::SharedContext;
 use crate::supervisor::SupervisorMsg;
@@ -42,6 +43,7 @@ pub use agent::timeout as agent_timeout;
 pub(crate) use definition::{MAC_ATTEMPTS, generated_mac};
 pub use errors::BootError;
 pub use origin::Origin;
+pub(crate) use outbox::SAFE_WAIT;
 pub use stats::QmpFigures;
 
 pub type VmActorRef = ActorRef<VmMsg>;
@@ -145,9 +147,12 @@ pub enum VmMsg {
     Restart {
         attempt: u32,
     },
-    /// A definition write finished (or was refused).
+    /// A definition write finished (or was refused); `origin`'s `verb`
+    /// asked for it.
     Written {
         outcome: Result<definition::Written, WireError>,
+        origin: Origin,
+        verb: &'static str,
         reply: Reply,
     },
     AgentShutdownDone {
@@ -283,7 +288,12 @@ impl VmActorState {
                 origin,
                 reply,
             } => return self.command(myself, command, origin, reply),
-            VmMsg::Written { outcome, reply } => return self.written(myself, outcome, reply),
+            VmMsg::Written {
+                outcome,
+                origin,
+                verb,
+                reply,
+            } => return self.written(myself, outcome, origin, verb, reply),
             VmMsg::SampleQmp { deadline, reply } => return self.sample_qmp(deadline, reply),
             VmMsg::Settled(reply) => {
                 self.settle_waiters.push(reply);
@@ -377,21 +387,7 @@ impl VmActorState {
         self.step(myself, input, None);
     }
 
-    fn share_tag(&self, share_id: i64) -> Option<String> {
-        self.info
-            .shared_dirs
-            .iter()
-            .find(|share| share.id == share_id)
-            .map(|share| share.tag.clone())
-    }
-
     fn name(&self) -> &str {
         &self.info.name
-    }
-
-    fn info_reply(&self) -> VmReply {
-        let mut info = self.info.clone();
-        self.agent_view(&mut info);
-        VmReply::Response(Response::Vm(Box::new(info)))
     }
 }

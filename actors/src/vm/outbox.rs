@@ -8,7 +8,7 @@ use tracing::{Instrument, warn};
 
 /// How long a reply waits for its state change to be safe before it goes
 /// anyway (the database and the journal both refusing writes).
-const SAFE_WAIT: Duration = Duration::from_secs(15);
+pub(crate) const SAFE_WAIT: Duration = Duration::from_secs(15);
 
 /// The replies one transition owes. A client hears that its command took
 /// effect only once the state change is committed or journaled, so that an

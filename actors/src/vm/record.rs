@@ -28,6 +28,15 @@ impl VmActorState {
         self.info.runtime = paths.to_protocol();
     }
 
+    /// A share's tag, which the event of its virtiofsd's exit names.
+    pub(super) fn share_tag(&self, share_id: i64) -> Option<String> {
+        self.info
+            .shared_dirs
+            .iter()
+            .find(|share| share.id == share_id)
+            .map(|share| share.tag.clone())
+    }
+
     /// What the database keeps of the runtime state.
     pub(super) fn runtime_columns(
         &self,
@@ -48,8 +57,9 @@ impl VmActorState {
             to,
             reason: event.reason,
             cause: event.cause,
+            kind: event.kind,
         });
-        info!(%from, %to, reason = %recorded.reason, "state changed");
+        info!(%from, %to, kind = %recorded.kind, reason = %recorded.reason, "event");
         recorded
     }
 

@@ -8,7 +8,7 @@ use super::core::{self, Effect, Input, Timer, Transition, View};
 use super::outbox::Outbox;
 use super::{Reply, VmActorRef, VmActorState, VmMsg, launch, qmp_tasks, restart, save};
 use crate::networks::vm_link::{self, managed};
-use corvus_protocol::{ErrorKind, WireError};
+use corvus_protocol::{ErrorKind, EventKind, WireError};
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -106,6 +106,10 @@ impl VmActorState {
         self.sync_runtime();
 
         let recorded = event.map(|event| self.publish_event(from, next, event));
+        // Its deletion is the last thing recorded of a VM.
+        self.deleted |= recorded
+            .as_ref()
+            .is_some_and(|event| event.kind == EventKind::Deleted);
         let durable = (recorded.is_some() || self.runtime_columns() != before)
             .then(|| self.persist(recorded));
         self.publish();

@@ -67,7 +67,7 @@ pub enum Command {
     /// Define managed networks (subnet, DHCP range, DNS domain) for VM NICs
     #[command(subcommand)]
     Network(crate::network_args::NetworkCommand),
-    /// Follow VM state changes as they happen (one line or JSON object per event)
+    /// Follow VM events as they happen: state changes, and VMs defined, edited or deleted (one line or JSON object per event)
     Events(EventsArgs),
     /// Daemons on other hosts, reached over mutual TLS
     #[command(subcommand)]

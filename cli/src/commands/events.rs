@@ -7,7 +7,7 @@ use crate::error::CliError;
 use crate::output;
 use crate::progress::Spinner;
 use crate::stream::{EventStream, Item};
-use corvus_protocol::{Request, VmEvent, VmRef, VmState};
+use corvus_protocol::{EventKind, Request, VmEvent, VmRef, VmState};
 
 fn print_event(ctx: &Ctx, event: &VmEvent) {
     if ctx.json {
@@ -102,7 +102,8 @@ async fn follow(
                 if print {
                     print_event(ctx, &event);
                 }
-                if done(&event) {
+                // A definition event leaves the state as it was.
+                if event.kind == EventKind::State && done(&event) {
                     return Ok(event);
                 }
             }

@@ -85,6 +85,7 @@ pub fn sample_event(name: &str, id: i64, n: u64, cause: EventCause) -> VmEvent {
         to: VmState::Error,
         reason: format!("reason {name}"),
         cause,
+        kind: corvus_protocol::EventKind::State,
     }
 }
 

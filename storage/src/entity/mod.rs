@@ -2,6 +2,7 @@
 
 pub mod cloud_init;
 pub mod daemon_lock;
+pub mod deleted_vm_event;
 pub mod disk;
 pub mod drive;
 pub mod network;

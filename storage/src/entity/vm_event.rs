@@ -14,6 +14,9 @@ pub struct Model {
     pub reason: String,
     /// JSON of `corvus_protocol::EventCause`.
     pub cause: String,
+    /// `corvus_protocol::EventKind`: `state`, `defined` or `edited` (a
+    /// VM's deletion, and its events, are then in `deleted_vm_event`).
+    pub kind: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,8 +1,8 @@
 use crate::Store;
-use crate::entity::{vm, vm_event};
+use crate::entity::{deleted_vm_event, vm, vm_event};
 use crate::error::{StorageError, query};
-use crate::rows::event_from_row;
-use corvus_protocol::VmEvent;
+use crate::rows::{event_from_row, event_of_deleted_vm};
+use corvus_protocol::{EventKind, VmEvent};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use std::collections::HashMap;
 
@@ -15,14 +15,21 @@ fn with_names(
 }
 
 impl Store {
-    /// The highest event sequence number stored, 0 when there is none.
+    /// The highest event sequence number stored, 0 when there is none
+    /// (a deleted VM's may be the last).
     pub async fn max_event_seq(&self) -> Result<u64, StorageError> {
         let last = vm_event::Entity::find()
             .order_by_desc(vm_event::Column::Seq)
             .one(&self.db)
             .await
             .map_err(query)?;
-        Ok(last.map(|e| e.seq.max(0) as u64).unwrap_or(0))
+        let deleted = deleted_vm_event::Entity::find()
+            .order_by_desc(deleted_vm_event::Column::Seq)
+            .one(&self.db)
+            .await
+            .map_err(query)?;
+        let last = last.map_or(0, |e| e.seq).max(deleted.map_or(0, |d| d.seq));
+        Ok(last.max(0) as u64)
     }
 
     /// Stored events with `seq` in (after, before), oldest first, for the
@@ -38,7 +45,8 @@ impl Store {
     }
 
     /// Like `events_between`, at most `limit` events: replays of long
-    /// histories read one page at a time.
+    /// histories read one page at a time. Deleted VMs' events
+    /// (`deleted_vm_event`) are merged in by `seq`.
     pub async fn events_page(
         &self,
         after: u64,
@@ -47,27 +55,41 @@ impl Store {
         limit: Option<u64>,
     ) -> Result<Vec<VmEvent>, StorageError> {
         let mut select = after_seq(after).order_by_asc(vm_event::Column::Seq);
+        let mut deleted = deleted_vm_event::Entity::find()
+            .filter(deleted_vm_event::Column::Seq.gt(seq_bound(after)))
+            .order_by_asc(deleted_vm_event::Column::Seq);
         if let Some(before) = before {
             select = select.filter(vm_event::Column::Seq.lt(seq_bound(before)));
+            deleted = deleted.filter(deleted_vm_event::Column::Seq.lt(seq_bound(before)));
         }
         if !vm_ids.is_empty() {
             select = select.filter(vm_event::Column::VmId.is_in(vm_ids.iter().copied()));
+            deleted = deleted.filter(deleted_vm_event::Column::VmId.is_in(vm_ids.iter().copied()));
         }
         if let Some(limit) = limit {
             select = select.limit(limit);
+            deleted = deleted.limit(limit);
         }
         let rows = select.all(&self.db).await.map_err(query)?;
-        self.named(rows).await
+        let mut events = self.named(rows).await?;
+        for row in deleted.all(&self.db).await.map_err(query)? {
+            events.push(event_of_deleted_vm(row)?);
+        }
+        events.sort_by_key(|event| event.seq);
+        if let Some(limit) = limit {
+            events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        }
+        Ok(events)
     }
 
-    /// The last `limit` events of one VM (all when `None`), oldest first.
+    /// The last `limit` state changes of one VM (all when `None`), oldest
+    /// first. Its definition events are in the event stream only.
     pub async fn history(
         &self,
         vm_id: i64,
         limit: Option<u64>,
     ) -> Result<Vec<VmEvent>, StorageError> {
-        let mut select = vm_event::Entity::find()
-            .filter(vm_event::Column::VmId.eq(vm_id))
+        let mut select = state_changes(vm_id)
             .find_also_related(vm::Entity)
             .order_by_desc(vm_event::Column::Seq);
         if let Some(limit) = limit {
@@ -78,8 +100,8 @@ impl Store {
         Ok(events)
     }
 
-    /// One page of a VM's history: at most `limit` events with `seq` in
-    /// (after, before), oldest first.
+    /// One page of a VM's history: at most `limit` state changes with
+    /// `seq` in (after, before), oldest first.
     pub async fn history_page(
         &self,
         vm_id: i64,
@@ -87,8 +109,8 @@ impl Store {
         before: u64,
         limit: u64,
     ) -> Result<Vec<VmEvent>, StorageError> {
-        let rows = after_seq(after)
-            .filter(vm_event::Column::VmId.eq(vm_id))
+        let rows = state_changes(vm_id)
+            .filter(vm_event::Column::Seq.gt(seq_bound(after)))
             .filter(vm_event::Column::Seq.lt(seq_bound(before)))
             .order_by_asc(vm_event::Column::Seq)
             .limit(limit)
@@ -98,7 +120,7 @@ impl Store {
         self.named(rows).await
     }
 
-    /// The `seq` of a VM's `n`-th newest event below `before` (n ≥ 1), or
+    /// The `seq` of a VM's `n`-th newest state change below `before` (n ≥ 1), or
     /// `None` when it has fewer: where the last `n` of them begin.
     pub async fn nth_newest_seq(
         &self,
@@ -106,10 +128,9 @@ impl Store {
         before: u64,
         n: u64,
     ) -> Result<Option<u64>, StorageError> {
-        let seq: Option<i64> = vm_event::Entity::find()
+        let seq: Option<i64> = state_changes(vm_id)
             .select_only()
             .column(vm_event::Column::Seq)
-            .filter(vm_event::Column::VmId.eq(vm_id))
             .filter(vm_event::Column::Seq.lt(seq_bound(before)))
             .order_by_desc(vm_event::Column::Seq)
             .offset(n.saturating_sub(1))
@@ -150,6 +171,13 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// One VM's state changes: what `vm history` shows.
+fn state_changes(vm_id: i64) -> Select<vm_event::Entity> {
+    vm_event::Entity::find()
+        .filter(vm_event::Column::VmId.eq(vm_id))
+        .filter(vm_event::Column::Kind.eq(EventKind::State.as_str()))
 }
 
 fn after_seq(after: u64) -> Select<vm_event::Entity> {

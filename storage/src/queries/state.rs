@@ -1,9 +1,9 @@
 use crate::Store;
-use crate::entity::{shared_dir, vm, vm_event};
+use crate::entity::{deleted_vm_event, shared_dir, vm, vm_event};
 use crate::error::{StorageError, query};
 use crate::transaction::finish;
 use chrono::{DateTime, Utc};
-use corvus_protocol::{VmEvent, VmState};
+use corvus_protocol::{EventCause, EventKind, VmEvent, VmState};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ pub struct StateRecord {
 
 impl Store {
     /// Writes one state change atomically. A VM deleted meanwhile is not an
-    /// error: there is nothing left to record. Writing the same record again
+    /// error: only its event is kept, with its other events. Writing the same record again
     /// (a journal replayed after a crash that came after the write) sets the
     /// same columns and leaves the already stored event alone, so replaying
     /// a journal in order ends in the state of its last record.
@@ -37,6 +37,14 @@ impl Store {
 }
 
 async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(), StorageError> {
+    if let Some(event) = record
+        .event
+        .as_ref()
+        .filter(|e| e.kind == EventKind::Deleted)
+    {
+        // The VM's rows are gone already.
+        return record_of_deleted_vm(tx, event).await;
+    }
     let updated = vm::Entity::update_many()
         .col_expr(vm::Column::Status, Expr::value(record.status.as_str()))
         .col_expr(vm::Column::Pid, Expr::value(record.pid.map(|p| p as i32)))
@@ -50,7 +58,11 @@ async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(),
         .await
         .map_err(query)?;
     if updated.rows_affected == 0 {
-        return Ok(());
+        // Deleted meanwhile: its event joins the deleted VM's others.
+        return match &record.event {
+            Some(event) => record_of_deleted_vm(tx, event).await,
+            None => Ok(()),
+        };
     }
     for (share_id, pid) in &record.share_pids {
         shared_dir::Entity::update_many()
@@ -61,25 +73,15 @@ async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(),
             .map_err(query)?;
     }
     if let Some(event) = &record.event {
-        let at = DateTime::parse_from_rfc3339(&event.at)
-            .map(|at| at.with_timezone(&Utc))
-            .unwrap_or_else(|_| Utc::now());
-        let cause = serde_json::to_string(&event.cause).map_err(|_| StorageError::Corrupt {
-            column: "vm_event.cause",
-            value: format!("{:?}", event.cause),
-        })?;
-        let seq = i64::try_from(event.seq).map_err(|_| StorageError::Corrupt {
-            column: "vm_event.seq",
-            value: event.seq.to_string(),
-        })?;
         let row = vm_event::ActiveModel {
             vm_id: Set(event.vm_id),
-            seq: Set(seq),
-            at: Set(at),
+            seq: Set(seq_column("vm_event.seq", event.seq)?),
+            at: Set(at(event)),
             from_status: Set(event.from.as_str().to_owned()),
             to_status: Set(event.to.as_str().to_owned()),
             reason: Set(event.reason.clone()),
-            cause: Set(cause),
+            cause: Set(cause_column("vm_event.cause", &event.cause)?),
+            kind: Set(event.kind.as_str().to_owned()),
             ..Default::default()
         };
         vm_event::Entity::insert(row)
@@ -93,4 +95,55 @@ async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(),
             .map_err(query)?;
     }
     Ok(())
+}
+
+/// An event of a deleted VM (its deletion, or one that was on its way
+/// when the VM went), beside the VM's other events in `deleted_vm_event`.
+/// Written again from a replayed journal, it stays as it was.
+async fn record_of_deleted_vm(
+    tx: &DatabaseTransaction,
+    event: &VmEvent,
+) -> Result<(), StorageError> {
+    let row = deleted_vm_event::ActiveModel {
+        vm_id: Set(event.vm_id),
+        vm_name: Set(event.vm_name.clone()),
+        seq: Set(seq_column("deleted_vm_event.seq", event.seq)?),
+        at: Set(at(event)),
+        from_status: Set(event.from.as_str().to_owned()),
+        to_status: Set(event.to.as_str().to_owned()),
+        reason: Set(event.reason.clone()),
+        cause: Set(cause_column("deleted_vm_event.cause", &event.cause)?),
+        kind: Set(event.kind.as_str().to_owned()),
+        ..Default::default()
+    };
+    deleted_vm_event::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(deleted_vm_event::Column::Seq)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(tx)
+        .await
+        .map_err(query)?;
+    Ok(())
+}
+
+fn at(event: &VmEvent) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&event.at)
+        .map(|at| at.with_timezone(&Utc))
+        .unwrap_or_else(|_| Utc::now())
+}
+
+fn seq_column(column: &'static str, seq: u64) -> Result<i64, StorageError> {
+    i64::try_from(seq).map_err(|_| StorageError::Corrupt {
+        column,
+        value: seq.to_string(),
+    })
+}
+
+fn cause_column(column: &'static str, cause: &EventCause) -> Result<String, StorageError> {
+    serde_json::to_string(cause).map_err(|_| StorageError::Corrupt {
+        column,
+        value: format!("{cause:?}"),
+    })
 }

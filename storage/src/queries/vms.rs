@@ -1,14 +1,17 @@
 use crate::Store;
-use crate::entity::{cloud_init, drive, network_interface, shared_dir, vm};
+use crate::entity::{
+    cloud_init, deleted_vm_event, drive, network_interface, shared_dir, vm, vm_event,
+};
 use crate::error::{StorageError, query};
 use crate::queries::cloud::{NewVmExtras, insert_with};
 use crate::rows::StoredVm;
 use crate::transaction::finish;
 use chrono::Utc;
 use corvus_protocol::{VmChanges, VmSpec, VmState};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
 use std::collections::HashMap;
 
@@ -174,16 +177,64 @@ impl Store {
         finish(tx, updated).await
     }
 
-    /// Deletes a VM; its drives, NICs, shares and events go with it.
+    /// Deletes a VM; its drives, NICs and shares go with it, its events
+    /// move to `deleted_vm_event` (so that replays still deliver them).
     pub async fn delete_vm(&self, id: i64) -> Result<bool, StorageError> {
         let tx = self.begin_write().await?;
-        let deleted = vm::Entity::delete_by_id(id)
-            .exec(&tx)
-            .await
-            .map(|result| result.rows_affected > 0)
-            .map_err(query);
+        let deleted = delete_in(&tx, id).await;
         finish(tx, deleted).await
     }
+}
+
+async fn delete_in(tx: &DatabaseTransaction, id: i64) -> Result<bool, StorageError> {
+    keep_events_of(tx, id).await?;
+    vm::Entity::delete_by_id(id)
+        .exec(tx)
+        .await
+        .map(|result| result.rows_affected > 0)
+        .map_err(query)
+}
+
+/// Copies a VM's events, with its name, to `deleted_vm_event` before its
+/// `vm_event` rows cascade away with it.
+async fn keep_events_of(tx: &DatabaseTransaction, id: i64) -> Result<(), StorageError> {
+    use deleted_vm_event::Column as To;
+    use vm_event::Column as From;
+    let event = |column: From| Expr::col((vm_event::Entity, column));
+    let select = Query::select()
+        .expr(event(From::VmId))
+        .expr(Expr::col((vm::Entity, vm::Column::Name)))
+        .expr(event(From::Seq))
+        .expr(event(From::At))
+        .expr(event(From::FromStatus))
+        .expr(event(From::ToStatus))
+        .expr(event(From::Reason))
+        .expr(event(From::Cause))
+        .expr(event(From::Kind))
+        .from(vm_event::Entity)
+        .inner_join(
+            vm::Entity,
+            Expr::col((vm::Entity, vm::Column::Id)).equals((vm_event::Entity, From::VmId)),
+        )
+        .and_where(event(From::VmId).eq(id))
+        .to_owned();
+    let mut insert = Query::insert();
+    insert.into_table(deleted_vm_event::Entity).columns([
+        To::VmId,
+        To::VmName,
+        To::Seq,
+        To::At,
+        To::FromStatus,
+        To::ToStatus,
+        To::Reason,
+        To::Cause,
+        To::Kind,
+    ]);
+    insert
+        .select_from(select)
+        .map_err(|err| query(DbErr::Custom(err.to_string())))?;
+    tx.execute(&insert).await.map_err(query)?;
+    Ok(())
 }
 
 async fn update_in(

@@ -78,17 +78,18 @@ fn exit_during_an_outage(db: Db, exit: Exit) {
     wait_for_refusal(&daemon, refusing.reason());
     // Every change is on disk before the daemon dies, not only in its memory.
     let journaled = wait_until(Duration::from_secs(10), || {
-        (4..=9).all(|seq| journaled_seqs(&daemon).contains(&seq))
+        (7..=12).all(|seq| journaled_seqs(&daemon).contains(&seq))
     });
     assert!(journaled, "journaled: {:?}", journaled_seqs(&daemon));
-    let seen = live.wait_for_stdout("9 events", Duration::from_secs(10), |out| {
-        out.lines().count() >= 9
+    // bad defined, its drive added, fw defined (1-3), then state changes.
+    let seen = live.wait_for_stdout("12 events", Duration::from_secs(10), |out| {
+        out.lines().count() >= 12
     });
     let seen: Vec<Value> = seen
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(seqs(&seen), (1..=9).collect::<Vec<_>>());
+    assert_eq!(seqs(&seen), (1..=12).collect::<Vec<_>>());
 
     match exit {
         Exit::Term => {
@@ -128,18 +129,18 @@ fn exit_during_an_outage(db: Db, exit: Exit) {
     history.sort_by_key(|e| e["seq"].as_u64());
     assert_eq!(
         seqs(&history),
-        (1..=10).collect::<Vec<_>>(),
+        (4..=13).collect::<Vec<_>>(),
         "no gap, no repeat"
     );
     assert_eq!(
         &history[..9],
-        &seen[..],
+        &seen[3..],
         "what subscribers saw is what is stored"
     );
     assert_eq!(daemon.transitions("bad"), expected_cycles(2));
 
     // `--since` skips nothing across the exit.
-    let since = daemon.crv_background(Via::Unix, &["--json", "events", "--since", "4"]);
+    let since = daemon.crv_background(Via::Unix, &["--json", "events", "--since", "7"]);
     let replayed = since.wait_for_stdout("6 events", Duration::from_secs(10), |out| {
         out.lines().count() >= 6
     });
@@ -147,7 +148,7 @@ fn exit_during_an_outage(db: Db, exit: Exit) {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(seqs(&replayed), (5..=10).collect::<Vec<_>>());
+    assert_eq!(seqs(&replayed), (8..=13).collect::<Vec<_>>());
     daemon.crv(&["vm", "reset", "fw"]).ok();
 }
 

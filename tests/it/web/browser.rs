@@ -14,9 +14,9 @@ use serde_json::json;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const QUICK: Duration = Duration::from_secs(10);
+pub(super) const QUICK: Duration = Duration::from_secs(10);
 /// The issue's bound for an event to show on the page.
-const LIVE: Duration = Duration::from_secs(1);
+pub(super) const LIVE: Duration = Duration::from_secs(1);
 
 const TERMINAL_TEXT: &str = "const t = window.corvusTerminal; if (!t) return ''; \
     const b = t.buffer.active; let s = ''; \
@@ -32,14 +32,14 @@ fn epoch_ms() -> f64 {
 }
 
 /// A script answering the state the list shows for `vm` ('' for no row).
-fn badge(vm: &str) -> String {
+pub(super) fn badge(vm: &str) -> String {
     format!(
         "const b = document.querySelector('tr[data-name=\"{vm}\"] .badge'); return b ? b.textContent : '';"
     )
 }
 
 /// A script answering whether the list shows `vm` in `state`.
-fn badge_is(vm: &str, state: &str) -> String {
+pub(super) fn badge_is(vm: &str, state: &str) -> String {
     format!("return (() => {{ {} }})() === '{state}';", badge(vm))
 }
 

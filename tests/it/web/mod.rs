@@ -2,5 +2,6 @@
 //! real HTTP, and the page in a real browser.
 
 mod browser;
+mod browser_definitions;
 mod http;
 mod https;

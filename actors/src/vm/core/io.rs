@@ -3,7 +3,7 @@
 
 use super::{BootState, RunState, Trigger, View};
 use crate::vm::Origin;
-use corvus_protocol::{EventCause, VmState, WireError};
+use corvus_protocol::{EventCause, EventKind, VmState, WireError};
 use corvus_qemu::{ExitInfo, QmpEvent, Signal};
 use std::time::Duration;
 
@@ -80,8 +80,17 @@ pub enum Input {
     Autostart,
     /// `--stop-vms-on-exit`: a graceful stop on the daemon's behalf.
     DaemonStop,
-    /// The definition is gone from the database.
-    Deleted,
+    /// The definition is gone from the database, at `origin`'s request.
+    Deleted {
+        origin: Origin,
+    },
+    /// The database took a change of the definition that `origin`'s
+    /// `command` asked for; `change` says what it was.
+    Redefined {
+        command: &'static str,
+        change: String,
+        origin: Origin,
+    },
     /// The supervisor gave up on this VM's actors.
     Quarantine {
         reason: String,
@@ -219,11 +228,13 @@ pub enum Effect {
     },
 }
 
-/// A state event: why, and who caused it.
+/// An event: why, who caused it, and whether the state or the definition
+/// changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub reason: String,
     pub cause: EventCause,
+    pub kind: EventKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +270,22 @@ impl Transition {
         self.event = Some(Event {
             reason: reason.into(),
             cause,
+            kind: EventKind::State,
+        });
+        self
+    }
+
+    /// The state stays; the definition changed (or is gone).
+    pub(super) fn redefined(
+        mut self,
+        kind: EventKind,
+        reason: impl Into<String>,
+        cause: EventCause,
+    ) -> Transition {
+        self.event = Some(Event {
+            reason: reason.into(),
+            cause,
+            kind,
         });
         self
     }

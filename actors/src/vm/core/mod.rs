@@ -24,7 +24,7 @@ pub use io::{Adoption, Command, Effect, Event, Input, QmpOp, Timer, Transition};
 pub use refusal::Refusal;
 pub use run_state::RunState;
 
-use corvus_protocol::VmState;
+use corvus_protocol::{EventKind, VmState};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -84,7 +84,18 @@ fn decide(view: &View<'_>, input: Input) -> Result<Transition, Refusal> {
         Input::Command { command, origin } => commands::command(view, command, origin),
         Input::Autostart => Ok(commands::autostart(view)),
         Input::DaemonStop => Ok(commands::daemon_stop(view)),
-        Input::Deleted => Ok(Transition::stay(view).with(Effect::CancelRestart)),
+        Input::Deleted { origin } => Ok(Transition::stay(view)
+            .redefined(
+                EventKind::Deleted,
+                "definition removed",
+                origin.cause("vm delete"),
+            )
+            .with(Effect::CancelRestart)),
+        Input::Redefined {
+            command,
+            change,
+            origin,
+        } => Ok(Transition::stay(view).redefined(EventKind::Edited, change, origin.cause(command))),
         Input::Quarantine { reason } => Ok(observed::quarantine(view, reason)),
         Input::Adopted(adoption) => Ok(observed::adopted(view, adoption)),
         Input::RestartDue { attempt, scheduled } => {

@@ -240,7 +240,8 @@ pub(super) fn of_boot(view: &View<'_>, current: &BootState, input: Input) -> Tra
         Input::Command { .. }
         | Input::Autostart
         | Input::DaemonStop
-        | Input::Deleted
+        | Input::Deleted { .. }
+        | Input::Redefined { .. }
         | Input::Quarantine { .. }
         | Input::Adopted(_)
         | Input::RestartDue { .. }

@@ -12,7 +12,8 @@ fn the_table_has_a_row_for_every_kind_of_input() {
         Input::Command { .. } => "command",
         Input::Autostart => "autostart",
         Input::DaemonStop => "daemon stop",
-        Input::Deleted => "deleted",
+        Input::Deleted { .. } => "deleted",
+        Input::Redefined { .. } => "redefined",
         Input::Quarantine { .. } => "quarantine",
         Input::Adopted(_) => "adopted",
         Input::Launched { .. } => "launched",
@@ -39,7 +40,7 @@ fn the_table_has_a_row_for_every_kind_of_input() {
         .collect();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds.len(), 23, "every input variant has a row: {kinds:?}");
+    assert_eq!(kinds.len(), 24, "every input variant has a row: {kinds:?}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! matter, and the input orders that used to be races.
 
 mod agent;
+mod definitions;
 mod invariants;
 mod save;
 mod sequences;

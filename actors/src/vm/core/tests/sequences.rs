@@ -168,7 +168,7 @@ fn a_stop_while_qemu_is_being_spawned_fails_the_start_and_terminates() {
 #[test]
 fn a_vm_deleted_while_a_restart_is_due_never_boots_again() {
     let mut vm = Fixture::Error.vm();
-    let deleted = ok(&mut vm, Input::Deleted);
+    let deleted = ok(&mut vm, Input::Deleted { origin: ORIGIN });
     assert!(has(&deleted, &Effect::CancelRestart));
     vm.deleted = true;
     let due = ok(

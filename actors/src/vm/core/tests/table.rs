@@ -134,7 +134,16 @@ pub(super) fn rows() -> Vec<Row> {
             || Input::DaemonStop,
             [ST, SP, SP, SP, SP, SP, ER, ER, SV, SD, RS],
         ),
-        ("deleted", || Input::Deleted, SAME),
+        ("deleted", || Input::Deleted { origin: ORIGIN }, SAME),
+        (
+            "redefined",
+            || Input::Redefined {
+                command: "vm edit",
+                change: "changed cpu_count".into(),
+                origin: ORIGIN,
+            },
+            SAME,
+        ),
         (
             "quarantine",
             || Input::Quarantine {
