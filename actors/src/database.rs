@@ -43,7 +43,7 @@ pub async fn open(
     notify.status(&format!("Connecting to the database {database}"));
     let store = Store::connect(&config.database).await?;
     notify.status("Locking the database");
-    let lock = store.lock(DEFAULT_LOCK_NAME).await?;
+    let lock = take_lock(&store).await?;
     notify.status("Applying database migrations");
     store.migrate().await?;
     let holder = LockHolder {
@@ -152,6 +152,47 @@ fn overlay(vms: &mut [StoredVm], records: &[StateRecord]) {
 }
 
 /// This host's name, for the lock row.
+/// How long a lock held by a dead daemon of this host is waited for.
+const DEAD_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The database lock. A PostgreSQL session of a daemon killed a moment ago
+/// ends only once the server notices, so a holder on this host whose
+/// process is gone is waited for (up to [`DEAD_HOLDER_WAIT`]) instead of
+/// being named as the daemon in the way.
+async fn take_lock(store: &Store) -> Result<DatabaseLock, corvus_storage::StorageError> {
+    let deadline = std::time::Instant::now() + DEAD_HOLDER_WAIT;
+    loop {
+        match store.lock(DEFAULT_LOCK_NAME).await {
+            Err(corvus_storage::StorageError::Locked {
+                holder: Some(holder),
+                ..
+            }) if std::time::Instant::now() < deadline
+                && holder.host == host_name().await
+                && !process_running(holder.pid).await =>
+            {
+                info!(
+                    pid = holder.pid,
+                    "the database lock is still held for a dead daemon of this host; waiting for its session to end"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Alive, not merely unreaped (a zombie holds no session).
+async fn process_running(pid: u32) -> bool {
+    tokio::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .await
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(") ")?.1.chars().next()?;
+            Some(state != 'Z' && state != 'X')
+        })
+        .unwrap_or(false)
+}
+
 async fn host_name() -> String {
     tokio::fs::read_to_string("/proc/sys/kernel/hostname")
         .await
