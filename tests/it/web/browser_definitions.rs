@@ -115,6 +115,7 @@ fn the_page_follows_vms_defined_edited_and_deleted_elsewhere() {
         "return [...document.querySelectorAll('select[name=image] option')].some((o) => o.value === 'base')",
     );
     browser.type_into("input[name=name]", "formed");
+    browser.type_into("input[name=forward]", "tcp:2299:22");
     browser.run(
         "const s = document.querySelector('select[name=image]'); s.value = 'base'; \
          const c = document.querySelector('input[name=cpu_count]'); c.value = '2';",
@@ -125,6 +126,12 @@ fn the_page_follows_vms_defined_edited_and_deleted_elsewhere() {
         "formed's page",
         QUICK,
         "return location.hash === '#/vm/formed' && document.querySelector('section.tab')?.textContent.includes('virtio')",
+    );
+    // Its NIC, with the forward, in the page's table of NICs.
+    browser.wait_for(
+        "the forward on formed's page",
+        QUICK,
+        "return [...document.querySelectorAll('section.tab td')].some((td) => td.textContent === 'tcp:127.0.0.1:2299→22')",
     );
     let formed = daemon.show("formed");
     assert_eq!(
