@@ -17,6 +17,7 @@ mod m20261207_000200_add_cloud_init;
 mod m20261207_000300_create_network;
 mod m20261207_000302_add_nic_network;
 mod m20261207_000400_create_web_session;
+mod m20261207_000600_add_vm_hotplug_slots;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000300_create_network::Migration),
             Box::new(m20261207_000302_add_nic_network::Migration),
             Box::new(m20261207_000400_create_web_session::Migration),
+            Box::new(m20261207_000600_add_vm_hotplug_slots::Migration),
         ]
     }
 }

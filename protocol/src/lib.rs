@@ -42,8 +42,8 @@ pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};
 pub use message::{ClientMessage, DaemonStatus, Request, Response, ServerMessage, StateCount};
 pub use model::{
-    DriveInfo, DriveSpec, NicInfo, NicSpec, RuntimePaths, ShareInfo, ShareSpec, VmChanges, VmInfo,
-    VmRef, VmSpec,
+    DEFAULT_HOTPLUG_SLOTS, DriveInfo, DriveSpec, NicInfo, NicSpec, RuntimePaths, ShareInfo,
+    ShareSpec, VmChanges, VmInfo, VmRef, VmSpec,
 };
 pub use network::{NetworkInfo, NetworkNic, NetworkRef, NetworkSpec};
 pub use parts::PART_BYTES;
@@ -53,7 +53,7 @@ pub use stats::{
 };
 
 /// Bumped whenever a message changes shape; client and daemon must agree.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Where the daemon listens unless told otherwise: `$XDG_RUNTIME_DIR/corvus/corvus.sock`,
 /// or `/run/corvus/corvus.sock` for root without `XDG_RUNTIME_DIR`.

@@ -26,6 +26,7 @@ fn spec(name: &str) -> VmSpec {
         guest_agent: None,
         cloud_init: None,
         forwards: Vec::new(),
+        hotplug_slots: None,
     }
 }
 

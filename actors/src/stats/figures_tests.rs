@@ -66,6 +66,7 @@ fn info() -> Arc<VmInfo> {
         agent: corvus_protocol::AgentStatus::Off,
         ip_addresses: Vec::new(),
         cloud_init: None,
+        hotplug_slots: 0,
     })
 }
 

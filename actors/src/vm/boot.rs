@@ -31,6 +31,9 @@ pub struct Boot {
     /// What the guest agent last did this boot (`vm show`'s `agent` and
     /// `ip_addresses`); a new boot starts unknown.
     pub agent: super::agent::AgentSeen,
+    /// Live unplugs waiting for the guest's consent (`DEVICE_DELETED`), by
+    /// device id; dropped with the boot, which tells them QEMU is gone.
+    pub unplugs: Vec<(String, tokio::sync::oneshot::Sender<()>)>,
     /// Exit watchers: they reap, so they outlive the boot when it ends.
     watchers: Vec<JoinHandle<()>>,
     /// The launch, QMP connection and event pump: they end with the boot.
@@ -49,6 +52,7 @@ impl Boot {
             starts: Vec::new(),
             resets: Vec::new(),
             agent: super::agent::AgentSeen::default(),
+            unplugs: Vec::new(),
             watchers: Vec::new(),
             tasks: Vec::new(),
         }

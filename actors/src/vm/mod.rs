@@ -16,6 +16,8 @@ mod definition;
 pub(crate) mod errors;
 mod launch;
 mod outbox;
+mod plug;
+mod plug_tasks;
 mod qmp_tasks;
 mod record;
 mod restart;
@@ -40,6 +42,7 @@ pub use access::{Attachment, describe as describe_channel};
 pub use agent::timeout as agent_timeout;
 pub(crate) use definition::{MAC_ATTEMPTS, generated_mac};
 pub use errors::BootError;
+pub use plug::detach_timeout;
 pub use stats::QmpFigures;
 
 pub type VmActorRef = ActorRef<VmMsg>;
@@ -52,9 +55,9 @@ pub enum VmCommand {
     Edit(VmChanges),
     Delete,
     AddDrive(DriveSpec),
-    RemoveDrive(i64),
+    RemoveDrive { id: i64, timeout_secs: Option<u32> },
     AddNic(NicSpec),
-    RemoveNic(i64),
+    RemoveNic { id: i64, timeout_secs: Option<u32> },
     AddShare(ShareSpec),
     RemoveShare(i64),
     Start,
@@ -175,6 +178,18 @@ pub enum VmMsg {
         answered: bool,
         addresses: Option<Vec<String>>,
     },
+    /// A live drive or NIC change's outcome in QEMU, with the command's reply.
+    Plugged {
+        origin: Origin,
+        verb: &'static str,
+        result: Result<core::Confirmed, WireError>,
+        reply: Reply,
+    },
+    /// A re-adopted QEMU's devices, compared with the definition.
+    Reconciled {
+        boot: u64,
+        mismatch: core::Mismatch,
+    },
     /// The stats collector asks for this boot's QMP figures; a task answers
     /// `reply` directly, within `deadline` (see `stats.rs`).
     SampleQmp {
@@ -213,6 +228,9 @@ pub struct VmActorState {
     /// A definition write is in flight: commands wait behind it, so that
     /// each sees the definition the one before it left.
     writing: bool,
+    /// A live drive or NIC change is under way in QEMU; commands wait
+    /// behind it too (a reset does not).
+    plugging: bool,
     deferred: VecDeque<(VmCommand, Origin, Reply)>,
     /// Deferred commands are being run (they may defer again).
     replaying: bool,
@@ -256,6 +274,7 @@ impl Actor for VmActor {
             restarts: restart::Restarts::default(),
             holders: access::Holders::default(),
             writing: false,
+            plugging: false,
             deferred: VecDeque::new(),
             replaying: false,
             settle_waiters: Vec::new(),
@@ -341,7 +360,19 @@ impl VmActorState {
                 self.step(myself, input, reply);
                 return;
             }
-            VmMsg::Qmp { boot, event } => Input::Qmp { boot, event },
+            VmMsg::Qmp { boot, event } => {
+                if let corvus_qemu::QmpEvent::DeviceDeleted { device } = &event {
+                    self.device_deleted(device);
+                }
+                Input::Qmp { boot, event }
+            }
+            VmMsg::Plugged {
+                origin,
+                verb,
+                result,
+                reply,
+            } => return self.plugged(myself, origin, verb, result, reply),
+            VmMsg::Reconciled { boot, mismatch } => Input::Reconciled { boot, mismatch },
             VmMsg::QmpClosed { boot } => {
                 self.qmp_down(boot);
                 Input::QmpClosed { boot }

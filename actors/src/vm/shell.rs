@@ -13,6 +13,15 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+/// The work a command goes on to once the core let it through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handoff {
+    /// A definition change or an attachment.
+    Proceed,
+    /// A drive or NIC change on the running QEMU.
+    Plug,
+}
+
 impl VmActorState {
     pub(super) fn view(&self) -> View<'_> {
         View {
@@ -36,13 +45,14 @@ impl VmActorState {
     /// Runs one input through the core and carries out what it decided.
     /// `reply` answers the command (or QMP request) the input came from;
     /// it is handed back when the core lets the command proceed to work
-    /// the shell does itself (a definition change, an attachment).
+    /// the shell does itself (a definition change, an attachment, a live
+    /// device change), with which of them.
     pub(super) fn step(
         &mut self,
         myself: &VmActorRef,
         input: Input,
         reply: Option<Reply>,
-    ) -> Option<Reply> {
+    ) -> Option<(Reply, Handoff)> {
         let command = match &input {
             Input::Command { command, .. } => Some(command.clone()),
             _ => None,
@@ -64,7 +74,7 @@ impl VmActorState {
         myself: &VmActorRef,
         transition: Transition,
         mut reply: Option<Reply>,
-    ) -> Option<Reply> {
+    ) -> Option<(Reply, Handoff)> {
         let Transition {
             next,
             boot,
@@ -109,11 +119,12 @@ impl VmActorState {
             .then(|| self.persist(recorded));
         self.publish();
 
-        let mut proceed = false;
+        let mut proceed = None;
         let mut outbox = Outbox::default();
         for effect in effects {
             match effect {
-                Effect::Proceed => proceed = true,
+                Effect::Proceed => proceed = Some(Handoff::Proceed),
+                Effect::Plug => proceed = Some(Handoff::Plug),
                 effect => self.perform(myself, effect, &mut reply, &mut ended, &mut outbox),
             }
         }
@@ -124,7 +135,7 @@ impl VmActorState {
         self.replay_deferred(myself);
         let handed_back = match reply {
             // The core let the command through to the shell's own work.
-            Some(reply) if proceed => Some(reply),
+            Some(reply) if let Some(handoff) = proceed => Some((reply, handoff)),
             Some(reply) => {
                 outbox.push(reply, Ok(self.info_reply()));
                 None
@@ -263,7 +274,12 @@ impl VmActorState {
             }
             Effect::CancelRestart => self.restarts.cancel(),
             // Handled by `apply`, which hands the reply back.
-            Effect::Proceed => {}
+            Effect::Proceed | Effect::Plug => {}
+            Effect::Record(confirmed) => match reply.take() {
+                Some(waiting) => self.record(myself, confirmed, waiting),
+                None => warn!(?confirmed, "a confirmed device change without its reply"),
+            },
+            Effect::ReconcileDevices => self.reconcile_devices(myself),
             Effect::AgentShutdown => {
                 if let Some(boot) = self.boot.as_ref() {
                     super::agent::shutdown(
@@ -313,7 +329,7 @@ impl VmActorState {
     /// before it left, and a command right after an actor's respawn is not
     /// refused for want of a QMP session that is a moment away.
     pub(super) fn busy(&self) -> bool {
-        self.writing || self.adopting()
+        self.writing || self.plugging || self.adopting()
     }
 
     /// Runs the commands that waited, once nothing holds them back.

@@ -1,6 +1,7 @@
 //! The core's vocabulary: every input a VM can receive, the effects the
 //! shell carries out, and the transition that pairs a next state with them.
 
+use super::devices::{Confirmed, Live, Mismatch};
 use super::{BootState, RunState, Trigger, View};
 use crate::vm::Origin;
 use corvus_protocol::{EventCause, VmState, WireError};
@@ -25,6 +26,12 @@ pub enum Command {
     Access {
         what: String,
     },
+    /// A drive or NIC added or removed: a definition change when the VM is
+    /// stopped, a hot plug (if `live` allows it) while QEMU runs.
+    Device {
+        what: &'static str,
+        live: Live,
+    },
 }
 
 impl Command {
@@ -36,6 +43,7 @@ impl Command {
             Command::Reset => "reset",
             Command::Define { .. } => "change",
             Command::Access { .. } => "attach to",
+            Command::Device { .. } => "change",
         }
     }
 }
@@ -148,6 +156,17 @@ pub enum Input {
         boot: u64,
         result: Result<(), String>,
     },
+    /// QEMU's answer to a live drive or NIC change (`verb` as typed).
+    Plugged {
+        origin: Origin,
+        verb: &'static str,
+        result: Result<Confirmed, WireError>,
+    },
+    /// A re-adopted QEMU's devices compared with the definition.
+    Reconciled {
+        boot: u64,
+        mismatch: Mismatch,
+    },
 }
 
 /// Timers the shell arms; each comes back as the input of the same name.
@@ -198,6 +217,14 @@ pub enum Effect {
     RemoveTaps {
         boot: u64,
     },
+    /// Carry out the drive or NIC change on the running QEMU (a task that
+    /// reports back as `Plugged`).
+    Plug,
+    /// Write the change QEMU confirmed to the definition, then answer.
+    Record(Confirmed),
+    /// Compare the re-adopted QEMU's devices with the definition (a task
+    /// that reports back as `Reconciled`).
+    ReconcileDevices,
 }
 
 /// A state event: why, and who caused it.

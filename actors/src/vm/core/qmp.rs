@@ -71,12 +71,18 @@ pub(super) fn qmp_ready(view: &View<'_>, mut next: Transition, status: RunState)
     } else {
         reason
     };
-    if view.status == state {
+    let next = if view.status == state {
         next
     } else {
         next.to(state, reason, cause)
     }
-    .with(Effect::AnswerStarts(Ok(())))
+    .with(Effect::AnswerStarts(Ok(())));
+    if adopted {
+        // Devices may have come or gone while no daemon was watching.
+        next.with(Effect::ReconcileDevices)
+    } else {
+        next
+    }
 }
 
 pub(super) fn qmp_done(
@@ -168,6 +174,7 @@ pub(super) fn qmp_event(view: &View<'_>, mut next: Transition, event: QmpEvent) 
         | QmpEvent::Resume
         | QmpEvent::Powerdown
         | QmpEvent::Reset { .. }
+        | QmpEvent::DeviceDeleted { .. }
         | QmpEvent::Other { .. }
         | QmpEvent::Lagged { .. } => next,
     }

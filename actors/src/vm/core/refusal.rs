@@ -20,6 +20,14 @@ pub enum Refusal {
         connecting: bool,
     },
     Deleted,
+    /// This drive or NIC change cannot be made while QEMU runs, and why.
+    NeedsStop {
+        reason: String,
+    },
+    /// The change would give QEMU an image another drive already has.
+    InUse {
+        reason: String,
+    },
 }
 
 impl Refusal {
@@ -33,6 +41,7 @@ impl Refusal {
                 "QEMU's QMP connection for VM '{vm}' is gone; use `crv vm reset {vm}`"
             )),
             Refusal::Deleted => crate::vm::errors::deleted(vm),
+            Refusal::InUse { .. } => WireError::conflict(self.message(vm, state, command)),
             _ => WireError::transition(state, self.message(vm, state, command)),
         }
     }
@@ -58,7 +67,7 @@ impl Refusal {
             },
             Refusal::NotStopped => {
                 let what = match command {
-                    Command::Define { what } => what,
+                    Command::Define { what } | Command::Device { what, .. } => what,
                     _ => "change it",
                 };
                 let way_out = match state {
@@ -76,6 +85,10 @@ impl Refusal {
             }
             Refusal::NoQmp { .. } => format!("QEMU's QMP connection for VM '{vm}' is not usable"),
             Refusal::Deleted => format!("VM '{vm}' was deleted"),
+            Refusal::NeedsStop { reason } => format!(
+                "cannot do this while VM '{vm}' is {state}: {reason}; stop it first with `crv vm stop {vm}`"
+            ),
+            Refusal::InUse { reason } => format!("VM '{vm}' {reason}"),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! matter, and the input orders that used to be races.
 
 mod agent;
+mod devices;
 mod invariants;
 mod sequences;
 mod table;

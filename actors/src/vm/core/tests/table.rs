@@ -24,6 +24,12 @@ const SAME: [Outcome; 8] = [ST, SG, SG, RU, PA, SP, ER, ER];
 pub(super) type Row = (&'static str, fn() -> Input, [Outcome; 8]);
 
 pub(super) fn rows() -> Vec<Row> {
+    let mut rows = lifecycle_rows();
+    rows.extend(super::devices::rows());
+    rows
+}
+
+fn lifecycle_rows() -> Vec<Row> {
     use Refusal::*;
     vec![
         (
