@@ -38,6 +38,7 @@ mod faults;
 mod foundation;
 mod handshake;
 mod hardening;
+mod hotplug;
 mod lifecycle;
 mod limits;
 mod network_taps;
