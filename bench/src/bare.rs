@@ -130,6 +130,12 @@ impl BareQemu {
         Ok(latency)
     }
 
+    /// A QMP command with arguments; its `return` value.
+    pub fn execute_with(&mut self, command: &str, arguments: Value) -> anyhow::Result<Value> {
+        let qmp = self.qmp.as_mut().context("no QMP session")?;
+        qmp.execute_with(command, arguments)
+    }
+
     fn exited(&mut self) -> Option<String> {
         let status = self.child.try_wait().ok().flatten()?;
         let stderr = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -220,6 +226,19 @@ impl Qmp {
     /// Runs a command and returns its `return` value; events in between are skipped.
     fn execute(&mut self, command: &str) -> anyhow::Result<Value> {
         self.send(command)?;
+        self.reply_to(command)
+    }
+
+    fn execute_with(&mut self, command: &str, arguments: Value) -> anyhow::Result<Value> {
+        let mut line = json!({ "execute": command, "arguments": arguments }).to_string();
+        line.push('\n');
+        self.writer
+            .write_all(line.as_bytes())
+            .with_context(|| format!("Cannot send QMP `{command}`"))?;
+        self.reply_to(command)
+    }
+
+    fn reply_to(&mut self, command: &str) -> anyhow::Result<Value> {
         loop {
             let message = self.read()?;
             if let Some(value) = message.get("return") {

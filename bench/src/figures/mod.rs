@@ -1,12 +1,13 @@
 //! The eight figures of issue 9, the disk import of issue 14 (9), the
 //! /metrics scrape of issue 20 (10), remote access over TLS (issue 18,
-//! 11) and a cloud image to a shell (issue 15, 12). Each module measures Corvus and its baseline interleaved in one
+//! 11), a cloud image to a shell (issue 15, 12) and hot attach (issue 16, 14). Each module measures Corvus and its baseline interleaved in one
 //! loop (the order alternates between iterations), so that the machine's
 //! noise falls on both alike.
 
 mod cloud;
 mod disks;
 mod events;
+mod hotplug;
 mod lifecycle;
 mod lists;
 mod memory;
@@ -54,6 +55,8 @@ pub struct Plan {
     /// Figure 12: whole cloud-guest boots per side (~30 s each under TCG);
     /// none in `--quick`, which must stay CI-sized.
     pub cloud_boot_rounds: usize,
+    /// Figure 14: (boots, hot attaches per boot) per side.
+    pub hotplug: (usize, usize),
 }
 
 impl Plan {
@@ -74,6 +77,7 @@ impl Plan {
             import_iterations: 10,
             metrics_iterations: 50,
             cloud_boot_rounds: 3,
+            hotplug: (5, 8),
         }
     }
 
@@ -95,6 +99,7 @@ impl Plan {
             import_iterations: 2,
             metrics_iterations: 10,
             cloud_boot_rounds: 0,
+            hotplug: (2, 4),
         }
     }
 }
@@ -194,6 +199,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     }
     if bench.wants(12) && bench.plan.cloud_boot_rounds > 0 {
         cloud::run(bench).await?;
+    }
+    if bench.wants(14) {
+        hotplug::run(bench).await?;
     }
     bench.report.rows.sort_by_key(|r| r.figure);
     progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));
