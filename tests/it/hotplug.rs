@@ -275,5 +275,16 @@ fn drives_and_nics_come_and_go_while_the_guest_runs() {
         .fails(1, "the guest did not release disk");
     let vm = daemon.crv(&["--json", "vm", "show", "hp"]).json();
     assert!(drive_ids(&vm).contains(&late), "{vm:#}");
+    // Resumed, the guest lets go after all; a second detach finishes the
+    // job rather than failing on a device QEMU no longer has.
+    daemon.crv(&["vm", "start", "hp"]).ok();
+    wait_for_guest(&daemon, id, "the late unplug", |blocks, _| {
+        !has(blocks, "vdb")
+    });
+    daemon
+        .crv(&["vm", "drive", "remove", "hp", &late.to_string()])
+        .ok();
+    let vm = daemon.crv(&["--json", "vm", "show", "hp"]).json();
+    assert!(!drive_ids(&vm).contains(&late), "{vm:#}");
     daemon.crv(&["vm", "reset", "hp"]).ok();
 }

@@ -32,8 +32,15 @@ pub enum PlugError {
         timeout.as_secs()
     )]
     NotReleased { device: String, timeout: Duration },
+    /// Boxed: the tap's error is by far the largest.
     #[error(transparent)]
-    Network(#[from] vm_link::PlugError),
+    Network(Box<vm_link::PlugError>),
+}
+
+impl From<vm_link::PlugError> for PlugError {
+    fn from(error: vm_link::PlugError) -> PlugError {
+        PlugError::Network(Box::new(error))
+    }
 }
 
 impl From<PlugError> for WireError {
@@ -226,9 +233,16 @@ async fn unplug(
     released: oneshot::Receiver<()>,
     timeout: Duration,
 ) -> Result<(), PlugError> {
-    qmp.device_del(device)
-        .await
-        .map_err(qemu(format!("unplug {device}")))?;
+    match qmp.device_del(device).await {
+        Ok(()) => {}
+        // An earlier unplug timed out here but the guest let go later: QEMU
+        // dropped the device then, so this detach only has the rest to do.
+        Err(QmpError::Refused { class, .. }) if class == "DeviceNotFound" => {
+            tracing::info!(device, "already gone from QEMU (a late unplug)");
+            return Ok(());
+        }
+        Err(source) => return Err(qemu(format!("unplug {device}"))(source)),
+    }
     match tokio::time::timeout(timeout, released).await {
         Ok(Ok(())) => Ok(()),
         // The actor dropped the waiter: QEMU is gone, and the device with it.
