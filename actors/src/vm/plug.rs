@@ -1,10 +1,10 @@
 //! Drive and NIC changes on a running VM, in the shell: whether a change
 //! can be plugged live (the core decides with that), the task that makes
 //! it in QEMU, the write of what QEMU confirmed, the guest's consent to an
-//! unplug (`DEVICE_DELETED`, forwarded to the waiting task), and the
-//! comparison of a re-adopted QEMU's devices with the definition.
+//! unplug (`DEVICE_DELETED`, forwarded to the waiting task). After a
+//! daemon restart, `reconcile.rs` compares QEMU's devices with the rows.
 
-use super::core::{Confirmed, DETACH_TIMEOUT, Input, Live, Mismatch};
+use super::core::{Confirmed, DETACH_TIMEOUT, Input, Live};
 use super::definition::{Written, drive_info, generated_mac};
 use super::plug_tasks::PlugContext;
 use super::{Origin, Reply, VmActorRef, VmActorState, VmCommand, VmMsg};
@@ -209,77 +209,6 @@ impl VmActorState {
             }
             .in_current_span(),
         );
-    }
-
-    /// Compares a re-adopted QEMU's devices with the definition (a task).
-    pub(super) fn reconcile_devices(&self, myself: &VmActorRef) {
-        let Some((qmp, boot)) = self
-            .boot
-            .as_ref()
-            .and_then(|boot| boot.qmp.clone().map(|qmp| (qmp, boot.state.number)))
-        else {
-            return;
-        };
-        let expected: Vec<String> = pluggable_ids(&self.info);
-        let me = myself.clone();
-        tokio::spawn(
-            async move {
-                let present = match qmp.device_ids().await {
-                    Ok(ids) => ids,
-                    Err(err) => {
-                        tracing::warn!(%err, "cannot list the re-adopted QEMU's devices");
-                        return;
-                    }
-                };
-                let mismatch = compare(&expected, &present);
-                if mismatch != Mismatch::default() {
-                    tracing::warn!(
-                        ?mismatch,
-                        "the re-adopted QEMU's devices differ from the definition"
-                    );
-                }
-                let _ = me.cast(VmMsg::Reconciled { boot, mismatch });
-            }
-            .in_current_span(),
-        );
-    }
-}
-
-/// The QEMU device ids the definition's drives and NICs have.
-fn pluggable_ids(vm: &VmInfo) -> Vec<String> {
-    vm.drives
-        .iter()
-        .filter(|drive| drive.interface != DriveInterface::Pflash)
-        .map(|drive| names::drive_device_id(drive.id))
-        .chain(
-            vm.network_interfaces
-                .iter()
-                .map(|nic| names::nic_device_id(nic.id)),
-        )
-        .collect()
-}
-
-/// Corvus's own device ids are `disk<n>` and `nic<n>`; anything else in
-/// QEMU (ports, controllers, someone's `device_add` by hand) is not ours.
-fn compare(expected: &[String], present: &[String]) -> Mismatch {
-    let ours = |id: &&String| {
-        ["disk", "nic"].iter().any(|prefix| {
-            id.strip_prefix(prefix)
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
-    };
-    Mismatch {
-        missing: expected
-            .iter()
-            .filter(|id| !present.contains(id))
-            .cloned()
-            .collect(),
-        unknown: present
-            .iter()
-            .filter(ours)
-            .filter(|id| !expected.contains(id))
-            .cloned()
-            .collect(),
     }
 }
 
