@@ -62,11 +62,11 @@ pub fn build(vm: &VmInfo, images: &DriveImages, paths: &VmPaths, accel: Accel) -
     let mut ports = PortAllocator::default();
     drives::add(&mut args, &vm.drives, images, &mut ports);
     nics::add(&mut args, &vm.network_interfaces, &mut ports);
+    shares::add(&mut args, vm, paths);
+    guest::add(&mut args, vm, paths, &mut ports);
     for n in 0..vm.hotplug_slots {
         args.pair("-device", render(&ports.next(&hotplug_port(n))));
     }
-    shares::add(&mut args, vm, paths);
-    guest::add(&mut args, vm, paths);
     args.into_vec()
 }
 
