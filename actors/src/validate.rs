@@ -12,6 +12,9 @@ pub const RAM_MB: std::ops::RangeInclusive<u64> = 16..=4_194_304;
 const STOP_TIMEOUT: std::ops::RangeInclusive<u32> = 1..=86_400;
 const MAX_RESTARTS: std::ops::RangeInclusive<u32> = 0..=1000;
 const RESTART_WINDOW: std::ops::RangeInclusive<u32> = 1..=86_400;
+/// Each slot is a PCIe root port on q35's root bus, which has 32 slots
+/// shared with the built-in devices and the VM's own devices.
+const HOTPLUG_SLOTS: std::ops::RangeInclusive<u32> = 0..=16;
 const NAME_MAX: usize = 64;
 /// virtio-fs limits a tag to 36 bytes.
 const TAG_MAX: usize = 36;
@@ -168,6 +171,9 @@ pub fn spec(spec: &VmSpec) -> Check {
     if let Some(w) = spec.restart_window_secs {
         in_range("--restart-window (seconds)", w, &RESTART_WINDOW)?;
     }
+    if let Some(slots) = spec.hotplug_slots {
+        in_range("--hotplug-slots", slots, &HOTPLUG_SLOTS)?;
+    }
     kernel_boot(
         spec.kernel.as_deref(),
         spec.initrd.as_deref(),
@@ -199,6 +205,9 @@ pub fn changes(changes: &VmChanges) -> Check {
     }
     if let Some(w) = changes.restart_window_secs {
         in_range("--restart-window (seconds)", w, &RESTART_WINDOW)?;
+    }
+    if let Some(slots) = changes.hotplug_slots {
+        in_range("--hotplug-slots", slots, &HOTPLUG_SLOTS)?;
     }
     Ok(())
 }

@@ -178,6 +178,12 @@ impl BareQemu {
         Ok(started.elapsed())
     }
 
+    /// A QMP command with arguments; its `return` value.
+    pub fn execute_with(&mut self, command: &str, arguments: Value) -> anyhow::Result<Value> {
+        let qmp = self.qmp.as_mut().context("no QMP session")?;
+        qmp.execute_with(command, arguments)
+    }
+
     fn exited(&mut self) -> Option<String> {
         let status = self.child.try_wait().ok().flatten()?;
         let stderr = std::fs::read_to_string(&self.log).unwrap_or_default();

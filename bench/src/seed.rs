@@ -27,6 +27,7 @@ pub fn spec(name: &str) -> VmSpec {
         guest_agent: None,
         cloud_init: None,
         forwards: Vec::new(),
+        hotplug_slots: None,
     }
 }
 

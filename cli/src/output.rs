@@ -175,6 +175,7 @@ pub fn vm_show(vm: &VmInfo) {
             "autostart",
             if vm.autostart { "yes" } else { "no" }.to_owned(),
         ),
+        ("hotplug slots", vm.hotplug_slots.to_string()),
         ("kernel", opt(&vm.kernel)),
         ("initrd", opt(&vm.initrd)),
         ("cmdline", opt(&vm.cmdline)),

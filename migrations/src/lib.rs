@@ -17,6 +17,7 @@ mod m20261207_000200_add_cloud_init;
 mod m20261207_000300_create_network;
 mod m20261207_000302_add_nic_network;
 mod m20261207_000400_create_web_session;
+mod m20261207_000600_add_vm_hotplug_slots;
 mod m20261207_000610_add_vm_event_kind;
 mod m20261207_000611_create_deleted_vm_event;
 mod m20261207_000700_create_network_event;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000300_create_network::Migration),
             Box::new(m20261207_000302_add_nic_network::Migration),
             Box::new(m20261207_000400_create_web_session::Migration),
+            Box::new(m20261207_000600_add_vm_hotplug_slots::Migration),
             Box::new(m20261207_000610_add_vm_event_kind::Migration),
             Box::new(m20261207_000611_create_deleted_vm_event::Migration),
             Box::new(m20261207_000700_create_network_event::Migration),

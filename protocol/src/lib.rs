@@ -42,8 +42,8 @@ pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};
 pub use message::{ClientMessage, DaemonStatus, Request, Response, ServerMessage, StateCount};
 pub use model::{
-    DriveInfo, DriveSpec, NicInfo, NicSpec, RuntimePaths, ShareInfo, ShareSpec, VmChanges, VmInfo,
-    VmRef, VmSpec,
+    DEFAULT_HOTPLUG_SLOTS, DriveInfo, DriveSpec, NicInfo, NicSpec, RuntimePaths, ShareInfo,
+    ShareSpec, VmChanges, VmInfo, VmRef, VmSpec,
 };
 pub use network::{NetworkEvent, NetworkInfo, NetworkNic, NetworkRef, NetworkSpec};
 pub use parts::PART_BYTES;

@@ -85,14 +85,19 @@ pub enum Request {
     DeleteVm {
         vm: VmRef,
     },
-    /// The VM must be stopped (for this and every other drive/NIC/share change).
+    /// The VM must be stopped for share changes; drives (virtio, scsi,
+    /// nvme) and NICs are also hot-plugged into a running or paused VM.
     AddDrive {
         vm: VmRef,
         drive: DriveSpec,
     },
+    /// On a running VM: unplugged, waiting up to `timeout_secs` (default
+    /// 30) for the guest to let go of the device.
     RemoveDrive {
         vm: VmRef,
         drive_id: i64,
+        #[serde(default)]
+        timeout_secs: Option<u32>,
     },
     AddNic {
         vm: VmRef,
@@ -101,6 +106,8 @@ pub enum Request {
     RemoveNic {
         vm: VmRef,
         nic_id: i64,
+        #[serde(default)]
+        timeout_secs: Option<u32>,
     },
     AddShare {
         vm: VmRef,

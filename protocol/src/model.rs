@@ -59,7 +59,14 @@ pub struct VmSpec {
     pub cloud_init: Option<CloudInitSpec>,
     /// Forwards for a user NIC added with the VM (`--forward`).
     pub forwards: Vec<Forward>,
+    /// Empty PCIe root ports for devices added while the VM runs; `None`
+    /// is [`DEFAULT_HOTPLUG_SLOTS`].
+    #[serde(default)]
+    pub hotplug_slots: Option<u32>,
 }
+
+/// Hotplug slots a VM gets unless told otherwise (`--hotplug-slots`).
+pub const DEFAULT_HOTPLUG_SLOTS: u32 = 4;
 
 /// A partial update from `crv vm edit`: `None` keeps the current value.
 /// For the optional text fields, `Some("")` clears the value.
@@ -79,6 +86,8 @@ pub struct VmChanges {
     pub initrd: Option<String>,
     pub cmdline: Option<String>,
     pub guest_agent: Option<bool>,
+    #[serde(default)]
+    pub hotplug_slots: Option<u32>,
 }
 
 impl VmChanges {
@@ -214,6 +223,9 @@ pub struct VmInfo {
     /// The guest's addresses as its agent last reported them (no loopback).
     pub ip_addresses: Vec<String>,
     pub cloud_init: Option<CloudInitInfo>,
+    /// Empty PCIe root ports QEMU gets at boot, for devices added live.
+    #[serde(default)]
+    pub hotplug_slots: u32,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 pub mod accel;
 pub mod cmdline;
+pub mod hotplug;
 pub mod img;
 pub mod paths;
 pub mod private_dir;

@@ -74,6 +74,7 @@ impl StoredVm {
             cmdline: vm.cmdline,
             last_error: vm.last_error,
             guest_agent: vm.guest_agent,
+            hotplug_slots: unsigned("vm.hotplug_slots", vm.hotplug_slots.into())?,
             agent: if vm.guest_agent {
                 AgentStatus::NotResponding
             } else {

@@ -78,6 +78,7 @@ impl Daemon {
                         guest_agent: None,
                         cloud_init: None,
                         forwards: Vec::new(),
+                        hotplug_slots: None,
                     };
                     async move { store.insert_vm(&spec).await.map(|_| ()) }
                 })

@@ -60,6 +60,7 @@ async fn suite(url: &str) {
             guest_agent: None,
             cloud_init: None,
             forwards: Vec::new(),
+            hotplug_slots: None,
         })
         .await
         .unwrap();

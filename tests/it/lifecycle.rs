@@ -119,11 +119,11 @@ fn reset_refusals_and_crashes(db: Db) {
             "--file",
             "/x.img",
             "--interface",
-            "virtio",
+            "ide",
         ])
-        .fails(1, "is running");
+        .fails(1, "is running: IDE and SATA drives");
     daemon
-        .crv(&["vm", "net", "add", "fw", "--type", "user"])
+        .crv(&["vm", "share", "add", "fw", "--path", "/tmp", "--tag", "t"])
         .fails(1, "is running");
     let reset = daemon.crv(&["--json", "vm", "reset", "fw"]).json();
     assert_eq!(

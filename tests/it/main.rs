@@ -39,6 +39,7 @@ mod faults;
 mod foundation;
 mod handshake;
 mod hardening;
+mod hotplug;
 mod lifecycle;
 mod limits;
 mod network_dhcp;

@@ -26,6 +26,7 @@ fn spec(name: &str) -> VmSpec {
         guest_agent: None,
         cloud_init: None,
         forwards: Vec::new(),
+        hotplug_slots: None,
     }
 }
 
@@ -116,6 +117,8 @@ async fn suite(url: &str) {
         .insert_share(db.vm.id, &share)
         .await
         .expect("the same tag on another VM is fine");
+
+    reserved_ids_are_never_handed_out_again(&store, web.vm.id).await;
 
     // Loading groups children under their VM, in id order.
     let all = store.load_vms().await.unwrap();
@@ -264,6 +267,58 @@ async fn suite(url: &str) {
     assert!(store.is_revoked("ff00").await.unwrap());
     assert!(!store.is_revoked("0a1c").await.unwrap());
     store.close().await;
+}
+
+/// A live attach names the device after an id taken before its row
+/// exists (issue 16): the id is the table's next, no insert reuses it, and
+/// the row can be written with it afterwards.
+async fn reserved_ids_are_never_handed_out_again(store: &Store, vm_id: i64) {
+    use corvus_storage::DeviceTable;
+    let drive = DriveSpec {
+        file_path: "/img/live.raw".into(),
+        interface: DriveInterface::Virtio,
+        format: DriveFormat::Raw,
+        media: DriveMedia::Disk,
+        read_only: false,
+        cache: None,
+        discard: false,
+        disk: None,
+    };
+    let before = store.insert_drive(vm_id, &drive, None).await.unwrap().id;
+    let reserved = store.reserve_id(DeviceTable::Drive).await.unwrap();
+    let second = store.reserve_id(DeviceTable::Drive).await.unwrap();
+    assert!(
+        reserved > before && second > reserved,
+        "{before} {reserved} {second}"
+    );
+    let after = store.insert_drive(vm_id, &drive, None).await.unwrap().id;
+    assert!(after > second, "an insert after reservations: {after}");
+    let row = store
+        .insert_drive_as(Some(reserved), vm_id, &drive, None)
+        .await
+        .unwrap();
+    assert_eq!(row.id, reserved);
+    let nic_id = store
+        .reserve_id(DeviceTable::NetworkInterface)
+        .await
+        .unwrap();
+    let nic = NicSpec {
+        nic_type: NicType::User,
+        host_device: None,
+        mac_address: None,
+        forwards: Vec::new(),
+        network: None,
+        ip_address: None,
+    };
+    let row = store
+        .insert_nic_as(Some(nic_id), vm_id, &nic, "52:54:00:00:00:77", None)
+        .await
+        .unwrap();
+    assert_eq!(row.id, nic_id);
+    for id in [before, after, reserved] {
+        assert!(store.delete_drive(vm_id, id).await.unwrap());
+    }
+    assert!(store.delete_nic(vm_id, nic_id).await.unwrap());
 }
 
 #[tokio::test]

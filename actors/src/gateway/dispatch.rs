@@ -78,9 +78,32 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
         Request::RemoveDrive {
             vm: target,
             drive_id,
-        } => vm(target, VmCommand::RemoveDrive(drive_id)).await,
+            timeout_secs,
+        } => {
+            vm(
+                target,
+                VmCommand::RemoveDrive {
+                    id: drive_id,
+                    timeout_secs,
+                },
+            )
+            .await
+        }
         Request::AddNic { vm: target, nic } => vm(target, VmCommand::AddNic(nic)).await,
-        Request::RemoveNic { vm: target, nic_id } => vm(target, VmCommand::RemoveNic(nic_id)).await,
+        Request::RemoveNic {
+            vm: target,
+            nic_id,
+            timeout_secs,
+        } => {
+            vm(
+                target,
+                VmCommand::RemoveNic {
+                    id: nic_id,
+                    timeout_secs,
+                },
+            )
+            .await
+        }
         Request::AddShare { vm: target, share } => vm(target, VmCommand::AddShare(share)).await,
         Request::RemoveShare {
             vm: target,
@@ -180,6 +203,12 @@ pub async fn forward(
         VmCommand::GuestExec(spec) => QUICK + crate::vm::agent_timeout(spec.timeout_secs),
         VmCommand::GuestInterfaces { timeout_secs } => {
             QUICK + crate::vm::agent_timeout(*timeout_secs)
+        }
+        // A live attach is a few QMP commands; TCG on a loaded host is slow.
+        VmCommand::AddDrive(_) | VmCommand::AddNic(_) => SLOW,
+        // The guest's deadline for letting go of the device comes first.
+        VmCommand::RemoveDrive { timeout_secs, .. } | VmCommand::RemoveNic { timeout_secs, .. } => {
+            SLOW + crate::vm::detach_timeout(*timeout_secs)
         }
         _ => QUICK,
     };

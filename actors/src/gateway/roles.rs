@@ -156,6 +156,7 @@ mod tests {
             Request::RemoveDrive {
                 vm: vm(),
                 drive_id: 1,
+                timeout_secs: None,
             },
             Request::ReloadRevocations,
         ];

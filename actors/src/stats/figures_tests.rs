@@ -66,6 +66,7 @@ fn info() -> Arc<VmInfo> {
         agent: corvus_protocol::AgentStatus::Off,
         ip_addresses: Vec::new(),
         cloud_init: None,
+        hotplug_slots: 0,
     })
 }
 
@@ -74,6 +75,7 @@ fn reading(start: Instant, secs: u64, pid: u32, n: u64) -> RawSample {
     let ticks = CpuTicks { user: n, system: n };
     let backend = |device: &str| BlockStats {
         device: device.into(),
+        node_name: String::new(),
         stats: BlockCounters {
             rd_bytes: n * 1000,
             wr_bytes: n * 2000,

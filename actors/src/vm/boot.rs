@@ -31,6 +31,12 @@ pub struct Boot {
     /// What the guest agent last did this boot (`vm show`'s `agent` and
     /// `ip_addresses`); a new boot starts unknown.
     pub agent: super::agent::AgentSeen,
+    /// Live unplugs waiting for the guest's consent (`DEVICE_DELETED`), by
+    /// device id; dropped with the boot, which tells them QEMU is gone.
+    pub unplugs: Vec<(String, tokio::sync::oneshot::Sender<()>)>,
+    /// A drive or NIC was attached or detached live this boot: QEMU's
+    /// devices no longer sit where a start (or a restore) puts them.
+    pub replugged: bool,
     /// Exit watchers: they reap, so they outlive the boot when it ends.
     watchers: Vec<JoinHandle<()>>,
     /// The launch, QMP connection and event pump: they end with the boot.
@@ -49,6 +55,8 @@ impl Boot {
             starts: Vec::new(),
             resets: Vec::new(),
             agent: super::agent::AgentSeen::default(),
+            unplugs: Vec::new(),
+            replugged: false,
             watchers: Vec::new(),
             tasks: Vec::new(),
         }

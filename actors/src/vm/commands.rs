@@ -5,6 +5,7 @@
 
 use super::agent::AgentQuery;
 use super::core::{Command, Input};
+use super::shell::Handoff;
 use super::{Origin, Reply, VmActorRef, VmActorState, VmCommand, VmReply, describe_channel};
 use crate::wire::db;
 use corvus_protocol::{DisplayKind, Response, WireError};
@@ -19,9 +20,9 @@ impl VmCommand {
             VmCommand::Edit(_) => "vm edit",
             VmCommand::Delete => "vm delete",
             VmCommand::AddDrive(_) => "vm drive add",
-            VmCommand::RemoveDrive(_) => "vm drive remove",
+            VmCommand::RemoveDrive { .. } => "vm drive remove",
             VmCommand::AddNic(_) => "vm net add",
-            VmCommand::RemoveNic(_) => "vm net remove",
+            VmCommand::RemoveNic { .. } => "vm net remove",
             VmCommand::AddShare(_) => "vm share add",
             VmCommand::RemoveShare(_) => "vm share remove",
             VmCommand::Start => "vm start",
@@ -83,12 +84,24 @@ impl VmActorState {
             VmCommand::Save => Command::Save,
             VmCommand::Edit(_) => Command::Define { what: "edit it" },
             VmCommand::Delete => Command::Define { what: "delete it" },
-            VmCommand::AddDrive(_) | VmCommand::RemoveDrive(_) => Command::Define {
-                what: "change its drives",
-            },
-            VmCommand::AddNic(_) | VmCommand::RemoveNic(_) => Command::Define {
-                what: "change its network interfaces",
-            },
+            VmCommand::AddDrive(_)
+            | VmCommand::RemoveDrive { .. }
+            | VmCommand::AddNic(_)
+            | VmCommand::RemoveNic { .. } => {
+                // Bad input is refused the same way whatever the state.
+                if let Err(err) = self.check(&command) {
+                    let _ = reply.send(Err(err));
+                    return;
+                }
+                let what = match command {
+                    VmCommand::AddDrive(_) | VmCommand::RemoveDrive { .. } => "change its drives",
+                    _ => "change its network interfaces",
+                };
+                Command::Device {
+                    what,
+                    live: super::plug::liveness(&self.info, &command),
+                }
+            }
             VmCommand::AddShare(_) | VmCommand::RemoveShare(_) => Command::Define {
                 what: "change its shared directories",
             },
@@ -115,9 +128,12 @@ impl VmActorState {
             command: core_command,
             origin,
         };
-        let Some(reply) = self.step(myself, input, Some(reply)) else {
+        let Some((reply, handoff)) = self.step(myself, input, Some(reply)) else {
             return;
         };
+        if handoff == Handoff::Plug {
+            return self.plug(myself, command, origin, reply);
+        }
         // The core let it through to work the shell does itself.
         match command {
             VmCommand::Attach { channel } => self.attach(channel, origin.connection, reply),
@@ -129,9 +145,9 @@ impl VmActorState {
             VmCommand::Edit(_)
             | VmCommand::Delete
             | VmCommand::AddDrive(_)
-            | VmCommand::RemoveDrive(_)
+            | VmCommand::RemoveDrive { .. }
             | VmCommand::AddNic(_)
-            | VmCommand::RemoveNic(_)
+            | VmCommand::RemoveNic { .. }
             | VmCommand::AddShare(_)
             | VmCommand::RemoveShare(_)
             | VmCommand::SetCloudInit(_)

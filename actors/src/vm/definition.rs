@@ -1,4 +1,5 @@
-//! Definition changes of a stopped VM: edit, delete, drives, NICs, shares.
+//! Definition changes of a stopped VM: edit, delete, drives, NICs, shares
+//! (drives and NICs of a running VM go through `plug.rs` first).
 //! Each is checked first against the whole VM it would make, then written
 //! by a task; the actor's copy changes only when the database has confirmed,
 //! so a refused or failed change leaves both untouched. Commands that come
@@ -87,7 +88,7 @@ impl VmActorState {
     }
 
     /// The checks that need only the definition, before anything is written.
-    fn check(&self, command: &VmCommand) -> Result<(), WireError> {
+    pub(super) fn check(&self, command: &VmCommand) -> Result<(), WireError> {
         match command {
             VmCommand::Edit(changes) => {
                 validate::changes(changes)?;
@@ -101,9 +102,9 @@ impl VmActorState {
             // A drive on a disk is checked once its file is known (`write`).
             VmCommand::AddDrive(drive) if drive.disk.is_some() => Ok(()),
             VmCommand::AddDrive(drive) => check_drive(&self.info, drive),
-            VmCommand::RemoveDrive(id) => self.has("drive", *id, |vm| &vm.drives, |d| d.id),
+            VmCommand::RemoveDrive { id, .. } => self.has("drive", *id, |vm| &vm.drives, |d| d.id),
             VmCommand::AddNic(nic) => validate::nic(nic),
-            VmCommand::RemoveNic(id) => self.has(
+            VmCommand::RemoveNic { id, .. } => self.has(
                 "network interface",
                 *id,
                 |vm| &vm.network_interfaces,
@@ -193,6 +194,7 @@ impl VmActorState {
                 info.initrd = row.initrd;
                 info.cmdline = row.cmdline;
                 info.guest_agent = row.guest_agent;
+                info.hotplug_slots = row.hotplug_slots.max(0) as u32;
                 info.agent = super::cloud_init::agent_status(row.guest_agent);
                 info.updated_at = rows::timestamp(&row.updated_at);
             }
@@ -228,7 +230,7 @@ fn check_drive(vm: &VmInfo, drive: &DriveSpec) -> Result<(), WireError> {
     validate::whole(&prospective)
 }
 
-fn drive_info(id: i64, spec: &DriveSpec, disk_id: Option<i64>) -> DriveInfo {
+pub(super) fn drive_info(id: i64, spec: &DriveSpec, disk_id: Option<i64>) -> DriveInfo {
     DriveInfo {
         id,
         disk_id,
@@ -284,7 +286,7 @@ async fn write(
             let row = db(store.insert_drive(id, &drive, disk_id)).await?;
             Ok(Written::DriveAdded(rows::drive_info(row).map_err(storage)?))
         }
-        VmCommand::RemoveDrive(drive_id) => {
+        VmCommand::RemoveDrive { id: drive_id, .. } => {
             db(store.delete_drive(id, drive_id)).await?;
             Ok(Written::DriveRemoved(drive_id))
         }
@@ -292,7 +294,7 @@ async fn write(
             let network_id = crate::networks::vm_link::nic_network(supervisor, &nic).await?;
             add_nic(store, id, &nic, network_id).await
         }
-        VmCommand::RemoveNic(nic_id) => {
+        VmCommand::RemoveNic { id: nic_id, .. } => {
             db(store.delete_nic(id, nic_id)).await?;
             Ok(Written::NicRemoved(nic_id))
         }

@@ -15,9 +15,13 @@ pub mod core;
 mod definition;
 pub(crate) mod errors;
 mod launch;
+mod msg;
 mod origin;
 mod outbox;
+mod plug;
+mod plug_tasks;
 mod qmp_tasks;
+mod reconcile;
 mod record;
 mod restart;
 mod save;
@@ -32,7 +36,6 @@ use corvus_protocol::{
     Channel, CloudInitChanges, DriveSpec, ExecSpec, NicSpec, Response, ShareSpec, VmChanges,
     VmInfo, WireError,
 };
-use corvus_qemu::{ExitInfo, QmpCommands, QmpError, QmpEvent, QmpEvents};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -41,9 +44,10 @@ use tokio::sync::watch;
 pub use access::{Attachment, describe as describe_channel};
 pub use agent::timeout as agent_timeout;
 pub(crate) use definition::{MAC_ATTEMPTS, generated_mac};
-pub use errors::BootError;
+pub use msg::VmMsg;
 pub use origin::Origin;
 pub(crate) use outbox::SAFE_WAIT;
+pub use plug::detach_timeout;
 pub use stats::QmpFigures;
 
 pub type VmActorRef = ActorRef<VmMsg>;
@@ -56,9 +60,9 @@ pub enum VmCommand {
     Edit(VmChanges),
     Delete,
     AddDrive(DriveSpec),
-    RemoveDrive(i64),
+    RemoveDrive { id: i64, timeout_secs: Option<u32> },
     AddNic(NicSpec),
-    RemoveNic(i64),
+    RemoveNic { id: i64, timeout_secs: Option<u32> },
     AddShare(ShareSpec),
     RemoveShare(i64),
     Start,
@@ -79,104 +83,6 @@ pub enum VmReply {
     Response(Response),
     /// A relay to the monitor or the serial console; the connection streams it.
     Attached(Attachment),
-}
-
-pub enum VmMsg {
-    Command {
-        command: VmCommand,
-        origin: Origin,
-        reply: Reply,
-    },
-    /// Start at daemon start (the VM's autostart flag).
-    Autostart,
-    /// The daemon is exiting with `--stop-vms-on-exit`.
-    DaemonStop,
-    /// Answered once a re-adoption has settled: QMP answered or was given up on.
-    Settled(RpcReplyPort<()>),
-    Launched {
-        boot: u64,
-        spawned: launch::Spawned,
-    },
-    LaunchFailed {
-        boot: u64,
-        error: BootError,
-    },
-    QmpReady {
-        boot: u64,
-        commands: QmpCommands,
-        events: QmpEvents,
-        status: core::RunState,
-    },
-    QmpFailed {
-        boot: u64,
-        error: BootError,
-    },
-    QmpDone {
-        boot: u64,
-        op: core::QmpOp,
-        origin: Option<Origin>,
-        result: Result<(), QmpError>,
-        reply: Option<Reply>,
-    },
-    Qmp {
-        boot: u64,
-        event: QmpEvent,
-    },
-    QmpClosed {
-        boot: u64,
-    },
-    Exited {
-        boot: u64,
-        exit: ExitInfo,
-        stderr: String,
-    },
-    VirtiofsdExited {
-        boot: u64,
-        share_id: i64,
-        exit: ExitInfo,
-    },
-    /// The taps of an ended boot are gone, or some could not be removed.
-    TapsRemoved {
-        boot: u64,
-        result: Result<(), String>,
-    },
-    Timer {
-        boot: u64,
-        timer: core::Timer,
-    },
-    Restart {
-        attempt: u32,
-    },
-    /// A definition write finished (or was refused); `origin`'s `verb`
-    /// asked for it.
-    Written {
-        outcome: Result<definition::Written, WireError>,
-        origin: Origin,
-        verb: &'static str,
-        reply: Reply,
-    },
-    AgentShutdownDone {
-        boot: u64,
-        result: Result<(), String>,
-    },
-    /// A `vm exec` or `vm ip` task's news of the agent.
-    AgentSeen {
-        boot: u64,
-        answered: bool,
-        addresses: Option<Vec<String>>,
-    },
-    /// The stats collector asks for this boot's QMP figures; a task answers
-    /// `reply` directly, within `deadline` (see `stats.rs`).
-    SampleQmp {
-        deadline: std::time::Duration,
-        reply: tokio::sync::oneshot::Sender<QmpFigures>,
-    },
-    /// The save task's result, with the `crv vm save` reply it carried.
-    SaveDone {
-        boot: u64,
-        result: Result<u64, save::SaveError>,
-        reply: Option<Reply>,
-    },
 }
 
 pub struct VmArgs {
@@ -209,6 +115,9 @@ pub struct VmActorState {
     /// A definition write is in flight: commands wait behind it, so that
     /// each sees the definition the one before it left.
     writing: bool,
+    /// A live drive or NIC change is under way in QEMU; commands wait
+    /// behind it too (a reset does not).
+    plugging: bool,
     deferred: VecDeque<(VmCommand, Origin, Reply)>,
     /// Deferred commands are being run (they may defer again).
     replaying: bool,
@@ -252,6 +161,7 @@ impl Actor for VmActor {
             restarts: restart::Restarts::default(),
             holders: access::Holders::default(),
             writing: false,
+            plugging: false,
             deferred: VecDeque::new(),
             replaying: false,
             settle_waiters: Vec::new(),
@@ -342,7 +252,19 @@ impl VmActorState {
                 self.step(myself, input, reply);
                 return;
             }
-            VmMsg::Qmp { boot, event } => Input::Qmp { boot, event },
+            VmMsg::Qmp { boot, event } => {
+                if let corvus_qemu::QmpEvent::DeviceDeleted { device } = &event {
+                    self.device_deleted(device);
+                }
+                Input::Qmp { boot, event }
+            }
+            VmMsg::Plugged {
+                origin,
+                verb,
+                result,
+                reply,
+            } => return self.plugged(myself, origin, verb, result, reply),
+            VmMsg::Reconciled { boot, mismatch } => Input::Reconciled { boot, mismatch },
             VmMsg::QmpClosed { boot } => {
                 self.qmp_down(boot);
                 Input::QmpClosed { boot }

@@ -148,17 +148,25 @@ impl VmActorState {
     }
 }
 
-/// The device of `vm` that QEMU cannot migrate, for the refusal: a
+/// Why `vm` cannot be saved, naming the device QEMU cannot migrate: a
 /// virtiofs share (vhost-user-fs has no migration support), or an NVMe
 /// drive (QEMU 7.2's nvme controller is marked unmigratable).
 pub fn blocker(vm: &VmInfo) -> Option<String> {
+    let unmigratable = |device: String| {
+        format!(
+            "its {device} cannot be migrated by QEMU, and a save is a migration to a file; remove the device while the VM is stopped, or stop the VM instead"
+        )
+    };
     if let Some(share) = vm.shared_dirs.first() {
-        return Some(format!("virtiofs share '{}' (vhost-user-fs)", share.tag));
+        return Some(unmigratable(format!(
+            "virtiofs share '{}' (vhost-user-fs)",
+            share.tag
+        )));
     }
     vm.drives
         .iter()
         .find(|drive| drive.interface == DriveInterface::Nvme)
-        .map(|drive| format!("NVMe drive {} ({})", drive.id, drive.file_path))
+        .map(|drive| unmigratable(format!("NVMe drive {} ({})", drive.id, drive.file_path)))
 }
 
 /// Saves as a task: `SaveDone` carries the size of the complete file, or

@@ -13,6 +13,15 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+/// The work a command goes on to once the core let it through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handoff {
+    /// A definition change or an attachment.
+    Proceed,
+    /// A drive or NIC change on the running QEMU.
+    Plug,
+}
+
 impl VmActorState {
     pub(super) fn view(&self) -> View<'_> {
         View {
@@ -29,7 +38,11 @@ impl VmActorState {
             deleted: self.deleted,
             guest_agent: self.info.guest_agent,
             managed_nics: !managed(&self.info.network_interfaces).is_empty(),
-            save_blocker: save::blocker(&self.info),
+            save_blocker: save::blocker(&self.info).or_else(|| {
+                self.boot.as_ref().filter(|boot| boot.replugged).map(|_| {
+                    "drives or NICs were attached or detached while it ran, so its devices are not where a restore would put them; stop and start it once, then save".to_owned()
+                })
+            }),
             now: Instant::now(),
         }
     }
@@ -37,13 +50,14 @@ impl VmActorState {
     /// Runs one input through the core and carries out what it decided.
     /// `reply` answers the command (or QMP request) the input came from;
     /// it is handed back when the core lets the command proceed to work
-    /// the shell does itself (a definition change, an attachment).
+    /// the shell does itself (a definition change, an attachment, a live
+    /// device change), with which of them.
     pub(super) fn step(
         &mut self,
         myself: &VmActorRef,
         input: Input,
         reply: Option<Reply>,
-    ) -> Option<Reply> {
+    ) -> Option<(Reply, Handoff)> {
         let command = match &input {
             Input::Command { command, .. } => Some(command.clone()),
             _ => None,
@@ -65,7 +79,7 @@ impl VmActorState {
         myself: &VmActorRef,
         transition: Transition,
         mut reply: Option<Reply>,
-    ) -> Option<Reply> {
+    ) -> Option<(Reply, Handoff)> {
         let Transition {
             next,
             boot,
@@ -114,11 +128,12 @@ impl VmActorState {
             .then(|| self.persist(recorded));
         self.publish();
 
-        let mut proceed = false;
+        let mut proceed = None;
         let mut outbox = Outbox::default();
         for effect in effects {
             match effect {
-                Effect::Proceed => proceed = true,
+                Effect::Proceed => proceed = Some(Handoff::Proceed),
+                Effect::Plug => proceed = Some(Handoff::Plug),
                 effect => self.perform(myself, effect, &mut reply, &mut ended, &mut outbox),
             }
         }
@@ -129,7 +144,7 @@ impl VmActorState {
         self.replay_deferred(myself);
         let handed_back = match reply {
             // The core let the command through to the shell's own work.
-            Some(reply) if proceed => Some(reply),
+            Some(reply) if let Some(handoff) = proceed => Some((reply, handoff)),
             Some(reply) => {
                 outbox.push(reply, Ok(self.info_reply()));
                 None
@@ -279,7 +294,21 @@ impl VmActorState {
             }
             Effect::CancelRestart => self.restarts.cancel(),
             // Handled by `apply`, which hands the reply back.
-            Effect::Proceed => {}
+            Effect::Proceed | Effect::Plug => {}
+            Effect::Record {
+                confirmed,
+                origin,
+                verb,
+            } => match reply.take() {
+                Some(waiting) => {
+                    if let Some(boot) = self.boot.as_mut() {
+                        boot.replugged = true;
+                    }
+                    self.record(myself, confirmed, origin, verb, waiting)
+                }
+                None => warn!(?confirmed, "a confirmed device change without its reply"),
+            },
+            Effect::ReconcileDevices => self.reconcile_devices(myself),
             Effect::AgentShutdown => {
                 if let Some(boot) = self.boot.as_ref() {
                     super::agent::shutdown(
@@ -331,7 +360,7 @@ impl VmActorState {
     /// before it left, and a command right after an actor's respawn is not
     /// refused for want of a QMP session that is a moment away.
     pub(super) fn busy(&self) -> bool {
-        self.writing || self.adopting()
+        self.writing || self.plugging || self.adopting()
     }
 
     /// Runs the commands that waited, once nothing holds them back.

@@ -43,6 +43,7 @@ fn changed_fields(changes: &VmChanges) -> String {
         initrd,
         cmdline,
         guest_agent,
+        hotplug_slots,
     } = changes;
     let given = [
         ("cpu_count", cpu_count.is_some()),
@@ -59,6 +60,7 @@ fn changed_fields(changes: &VmChanges) -> String {
         ("initrd", initrd.is_some()),
         ("cmdline", cmdline.is_some()),
         ("guest_agent", guest_agent.is_some()),
+        ("hotplug_slots", hotplug_slots.is_some()),
     ];
     let names: Vec<&str> = given
         .iter()

@@ -268,6 +268,7 @@ pub async fn create(
         guest_agent: None,
         cloud_init,
         forwards,
+        hotplug_slots: None,
     };
     let request = Request::CreateVmFromImage {
         spec: Box::new(ImageVmSpec {

@@ -1,13 +1,14 @@
 //! The eight figures of issue 9, the disk import of issue 14 (9), the
 //! /metrics scrape of issue 20 (10), remote access over TLS (issue 18,
-//! 11), a cloud image to a shell (issue 15, 12) and save and restore
-//! (issue 16, 13). Each module measures Corvus and its baseline interleaved in one
+//! 11), a cloud image to a shell (issue 15, 12), save and restore (issue
+//! 16, 13) and hot attach (issue 16, 14). Each module measures Corvus and its baseline interleaved in one
 //! loop (the order alternates between iterations), so that the machine's
 //! noise falls on both alike.
 
 mod cloud;
 mod disks;
 mod events;
+mod hotplug;
 mod lifecycle;
 mod lists;
 mod memory;
@@ -58,6 +59,8 @@ pub struct Plan {
     pub cloud_boot_rounds: usize,
     /// Figure 13: save and restore cycles per side.
     pub save_rounds: usize,
+    /// Figure 14: (boots, hot attaches per boot) per side.
+    pub hotplug: (usize, usize),
 }
 
 impl Plan {
@@ -79,6 +82,7 @@ impl Plan {
             metrics_iterations: 50,
             cloud_boot_rounds: 3,
             save_rounds: 10,
+            hotplug: (5, 8),
         }
     }
 
@@ -101,6 +105,7 @@ impl Plan {
             metrics_iterations: 10,
             cloud_boot_rounds: 0,
             save_rounds: 3,
+            hotplug: (2, 4),
         }
     }
 }
@@ -203,6 +208,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     }
     if bench.wants(13) {
         save::run(bench).await?;
+    }
+    if bench.wants(14) {
+        hotplug::run(bench).await?;
     }
     bench.report.rows.sort_by_key(|r| r.figure);
     progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));

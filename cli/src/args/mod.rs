@@ -316,6 +316,9 @@ pub struct VmOptions {
     /// No guest agent channel
     #[arg(long)]
     pub no_guest_agent: bool,
+    /// Empty PCIe slots for drives and NICs added while the VM runs (0-16) [default: 4]
+    #[arg(long, value_name = "N")]
+    pub hotplug_slots: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -368,7 +371,7 @@ pub enum DriveCommand {
     /// Attach a disk image or ISO (the file may have spaces and commas in its path)
     Add(DriveAddArgs),
     /// Detach a drive (see its id in `crv vm show`)
-    Remove(RemoveArgs),
+    Remove(DeviceRemoveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -403,6 +406,17 @@ pub struct DriveAddArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DeviceRemoveArgs {
+    /// VM name or id
+    pub vm: String,
+    /// The id shown by `crv vm show`
+    pub id: i64,
+    /// On a running VM: seconds to wait for the guest to release the device [default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u32>,
+}
+
+#[derive(Debug, Args)]
 pub struct RemoveArgs {
     /// VM name or id
     pub vm: String,
@@ -415,7 +429,7 @@ pub enum NetCommand {
     /// Add a virtio network interface
     Add(NetAddArgs),
     /// Remove a network interface (see its id in `crv vm show`)
-    Remove(RemoveArgs),
+    Remove(DeviceRemoveArgs),
 }
 
 #[derive(Debug, Args)]

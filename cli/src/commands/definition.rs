@@ -49,6 +49,7 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
         guest_agent: agent_flag(o.guest_agent, o.no_guest_agent),
         cloud_init: super::cloud::spec(&args.cloud.cloud)?,
         forwards: args.cloud.forwards,
+        hotplug_slots: o.hotplug_slots,
     };
     let request = match args.image {
         Some(image) => Request::CreateVmFromImage {
@@ -89,6 +90,7 @@ pub async fn edit(ctx: &Ctx, args: EditArgs) -> Result<(), CliError> {
         cmdline,
         guest_agent,
         no_guest_agent,
+        hotplug_slots,
     } = args.options;
     let changes = VmChanges {
         cpu_count: args.cpus,
@@ -109,6 +111,7 @@ pub async fn edit(ctx: &Ctx, args: EditArgs) -> Result<(), CliError> {
         initrd,
         cmdline,
         guest_agent: agent_flag(guest_agent, no_guest_agent),
+        hotplug_slots,
     };
     let vm = expect_vm(
         one_shot(

@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use super::definition::{expect_vm, report};
-use crate::args::{DriveAddArgs, NetAddArgs, RemoveArgs, ShareAddArgs};
+use crate::args::{DeviceRemoveArgs, DriveAddArgs, NetAddArgs, RemoveArgs, ShareAddArgs};
 use crate::client::one_shot;
 use crate::error::CliError;
 use corvus_protocol::{
@@ -35,13 +35,14 @@ pub async fn add_drive(ctx: &Ctx, args: DriveAddArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub async fn remove_drive(ctx: &Ctx, args: RemoveArgs) -> Result<(), CliError> {
+pub async fn remove_drive(ctx: &Ctx, args: DeviceRemoveArgs) -> Result<(), CliError> {
     let vm = expect_vm(
         one_shot(
             &ctx.endpoint,
             Request::RemoveDrive {
                 vm: VmRef::parse(&args.vm),
                 drive_id: args.id,
+                timeout_secs: args.timeout,
             },
         )
         .await?,
@@ -85,13 +86,14 @@ pub async fn add_nic(ctx: &Ctx, args: NetAddArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub async fn remove_nic(ctx: &Ctx, args: RemoveArgs) -> Result<(), CliError> {
+pub async fn remove_nic(ctx: &Ctx, args: DeviceRemoveArgs) -> Result<(), CliError> {
     let vm = expect_vm(
         one_shot(
             &ctx.endpoint,
             Request::RemoveNic {
                 vm: VmRef::parse(&args.vm),
                 nic_id: args.id,
+                timeout_secs: args.timeout,
             },
         )
         .await?,

@@ -34,6 +34,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                     ..CloudInitSpec::default()
                 }),
                 forwards: vec![forward(n)],
+                hotplug_slots: Some(n as u32),
             }),
         },
         Request::EditVm {
@@ -61,6 +62,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
         Request::RemoveDrive {
             vm: vm(),
             drive_id: id,
+            timeout_secs: Some(n as u32),
         },
         Request::AddNic {
             vm: vm(),
@@ -76,6 +78,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
         Request::RemoveNic {
             vm: vm(),
             nic_id: id,
+            timeout_secs: None,
         },
         Request::AddShare {
             vm: vm(),
@@ -177,6 +180,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                     guest_agent: None,
                     cloud_init: None,
                     forwards: Vec::new(),
+                    hotplug_slots: None,
                 },
                 image: VmRef::Name("base".into()),
                 disk_size: Some(n),

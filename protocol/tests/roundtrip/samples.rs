@@ -72,6 +72,7 @@ pub fn sample_vm(name: &str, id: i64, n: u64) -> VmInfo {
             network_config: None,
             instance_id: format!("iid-{n}"),
         }),
+        hotplug_slots: 4,
     }
 }
 

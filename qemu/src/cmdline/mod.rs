@@ -16,6 +16,7 @@ mod validate;
 mod tests;
 
 use crate::accel::Accel;
+use crate::hotplug::{PortAllocator, Props, hotplug_port};
 use crate::paths::VmPaths;
 use corvus_protocol::{DisplayKind, VmInfo};
 use opts::{Args, Opts};
@@ -45,6 +46,9 @@ pub fn process_marker(vm_id: i64) -> String {
 ///   makes QEMU exit anyway.
 /// - The display is `-display none` in both modes: the daemon never opens a
 ///   local window; SPICE is served on its socket independently.
+/// - Every pluggable device sits on a PCIe root port of its own, and the
+///   VM gets `hotplug_slots` empty ones, so that devices can be added and
+///   removed while it runs ([`crate::hotplug`]).
 /// - The serial log is truncated at each QEMU start (`logappend=off`): the
 ///   console replay shows this boot, not an unbounded history.
 pub fn build(vm: &VmInfo, images: &DriveImages, paths: &VmPaths, accel: Accel) -> Vec<OsString> {
@@ -55,10 +59,14 @@ pub fn build(vm: &VmInfo, images: &DriveImages, paths: &VmPaths, accel: Accel) -
     control_channels(&mut args, paths);
     display(&mut args, vm, paths);
     kernel(&mut args, vm);
-    drives::add(&mut args, &vm.drives, images);
-    nics::add(&mut args, &vm.network_interfaces);
+    let mut ports = PortAllocator::default();
+    drives::add(&mut args, &vm.drives, images, &mut ports);
+    nics::add(&mut args, &vm.network_interfaces, &mut ports);
     shares::add(&mut args, vm, paths);
-    guest::add(&mut args, vm, paths);
+    guest::add(&mut args, vm, paths, &mut ports);
+    for n in 0..vm.hotplug_slots {
+        args.pair("-device", render(&ports.next(&hotplug_port(n))));
+    }
     args.into_vec()
 }
 
@@ -138,6 +146,20 @@ fn kernel(args: &mut Args, vm: &VmInfo) {
     if let Some(cmdline) = non_empty(&vm.cmdline) {
         args.pair("-append", cmdline);
     }
+}
+
+/// A device description as a `-device` option string.
+fn opts_of(props: &Props) -> Opts {
+    props
+        .properties
+        .iter()
+        .fold(Opts::new(props.driver), |opts, (key, value)| {
+            opts.set(key, value)
+        })
+}
+
+fn render(props: &Props) -> OsString {
+    opts_of(props).into()
 }
 
 /// An empty text field means "not set" (how `crv vm edit` clears one).

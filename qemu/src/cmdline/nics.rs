@@ -1,5 +1,5 @@
-//! NICs: a `-netdev` backend and a `virtio-net-pci` front end each, joined
-//! by the id `net<nic id>`.
+//! NICs: a `-netdev` backend `net<nic id>` and a `virtio-net-pci` front end
+//! `nic<nic id>` on a root port of its own each (see [`crate::hotplug`]).
 //!
 //! - `user`: QEMU's user-mode stack, no privileges needed; each port
 //!   forward is a `hostfwd=PROTO:HOSTADDR:HOSTPORT-:GUESTPORT` (the guest
@@ -16,6 +16,8 @@
 //! `/tmp/vde.ctl`).
 
 use super::opts::{Args, Opts};
+use super::render;
+use crate::hotplug::{self, PortAllocator, port_of};
 use corvus_protocol::{NicInfo, NicType};
 
 /// The tap of a NIC on a managed network: named after the NIC, so that
@@ -25,9 +27,9 @@ pub fn managed_tap(nic_id: i64) -> String {
     format!("crvtap{nic_id}")
 }
 
-pub(super) fn add(args: &mut Args, nics: &[NicInfo]) {
+pub(super) fn add(args: &mut Args, nics: &[NicInfo], ports: &mut PortAllocator) {
     for nic in nics {
-        let id = format!("net{}", nic.id);
+        let id = hotplug::nic_netdev_id(nic.id);
         let host_device = nic.host_device.as_deref().filter(|dev| !dev.is_empty());
         // A managed network's NIC is a tap to QEMU.
         let backend_kind = match nic.nic_type {
@@ -60,12 +62,9 @@ pub(super) fn add(args: &mut Args, nics: &[NicInfo]) {
                 .set("downscript", "no"),
         };
         args.pair("-netdev", backend);
-        args.pair(
-            "-device",
-            Opts::new("virtio-net-pci")
-                .set("netdev", &id)
-                .set("mac", &nic.mac_address)
-                .set("id", format!("nic{}", nic.id)),
-        );
+        // On a root port of its own, so that it can be unplugged live.
+        let port = port_of(&hotplug::nic_device_id(nic.id));
+        args.pair("-device", render(&ports.next(&port)));
+        args.pair("-device", render(&hotplug::nic_device(nic, &port)));
     }
 }

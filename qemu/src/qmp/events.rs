@@ -30,6 +30,11 @@ pub enum QmpEvent {
     GuestPanicked {
         action: String,
     },
+    /// A device left the machine (an unplug the guest agreed to); `device`
+    /// is its id, empty for devices without one.
+    DeviceDeleted {
+        device: String,
+    },
     /// Any other event, by name.
     Other {
         name: String,
@@ -69,6 +74,9 @@ impl QmpEvent {
             },
             "GUEST_PANICKED" => QmpEvent::GuestPanicked {
                 action: text("action"),
+            },
+            "DEVICE_DELETED" => QmpEvent::DeviceDeleted {
+                device: text("device"),
             },
             other => QmpEvent::Other {
                 name: other.to_owned(),

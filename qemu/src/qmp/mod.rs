@@ -12,6 +12,7 @@ mod commands;
 mod connect;
 mod error;
 mod events;
+mod hotplug;
 mod migration;
 mod session;
 mod stats;

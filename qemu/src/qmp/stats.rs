@@ -16,13 +16,17 @@ pub struct VcpuThread {
     pub thread_id: u32,
 }
 
-/// One block backend from `query-blockstats`: `device` is the `-drive id=`
-/// (`drive<id>` for Corvus's drives, `pflash0`, … for firmware units).
+/// One block backend from `query-blockstats`: `device` is the backend's
+/// name — `drive<id>` for Corvus's drives (their `-blockdev` top node, see
+/// [`crate::hotplug::drive_node`]), `pflash0`, … for firmware units.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct BlockStats {
-    /// Empty for nodes without a backend name (QEMU then sets `qdev`).
+    /// The `-drive id=`; QEMU leaves it empty for a `-blockdev` drive,
+    /// whose top node's name is then taken ([`QmpCommands::query_blockstats`]).
     #[serde(default)]
     pub device: String,
+    #[serde(default, rename = "node-name")]
+    pub node_name: String,
     pub stats: BlockCounters,
 }
 
@@ -86,7 +90,13 @@ impl QmpCommands {
 
     /// Block I/O counters of every backend.
     pub async fn query_blockstats(&self) -> Result<Vec<BlockStats>, QmpError> {
-        self.execute(QueryBlockstats {}).await
+        let mut backends = self.execute(QueryBlockstats {}).await?;
+        for backend in &mut backends {
+            if backend.device.is_empty() {
+                backend.device = backend.node_name.clone();
+            }
+        }
+        Ok(backends)
     }
 
     /// The balloon's figures, or `None` when the VM has no balloon device.

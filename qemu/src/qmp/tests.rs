@@ -307,7 +307,9 @@ async fn stats_queries_read_qemu_replies_and_a_missing_balloon_is_none() {
                            "wr_operations": 2, "flush_operations": 3, "rd_total_time_ns": 10,
                            "wr_total_time_ns": 20, "flush_total_time_ns": 30,
                            "timed_stats": [], "account_invalid": true, "zoned_append_bytes": 9}},
-                {"qdev": "/machine/unattached/device[9]", "stats": {"rd_bytes": 1}}
+                {"qdev": "/machine/unattached/device[9]", "stats": {"rd_bytes": 1}},
+                {"device": "", "node-name": "drive9", "qdev": "/machine/peripheral/disk9",
+                 "stats": {"rd_bytes": 2}}
             ]),
         )
         .await;
@@ -337,8 +339,10 @@ async fn stats_queries_read_qemu_replies_and_a_missing_balloon_is_none() {
         ]
     );
     let block = commands.query_blockstats().await.expect("query-blockstats");
-    assert_eq!(block.len(), 2);
+    assert_eq!(block.len(), 3);
     assert_eq!(block[0].device, "drive7");
+    // A -blockdev drive has no backend name: its top node names it.
+    assert_eq!(block[2].device, "drive9");
     assert_eq!(
         block[0].stats,
         BlockCounters {

@@ -74,6 +74,7 @@ pub fn vm(id: i64) -> VmInfo {
         agent: corvus_protocol::AgentStatus::Off,
         ip_addresses: Vec::new(),
         cloud_init: None,
+        hotplug_slots: 4,
     }
 }
 

@@ -17,11 +17,15 @@ fn drive(id: i64, interface: DriveInterface, path: &Path, format: DriveFormat) -
     }
 }
 
-/// The `query-block` entry of a device, by its backend name.
+/// The `query-block` entry of a device, by its backend name (`-drive`)
+/// or its top node's name (`-blockdev`).
 fn block<'a>(blocks: &'a Value, device: &str) -> &'a Value {
     blocks
         .as_array()
-        .and_then(|all| all.iter().find(|b| b["device"] == device))
+        .and_then(|all| {
+            all.iter()
+                .find(|b| b["device"] == device || b["inserted"]["node-name"] == device)
+        })
         .unwrap_or_else(|| panic!("{device} missing from query-block: {blocks:#}"))
 }
 

@@ -26,6 +26,7 @@ pub struct Model {
     pub cmdline: Option<String>,
     pub last_error: Option<String>,
     pub guest_agent: bool,
+    pub hotplug_slots: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

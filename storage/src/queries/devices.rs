@@ -14,7 +14,19 @@ impl Store {
         spec: &DriveSpec,
         disk_id: Option<i64>,
     ) -> Result<drive::Model, StorageError> {
-        let row = drive::ActiveModel {
+        self.insert_drive_as(None, vm_id, spec, disk_id).await
+    }
+
+    /// [`Store::insert_drive`] with an id from [`Store::reserve_id`] when
+    /// `id` is given (a drive QEMU already has under that id).
+    pub async fn insert_drive_as(
+        &self,
+        id: Option<i64>,
+        vm_id: i64,
+        spec: &DriveSpec,
+        disk_id: Option<i64>,
+    ) -> Result<drive::Model, StorageError> {
+        let mut row = drive::ActiveModel {
             vm_id: Set(vm_id),
             interface: Set(spec.interface.as_str().to_owned()),
             file_path: Set(spec.file_path.clone()),
@@ -26,6 +38,9 @@ impl Store {
             disk_id: Set(disk_id),
             ..Default::default()
         };
+        if let Some(id) = id {
+            row.id = Set(id);
+        }
         let tx = self.begin_write().await?;
         let inserted = row.insert(&tx).await.map_err(query);
         finish(tx, inserted).await
@@ -41,7 +56,19 @@ impl Store {
         mac: &str,
         network_id: Option<i64>,
     ) -> Result<network_interface::Model, StorageError> {
-        let row = network_interface::ActiveModel {
+        self.insert_nic_as(None, vm_id, spec, mac, network_id).await
+    }
+
+    /// [`Store::insert_nic`] with a reserved id (see [`Store::insert_drive_as`]).
+    pub async fn insert_nic_as(
+        &self,
+        id: Option<i64>,
+        vm_id: i64,
+        spec: &NicSpec,
+        mac: &str,
+        network_id: Option<i64>,
+    ) -> Result<network_interface::Model, StorageError> {
+        let mut row = network_interface::ActiveModel {
             vm_id: Set(vm_id),
             nic_type: Set(spec.nic_type.as_str().to_owned()),
             host_device: Set(spec.host_device.clone()),
@@ -51,6 +78,9 @@ impl Store {
             ip_address: Set(network_id.and(spec.ip_address.clone())),
             ..Default::default()
         };
+        if let Some(id) = id {
+            row.id = Set(id);
+        }
         let tx = self.begin_write().await?;
         let inserted = row.insert(&tx).await.map_err(query);
         finish(tx, inserted).await

@@ -152,6 +152,10 @@ impl Store {
             cmdline: Set(spec.cmdline.clone()),
             last_error: Set(None),
             guest_agent: Set(spec.guest_agent.unwrap_or(spec.cloud_init.is_some())),
+            hotplug_slots: Set(spec
+                .hotplug_slots
+                .unwrap_or(corvus_protocol::DEFAULT_HOTPLUG_SLOTS)
+                as i32),
             ..Default::default()
         };
         let tx = self.begin_write().await?;
@@ -284,6 +288,9 @@ async fn update_in(
     }
     if let Some(text) = &changes.cmdline {
         row.cmdline = Set(text_change(text));
+    }
+    if let Some(slots) = changes.hotplug_slots {
+        row.hotplug_slots = Set(slots as i32);
     }
     if let Some(agent) = changes.guest_agent {
         row.guest_agent = Set(agent);

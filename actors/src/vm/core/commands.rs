@@ -44,6 +44,10 @@ fn rule(state: VmState, command: &Command) -> Result<(), Refusal> {
         (Starting | Running | Paused | Stopping | Error, Command::Define { .. }) => {
             Err(Refusal::NotStopped)
         }
+        (Stopped | Running | Paused, Command::Device { .. }) => Ok(()),
+        (Starting | Stopping | Error | Saving | Saved | Restoring, Command::Device { .. }) => {
+            Err(Refusal::NotStopped)
+        }
         (Running | Paused, Command::Access { .. }) => Ok(()),
         (Stopped | Starting | Stopping | Error, Command::Access { .. }) => Err(Refusal::NotStarted),
     }
@@ -129,6 +133,11 @@ pub(super) fn command(
             }
         },
         (Command::Define { .. } | Command::Access { .. }, _) => stay.with(Effect::Proceed),
+        (Command::Device { .. }, None) => stay.with(Effect::Proceed),
+        (Command::Device { live, .. }, Some(boot)) => {
+            require_qmp(boot)?;
+            super::devices::live_change(view, live)?
+        }
         // The rules above only let these through with a QEMU; without one
         // the state is inconsistent and saying so beats guessing.
         (Command::Pause | Command::Stop { .. } | Command::Save, None) => {

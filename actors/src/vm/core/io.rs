@@ -1,6 +1,7 @@
 //! The core's vocabulary: every input a VM can receive, the effects the
 //! shell carries out, and the transition that pairs a next state with them.
 
+use super::devices::{Confirmed, Live, Mismatch};
 use super::{BootState, RunState, Trigger, View};
 use crate::vm::Origin;
 use corvus_protocol::{EventCause, EventKind, VmState, WireError};
@@ -27,6 +28,12 @@ pub enum Command {
     },
     /// Write RAM and device state to the save file, then end QEMU.
     Save,
+    /// A drive or NIC added or removed: a definition change when the VM is
+    /// stopped, a hot plug (if `live` allows it) while QEMU runs.
+    Device {
+        what: &'static str,
+        live: Live,
+    },
 }
 
 impl Command {
@@ -39,6 +46,7 @@ impl Command {
             Command::Define { .. } => "change",
             Command::Access { .. } => "attach to",
             Command::Save => "save",
+            Command::Device { .. } => "change",
         }
     }
 }
@@ -168,6 +176,17 @@ pub enum Input {
         boot: u64,
         result: Result<u64, String>,
     },
+    /// QEMU's answer to a live drive or NIC change (`verb` as typed).
+    Plugged {
+        origin: Origin,
+        verb: &'static str,
+        result: Result<Confirmed, WireError>,
+    },
+    /// A re-adopted QEMU's devices compared with the definition.
+    Reconciled {
+        boot: u64,
+        mismatch: Mismatch,
+    },
 }
 
 /// Timers the shell arms; each comes back as the input of the same name.
@@ -226,6 +245,18 @@ pub enum Effect {
     DiscardSave {
         cancel_migration: bool,
     },
+    /// Carry out the drive or NIC change on the running QEMU (a task that
+    /// reports back as `Plugged`).
+    Plug,
+    /// Write the change QEMU confirmed to the definition, then answer.
+    Record {
+        confirmed: Confirmed,
+        origin: Origin,
+        verb: &'static str,
+    },
+    /// Compare the re-adopted QEMU's devices with the definition (a task
+    /// that reports back as `Reconciled`).
+    ReconcileDevices,
 }
 
 /// An event: why, who caused it, and whether the state or the definition

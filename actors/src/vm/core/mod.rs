@@ -7,6 +7,7 @@
 mod agent;
 mod boot;
 mod commands;
+mod devices;
 mod exit;
 mod io;
 mod observed;
@@ -19,6 +20,7 @@ mod taps;
 mod tests;
 
 pub use boot::{BootState, Expected, PendingExit, Phase};
+pub use devices::{Confirmed, Live, Mismatch};
 pub use exit::Trigger;
 pub use io::{Adoption, Command, Effect, Event, Input, QmpOp, Timer, Transition};
 pub use refusal::Refusal;
@@ -37,6 +39,9 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// QEMU normally answers QMP within tens of milliseconds; TCG on a loaded
 /// machine can take seconds.
 pub const QMP_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a live detach waits for the guest to let go of the device
+/// unless told otherwise (`--timeout`).
+pub const DETACH_TIMEOUT: Duration = Duration::from_secs(30);
 /// A re-adopted QEMU that was running is already up; if its QMP does not
 /// answer quickly it is managed through signals alone.
 pub const ADOPT_QMP_DEADLINE: Duration = Duration::from_secs(3);
@@ -103,6 +108,12 @@ fn decide(view: &View<'_>, input: Input) -> Result<Transition, Refusal> {
         }
         Input::RestartLimit { message } => Ok(observed::restart_limit(view, message)),
         Input::TapsRemoved { boot, result } => Ok(taps::removed(view, boot, result)),
+        Input::Plugged {
+            origin,
+            verb,
+            result,
+        } => Ok(devices::plugged(view, origin, verb, result)),
+        Input::Reconciled { boot, mismatch } => Ok(devices::reconciled(view, boot, mismatch)),
         Input::Launched { boot }
         | Input::LaunchFailed { boot, .. }
         | Input::QmpReady { boot, .. }

@@ -246,7 +246,9 @@ pub(super) fn of_boot(view: &View<'_>, current: &BootState, input: Input) -> Tra
         | Input::Adopted(_)
         | Input::RestartDue { .. }
         | Input::RestartLimit { .. }
-        | Input::TapsRemoved { .. } => next,
+        | Input::TapsRemoved { .. }
+        | Input::Plugged { .. }
+        | Input::Reconciled { .. } => next,
     }
 }
 

@@ -88,9 +88,15 @@ pub(super) fn qmp_ready(view: &View<'_>, mut next: Transition, status: RunState)
         next.to(state, reason, cause)
     }
     .with(Effect::AnswerStarts(Ok(())));
-    match discard {
+    let next = match discard {
         Some(cancel_migration) => next.with(Effect::DiscardSave { cancel_migration }),
         None => next,
+    };
+    if adopted {
+        // Devices may have come or gone while no daemon was watching.
+        next.with(Effect::ReconcileDevices)
+    } else {
+        next
     }
 }
 
@@ -184,6 +190,7 @@ pub(super) fn qmp_event(view: &View<'_>, mut next: Transition, event: QmpEvent) 
         | QmpEvent::Resume
         | QmpEvent::Powerdown
         | QmpEvent::Reset { .. }
+        | QmpEvent::DeviceDeleted { .. }
         | QmpEvent::Other { .. }
         | QmpEvent::Lagged { .. } => next,
     }

@@ -24,9 +24,18 @@ pub enum Refusal {
     IsSaved,
     /// Only a running or paused VM can be saved.
     CannotSave,
-    /// A device QEMU cannot migrate (named) stands in the way of a save.
+    /// Something stands in the way of a save (a device QEMU cannot
+    /// migrate, named, or devices changed live): the whole reason.
     Unmigratable {
         device: String,
+    },
+    /// This drive or NIC change cannot be made while QEMU runs, and why.
+    NeedsStop {
+        reason: String,
+    },
+    /// The change would give QEMU an image another drive already has.
+    InUse {
+        reason: String,
     },
 }
 
@@ -42,6 +51,7 @@ impl Refusal {
             )),
             Refusal::Deleted => crate::vm::errors::deleted(vm),
             Refusal::Unmigratable { .. } => WireError::invalid(self.message(vm, state, command)),
+            Refusal::InUse { .. } => WireError::conflict(self.message(vm, state, command)),
             _ => WireError::transition(state, self.message(vm, state, command)),
         }
     }
@@ -67,7 +77,7 @@ impl Refusal {
             },
             Refusal::NotStopped => {
                 let what = match command {
-                    Command::Define { what } => what,
+                    Command::Define { what } | Command::Device { what, .. } => what,
                     _ => "change it",
                 };
                 let way_out = match state {
@@ -94,9 +104,11 @@ impl Refusal {
             Refusal::CannotSave => {
                 format!("VM '{vm}' is {state}; only a running or paused VM can be saved")
             }
-            Refusal::Unmigratable { device } => format!(
-                "cannot save VM '{vm}': its {device} cannot be migrated by QEMU, and a save is a migration to a file; remove the device while the VM is stopped, or stop the VM instead"
+            Refusal::Unmigratable { device } => format!("cannot save VM '{vm}': {device}"),
+            Refusal::NeedsStop { reason } => format!(
+                "cannot do this while VM '{vm}' is {state}: {reason}; stop it first with `crv vm stop {vm}`"
             ),
+            Refusal::InUse { reason } => format!("VM '{vm}' {reason}"),
         }
     }
 }

@@ -34,7 +34,37 @@ fn every_nic_type_gets_its_backend_and_a_virtio_nic_with_its_mac() {
     assert_eq!(nics.len(), 7);
     assert_eq!(
         nics[0],
-        "virtio-net-pci,netdev=net1,mac=52:54:00:00:00:01,id=nic1"
+        "virtio-net-pci,netdev=net1,mac=52:54:00:00:00:01,id=nic1,bus=port-nic1"
+    );
+    // Each NIC sits on a root port of its own, so that it can be unplugged.
+    let ports: Vec<_> = values(&args, "-device")
+        .into_iter()
+        .filter(|d| d.starts_with("pcie-root-port,id=port-nic"))
+        .collect();
+    assert_eq!(ports.len(), 7);
+    assert_eq!(
+        ports[0],
+        "pcie-root-port,id=port-nic1,chassis=1,addr=0x10.0,multifunction=on"
+    );
+}
+
+#[test]
+fn hotplug_slots_are_empty_root_ports_after_the_devices() {
+    let mut vm = vm();
+    vm.hotplug_slots = 2;
+    vm.network_interfaces = vec![nic(1, NicType::User, None)];
+    let args = args(&vm);
+    let ports: Vec<_> = values(&args, "-device")
+        .into_iter()
+        .filter(|d| d.starts_with("pcie-root-port"))
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            "pcie-root-port,id=port-nic1,chassis=1,addr=0x10.0,multifunction=on",
+            "pcie-root-port,id=hotplug0,chassis=2,addr=0x10.1",
+            "pcie-root-port,id=hotplug1,chassis=3,addr=0x10.2",
+        ]
     );
 }
 

@@ -28,33 +28,44 @@ fn every_drive_interface_maps_to_its_device() {
         vars,
     ];
     let args = args(&vm);
+    // Only pflash keeps -drive; every other drive is a -blockdev pair of
+    // named nodes, read-only for a cdrom.
     assert_eq!(
         values(&args, "-drive"),
         [
-            "if=none,id=drive1,file=/img/root.qcow2,format=qcow2",
-            "if=none,id=drive2,file=/img/ide.qcow2,format=qcow2",
-            "if=none,id=drive3,file=/img/sata.qcow2,format=qcow2",
-            "if=none,id=drive4,file=/img/install.iso,format=raw,readonly=on",
-            "if=none,id=drive5,file=/img/scsi.qcow2,format=qcow2",
-            "if=none,id=drive6,file=/img/tools.iso,format=qcow2,readonly=on",
-            "if=none,id=drive7,file=/img/nvme.qcow2,format=qcow2",
             "if=pflash,unit=0,file=/fw/code.fd,format=raw,readonly=on",
             "if=pflash,unit=1,file=/fw/vars.fd,format=raw",
         ]
+    );
+    let blockdevs: Vec<serde_json::Value> = values(&args, "-blockdev")
+        .iter()
+        .map(|text| serde_json::from_str(text).expect("JSON syntax"))
+        .collect();
+    assert_eq!(blockdevs.len(), 7);
+    assert_eq!(
+        blockdevs[3],
+        serde_json::json!({
+            "node-name": "drive4", "driver": "raw", "read-only": true,
+            "file": {"node-name": "drive4-file", "driver": "file",
+                     "filename": "/img/install.iso", "read-only": true}
+        })
     );
     let devices = values(&args, "-device");
     let drive_devices: Vec<_> = devices.iter().skip(1).copied().collect();
     assert_eq!(
         drive_devices,
         [
-            "virtio-blk-pci,drive=drive1,id=disk1,bootindex=1",
+            "pcie-root-port,id=port-disk1,chassis=1,addr=0x10.0,multifunction=on",
+            "virtio-blk-pci,bus=port-disk1,drive=drive1,id=disk1,bootindex=1",
             "ide-hd,bus=ide.0,drive=drive2,id=disk2,bootindex=2",
             "ide-hd,bus=ide.1,drive=drive3,id=disk3,bootindex=3",
             "ide-cd,bus=ide.2,drive=drive4,id=disk4,bootindex=4",
-            "virtio-scsi-pci,id=scsi0",
+            "pcie-root-port,id=port-scsi0,chassis=2,addr=0x10.1",
+            "virtio-scsi-pci,id=scsi0,bus=port-scsi0",
             "scsi-hd,bus=scsi0.0,drive=drive5,id=disk5,bootindex=5",
             "scsi-cd,bus=scsi0.0,drive=drive6,id=disk6,bootindex=6",
-            "nvme,serial=corvus-7,drive=drive7,id=disk7,bootindex=7",
+            "pcie-root-port,id=port-disk7,chassis=3,addr=0x10.2",
+            "nvme,serial=corvus-7,bus=port-disk7,drive=drive7,id=disk7,bootindex=7",
         ]
     );
 }
@@ -76,16 +87,51 @@ fn drive_options_cover_format_cache_discard_and_read_only() {
         d.read_only = index == 1;
         vm.drives.push(d);
     }
+    let args = args(&vm);
+    let blockdevs: Vec<serde_json::Value> = values(&args, "-blockdev")
+        .iter()
+        .map(|text| serde_json::from_str(text).expect("JSON syntax"))
+        .collect();
+    let summary: Vec<_> = blockdevs
+        .iter()
+        .map(|node| {
+            (
+                node["driver"].as_str().unwrap_or_default().to_owned(),
+                node["read-only"].as_bool(),
+                node["cache"].clone(),
+                node["file"]["discard"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    let cache =
+        |direct: bool, no_flush: bool| serde_json::json!({"direct": direct, "no-flush": no_flush});
+    let unmap = Some("unmap".to_owned());
     assert_eq!(
-        values(&args(&vm), "-drive"),
+        summary,
         [
-            "if=none,id=drive1,file=/img/d,format=qcow2,cache=none,discard=unmap",
-            "if=none,id=drive2,file=/img/d,format=raw,readonly=on,cache=writeback",
-            "if=none,id=drive3,file=/img/d,format=vmdk,cache=writethrough,discard=unmap",
-            "if=none,id=drive4,file=/img/d,format=vdi,cache=directsync",
-            "if=none,id=drive5,file=/img/d,format=qcow2,cache=unsafe,discard=unmap",
+            (
+                "qcow2".into(),
+                Some(false),
+                cache(true, false),
+                unmap.clone()
+            ),
+            ("raw".into(), Some(true), cache(false, false), None),
+            (
+                "vmdk".into(),
+                Some(false),
+                cache(false, false),
+                unmap.clone()
+            ),
+            ("vdi".into(), Some(false), cache(true, false), None),
+            ("qcow2".into(), Some(false), cache(false, true), unmap),
         ]
     );
+    let write_caches: Vec<_> = values(&args, "-device")
+        .into_iter()
+        .filter(|d| d.starts_with("virtio-blk-pci"))
+        .map(|d| d.contains("write-cache=on"))
+        .collect();
+    assert_eq!(write_caches, [true, true, false, false, true]);
 }
 
 #[test]
@@ -96,21 +142,26 @@ fn file_paths_are_comma_escaped_and_relative_ones_cannot_look_like_protocols() {
         drive(2, DriveInterface::Pflash, "/tmp/a,b c/vars.fd"),
         drive(3, DriveInterface::Virtio, "nbd:disk.img"),
     ];
-    let drives = values(&args(&vm), "-drive")
-        .into_iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
+    let args = args(&vm);
+    let drives = values(&args, "-drive");
     assert!(
-        drives[0].contains(",file=/tmp/a,,b c/disk.img,"),
+        drives[0].contains(",file=/tmp/a,,b c/vars.fd,"),
         "{}",
         drives[0]
     );
-    assert!(
-        drives[1].contains(",file=/tmp/a,,b c/vars.fd,"),
-        "{}",
-        drives[1]
-    );
-    assert!(drives[2].contains(",file=./nbd:disk.img,"), "{}", drives[2]);
+    // -blockdev is JSON: no comma escaping, and an explicit `file` driver
+    // takes `nbd:` as part of the name rather than as a protocol.
+    let files: Vec<String> = values(&args, "-blockdev")
+        .iter()
+        .map(|text| serde_json::from_str::<serde_json::Value>(text).expect("JSON syntax"))
+        .map(|node| {
+            node["file"]["filename"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(files, ["/tmp/a,b c/disk.img", "nbd:disk.img"]);
 }
 
 #[test]
@@ -234,8 +285,8 @@ fn a_drive_on_a_disk_gets_its_whole_chain_with_explicit_formats() {
         serde_json::json!({
             "node-name": "drive3", "driver": "qcow2", "read-only": false, "cache": cache,
             "discard": "unmap",
-            "file": {"driver": "file", "filename": "/d/root.qcow2", "read-only": false,
-                     "cache": cache, "discard": "unmap"},
+            "file": {"node-name": "drive3-file", "driver": "file", "filename": "/d/root.qcow2",
+                     "read-only": false, "cache": cache, "discard": "unmap"},
             "backing": {
                 "driver": "qcow2", "read-only": true, "cache": cache,
                 "file": {"driver": "file", "filename": "/d/base.qcow2", "read-only": true, "cache": cache},
@@ -251,16 +302,19 @@ fn a_drive_on_a_disk_gets_its_whole_chain_with_explicit_formats() {
         blockdevs[1],
         serde_json::json!({
             "node-name": "drive4", "driver": "raw", "read-only": false,
-            "file": {"driver": "file", "filename": "/d/data,1.raw", "read-only": false}
+            "file": {"node-name": "drive4-file", "driver": "file", "filename": "/d/data,1.raw",
+                     "read-only": false}
         })
     );
-    assert_eq!(
-        values(&args, "-drive"),
-        ["if=none,id=drive5,file=/plain.qcow2,format=qcow2"]
-    );
+    // A plain qcow2 file keeps the backing file its header names.
+    assert_eq!(blockdevs[2]["backing"], serde_json::Value::Null);
+    assert!(blockdevs[2].get("backing").is_none());
+    assert!(values(&args, "-drive").is_empty());
     let devices = values(&args, "-device");
     assert!(
-        devices.contains(&"virtio-blk-pci,drive=drive3,id=disk3,bootindex=1,write-cache=off"),
+        devices.contains(
+            &"virtio-blk-pci,bus=port-disk3,drive=drive3,id=disk3,write-cache=off,bootindex=1"
+        ),
         "{devices:?}"
     );
     assert!(

@@ -48,7 +48,21 @@ fn a_cloud_init_vm_gets_its_seed_read_only_and_unbootable() {
         .into_iter()
         .find(|d| d.contains("drive=seed"))
         .expect("a seed device");
-    assert_eq!(seed_device, "virtio-blk-pci,drive=seed,id=seed-disk");
+    assert_eq!(
+        seed_device,
+        "virtio-blk-pci,drive=seed,id=seed-disk,bus=port-seed-disk"
+    );
+    // Its root port comes after the boot disk's, so the guest sees the
+    // boot disk first (vda), and before the empty hotplug ports.
+    vm.drives = vec![drive(1, DriveInterface::Virtio, "/img/root.qcow2")];
+    vm.hotplug_slots = 1;
+    let args = build_text(&vm, "/run/a,b", Accel::Tcg);
+    let ports: Vec<_> = values(&args, "-device")
+        .into_iter()
+        .filter_map(|d| d.strip_prefix("pcie-root-port,id="))
+        .map(|d| d.split(',').next().unwrap_or_default())
+        .collect();
+    assert_eq!(ports, ["port-disk1", "port-seed-disk", "hotplug0"]);
 }
 
 #[test]

@@ -49,6 +49,8 @@ pub(crate) fn vm() -> VmInfo {
         agent: corvus_protocol::AgentStatus::Off,
         ip_addresses: Vec::new(),
         cloud_init: None,
+        // Most tests look at other devices; `hotplug_ports` tests the slots.
+        hotplug_slots: 0,
     }
 }
 

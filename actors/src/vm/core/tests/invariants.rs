@@ -33,6 +33,8 @@ fn the_table_has_a_row_for_every_kind_of_input() {
         Input::AgentShutdownDone { .. } => "agent shutdown done",
         Input::TapsRemoved { .. } => "taps removed",
         Input::SaveDone { .. } => "save done",
+        Input::Plugged { .. } => "plugged",
+        Input::Reconciled { .. } => "reconciled",
     };
     let mut kinds: Vec<&str> = rows()
         .iter()
@@ -40,7 +42,7 @@ fn the_table_has_a_row_for_every_kind_of_input() {
         .collect();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds.len(), 24, "every input variant has a row: {kinds:?}");
+    assert_eq!(kinds.len(), 26, "every input variant has a row: {kinds:?}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod agent;
 mod definitions;
+mod devices;
 mod invariants;
 mod save;
 mod sequences;

@@ -28,6 +28,12 @@ pub(super) const SAME: [Outcome; 11] = [ST, SG, SG, RU, PA, SP, ER, ER, SV, SD, 
 pub(super) type Row = (&'static str, fn() -> Input, [Outcome; 11]);
 
 pub(super) fn rows() -> Vec<Row> {
+    let mut rows = lifecycle_rows();
+    rows.extend(super::devices::rows());
+    rows
+}
+
+fn lifecycle_rows() -> Vec<Row> {
     use Refusal::*;
     let mut rows: Vec<Row> = vec![
         (
