@@ -18,6 +18,9 @@ const DETACH_KEY: u8 = 0x1d;
 /// After piped input ends, the relay stays open until the VM has been
 /// quiet this long, so that the answer to the last line is printed.
 const QUIET_AFTER_INPUT: Duration = Duration::from_millis(700);
+/// However busy the output, a piped session ends this long after its
+/// input did: a guest printing in a loop would otherwise keep it forever.
+const AT_MOST_AFTER_INPUT: Duration = Duration::from_secs(10);
 /// A monitor answer is complete once a fresh prompt follows it.
 const MONITOR_PROMPT: &[u8] = b"(qemu) ";
 /// After a detach, how long crv waits for the daemon to confirm it.
@@ -75,13 +78,17 @@ pub async fn attach(ctx: &Ctx, vm: &str, channel: Channel) -> Result<(), CliErro
     let (input_tx, mut input) = mpsc::channel(16);
     tokio::spawn(read_stdin(input_tx, interactive));
     let mut input_ended: Option<usize> = None;
+    let mut input_ended_at = None;
     let mut prompts = 0usize;
     // Piped monitor sessions print what a terminal would show, not the redraws.
     let mut renderer = (channel == Channel::Monitor && !interactive).then(LineRenderer::default);
     let outcome = loop {
         let quiet = async {
-            match input_ended {
-                Some(_) => tokio::time::sleep(QUIET_AFTER_INPUT).await,
+            match input_ended_at {
+                Some(at) => {
+                    let quiet = tokio::time::Instant::now() + QUIET_AFTER_INPUT;
+                    tokio::time::sleep_until(quiet.min(at + AT_MOST_AFTER_INPUT)).await
+                }
                 None => std::future::pending().await,
             }
         };
@@ -109,7 +116,10 @@ pub async fn attach(ctx: &Ctx, vm: &str, channel: Channel) -> Result<(), CliErro
                         break Ok(Ended::Lost);
                     }
                 }
-                Some(Input::Ended { lines }) => input_ended = Some(lines),
+                Some(Input::Ended { lines }) => {
+                    input_ended = Some(lines);
+                    input_ended_at = Some(tokio::time::Instant::now());
+                }
                 Some(Input::Detach) | None => break Ok(Ended::Here),
             },
             _ = quiet => break Ok(Ended::Here),
