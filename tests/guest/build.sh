@@ -20,7 +20,8 @@ out=${1:-${CORVUS_GUEST_DIR:-${HOME:?HOME is unset; pass OUTDIR}/.cache/corvus/t
 
 # Modules the tests rely on; their dependencies are added automatically.
 # button+evdev: the ACPI power button reaches busybox acpid as an input event.
-modules=(virtio_pci virtio_net virtio_blk virtiofs button evdev pvpanic_mmio)
+# virtio_scsi+sd_mod: SCSI drives (the hotplug tests attach one live).
+modules=(virtio_pci virtio_net virtio_blk virtio_scsi sd_mod virtiofs button evdev pvpanic_mmio)
 
 log() { echo "build.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -17,7 +17,7 @@ const GUEST_SEES: Duration = Duration::from_secs(60);
 /// A shell loop in the guest that prints its block devices and network
 /// interfaces twice a second; the typed line's echo never matches the
 /// printed one, since `$(...)` is expanded only in the latter.
-const WATCHER: &str = "(while :; do echo \"BLK:$(ls /sys/block | tr '\\n' ' ')NET:$(ls /sys/class/net | tr '\\n' ' ')END\"; sleep 0.5; done) &\n";
+pub(crate) const WATCHER: &str = "(while :; do echo \"BLK:$(ls /sys/block | tr '\\n' ' ')NET:$(ls /sys/class/net | tr '\\n' ' ')END\"; sleep 0.5; done) &\n";
 
 /// The guest's last report: (block devices, network interfaces).
 fn last_report(daemon: &Daemon, id: i64) -> Option<(Vec<String>, Vec<String>)> {
@@ -33,7 +33,7 @@ fn last_report(daemon: &Daemon, id: i64) -> Option<(Vec<String>, Vec<String>)> {
 }
 
 #[track_caller]
-fn wait_for_guest(
+pub(crate) fn wait_for_guest(
     daemon: &Daemon,
     id: i64,
     what: &str,
@@ -53,7 +53,7 @@ fn wait_for_guest(
     );
 }
 
-fn has(list: &[String], name: &str) -> bool {
+pub(crate) fn has(list: &[String], name: &str) -> bool {
     list.iter().any(|item| item == name)
 }
 
@@ -64,7 +64,7 @@ fn image(dir: &Path, name: &str) -> String {
     path.display().to_string()
 }
 
-fn drive_ids(vm: &Value) -> Vec<i64> {
+pub(crate) fn drive_ids(vm: &Value) -> Vec<i64> {
     vm["drives"]
         .as_array()
         .expect("drives")
@@ -74,7 +74,7 @@ fn drive_ids(vm: &Value) -> Vec<i64> {
 }
 
 /// The id of the drive (or NIC) a successful add just created.
-fn added(before: &[i64], after: &[i64]) -> i64 {
+pub(crate) fn added(before: &[i64], after: &[i64]) -> i64 {
     let new: Vec<_> = after.iter().filter(|id| !before.contains(id)).collect();
     assert_eq!(new.len(), 1, "one new device: {before:?} -> {after:?}");
     *new[0]

@@ -40,6 +40,7 @@ mod foundation;
 mod handshake;
 mod hardening;
 mod hotplug;
+mod hotplug_kinds;
 mod lifecycle;
 mod limits;
 mod network_dhcp;

@@ -8,6 +8,7 @@ use super::core::{Confirmed, DETACH_TIMEOUT, Input, Live};
 use super::definition::{Written, drive_info, generated_mac};
 use super::plug_tasks::PlugContext;
 use super::{Origin, Reply, VmActorRef, VmActorState, VmCommand, VmMsg};
+use crate::disks::vm_link as disk_vm_link;
 use crate::validate;
 use crate::wire::{db, storage};
 use corvus_protocol::{DriveInfo, DriveInterface, DriveSpec, NicInfo, NicSpec, VmInfo, WireError};
@@ -50,11 +51,8 @@ pub(super) fn liveness(vm: &VmInfo, command: &VmCommand) -> Live {
             if let Some(why) = fixed_interface(drive.interface) {
                 return needs_stop(why.into());
             }
-            if drive.disk.is_some() {
-                return needs_stop(
-                    "a drive on a Corvus disk (--disk) is attached when the VM starts".into(),
-                );
-            }
+            // A disk's file is known once the DiskService resolved it (the
+            // plug task checks it then).
             match vm.drives.iter().find(|d| d.file_path == drive.file_path) {
                 Some(holder) => Live::InUse {
                     reason: format!(
@@ -95,7 +93,8 @@ pub(super) fn liveness(vm: &VmInfo, command: &VmCommand) -> Live {
         | VmCommand::ClearCloudInit
         | VmCommand::GuestExec(_)
         | VmCommand::GuestInterfaces { .. }
-        | VmCommand::Save => Live::NeedsStop {
+        | VmCommand::Save
+        | VmCommand::Snapshot(_) => Live::NeedsStop {
             reason: "it is not a drive or network interface change".into(),
         },
     }
@@ -235,9 +234,31 @@ async fn carry_out(
         |kind: &str, id: i64| WireError::not_found(format!("VM '{}' has no {kind} {id}", vm.name));
     let released = released.unwrap_or_else(|| oneshot::channel().1);
     let confirmed = match command {
-        VmCommand::AddDrive(spec) => {
-            validate::files::existing_file("drive", Some(&spec.file_path)).await?;
-            context.attach_drive(drive_info(0, &spec, None)).await
+        VmCommand::AddDrive(mut spec) => {
+            let disk_id = disk_vm_link::drive_disk(&context.supervisor, &mut spec).await?;
+            let drive = drive_info(0, &spec, disk_id);
+            let chain = match disk_id {
+                None => {
+                    validate::files::existing_file("drive", Some(&spec.file_path)).await?;
+                    None
+                }
+                Some(_) => {
+                    if let Some(holder) = vm.drives.iter().find(|d| d.file_path == spec.file_path) {
+                        return Err(WireError::conflict(format!(
+                            "VM '{}' already has {} attached as drive {}; detach it first with `crv vm drive remove {} {}`",
+                            vm.name, spec.file_path, holder.id, vm.name, holder.id
+                        )));
+                    }
+                    let mut images = disk_vm_link::boot_images(
+                        &context.supervisor,
+                        std::slice::from_ref(&drive),
+                    )
+                    .await
+                    .map_err(WireError::invalid)?;
+                    images.remove(&drive.id)
+                }
+            };
+            context.attach_drive(drive, chain).await
         }
         VmCommand::RemoveDrive { id, timeout_secs } => {
             if !vm.drives.iter().any(|d| d.id == id) {

@@ -8,7 +8,7 @@ use crate::networks::vm_link;
 use crate::supervisor::SupervisorRef;
 use corvus_protocol::{DriveInfo, NicInfo, NicType, WireError};
 use corvus_qemu::hotplug::{self as names, SCSI_CONTROLLER};
-use corvus_qemu::{QmpCommands, QmpError, managed_tap};
+use corvus_qemu::{ImageLayer, QmpCommands, QmpError, managed_tap};
 use corvus_storage::{DeviceTable, Store};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -95,7 +95,12 @@ impl PlugContext {
     }
 
     /// A drive described by `drive` (its id not yet chosen) into QEMU.
-    pub async fn attach_drive(&self, mut drive: DriveInfo) -> Result<Confirmed, PlugError> {
+    /// `chain`: the image layers of a drive on a Corvus disk, top first.
+    pub async fn attach_drive(
+        &self,
+        mut drive: DriveInfo,
+        chain: Option<Vec<ImageLayer>>,
+    ) -> Result<Confirmed, PlugError> {
         let qmp = self.qmp()?;
         drive.id = self
             .store
@@ -107,7 +112,7 @@ impl PlugContext {
             _ => self.free_port().await?,
         };
         let node = names::drive_node(drive.id);
-        qmp.blockdev_add(names::drive_blockdev(&drive, None))
+        qmp.blockdev_add(names::drive_blockdev(&drive, chain.as_deref()))
             .await
             .map_err(qemu(format!("open {}", drive.file_path)))?;
         let device = names::drive_device(&drive, &bus).map(|props| props.to_qmp());
