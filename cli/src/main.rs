@@ -121,6 +121,7 @@ async fn vm(ctx: &Ctx, command: VmCommand) -> Result<(), CliError> {
         VmCommand::Pause(target) => lifecycle::pause(ctx, &target.vm).await,
         VmCommand::Reset(target) => lifecycle::reset(ctx, &target.vm).await,
         VmCommand::Save(target) => lifecycle::save(ctx, &target.vm).await,
+        VmCommand::Snapshot(command) => commands::snapshot::snapshot(ctx, command).await,
         VmCommand::History(args) => lifecycle::history(ctx, args).await,
         VmCommand::Watch(target) => events::watch(ctx, &target.vm).await,
         VmCommand::Monitor(target) => attach::attach(ctx, &target.vm, Channel::Monitor).await,

@@ -18,6 +18,7 @@ mod message;
 mod model;
 mod network;
 mod parts;
+mod snapshot;
 mod stats;
 pub mod text;
 pub mod tls;
@@ -47,13 +48,14 @@ pub use model::{
 };
 pub use network::{NetworkEvent, NetworkInfo, NetworkNic, NetworkRef, NetworkSpec};
 pub use parts::PART_BYTES;
+pub use snapshot::{VmSnapshotInfo, VmSnapshotSpec};
 pub use stats::{
     BlockSection, CpuStats, DriveStats, Figure, MemoryStats, NetCounters, NicStats, VcpuStats,
     VmStats,
 };
 
 /// Bumped whenever a message changes shape; client and daemon must agree.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Where the daemon listens unless told otherwise: `$XDG_RUNTIME_DIR/corvus/corvus.sock`,
 /// or `/run/corvus/corvus.sock` for root without `XDG_RUNTIME_DIR`.

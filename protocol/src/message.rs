@@ -9,6 +9,7 @@ use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
 use crate::network::{NetworkInfo, NetworkRef, NetworkSpec};
+use crate::snapshot::{VmSnapshotInfo, VmSnapshotSpec};
 use crate::stats::VmStats;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -257,6 +258,9 @@ pub enum Request {
     SaveVm {
         vm: VmRef,
     },
+    /// Creates, lists, reverts to or deletes a VM snapshot; answered with
+    /// the VM's snapshots as they then are.
+    VmSnapshot(VmSnapshotSpec),
 }
 
 impl Request {
@@ -310,6 +314,7 @@ impl Request {
             Request::ShowNetwork { .. } => "network show",
             Request::DeleteNetwork { .. } => "network delete",
             Request::SaveVm { .. } => "vm save",
+            Request::VmSnapshot(_) => "vm snapshot",
         }
     }
 }
@@ -379,6 +384,11 @@ pub enum Response {
     NetworkDeleted {
         id: i64,
         name: String,
+    },
+    /// `VmSnapshot`: the VM's snapshots, oldest first.
+    VmSnapshots {
+        vm: String,
+        snapshots: Vec<VmSnapshotInfo>,
     },
 }
 

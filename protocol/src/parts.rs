@@ -55,7 +55,8 @@ impl Response {
             | Response::GuestInterfaces(_)
             | Response::Networks(_)
             | Response::Network(_)
-            | Response::NetworkDeleted { .. } => vec![self],
+            | Response::NetworkDeleted { .. }
+            | Response::VmSnapshots { .. } => vec![self],
         }
     }
 

@@ -32,8 +32,8 @@ pub use process::{
 pub use qga::{QgaChannel, QgaError};
 pub use qmp::{
     BalloonInfo, BlockCounters, BlockStats, INCOMING_DEFERRED, MigrationPhase, MigrationStatus,
-    QmpCommands, QmpError, QmpEvent, QmpEvents, RunStatus, VcpuThread, restore_uri, save_uri,
-    shell_quote,
+    NodeSnapshots, QmpCommands, QmpError, QmpEvent, QmpEvents, RunStatus, SnapshotJob, VcpuThread,
+    restore_uri, save_uri, shell_quote,
 };
 pub use virtiofsd::{FlagStyle, Virtiofsd, VirtiofsdError};
 

@@ -16,6 +16,7 @@ pub use queries::cloud::{NewCloudInit, NewVmExtras};
 pub use queries::disks::NewDisk;
 pub use queries::networks::{NetworkNicRow, NewNetwork};
 pub use queries::reserve::DeviceTable;
+pub use queries::snapshots::SnapshotRow;
 pub use queries::state::StateRecord;
 pub use queries::web_sessions::NewWebSession;
 pub use rows::StoredVm;

@@ -176,6 +176,33 @@ fn a_cloud_image_boots_with_its_seed_and_answers_ssh_on_the_forward() {
     assert_eq!(shown["agent"], "connected", "{shown}");
     assert_eq!(shown["ip_addresses"][0], "10.0.2.15/24", "{shown}");
 
+    // A disk snapshot of a guest with an agent freezes its filesystems
+    // around it, and thaws them: the guest writes and syncs afterwards.
+    daemon
+        .crv(&["vm", "snapshot", "create", "web", "frozen"])
+        .ok();
+    let events = daemon.crv_background(
+        Via::Unix,
+        &["--json", "events", "--since", "0", "--vm", "web"],
+    );
+    events.wait_for_stdout("the snapshot's event", Duration::from_secs(10), |out| {
+        out.contains(
+            "snapshot 'frozen' taken (disks only, the guest's filesystems frozen by its agent)",
+        )
+    });
+    let thawed = daemon.crv(&[
+        "vm",
+        "exec",
+        "web",
+        "--timeout",
+        "20",
+        "--",
+        "sh",
+        "-c",
+        "echo x > /var/tmp/thawed && sync && echo thawed",
+    ]);
+    assert_eq!(thawed.ok().trim(), "thawed");
+
     // crv ssh: the forward, the cloud-init user, a pinned host key.
     let data = dir.path().join("data");
     let crv_ssh = |extra: &[&str]| {

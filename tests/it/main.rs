@@ -53,6 +53,7 @@ mod remote_refusals;
 mod remote_roles;
 mod save;
 mod signals;
+mod snapshots;
 mod stats;
 mod storage;
 mod supervision;

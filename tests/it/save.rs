@@ -30,7 +30,7 @@ fn saves(daemon: &Daemon) -> Vec<String> {
 
 /// Runs `command` in the guest through the serial console and returns
 /// what it printed after `tag=` (the echoed command line has `$(` there).
-fn in_guest(daemon: &Daemon, id: i64, vm: &str, tag: &str, command: &str) -> String {
+pub(crate) fn in_guest(daemon: &Daemon, id: i64, vm: &str, tag: &str, command: &str) -> String {
     let line = format!("echo {tag}=$({command})\n");
     daemon.crv_with_input(&["vm", "console", vm], &line).ok();
     let mut value = None;
@@ -57,7 +57,12 @@ fn qemus(daemon: &Daemon, id: i64) -> Vec<u32> {
 }
 
 /// A booted guest with a marker in its RAM-backed /tmp; returns its id and boot_id.
-fn booted_with_marker(daemon: &Daemon, guest: &Guest, name: &str, extra: &[&str]) -> (i64, String) {
+pub(crate) fn booted_with_marker(
+    daemon: &Daemon,
+    guest: &Guest,
+    name: &str,
+    extra: &[&str],
+) -> (i64, String) {
     let id = daemon.create_guest_vm(guest, name, "", extra);
     daemon.crv(&["vm", "start", name]).ok();
     daemon.wait_for_serial(id, "GUEST READY", harness::guest::BOOT_TIMEOUT);
@@ -173,7 +178,8 @@ fn saved_restored_and_discarded(db: Db) {
 
 on_both_databases!(saved_restored_and_discarded);
 
-/// Devices QEMU cannot migrate are named before anything happens.
+/// Devices QEMU cannot migrate are named before anything happens (for a
+/// snapshot with RAM too).
 #[test]
 fn a_save_is_refused_up_front_for_virtiofs_and_nvme() {
     let Some(daemon) = Daemon::start(Db::Sqlite) else {
@@ -199,6 +205,10 @@ fn a_save_is_refused_up_front_for_virtiofs_and_nvme() {
         1,
         "its virtiofs share 'home' (vhost-user-fs) cannot be migrated",
     );
+    // A snapshot with RAM is a migration too; one of the disks alone is not.
+    daemon
+        .crv(&["vm", "snapshot", "create", "fs", "s", "--with-ram"])
+        .fails(1, "cannot snapshot VM 'fs': its virtiofs share 'home'");
     assert_eq!(daemon.show("fs")["status"], "running");
 
     let image = daemon.dir.path().join("nvme.img");

@@ -187,6 +187,14 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
         Request::DeleteNetwork { network: target } => {
             network(services, NetworkRequest::Delete(target)).await
         }
+        Request::VmSnapshot(spec) => {
+            let request = crate::vm::SnapshotRequest {
+                action: spec.action,
+                name: spec.name,
+                with_ram: spec.with_ram,
+            };
+            vm(spec.vm, VmCommand::Snapshot(request)).await
+        }
     };
     Next::Reply(reply)
 }
@@ -206,6 +214,8 @@ pub async fn forward(
         }
         // A live attach is a few QMP commands; TCG on a loaded host is slow.
         VmCommand::AddDrive(_) | VmCommand::AddNic(_) => SLOW,
+        // A job that moves the guest's RAM has a deadline of its own.
+        VmCommand::Snapshot(_) => SLOW + crate::vm::SNAPSHOT_DEADLINE,
         // The guest's deadline for letting go of the device comes first.
         VmCommand::RemoveDrive { timeout_secs, .. } | VmCommand::RemoveNic { timeout_secs, .. } => {
             SLOW + crate::vm::detach_timeout(*timeout_secs)

@@ -3,7 +3,7 @@
 //! of request does not compile until it has a row here.
 
 use super::peer::{Peer, Via};
-use corvus_protocol::{Channel, ErrorKind, Request, Role, WireError};
+use corvus_protocol::{Channel, ErrorKind, Request, Role, SnapshotAction, WireError};
 use tracing::info;
 
 /// viewer: look (ping, status, list, show, history, events, stats, disks);
@@ -29,6 +29,9 @@ pub fn needed(request: &Request) -> Role {
         | Request::GuestInterfaces { .. }
         | Request::ListNetworks
         | Request::ShowNetwork { .. } => Role::Viewer,
+        Request::VmSnapshot(spec) if spec.action == SnapshotAction::List => Role::Viewer,
+        // Like a save: it changes what the VM runs, not what it is.
+        Request::VmSnapshot(_) => Role::Operator,
         Request::StartVm { .. }
         | Request::StopVm { .. }
         | Request::PauseVm { .. }

@@ -8,7 +8,7 @@ use super::core::{Command, Input};
 use super::shell::Handoff;
 use super::{Origin, Reply, VmActorRef, VmActorState, VmCommand, VmReply, describe_channel};
 use crate::wire::db;
-use corvus_protocol::{DisplayKind, Response, WireError};
+use corvus_protocol::{DisplayKind, Response, SnapshotAction, WireError};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -37,6 +37,7 @@ impl VmCommand {
             VmCommand::ClearCloudInit => "vm cloud-init clear",
             VmCommand::GuestExec(_) => "vm exec",
             VmCommand::GuestInterfaces { .. } => "vm ip",
+            VmCommand::Snapshot(request) => super::snapshot::verb(request.action),
         }
     }
 }
@@ -114,6 +115,13 @@ impl VmActorState {
             VmCommand::SpiceUri => Command::Access {
                 what: "view it".into(),
             },
+            VmCommand::Snapshot(request) if request.action == SnapshotAction::List => {
+                return self.list_snapshots(myself, reply);
+            }
+            VmCommand::Snapshot(request) => Command::Snapshot {
+                action: request.action,
+                with_ram: request.with_ram,
+            },
             VmCommand::GuestExec(_) | VmCommand::GuestInterfaces { .. } => {
                 if let Err(err) = self.check_agent() {
                     let _ = reply.send(Err(err));
@@ -131,10 +139,22 @@ impl VmActorState {
         let Some((reply, handoff)) = self.step(myself, input, Some(reply)) else {
             return;
         };
-        if handoff == Handoff::Plug {
-            return self.plug(myself, command, origin, reply);
+        match (handoff, command) {
+            (Handoff::Plug, command) => self.plug(myself, command, origin, reply),
+            (Handoff::Snapshot, VmCommand::Snapshot(request)) => {
+                self.snapshot(myself, request, origin, reply)
+            }
+            (Handoff::Snapshot, _) => {
+                let _ = reply.send(Err(WireError::internal(
+                    "a snapshot handoff for another command",
+                )));
+            }
+            (Handoff::Proceed, command) => self.proceed(command, myself, origin, reply),
         }
-        // The core let it through to work the shell does itself.
+    }
+
+    /// Work the core let through that the shell does itself.
+    fn proceed(&mut self, command: VmCommand, myself: &VmActorRef, origin: Origin, reply: Reply) {
         match command {
             VmCommand::Attach { channel } => self.attach(channel, origin.connection, reply),
             VmCommand::SpiceUri => self.spice_uri(reply),
@@ -158,7 +178,8 @@ impl VmActorState {
             | VmCommand::Stop { .. }
             | VmCommand::Pause
             | VmCommand::Reset
-            | VmCommand::Save => {
+            | VmCommand::Save
+            | VmCommand::Snapshot(_) => {
                 let _ = reply.send(Ok(self.info_reply()));
             }
         }

@@ -130,6 +130,7 @@ impl VmActorState {
             | VmCommand::History { .. }
             | VmCommand::Attach { .. }
             | VmCommand::SpiceUri
+            | VmCommand::Snapshot(_)
             | VmCommand::GuestExec(_)
             | VmCommand::GuestInterfaces { .. } => Ok(()),
         }
@@ -314,6 +315,7 @@ async fn write(
         | VmCommand::History { .. }
         | VmCommand::Attach { .. }
         | VmCommand::SpiceUri
+        | VmCommand::Snapshot(_)
         | VmCommand::GuestExec(_)
         | VmCommand::GuestInterfaces { .. } => Err(WireError::internal(
             "a lifecycle command reached the definition writer",

@@ -26,6 +26,9 @@ mod record;
 mod restart;
 mod save;
 mod shell;
+mod snapshot;
+mod snapshot_list;
+mod snapshot_ops;
 mod stats;
 mod written;
 
@@ -48,6 +51,7 @@ pub use msg::VmMsg;
 pub use origin::Origin;
 pub(crate) use outbox::SAFE_WAIT;
 pub use plug::detach_timeout;
+pub use snapshot::{JOB_DEADLINE as SNAPSHOT_DEADLINE, SnapshotRequest};
 pub use stats::QmpFigures;
 
 pub type VmActorRef = ActorRef<VmMsg>;
@@ -77,6 +81,7 @@ pub enum VmCommand {
     ClearCloudInit,
     GuestExec(ExecSpec),
     GuestInterfaces { timeout_secs: Option<u32> },
+    Snapshot(SnapshotRequest),
 }
 
 pub enum VmReply {
@@ -118,6 +123,9 @@ pub struct VmActorState {
     /// A live drive or NIC change is under way in QEMU; commands wait
     /// behind it too (a reset does not).
     plugging: bool,
+    /// A snapshot task (or a list that may reconcile) is under way;
+    /// commands wait behind it too.
+    snapshotting: bool,
     deferred: VecDeque<(VmCommand, Origin, Reply)>,
     /// Deferred commands are being run (they may defer again).
     replaying: bool,
@@ -162,6 +170,7 @@ impl Actor for VmActor {
             holders: access::Holders::default(),
             writing: false,
             plugging: false,
+            snapshotting: false,
             deferred: VecDeque::new(),
             replaying: false,
             settle_waiters: Vec::new(),
@@ -301,6 +310,16 @@ impl VmActorState {
                 result,
                 reply,
             } => return self.save_done(myself, boot, result, reply),
+            VmMsg::Snapshotted {
+                origin,
+                verb,
+                result,
+                status,
+                reply,
+            } => return self.snapshotted(myself, origin, verb, result, status, reply),
+            VmMsg::SnapshotsListed { result, reply } => {
+                return self.snapshots_listed(myself, result, reply);
+            }
             VmMsg::Restart { attempt } => Input::RestartDue {
                 attempt,
                 scheduled: self.restarts.take_if_scheduled(attempt),

@@ -116,4 +116,17 @@ pub enum VmMsg {
         result: Result<u64, save::SaveError>,
         reply: Option<Reply>,
     },
+    /// A snapshot task's outcome, with QEMU's run state afterwards.
+    Snapshotted {
+        origin: Origin,
+        verb: &'static str,
+        result: Result<String, WireError>,
+        status: Option<core::RunState>,
+        reply: Reply,
+    },
+    /// `crv vm snapshot list`'s answer, reconciled.
+    SnapshotsListed {
+        result: Result<corvus_protocol::Response, WireError>,
+        reply: Reply,
+    },
 }

@@ -154,7 +154,7 @@ impl VmActorState {
 pub fn blocker(vm: &VmInfo) -> Option<String> {
     let unmigratable = |device: String| {
         format!(
-            "its {device} cannot be migrated by QEMU, and a save is a migration to a file; remove the device while the VM is stopped, or stop the VM instead"
+            "its {device} cannot be migrated by QEMU, and a save or a snapshot with RAM is a migration; remove the device while the VM is stopped, or stop the VM instead"
         )
     };
     if let Some(share) = vm.shared_dirs.first() {

@@ -20,6 +20,8 @@ pub enum Handoff {
     Proceed,
     /// A drive or NIC change on the running QEMU.
     Plug,
+    /// A snapshot operation (QMP or qemu-img).
+    Snapshot,
 }
 
 impl VmActorState {
@@ -134,6 +136,7 @@ impl VmActorState {
             match effect {
                 Effect::Proceed => proceed = Some(Handoff::Proceed),
                 Effect::Plug => proceed = Some(Handoff::Plug),
+                Effect::Snapshot => proceed = Some(Handoff::Snapshot),
                 effect => self.perform(myself, effect, &mut reply, &mut ended, &mut outbox),
             }
         }
@@ -294,7 +297,7 @@ impl VmActorState {
             }
             Effect::CancelRestart => self.restarts.cancel(),
             // Handled by `apply`, which hands the reply back.
-            Effect::Proceed | Effect::Plug => {}
+            Effect::Proceed | Effect::Plug | Effect::Snapshot => {}
             Effect::Record {
                 confirmed,
                 origin,
@@ -360,7 +363,7 @@ impl VmActorState {
     /// before it left, and a command right after an actor's respawn is not
     /// refused for want of a QMP session that is a moment away.
     pub(super) fn busy(&self) -> bool {
-        self.writing || self.plugging || self.adopting()
+        self.writing || self.plugging || self.snapshotting || self.adopting()
     }
 
     /// Runs the commands that waited, once nothing holds them back.

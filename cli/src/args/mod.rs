@@ -165,6 +165,11 @@ pub enum VmCommand {
     /// Write a running or paused VM's RAM and devices to its save file and
     /// end QEMU; `crv vm start` restores it
     Save(Target),
+    /// Snapshots of a whole VM: every qcow2 drive at one instant, and with
+    /// --with-ram its RAM and devices (live through QEMU, or with qemu-img
+    /// while the VM is stopped)
+    #[command(subcommand)]
+    Snapshot(VmSnapshotCommand),
     /// Show a VM's stored state changes
     History(HistoryArgs),
     /// Follow one VM's events until it is stopped or in error
@@ -197,6 +202,39 @@ pub enum VmCommand {
     Exec(ExecArgs),
     /// The guest's network interfaces and addresses, as its agent reports them
     Ip(IpArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VmSnapshotCommand {
+    /// Take a snapshot (disks only unless --with-ram; the guest's
+    /// filesystems are frozen through its agent when it has one)
+    Create(VmSnapshotCreateArgs),
+    /// List a VM's snapshots, checked against what its images hold
+    List(Target),
+    /// Put the VM back as it was at the snapshot: a running VM needs a
+    /// snapshot with RAM, a stopped one a snapshot without
+    Revert(VmSnapshotArgs),
+    /// Delete a snapshot from every drive
+    Delete(VmSnapshotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VmSnapshotCreateArgs {
+    /// VM name or id
+    pub vm: String,
+    /// Snapshot name
+    pub name: String,
+    /// Also save the RAM and device state (the VM must be running or paused)
+    #[arg(long)]
+    pub with_ram: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VmSnapshotArgs {
+    /// VM name or id
+    pub vm: String,
+    /// Snapshot name
+    pub name: String,
 }
 
 /// A VM, by name or numeric id.

@@ -14,6 +14,7 @@ pub mod events;
 pub mod lifecycle;
 pub mod network;
 pub mod remote;
+pub mod snapshot;
 pub mod ssh;
 pub mod stats;
 pub mod view;

@@ -226,5 +226,12 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
         Request::DeleteNetwork {
             network: VmRef::Id(id),
         },
+        Request::SaveVm { vm: vm() },
+        Request::VmSnapshot(VmSnapshotSpec {
+            vm: vm(),
+            action: SnapshotAction::Create,
+            name: Some(name.to_owned()),
+            with_ram: n.is_multiple_of(2),
+        }),
     ]
 }

@@ -117,6 +117,16 @@ pub fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response
             disk: name.to_owned(),
             snapshots: sample_disk(name, id, n).snapshots,
         },
+        Response::VmSnapshots {
+            vm: name.to_owned(),
+            snapshots: vec![VmSnapshotInfo {
+                name: name.to_owned(),
+                created_at: "2026-12-07T09:00:00Z".into(),
+                with_ram: n.is_multiple_of(2),
+                size: n,
+                problem: Some(format!("drive {id} lacks it")),
+            }],
+        },
         Response::VmDeletedWithDisks {
             id,
             name: name.to_owned(),

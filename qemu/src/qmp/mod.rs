@@ -15,6 +15,7 @@ mod events;
 mod hotplug;
 mod migration;
 mod session;
+mod snapshot;
 mod stats;
 
 #[cfg(test)]
@@ -27,4 +28,5 @@ pub use events::{EVENT_BUFFER, QmpEvent, QmpEvents};
 pub use migration::{
     INCOMING_DEFERRED, MigrationPhase, MigrationStatus, restore_uri, save_uri, shell_quote,
 };
+pub use snapshot::{NodeSnapshots, SnapshotJob};
 pub use stats::{BalloonInfo, BlockCounters, BlockStats, VcpuThread};

@@ -12,4 +12,5 @@ pub mod shared_dir;
 pub mod tls_revocation;
 pub mod vm;
 pub mod vm_event;
+pub mod vm_snapshot;
 pub mod web_session;

@@ -9,6 +9,7 @@ pub mod networks;
 pub mod reserve;
 pub mod retention;
 pub mod revocations;
+pub mod snapshots;
 pub mod state;
 pub mod vms;
 pub mod web_sessions;

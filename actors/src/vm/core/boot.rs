@@ -78,6 +78,9 @@ pub struct BootState {
     pub pending_exit: Option<PendingExit>,
     /// This boot restores the save file (`-incoming`) instead of booting.
     pub restore: bool,
+    /// A snapshot task works on this QEMU: the STOP and RESUME of a RAM
+    /// snapshot are its own, not a pause.
+    pub snapshotting: bool,
 }
 
 impl BootState {
@@ -97,6 +100,7 @@ impl BootState {
             qmp_open: false,
             pending_exit: None,
             restore: false,
+            snapshotting: false,
         }
     }
 }

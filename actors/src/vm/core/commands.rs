@@ -48,6 +48,12 @@ fn rule(state: VmState, command: &Command) -> Result<(), Refusal> {
         (Starting | Stopping | Error | Saving | Saved | Restoring, Command::Device { .. }) => {
             Err(Refusal::NotStopped)
         }
+        (Running | Paused | Stopped, Command::Snapshot { .. }) => Ok(()),
+        (Saved, Command::Snapshot { .. }) => Err(Refusal::IsSaved),
+        (Starting | Stopping | Saving | Restoring, Command::Snapshot { .. }) => {
+            Err(Refusal::InProgress)
+        }
+        (Error, Command::Snapshot { .. }) => Err(Refusal::ResetFirst),
         (Running | Paused, Command::Access { .. }) => Ok(()),
         (Stopped | Starting | Stopping | Error, Command::Access { .. }) => Err(Refusal::NotStarted),
     }
@@ -134,6 +140,9 @@ pub(super) fn command(
         },
         (Command::Define { .. } | Command::Access { .. }, _) => stay.with(Effect::Proceed),
         (Command::Device { .. }, None) => stay.with(Effect::Proceed),
+        (Command::Snapshot { action, with_ram }, boot) => {
+            super::snapshot::begin(view, boot, *action, *with_ram)?
+        }
         (Command::Device { live, .. }, Some(boot)) => {
             require_qmp(boot)?;
             super::devices::live_change(view, live)?

@@ -4,7 +4,7 @@
 use super::devices::{Confirmed, Live, Mismatch};
 use super::{BootState, RunState, Trigger, View};
 use crate::vm::Origin;
-use corvus_protocol::{EventCause, EventKind, VmState, WireError};
+use corvus_protocol::{EventCause, EventKind, SnapshotAction, VmState, WireError};
 use corvus_qemu::{ExitInfo, QmpEvent, Signal};
 use std::time::Duration;
 
@@ -34,6 +34,12 @@ pub enum Command {
         what: &'static str,
         live: Live,
     },
+    /// `crv vm snapshot create|revert|delete`: through QMP while QEMU
+    /// runs, with qemu-img while the VM is stopped.
+    Snapshot {
+        action: SnapshotAction,
+        with_ram: bool,
+    },
 }
 
 impl Command {
@@ -47,6 +53,12 @@ impl Command {
             Command::Access { .. } => "attach to",
             Command::Save => "save",
             Command::Device { .. } => "change",
+            Command::Snapshot { action, .. } => match action {
+                SnapshotAction::Create => "snapshot",
+                SnapshotAction::Revert => "revert",
+                SnapshotAction::Delete => "delete a snapshot of",
+                SnapshotAction::List => "list the snapshots of",
+            },
         }
     }
 }
@@ -187,6 +199,14 @@ pub enum Input {
         boot: u64,
         mismatch: Mismatch,
     },
+    /// A snapshot task is done: the change it made (for the history) or
+    /// why it made none, and QEMU's run state afterwards when it runs.
+    Snapshotted {
+        origin: Origin,
+        verb: &'static str,
+        result: Result<String, WireError>,
+        status: Option<RunState>,
+    },
 }
 
 /// Timers the shell arms; each comes back as the input of the same name.
@@ -257,6 +277,9 @@ pub enum Effect {
     /// Compare the re-adopted QEMU's devices with the definition (a task
     /// that reports back as `Reconciled`).
     ReconcileDevices,
+    /// Carry out the snapshot operation (a task that reports back as
+    /// `Snapshotted`); the command's reply goes with it.
+    Snapshot,
 }
 
 /// An event: why, who caused it, and whether the state or the definition

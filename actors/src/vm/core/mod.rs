@@ -15,6 +15,7 @@ mod qmp;
 mod refusal;
 mod run_state;
 mod save;
+mod snapshot;
 mod taps;
 #[cfg(test)]
 mod tests;
@@ -114,6 +115,12 @@ fn decide(view: &View<'_>, input: Input) -> Result<Transition, Refusal> {
             result,
         } => Ok(devices::plugged(view, origin, verb, result)),
         Input::Reconciled { boot, mismatch } => Ok(devices::reconciled(view, boot, mismatch)),
+        Input::Snapshotted {
+            origin,
+            verb,
+            result,
+            status,
+        } => Ok(snapshot::done(view, origin, verb, result, status)),
         Input::Launched { boot }
         | Input::LaunchFailed { boot, .. }
         | Input::QmpReady { boot, .. }

@@ -248,7 +248,8 @@ pub(super) fn of_boot(view: &View<'_>, current: &BootState, input: Input) -> Tra
         | Input::RestartLimit { .. }
         | Input::TapsRemoved { .. }
         | Input::Plugged { .. }
-        | Input::Reconciled { .. } => next,
+        | Input::Reconciled { .. }
+        | Input::Snapshotted { .. } => next,
     }
 }
 

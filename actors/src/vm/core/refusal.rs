@@ -37,6 +37,8 @@ pub enum Refusal {
     InUse {
         reason: String,
     },
+    /// A snapshot with RAM of a VM that has no RAM to save (stopped).
+    NoRam,
 }
 
 impl Refusal {
@@ -50,7 +52,9 @@ impl Refusal {
                 "QEMU's QMP connection for VM '{vm}' is gone; use `crv vm reset {vm}`"
             )),
             Refusal::Deleted => crate::vm::errors::deleted(vm),
-            Refusal::Unmigratable { .. } => WireError::invalid(self.message(vm, state, command)),
+            Refusal::Unmigratable { .. } | Refusal::NoRam => {
+                WireError::invalid(self.message(vm, state, command))
+            }
             Refusal::InUse { .. } => WireError::conflict(self.message(vm, state, command)),
             _ => WireError::transition(state, self.message(vm, state, command)),
         }
@@ -104,7 +108,10 @@ impl Refusal {
             Refusal::CannotSave => {
                 format!("VM '{vm}' is {state}; only a running or paused VM can be saved")
             }
-            Refusal::Unmigratable { device } => format!("cannot save VM '{vm}': {device}"),
+            Refusal::Unmigratable { device } => format!("cannot {verb} VM '{vm}': {device}"),
+            Refusal::NoRam => format!(
+                "VM '{vm}' is {state}: it has no RAM to snapshot; leave out --with-ram for a disk snapshot, or start it first with `crv vm start {vm}`"
+            ),
             Refusal::NeedsStop { reason } => format!(
                 "cannot do this while VM '{vm}' is {state}: {reason}; stop it first with `crv vm stop {vm}`"
             ),

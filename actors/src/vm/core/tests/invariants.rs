@@ -35,6 +35,7 @@ fn the_table_has_a_row_for_every_kind_of_input() {
         Input::SaveDone { .. } => "save done",
         Input::Plugged { .. } => "plugged",
         Input::Reconciled { .. } => "reconciled",
+        Input::Snapshotted { .. } => "snapshotted",
     };
     let mut kinds: Vec<&str> = rows()
         .iter()
@@ -42,7 +43,7 @@ fn the_table_has_a_row_for_every_kind_of_input() {
         .collect();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds.len(), 26, "every input variant has a row: {kinds:?}");
+    assert_eq!(kinds.len(), 27, "every input variant has a row: {kinds:?}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod devices;
 mod invariants;
 mod save;
 mod sequences;
+mod snapshots;
 mod table;
 
 use super::*;

@@ -30,6 +30,7 @@ pub(super) type Row = (&'static str, fn() -> Input, [Outcome; 11]);
 pub(super) fn rows() -> Vec<Row> {
     let mut rows = lifecycle_rows();
     rows.extend(super::devices::rows());
+    rows.extend(super::snapshots::rows());
     rows
 }
 
