@@ -83,6 +83,21 @@ impl QmpCommands {
         devices: &[String],
         deadline: Duration,
     ) -> Result<(), QmpError> {
+        // A job of ours that outlived its deadline earlier is dismissed once
+        // it has concluded; one still running is QEMU's to finish first.
+        if let Some(earlier) = self.job(job_id).await? {
+            if earlier.status != "concluded" {
+                return Err(QmpError::Refused {
+                    class: "GenericError".into(),
+                    desc: format!(
+                        "an earlier snapshot job ({job_id}) is still {} in QEMU; retry once it is done",
+                        earlier.status
+                    ),
+                });
+            }
+            self.execute_value("job-dismiss", json!({ "id": job_id }))
+                .await?;
+        }
         let mut arguments = json!({ "job-id": job_id, "tag": tag, "devices": devices });
         if let SnapshotJob::Save { vmstate } | SnapshotJob::Load { vmstate } = job {
             arguments["vmstate"] = Value::from(vmstate);
@@ -90,12 +105,7 @@ impl QmpCommands {
         self.execute_value(job.command(), arguments).await?;
         let until = Instant::now() + deadline;
         loop {
-            let jobs: Vec<JobInfo> =
-                serde_json::from_value(self.execute_value("query-jobs", json!({})).await?)
-                    .map_err(|err| {
-                        QmpError::Protocol(format!("unexpected reply to query-jobs: {err}"))
-                    })?;
-            let Some(ours) = jobs.into_iter().find(|info| info.id == job_id) else {
+            let Some(ours) = self.job(job_id).await? else {
                 return Err(QmpError::Protocol(format!(
                     "{} job {job_id} vanished before it concluded",
                     job.command()
@@ -119,6 +129,14 @@ impl QmpCommands {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    async fn job(&self, job_id: &str) -> Result<Option<JobInfo>, QmpError> {
+        let jobs: Vec<JobInfo> = serde_json::from_value(
+            self.execute_value("query-jobs", json!({})).await?,
+        )
+        .map_err(|err| QmpError::Protocol(format!("unexpected reply to query-jobs: {err}")))?;
+        Ok(jobs.into_iter().find(|info| info.id == job_id))
     }
 
     /// A disk-only snapshot named `tag` of every node in `devices`, taken

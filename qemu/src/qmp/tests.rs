@@ -367,3 +367,54 @@ async fn stats_queries_read_qemu_replies_and_a_missing_balloon_is_none() {
     );
     drop(server.await.expect("server"));
 }
+
+/// A snapshot job: an earlier concluded job of the same id is dismissed
+/// first, the job is followed until it concluded, and QEMU's error in the
+/// concluded job is the refusal.
+#[tokio::test]
+async fn a_snapshot_job_is_followed_to_its_end_and_its_error_returned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = listen(&socket_path(&dir));
+    let server = tokio::spawn(async move {
+        let mut qemu = FakeQemu::accept(&listener).await;
+        let answer = async |qemu: &mut FakeQemu, execute: &str, value: Value| {
+            let command = qemu.command().await;
+            assert_eq!(command["execute"], execute, "{command}");
+            qemu.reply(&command, value).await;
+            command
+        };
+        let stale = json!([{"id": "snap-1", "status": "concluded", "type": "snapshot-save"}]);
+        answer(&mut qemu, "query-jobs", stale).await;
+        answer(&mut qemu, "job-dismiss", json!({})).await;
+        let save = answer(&mut qemu, "snapshot-save", json!({})).await;
+        assert_eq!(save["arguments"]["vmstate"], "drive1");
+        assert_eq!(save["arguments"]["devices"], json!(["drive1", "drive2"]));
+        let running = json!([{"id": "snap-1", "status": "running", "type": "snapshot-save"}]);
+        answer(&mut qemu, "query-jobs", running).await;
+        let failed = json!([{"id": "snap-1", "status": "concluded", "type": "snapshot-save",
+                             "error": "Device 'drive2' is writable but does not support snapshots"}]);
+        answer(&mut qemu, "query-jobs", failed).await;
+        answer(&mut qemu, "job-dismiss", json!({})).await;
+        qemu
+    });
+    let (commands, _events) = connect(&socket_path(&dir), DEADLINE)
+        .await
+        .expect("connect");
+    let devices = ["drive1".to_owned(), "drive2".to_owned()];
+    let result = commands
+        .snapshot_job(
+            SnapshotJob::Save { vmstate: "drive1" },
+            "snap-1",
+            "s1",
+            &devices,
+            DEADLINE,
+        )
+        .await;
+    match result {
+        Err(QmpError::Refused { desc, .. }) => {
+            assert!(desc.contains("does not support snapshots"), "{desc}")
+        }
+        other => panic!("expected QEMU's refusal, got {other:?}"),
+    }
+    drop(server.await.expect("server"));
+}
