@@ -8,6 +8,7 @@
 //! test guest (tests/guest/build-cloud.sh) boots under TCG; both sides
 //! retry their ssh at the same pace. Rounds are few: a boot is ~30 s.
 
+use super::stages::Stages;
 use super::{Bench, progress, rotated};
 use crate::bare::BareVm;
 use crate::crv::Crv;
@@ -43,6 +44,8 @@ struct Setup<'a> {
     /// Where `crv ssh` keeps its per-VM known_hosts (XDG_DATA_HOME).
     data_home: PathBuf,
     dir: PathBuf,
+    /// The daemon's runtime directory, where each VM's serial log is.
+    runtime: PathBuf,
     accel: Accel,
 }
 
@@ -68,6 +71,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         guest,
         Crv::new(&bench.bins.crv, &daemon.socket),
         &dir,
+        &daemon.runtime,
         accel,
     )?;
     setup.crv.time(&[
@@ -87,19 +91,24 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     progress("figure 12: one untimed boot to warm the page cache");
     setup.bare_round(&bench.bins.qemu, &template, rounds)?;
     let (mut corvus, mut bare) = (Vec::new(), Vec::new());
+    let mut stages = Vec::new();
     for round in 0..rounds {
         for side in rotated(&[Side::Corvus, Side::Bare], round) {
-            let seconds = match side {
+            let (seconds, seen) = match side {
                 Side::Corvus => setup.corvus_round(round)?,
                 Side::Bare => setup.bare_round(&bench.bins.qemu, &template, round)?,
             };
+            let side_name = match side {
+                Side::Corvus => "corvus",
+                Side::Bare => "bare QEMU",
+            };
             progress(&format!(
-                "figure 12: round {round}, {}: {seconds:.1} s",
-                match side {
-                    Side::Corvus => "corvus",
-                    Side::Bare => "bare QEMU",
-                }
+                "figure 12: round {round}, {side_name}: {seconds:.1} s ({})",
+                seen.summary()
             ));
+            stages.push(serde_json::json!({
+                "round": round, "side": side_name, "seconds": seconds, "stages": seen.json()
+            }));
             match side {
                 Side::Corvus => corvus.push(seconds),
                 Side::Bare => bare.push(seconds),
@@ -107,6 +116,11 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         }
     }
     daemon.stop().await?;
+    bench.diagnose(
+        "figure12_stages",
+        serde_json::Value::Array(stages),
+        "figure 12: seconds from each round's start to each boot stage (serial log markers, ssh answers)",
+    );
     bench.row(Row::new(
         12,
         "cloud image to shell: `crv vm create --image … --user … --ssh-key … --forward` + `crv vm start` → first `crv ssh -- true`",
@@ -126,6 +140,7 @@ impl Setup<'_> {
         guest: &'a CloudGuest,
         crv: Crv,
         dir: &Path,
+        runtime: &Path,
         accel: Accel,
     ) -> anyhow::Result<Setup<'a>> {
         let key = dir.join("id_ed25519");
@@ -148,6 +163,7 @@ impl Setup<'_> {
             public_key,
             data_home: dir.join("data"),
             dir: dir.to_path_buf(),
+            runtime: runtime.to_path_buf(),
             accel,
         })
     }
@@ -186,12 +202,18 @@ impl Setup<'_> {
     }
 
     /// One VM made, started and reached with `crv ssh`, then removed.
-    fn corvus_round(&self, round: usize) -> anyhow::Result<f64> {
+    fn corvus_round(&self, round: usize) -> anyhow::Result<(f64, Stages)> {
         let name = format!("cloud-{round}");
         let port = free_port()?;
         let started = Instant::now();
         self.create(&name, port)?;
+        let created = started.elapsed().as_secs_f64();
         self.crv.time(&["vm", "start", &name])?;
+        let id = show(&self.crv, &name)?.id;
+        let serial = VmPaths::new(&self.runtime, id).serial_log;
+        let mut stages = Stages::new(&serial, started);
+        stages.mark_at("created", created);
+        stages.mark("start answered");
         let key = path_text(&self.key)?;
         let mut ssh = self.crv.command(&[
             "ssh",
@@ -208,16 +230,21 @@ impl Setup<'_> {
             "true",
         ]);
         ssh.env("XDG_DATA_HOME", &self.data_home);
-        let answered = until_success(&mut ssh, started);
+        let answered = until_success(&mut ssh, started, &mut stages);
         let seconds = started.elapsed().as_secs_f64();
         self.crv.time(&["vm", "reset", &name])?;
         self.crv.time(&["vm", "delete", &name, "--with-disks"])?;
         answered.with_context(|| format!("figure 12: `crv ssh {name}`"))?;
-        Ok(seconds)
+        Ok((seconds, stages))
     }
 
     /// The same guest by hand: an overlay, a seed, QEMU, ssh.
-    fn bare_round(&self, qemu: &Path, template: &VmInfo, round: usize) -> anyhow::Result<f64> {
+    fn bare_round(
+        &self,
+        qemu: &Path,
+        template: &VmInfo,
+        round: usize,
+    ) -> anyhow::Result<(f64, Stages)> {
         let root = self.dir.join(format!("bare-{round}"));
         let port = free_port()?;
         let mut vm = template.clone();
@@ -253,7 +280,10 @@ impl Setup<'_> {
             ssh_key: &self.public_key,
         }
         .write(&paths.seed)?;
+        let mut stages = Stages::new(&paths.serial_log, started);
+        stages.mark("created");
         let (qemu, _) = BareVm::new(qemu, &vm, &root, self.accel).start()?;
+        stages.mark("start answered");
         let mut ssh = Command::new("ssh");
         ssh.arg("-i")
             .arg(&self.key)
@@ -268,23 +298,34 @@ impl Setup<'_> {
             .args(["-o", "LogLevel=ERROR"])
             .arg(format!("{USER}@127.0.0.1"))
             .arg("true");
-        let answered = until_success(&mut ssh, started);
+        let answered = until_success(&mut ssh, started, &mut stages);
         let seconds = started.elapsed().as_secs_f64();
         qemu.kill();
         std::fs::remove_dir_all(&root)
             .with_context(|| format!("Cannot remove {}", root.display()))?;
         answered.context("figure 12: bare `ssh -p PORT true`")?;
-        Ok(seconds)
+        Ok((seconds, stages))
     }
 }
 
 /// Runs `command` until it exits 0; fails after `SSH_DEADLINE`.
-fn until_success(command: &mut Command, started: Instant) -> anyhow::Result<()> {
+/// Notes the boot's stages in `stages` as it goes: the serial log's markers
+/// and how ssh failed (no sshd yet, or sshd without the key yet).
+fn until_success(
+    command: &mut Command,
+    started: Instant,
+    stages: &mut Stages,
+) -> anyhow::Result<()> {
     command.stdin(Stdio::null()).stdout(Stdio::null());
     loop {
         let output = command.output().context("Cannot run ssh")?;
+        stages.poll();
         if output.status.success() {
+            stages.mark("ssh ok");
             return Ok(());
+        }
+        if String::from_utf8_lossy(&output.stderr).contains("Permission denied") {
+            stages.mark("sshd answered, key refused");
         }
         if started.elapsed() > SSH_DEADLINE {
             bail!(

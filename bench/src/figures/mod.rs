@@ -17,6 +17,7 @@ mod parallel;
 mod readopt;
 mod rpc;
 mod save;
+mod stages;
 mod tls;
 
 use crate::client::Client;
