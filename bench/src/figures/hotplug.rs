@@ -121,7 +121,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn image(dir: &Path, n: usize) -> anyhow::Result<PathBuf> {
+pub(super) fn image(dir: &Path, n: usize) -> anyhow::Result<PathBuf> {
     let path = dir.join(format!("hot-{n}.raw"));
     let file = std::fs::File::create(&path)
         .with_context(|| format!("Cannot create {}", path.display()))?;
@@ -134,7 +134,7 @@ fn path_text(image: &Path) -> anyhow::Result<String> {
     Ok(image.to_str().context("a UTF-8 scratch path")?.to_owned())
 }
 
-fn drive_spec(image: &Path) -> anyhow::Result<DriveSpec> {
+pub(super) fn drive_spec(image: &Path) -> anyhow::Result<DriveSpec> {
     Ok(DriveSpec {
         file_path: path_text(image)?,
         interface: DriveInterface::Virtio,
@@ -147,7 +147,7 @@ fn drive_spec(image: &Path) -> anyhow::Result<DriveSpec> {
     })
 }
 
-fn drive_info(image: &Path, id: i64) -> anyhow::Result<DriveInfo> {
+pub(super) fn drive_info(image: &Path, id: i64) -> anyhow::Result<DriveInfo> {
     Ok(DriveInfo {
         id,
         interface: DriveInterface::Virtio,
