@@ -59,16 +59,24 @@ impl Shell {
     /// Brings eth0 up through DHCP; the address it got.
     #[track_caller]
     fn dhcp(&mut self, daemon: &Daemon, network_id: u32) -> String {
+        self.dhcp_on(daemon, network_id, "eth0")
+    }
+
+    /// Brings `interface` up through DHCP; the address it got.
+    #[track_caller]
+    fn dhcp_on(&mut self, daemon: &Daemon, network_id: u32, interface: &str) -> String {
         // busybox udhcpc leaves configuring the interface to its script.
         self.run(
-            r#"printf '#!/bin/sh\ncase $1 in bound|renew) ip addr flush dev $interface; ip addr add $ip/$mask dev $interface; [ -n "$router" ] && ip route add default via $router; echo nameserver $dns >/etc/resolv.conf;; esac\nexit 0\n' >/tmp/dhcp.sh; chmod +x /tmp/dhcp.sh; ip link set eth0 up"#,
+            &(r#"printf '#!/bin/sh\ncase $1 in bound|renew) ip addr flush dev $interface; ip addr add $ip/$mask dev $interface; [ -n "$router" ] && ip route add default via $router; echo nameserver $dns >/etc/resolv.conf;; esac\nexit 0\n' >/tmp/dhcp.sh; chmod +x /tmp/dhcp.sh; ip link set "#.to_owned() + interface + " up"),
             QUICK,
         );
         self.run(
-            "udhcpc -i eth0 -n -q -t 20 -T 1 -s /tmp/dhcp.sh >/dev/null 2>&1; echo RC=$?",
+            &format!(
+                "udhcpc -i {interface} -n -q -t 20 -T 1 -s /tmp/dhcp.sh >/dev/null 2>&1; echo RC=$?"
+            ),
             Duration::from_secs(60),
         );
-        let out = self.run("ip -4 -o addr show eth0", QUICK);
+        let out = self.run(&format!("ip -4 -o addr show {interface}"), QUICK);
         out.split_whitespace()
             .skip_while(|word| *word != "inet")
             .nth(1)
@@ -78,7 +86,7 @@ impl Shell {
                     .data_dir()
                     .join(format!("networks/{network_id}/dnsmasq.log"));
                 panic!(
-                    "eth0 has no IPv4 address: {}\n--- dnsmasq: {}\n--- daemon: {}",
+                    "{interface} has no IPv4 address: {}\n--- dnsmasq: {}\n--- daemon: {}",
                     self.console.stdout(),
                     std::fs::read_to_string(&log).unwrap_or_default(),
                     daemon.log()
@@ -311,6 +319,20 @@ fn guests_on_managed_networks_get_leases_names_and_nat() {
         web.resolve("db", "10.77.0.1").as_deref(),
         Some("10.77.0.50")
     );
+
+    // A NIC on the isolated network plugged into the running VM: its tap
+    // is made as at a start, and the guest gets a lease on it.
+    let vm = daemon
+        .crv(&["--json", "vm", "net", "add", "web", "--network", "iso"])
+        .json();
+    let plugged = vm["network_interfaces"][1]["mac_address"].clone();
+    let second = web.dhcp_on(&daemon, 2, "eth1");
+    assert!(second.starts_with("10.78.0."), "{second}");
+    wait_for("the plugged NIC's lease in vm show", || {
+        let shown = daemon.crv(&["--json", "vm", "show", "web"]).json();
+        shown["network_interfaces"][1]["mac_address"] == plugged
+            && shown["network_interfaces"][1]["lease_address"] == second.as_str()
+    });
     drop(web);
 
     // Deleting the networks takes the bridges, taps, dnsmasqs and table.
