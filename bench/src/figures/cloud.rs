@@ -6,7 +6,9 @@
 //! command line and devices (the daemon's own command line for that VM)
 //! and the same `hostfwd`, until `ssh -p PORT … true` succeeds. The cloud
 //! test guest (tests/guest/build-cloud.sh) boots under TCG; both sides
-//! retry their ssh at the same pace. Rounds are few: a boot is ~30 s.
+//! retry their ssh at the same pace, and each round boots both sides at
+//! the same time, so that other load on the machine falls on both alike.
+//! Rounds are few: a boot is ~30 s alone, twice that side by side.
 
 use super::stages::Stages;
 use super::{Bench, progress, rotated};
@@ -93,11 +95,35 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let (mut corvus, mut bare) = (Vec::new(), Vec::new());
     let mut stages = Vec::new();
     for round in 0..rounds {
-        for side in rotated(&[Side::Corvus, Side::Bare], round) {
-            let (seconds, seen) = match side {
-                Side::Corvus => setup.corvus_round(round)?,
-                Side::Bare => setup.bare_round(&bench.bins.qemu, &template, round)?,
-            };
+        // Both sides boot at once, so that whatever else loads the machine
+        // loads both alike; which one is spawned first alternates.
+        let order = rotated(&[Side::Corvus, Side::Bare], round);
+        let results = std::thread::scope(|scope| {
+            let handles: Vec<_> = order
+                .iter()
+                .map(|&side| {
+                    let (setup, template, qemu) = (&setup, &template, &bench.bins.qemu);
+                    (
+                        side,
+                        scope.spawn(move || match side {
+                            Side::Corvus => setup.corvus_round(round),
+                            Side::Bare => setup.bare_round(qemu, template, round),
+                        }),
+                    )
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(side, handle)| {
+                    let result = handle
+                        .join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a figure 12 round panicked")));
+                    (side, result)
+                })
+                .collect::<Vec<_>>()
+        });
+        for (side, result) in results {
+            let (seconds, seen) = result?;
             let side_name = match side {
                 Side::Corvus => "corvus",
                 Side::Bare => "bare QEMU",
