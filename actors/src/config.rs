@@ -1,5 +1,6 @@
 //! The daemon's command line and the defaults it resolves (DESIGN §5, §7).
 
+pub use crate::nodes::config::NodeConfig;
 pub use crate::tls::args::{Command, TlsCommand};
 use anyhow::{Context as _, bail};
 use clap::Parser;
@@ -122,6 +123,18 @@ pub struct Args {
     /// How often old events are pruned
     #[arg(long, default_value_t = 600, value_name = "SECS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub event_prune_interval: u64,
+    /// This daemon's node name: on PostgreSQL one daemon per node name, and
+    /// VMs belong to a node (letters, digits, '.', '-', '_'; at most 63)
+    /// [default: the host name]
+    #[arg(long, value_name = "NAME", value_parser = crate::nodes::config::node_name)]
+    pub node: Option<String>,
+    /// HOST:PORT where the other nodes reach this one (stored with the node)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// A node whose lock is free or whose heartbeat is older than this is
+    /// dead (PostgreSQL)
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub node_timeout: u64,
 }
 
 /// What the gateway allows its clients (issue 12, defect 7; issue 18).
@@ -177,6 +190,7 @@ pub struct Config {
     pub metrics: Option<String>,
     /// Where the web console is served; `None` when off.
     pub http: Option<String>,
+    pub node: NodeConfig,
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -366,6 +380,14 @@ impl Config {
             stats_interval: Duration::from_secs(args.stats_interval),
             metrics: args.metrics.as_deref().map(metrics_address),
             http: args.http.clone(),
+            node: NodeConfig {
+                name: match &args.node {
+                    Some(name) => name.clone(),
+                    None => crate::nodes::config::default_node_name()?,
+                },
+                advertise: args.advertise.clone(),
+                timeout: Duration::from_secs(args.node_timeout),
+            },
         })
     }
 }

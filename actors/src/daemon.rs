@@ -130,6 +130,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         connections: Arc::new(AtomicU64::new(0)),
         persistence_status,
         metrics: Default::default(),
+        node: config.node.clone(),
     });
     let vm_count = vms.len();
     notify.status(&format!("Re-adopting running VMs ({vm_count} defined)"));

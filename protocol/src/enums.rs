@@ -96,6 +96,15 @@ impl VmState {
 }
 
 text_enum! {
+    /// Whether a node runs (issue 19): live while its daemon holds the
+    /// node's database lock and its heartbeat is within the node timeout.
+    NodeState ("node state") {
+        Live = "live",
+        Dead = "dead",
+    }
+}
+
+text_enum! {
     /// What an event records: a state change, or a change of the VM's
     /// definition (which leaves its state alone: `from` and `to` are the
     /// state it was in, always `stopped` today). Events stored or journaled

@@ -17,6 +17,7 @@ mod event;
 mod message;
 mod model;
 mod network;
+mod node;
 mod parts;
 mod stats;
 pub mod text;
@@ -35,8 +36,8 @@ pub use disk::{
 };
 pub use enums::{
     AgentStatus, CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface,
-    DriveMedia, EventKind, ForwardProtocol, NetworkMode, NetworkState, NicType, ParseEnumError,
-    RestartPolicy, Role, ShareCache, SnapshotAction, TextEnum, VmState,
+    DriveMedia, EventKind, ForwardProtocol, NetworkMode, NetworkState, NicType, NodeState,
+    ParseEnumError, RestartPolicy, Role, ShareCache, SnapshotAction, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};
@@ -46,6 +47,7 @@ pub use model::{
     ShareSpec, VmChanges, VmInfo, VmRef, VmSpec,
 };
 pub use network::{NetworkEvent, NetworkInfo, NetworkNic, NetworkRef, NetworkSpec};
+pub use node::NodeInfo;
 pub use parts::PART_BYTES;
 pub use stats::{
     BlockSection, CpuStats, DriveStats, Figure, MemoryStats, NetCounters, NicStats, VcpuStats,
@@ -53,7 +55,7 @@ pub use stats::{
 };
 
 /// Bumped whenever a message changes shape; client and daemon must agree.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Where the daemon listens unless told otherwise: `$XDG_RUNTIME_DIR/corvus/corvus.sock`,
 /// or `/run/corvus/corvus.sock` for root without `XDG_RUNTIME_DIR`.

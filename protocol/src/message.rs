@@ -9,6 +9,7 @@ use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
 use crate::network::{NetworkInfo, NetworkRef, NetworkSpec};
+use crate::node::NodeInfo;
 use crate::stats::VmStats;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -257,6 +258,11 @@ pub enum Request {
     SaveVm {
         vm: VmRef,
     },
+    /// Every node sharing this daemon's database (one on SQLite).
+    ListNodes,
+    ShowNode {
+        node: String,
+    },
 }
 
 impl Request {
@@ -310,6 +316,8 @@ impl Request {
             Request::ShowNetwork { .. } => "network show",
             Request::DeleteNetwork { .. } => "network delete",
             Request::SaveVm { .. } => "vm save",
+            Request::ListNodes => "node list",
+            Request::ShowNode { .. } => "node show",
         }
     }
 }
@@ -380,6 +388,8 @@ pub enum Response {
         id: i64,
         name: String,
     },
+    Nodes(Vec<NodeInfo>),
+    Node(Box<NodeInfo>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -415,4 +425,7 @@ pub struct DaemonStatus {
     pub client: String,
     /// What the asking client may do.
     pub role: Role,
+    /// This daemon's node name (`--node`).
+    #[serde(default)]
+    pub node: String,
 }

@@ -55,7 +55,9 @@ impl Response {
             | Response::GuestInterfaces(_)
             | Response::Networks(_)
             | Response::Network(_)
-            | Response::NetworkDeleted { .. } => vec![self],
+            | Response::NetworkDeleted { .. }
+            | Response::Nodes(_)
+            | Response::Node(_) => vec![self],
         }
     }
 

@@ -15,6 +15,7 @@ pub use lock::{DEFAULT_LOCK_NAME, DatabaseLock, LockHolder, advisory_key};
 pub use queries::cloud::{NewCloudInit, NewVmExtras};
 pub use queries::disks::NewDisk;
 pub use queries::networks::{NetworkNicRow, NewNetwork};
+pub use queries::nodes::{NodeRegistration, NodeRow};
 pub use queries::reserve::DeviceTable;
 pub use queries::state::StateRecord;
 pub use queries::web_sessions::NewWebSession;

@@ -26,7 +26,7 @@ pub enum Next {
 }
 
 /// Most commands answer at once; a start waits for QEMU to come up.
-const QUICK: Duration = Duration::from_secs(15);
+pub(super) const QUICK: Duration = Duration::from_secs(15);
 const SLOW: Duration = Duration::from_secs(120);
 
 /// Routes one request, timing it for `/metrics` by request kind.
@@ -51,9 +51,7 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
             services.shutdown.cancel();
             Ok(Response::ShuttingDown)
         }
-        Request::ListVms => call(services, |reply| SupervisorMsg::List { reply }, QUICK)
-            .await
-            .map(Response::Vms),
+        Request::ListVms => super::nodes::list_vms(services).await.map(Response::Vms),
         Request::CreateVm { spec } => call(
             services,
             |reply| SupervisorMsg::Create {
@@ -187,6 +185,8 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
         Request::DeleteNetwork { network: target } => {
             network(services, NetworkRequest::Delete(target)).await
         }
+        Request::ListNodes => super::nodes::list(services).await.map(Response::Nodes),
+        Request::ShowNode { node } => super::nodes::show(services, &node).await,
     };
     Next::Reply(reply)
 }
@@ -319,5 +319,6 @@ async fn status(peer: &Peer, services: &Services) -> Result<Response, WireError>
         tls: ctx.tls.clone(),
         client: peer.name.to_string(),
         role: peer.role,
+        node: ctx.node.name.clone(),
     })))
 }

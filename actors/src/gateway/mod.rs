@@ -10,6 +10,7 @@ mod dispatch;
 mod history;
 mod inprocess;
 pub mod listen;
+mod nodes;
 pub(crate) mod peer;
 mod roles;
 mod stream;

@@ -28,7 +28,9 @@ pub fn needed(request: &Request) -> Role {
         | Request::WebLogin
         | Request::GuestInterfaces { .. }
         | Request::ListNetworks
-        | Request::ShowNetwork { .. } => Role::Viewer,
+        | Request::ShowNetwork { .. }
+        | Request::ListNodes
+        | Request::ShowNode { .. } => Role::Viewer,
         Request::StartVm { .. }
         | Request::StopVm { .. }
         | Request::PauseVm { .. }

@@ -2,6 +2,7 @@
 //! to them, creates and forgets VMs, and respawns an actor that fails.
 
 mod create;
+mod foreign;
 mod registry;
 mod respawn;
 mod stats;
@@ -43,6 +44,14 @@ pub enum SupervisorMsg {
         origin: Origin,
         result: Result<Box<StoredVm>, WireError>,
         reply: RpcReplyPort<Result<Response, WireError>>,
+    },
+    /// The database answered where a VM without an actor here is.
+    Located {
+        vm: VmRef,
+        found: Result<foreign::Located, WireError>,
+        command: VmCommand,
+        origin: Origin,
+        reply: vm::Reply,
     },
     /// A VmActor deleted its VM.
     Removed { id: i64 },
@@ -265,7 +274,18 @@ impl Actor for Supervisor {
                 command,
                 origin,
                 reply,
-            } => state.forward(vm, command, origin, reply),
+            } => state.forward(&myself, vm, command, origin, reply),
+            SupervisorMsg::Located {
+                vm,
+                found,
+                command,
+                origin,
+                reply,
+            } => {
+                state
+                    .located(&myself, vm, found, command, origin, reply)
+                    .await?
+            }
             SupervisorMsg::Create {
                 spec,
                 origin,
@@ -376,12 +396,28 @@ impl SupervisorState {
         Ok(())
     }
 
-    fn forward(&self, vm: VmRef, command: VmCommand, origin: Origin, reply: vm::Reply) {
+    fn forward(
+        &self,
+        myself: &SupervisorRef,
+        vm: VmRef,
+        command: VmCommand,
+        origin: Origin,
+        reply: vm::Reply,
+    ) {
         let reads_only = matches!(command, VmCommand::Show | VmCommand::History { .. });
         if self.shutting_down && !reads_only {
             let _ = reply.send(Err(shutting_down(command.verb())));
             return;
         }
+        if self.registry.resolve(&vm).is_err() {
+            // Another node's, or this node's but created through another.
+            self.locate(myself, vm, command, origin, reply);
+            return;
+        }
+        self.send_to_actor(vm, command, origin, reply);
+    }
+
+    fn send_to_actor(&self, vm: VmRef, command: VmCommand, origin: Origin, reply: vm::Reply) {
         let entry = match self.registry.resolve(&vm) {
             Ok((_, entry)) => entry,
             Err(err) => {

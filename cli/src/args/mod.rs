@@ -67,6 +67,9 @@ pub enum Command {
     /// Define managed networks (subnet, DHCP range, DNS domain) for VM NICs
     #[command(subcommand)]
     Network(crate::network_args::NetworkCommand),
+    /// The daemons (nodes) sharing the daemon's database: liveness, capacity, VMs
+    #[command(subcommand)]
+    Node(NodeCommand),
     /// Follow VM events as they happen: state changes, and VMs defined, edited or deleted (one line or JSON object per event)
     Events(EventsArgs),
     /// Daemons on other hosts, reached over mutual TLS
@@ -96,6 +99,20 @@ pub enum Command {
     /// Print a one-time login link to the daemon's web console (corvus
     /// --http); it logs one browser in, with this client's role
     Web(WebArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// List the nodes: address, state (live or dead), CPUs, RAM, free RAM, VMs
+    List,
+    /// Show one node
+    Show(NodeTarget),
+}
+
+#[derive(Debug, Args)]
+pub struct NodeTarget {
+    /// Node name
+    pub node: String,
 }
 
 #[derive(Debug, Args)]
@@ -340,6 +357,9 @@ pub struct CreateArgs {
     /// Grow NAME-root to this size (512M, 20G; needs --image)
     #[arg(long, value_name = "SIZE", requires = "image")]
     pub disk_size: Option<String>,
+    /// The node that runs the VM [default: the live node with the most free RAM]
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
     #[command(flatten)]
     pub options: VmOptions,
     #[command(flatten)]

@@ -35,6 +35,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 }),
                 forwards: vec![forward(n)],
                 hotplug_slots: Some(n as u32),
+                node: Some(name.to_owned()),
             }),
         },
         Request::EditVm {
@@ -181,6 +182,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                     cloud_init: None,
                     forwards: Vec::new(),
                     hotplug_slots: None,
+                    node: None,
                 },
                 image: VmRef::Name("base".into()),
                 disk_size: Some(n),
@@ -225,6 +227,10 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
         Request::ShowNetwork { network: vm() },
         Request::DeleteNetwork {
             network: VmRef::Id(id),
+        },
+        Request::ListNodes,
+        Request::ShowNode {
+            node: name.to_owned(),
         },
     ]
 }
