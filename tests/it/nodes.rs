@@ -172,6 +172,15 @@ fn two_nodes_share_one_database() {
         "{seen}"
     );
     assert!(b.crv(&["vm", "show", "fw"]).ok().contains("node:"));
+    // b numbered fw's definition, a its start, each from its own counter:
+    // the clash loses no event.
+    let started_on_a = harness::transitions(&[("stopped", "starting"), ("starting", "running")]);
+    assert!(
+        wait_until(Duration::from_secs(10), || b.transitions("fw")
+            == started_on_a),
+        "{:?}",
+        b.history("fw")
+    );
     assert!(qemus_in(&b.runtime).is_empty(), "b started no QEMU");
     assert_eq!(qemus_in(&a.runtime), vec![pid as u32]);
     assert!(!b.log().contains("QEMU started"), "{}", b.log());

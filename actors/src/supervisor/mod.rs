@@ -45,10 +45,10 @@ pub enum SupervisorMsg {
         result: Result<Box<StoredVm>, WireError>,
         reply: RpcReplyPort<Result<Response, WireError>>,
     },
-    /// The database answered where a VM without an actor here is.
+    /// A VM of this node that had no actor here (created through another
+    /// node), as the database has it.
     Located {
-        vm: VmRef,
-        found: Result<foreign::Located, WireError>,
+        stored: Box<StoredVm>,
         command: VmCommand,
         origin: Origin,
         reply: vm::Reply,
@@ -276,14 +276,13 @@ impl Actor for Supervisor {
                 reply,
             } => state.forward(&myself, vm, command, origin, reply),
             SupervisorMsg::Located {
-                vm,
-                found,
+                stored,
                 command,
                 origin,
                 reply,
             } => {
                 state
-                    .located(&myself, vm, found, command, origin, reply)
+                    .located(&myself, stored, command, origin, reply)
                     .await?
             }
             SupervisorMsg::Create {

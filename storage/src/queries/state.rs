@@ -5,7 +5,9 @@ use crate::transaction::finish;
 use chrono::{DateTime, Utc};
 use corvus_protocol::{EventCause, EventKind, VmEvent, VmState};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+};
 use serde::{Deserialize, Serialize};
 
 /// One runtime change of a VM as the persistence actor writes it: the
@@ -73,18 +75,20 @@ async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(),
             .map_err(query)?;
     }
     if let Some(event) = &record.event {
-        let row = vm_event::ActiveModel {
-            vm_id: Set(event.vm_id),
-            seq: Set(seq_column("vm_event.seq", event.seq)?),
-            at: Set(at(event)),
-            from_status: Set(event.from.as_str().to_owned()),
-            to_status: Set(event.to.as_str().to_owned()),
-            reason: Set(event.reason.clone()),
-            cause: Set(cause_column("vm_event.cause", &event.cause)?),
-            kind: Set(event.kind.as_str().to_owned()),
-            ..Default::default()
+        let row = |seq: i64| -> Result<vm_event::ActiveModel, StorageError> {
+            Ok(vm_event::ActiveModel {
+                vm_id: Set(event.vm_id),
+                seq: Set(seq),
+                at: Set(at(event)),
+                from_status: Set(event.from.as_str().to_owned()),
+                to_status: Set(event.to.as_str().to_owned()),
+                reason: Set(event.reason.clone()),
+                cause: Set(cause_column("vm_event.cause", &event.cause)?),
+                kind: Set(event.kind.as_str().to_owned()),
+                ..Default::default()
+            })
         };
-        vm_event::Entity::insert(row)
+        let inserted = vm_event::Entity::insert(row(seq_column("vm_event.seq", event.seq)?)?)
             .on_conflict(
                 OnConflict::column(vm_event::Column::Seq)
                     .do_nothing()
@@ -93,8 +97,51 @@ async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(),
             .exec_without_returning(tx)
             .await
             .map_err(query)?;
+        if inserted == 0 && !stored_already(tx, event).await? {
+            // Another node numbered one of its events the same (each node
+            // numbers its own, issue 19): this one goes after every stored
+            // event rather than being lost.
+            let seq = next_free_seq(tx).await?;
+            vm_event::Entity::insert(row(seq)?)
+                .exec_without_returning(tx)
+                .await
+                .map_err(query)?;
+        }
     }
     Ok(())
+}
+
+/// Whether this very event is stored (a journal written again), under its
+/// own number or the one a collision gave it.
+async fn stored_already(tx: &DatabaseTransaction, event: &VmEvent) -> Result<bool, StorageError> {
+    vm_event::Entity::find()
+        .filter(vm_event::Column::VmId.eq(event.vm_id))
+        .filter(vm_event::Column::At.eq(at(event)))
+        .filter(vm_event::Column::Kind.eq(event.kind.as_str()))
+        .filter(vm_event::Column::FromStatus.eq(event.from.as_str()))
+        .filter(vm_event::Column::ToStatus.eq(event.to.as_str()))
+        .filter(vm_event::Column::Reason.eq(event.reason.as_str()))
+        .one(tx)
+        .await
+        .map(|found| found.is_some())
+        .map_err(query)
+}
+
+/// One past the highest sequence number stored, of live and deleted VMs.
+async fn next_free_seq(tx: &DatabaseTransaction) -> Result<i64, StorageError> {
+    let last = vm_event::Entity::find()
+        .order_by_desc(vm_event::Column::Seq)
+        .one(tx)
+        .await
+        .map_err(query)?
+        .map_or(0, |e| e.seq);
+    let deleted = deleted_vm_event::Entity::find()
+        .order_by_desc(deleted_vm_event::Column::Seq)
+        .one(tx)
+        .await
+        .map_err(query)?
+        .map_or(0, |e| e.seq);
+    Ok(last.max(deleted).saturating_add(1))
 }
 
 /// An event of a deleted VM (its deletion, or one that was on its way
