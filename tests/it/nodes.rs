@@ -226,6 +226,16 @@ fn a_new_vm_goes_to_the_node_with_the_most_free_ram() {
     assert_eq!(free("b") - free("a"), 64, "a's running VM takes its 64 MiB");
     a.create_firmware_vm("second", &[]);
     assert_eq!(a.show("second")["node"], "b", "b has more free RAM now");
+    // A VM made from an image stays with the image's file, on a.
+    a.crv(&["disk", "create", "base", "--size", "1M"]).ok();
+    let from_image = [
+        "vm", "create", "img", "--cpus", "1", "--ram", "64", "--image", "base",
+    ];
+    a.crv(&[&from_image[..], &["--node", "b"]].concat())
+        .fails(1, "runs on the node that holds the image");
+    a.crv(&from_image).ok();
+    assert_eq!(a.show("img")["node"], "a");
+    assert_eq!(a.show("img")["drives"].as_array().map(Vec::len), Some(1));
     b.crv(&[
         "vm", "create", "x", "--cpus", "1", "--ram", "64", "--node", "nowhere",
     ])

@@ -162,6 +162,7 @@ async fn spawn_disk_service(
         store: ctx.store.clone(),
         data_dir: ctx.data_dir.clone(),
         supervisor: supervisor.clone(),
+        node: ctx.node.name.clone(),
     };
     disks::spawn(args, supervisor.get_cell()).await
 }
