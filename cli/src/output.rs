@@ -335,6 +335,7 @@ pub fn status(status: &DaemonStatus) {
             },
         ),
         ("database", status.database.clone()),
+        ("node", status.node.clone()),
         (
             "persistence backlog",
             status.persistence_backlog.to_string(),

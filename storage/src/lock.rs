@@ -261,18 +261,33 @@ impl Session {
     /// as soon as the server is back, and say so loudly if another daemon
     /// got it first.
     async fn keep(self, mut connection: PgConnection) {
+        let mut refused_before = false;
         loop {
             tokio::time::sleep(self.heartbeat).await;
             let beat = sqlx::query("UPDATE node SET heartbeat = now() WHERE name = $1")
                 .bind(&self.node)
                 .execute(&mut connection);
             // An answer slower than the heartbeat is as good as none.
-            if let Ok(Ok(_)) =
-                tokio::time::timeout(self.heartbeat.max(Duration::from_secs(1)), beat).await
-            {
-                continue;
+            match tokio::time::timeout(self.heartbeat.max(Duration::from_secs(1)), beat).await {
+                Ok(Ok(_)) => {
+                    refused_before = false;
+                    continue;
+                }
+                // The server answered: the session and its lock are still
+                // there, only the heartbeat ages (a read-only or full database).
+                Ok(Err(sqlx::Error::Database(refused))) => {
+                    if !refused_before {
+                        warn!(node = %self.node, error = %refused, "the database refuses this node's heartbeat; the other nodes see it dead once the heartbeat is older than their --node-timeout");
+                    }
+                    refused_before = true;
+                    continue;
+                }
+                Ok(Err(_)) | Err(_) => {}
             }
             warn!(node = %self.node, "lost the PostgreSQL session holding the node lock; taking the lock again");
+            // Closed first, so that a session the server still keeps for it
+            // ends and frees the lock.
+            drop(connection);
             connection = self.retake().await;
         }
     }
