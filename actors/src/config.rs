@@ -135,6 +135,11 @@ pub struct Args {
     /// dead (PostgreSQL)
     #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub node_timeout: u64,
+    /// Where this node's certificate is (`corvus tls issue NODE --role node
+    /// --out DIR`): with it, requests for another node's VMs are forwarded
+    /// to that node [default: CONFIG_DIR/node]
+    #[arg(long, value_name = "DIR")]
+    pub node_cert_dir: Option<PathBuf>,
 }
 
 /// What the gateway allows its clients (issue 12, defect 7; issue 18).
@@ -351,6 +356,10 @@ impl Config {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from(".")),
         };
+        let node_cert_dir = args
+            .node_cert_dir
+            .clone()
+            .unwrap_or_else(|| config_dir.join("node"));
         Ok(Config {
             socket,
             tcp: insecure_tcp(args)?,
@@ -387,6 +396,7 @@ impl Config {
                 },
                 advertise: args.advertise.clone(),
                 timeout: Duration::from_secs(args.node_timeout),
+                cert_dir: node_cert_dir,
             },
         })
     }

@@ -263,6 +263,14 @@ pub enum Request {
     ShowNode {
         node: String,
     },
+    /// From another node (a node certificate only): `request`, which the
+    /// client named `client` with `role` sent to that node, for a VM this
+    /// node owns. Never forwarded again; no streams.
+    Forwarded {
+        client: String,
+        role: Role,
+        request: Box<Request>,
+    },
 }
 
 impl Request {
@@ -318,6 +326,7 @@ impl Request {
             Request::SaveVm { .. } => "vm save",
             Request::ListNodes => "node list",
             Request::ShowNode { .. } => "node show",
+            Request::Forwarded { request, .. } => request.verb(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::Services;
 use super::disks;
+use super::forwarding;
 use super::history::{self, Older};
 use super::peer::Peer;
 use super::stream::Stream;
@@ -13,6 +14,7 @@ use crate::vm::{Origin, VmCommand, VmReply};
 use corvus_protocol::{
     DaemonStatus, PROTOCOL_VERSION, Request, Response, VmInfo, VmRef, WireError,
 };
+use corvus_storage::DbKind;
 use ractor::rpc::CallResult;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -33,12 +35,29 @@ const SLOW: Duration = Duration::from_secs(120);
 pub async fn handle(request: Request, connection: u64, peer: &Peer, services: &Services) -> Next {
     let verb = request.verb();
     let started = Instant::now();
-    let next = route(request, connection, peer, services).await;
+    // Kept in case another node owns the VM and this one can forward.
+    let copy = (services.ctx.store.kind() == DbKind::Postgres
+        && !matches!(
+            request,
+            Request::Subscribe { .. } | Request::Attach { .. } | Request::Forwarded { .. }
+        ))
+    .then(|| request.clone());
+    let mut next = route(request, connection, peer, services).await;
+    if let (Next::Reply(Err(refusal)), Some(request)) = (&next, &copy)
+        && let Some(answer) = forwarding::to_owner(refusal, request, peer, services).await
+    {
+        next = Next::Reply(answer);
+    }
     services.ctx.metrics.observe_rpc(verb, started.elapsed());
     next
 }
 
-async fn route(request: Request, connection: u64, peer: &Peer, services: &Services) -> Next {
+pub(super) async fn route(
+    request: Request,
+    connection: u64,
+    peer: &Peer,
+    services: &Services,
+) -> Next {
     let origin = Origin {
         connection,
         client: peer.name,
@@ -187,6 +206,13 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
         }
         Request::ListNodes => super::nodes::list(services).await.map(Response::Nodes),
         Request::ShowNode { node } => super::nodes::show(services, &node).await,
+        Request::Forwarded {
+            client,
+            role,
+            request,
+        } => {
+            return forwarding::serve(client, role, *request, connection, peer, services).await;
+        }
     };
     Next::Reply(reply)
 }

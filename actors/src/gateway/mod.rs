@@ -7,6 +7,7 @@ mod clients;
 mod connection;
 mod disks;
 mod dispatch;
+mod forwarding;
 mod history;
 mod inprocess;
 pub mod listen;

@@ -2,6 +2,7 @@
 //! the daemons sharing its database (issue 19).
 
 use anyhow::Context as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Node names end up in lock rows, logs and tables: a conservative alphabet.
@@ -36,6 +37,8 @@ pub struct NodeConfig {
     pub name: String,
     pub advertise: Option<String>,
     pub timeout: Duration,
+    /// This node's certificate for forwarding (`--node-cert-dir`).
+    pub cert_dir: PathBuf,
 }
 
 impl NodeConfig {

@@ -9,6 +9,7 @@
 //! every VM of its file.
 
 pub mod config;
+pub mod forward;
 
 use crate::config::NodeConfig;
 use crate::context::Context;

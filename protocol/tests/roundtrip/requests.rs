@@ -232,5 +232,10 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
         Request::ShowNode {
             node: name.to_owned(),
         },
+        Request::Forwarded {
+            client: name.to_owned(),
+            role: Role::Node,
+            request: Box::new(Request::StartVm { vm: vm() }),
+        },
     ]
 }
