@@ -3,6 +3,9 @@
 //! one node and run only there, placement by free RAM. SQLite stays one
 //! node.
 
+mod forwarding;
+mod heartbeat;
+
 use harness::postgres::{Cluster, wait_until};
 use harness::{Daemon, DaemonOptions, Db};
 use serde_json::Value;
@@ -252,142 +255,6 @@ fn a_new_vm_goes_to_the_node_with_the_most_free_ram() {
     .fails(1, "node 'a' is dead");
     b.crv(&["vm", "stop", "first"]).fails(1, "which is dead");
     harness::daemon::kill_processes_mentioning(&a.runtime);
-}
-
-/// Copies the files of `from` (a config directory) into `to`.
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    std::fs::set_permissions(to, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
-/// Node `name` serving TLS on a port of its own, advertised.
-fn tls_node(url: &str, name: &str, dir: tempfile::TempDir) -> Daemon {
-    let address = format!("127.0.0.1:{}", harness::access::free_port());
-    let mut options = node_options(name);
-    options.extra_args[5] = address.clone();
-    options.listen = Some(address);
-    options.tls_sans = vec!["127.0.0.1".into()];
-    Daemon::start_on(dir, url.to_owned(), options)
-}
-
-/// With node certificates (`corvus tls issue NODE --role node`), a request
-/// for another live node's VM is passed to that node: started through b,
-/// fw runs as a's child, stops through b, and a records the client as b's.
-/// Without a node certificate the same request is refused (as above).
-#[test]
-fn a_request_for_another_nodes_vm_is_forwarded_to_it() {
-    let Some(cluster) = Cluster::shared() else {
-        return;
-    };
-    let url = cluster.create_database();
-    let a = tls_node(&url, "a", temp_dir());
-    // One CA for both nodes: b gets a copy of a's (and its server certificate).
-    let b_dir = temp_dir();
-    copy_dir(&a.config_dir, &b_dir.path().join("config"));
-    let b = tls_node(&url, "b", b_dir);
-    b.create_firmware_vm("fw", &["--node", "a"]);
-    b.crv(&["vm", "start", "fw"]).fails(1, "its own socket");
-
-    for (name, node) in [("a", &a), ("b", &b)] {
-        let out = node.config_dir.join("node");
-        a.corvus(&[
-            "tls",
-            "issue",
-            name,
-            "--role",
-            "node",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .ok();
-    }
-    let started = b.crv(&["--json", "vm", "start", "fw"]).json();
-    assert_eq!(
-        (started["status"].as_str(), started["node"].as_str()),
-        (Some("running"), Some("a")),
-        "{started}"
-    );
-    let pid = started["pid"].as_u64().expect("a pid");
-    assert_eq!(parent_of(pid), Some(a.pid().unwrap()), "QEMU is a's child");
-    assert!(qemus_in(&b.runtime).is_empty(), "b started no QEMU");
-    let history = a.history("fw");
-    let cause = history.last().expect("events")["cause"].to_string();
-    assert!(cause.contains("via b"), "{cause}");
-    b.crv(&["vm", "stop", "fw", "--timeout", "1"]).ok();
-    assert!(wait_until(
-        Duration::from_secs(20),
-        || a.show("fw")["status"] == "stopped"
-    ));
-    // A console is a stream: it stays with the VM's node.
-    b.crv(&["vm", "console", "fw"])
-        .fails(1, "belongs to node 'a'");
-    // A node certificate is no client certificate: it only forwards.
-    let as_node = b.remote("a", "node");
-    b.crv_via(as_node, &["vm", "list"])
-        .fails(1, "only passes on");
-}
-
-/// Runs `statement` on the database at `url`.
-fn on_database(url: &str, statement: &str) {
-    use sea_orm::{ConnectionTrait, Database};
-    let (url, statement) = (url.to_owned(), statement.to_owned());
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
-            let db = Database::connect(url).await.expect("connect");
-            db.execute_unprepared(&statement)
-                .await
-                .unwrap_or_else(|err| panic!("{statement}: {err}"));
-            db.close().await.ok();
-        });
-    })
-    .join()
-    .expect("statement thread");
-}
-
-/// A node whose heartbeat the database refuses is dead once it is older
-/// than the node timeout, though its daemon still holds its lock; the
-/// daemon keeps its lock (no second session fighting for it) and comes
-/// back live as soon as its heartbeats are taken again.
-#[test]
-fn a_node_without_heartbeats_is_dead_though_its_lock_is_held() {
-    let Some((a, b)) = two_nodes() else {
-        return;
-    };
-    let stale = Instant::now();
-    on_database(
-        &a.database_url,
-        "ALTER TABLE node ADD CONSTRAINT frozen_a CHECK (name <> 'a' OR heartbeat < now() - interval '1 hour') NOT VALID",
-    );
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            node_state(&b, "a").as_deref() == Some("dead")
-        }),
-        "{:?}",
-        nodes(&b)
-    );
-    assert!(
-        stale.elapsed() >= Duration::from_secs(3),
-        "dead by its heartbeat's age"
-    );
-    assert_eq!(node_state(&b, "b").as_deref(), Some("live"));
-    let log = a.log();
-    assert!(log.contains("refuses this node's heartbeat"), "{log}");
-    assert!(!log.contains("another corvus took"), "{log}");
-
-    on_database(&a.database_url, "ALTER TABLE node DROP CONSTRAINT frozen_a");
-    assert!(wait_until(Duration::from_secs(10), || {
-        node_state(&b, "a").as_deref() == Some("live")
-    }));
 }
 
 /// A lone daemon is one node, named by --node: on SQLite the only one.

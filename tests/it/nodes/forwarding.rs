@@ -1,0 +1,83 @@
+//! Requests for another node's VM, forwarded over mutual TLS with node
+//! certificates.
+
+use super::*;
+
+/// Copies the files of `from` (a config directory) into `to`.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Node `name` serving TLS on a port of its own, advertised.
+fn tls_node(url: &str, name: &str, dir: tempfile::TempDir) -> Daemon {
+    let address = format!("127.0.0.1:{}", harness::access::free_port());
+    let mut options = node_options(name);
+    options.extra_args[5] = address.clone();
+    options.listen = Some(address);
+    options.tls_sans = vec!["127.0.0.1".into()];
+    Daemon::start_on(dir, url.to_owned(), options)
+}
+
+/// With node certificates (`corvus tls issue NODE --role node`), a request
+/// for another live node's VM is passed to that node: started through b,
+/// fw runs as a's child, stops through b, and a records the client as b's.
+/// Without a node certificate the same request is refused (as above).
+#[test]
+fn a_request_for_another_nodes_vm_is_forwarded_to_it() {
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    let url = cluster.create_database();
+    let a = tls_node(&url, "a", temp_dir());
+    // One CA for both nodes: b gets a copy of a's (and its server certificate).
+    let b_dir = temp_dir();
+    copy_dir(&a.config_dir, &b_dir.path().join("config"));
+    let b = tls_node(&url, "b", b_dir);
+    b.create_firmware_vm("fw", &["--node", "a"]);
+    b.crv(&["vm", "start", "fw"]).fails(1, "its own socket");
+
+    for (name, node) in [("a", &a), ("b", &b)] {
+        let out = node.config_dir.join("node");
+        a.corvus(&[
+            "tls",
+            "issue",
+            name,
+            "--role",
+            "node",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .ok();
+    }
+    let started = b.crv(&["--json", "vm", "start", "fw"]).json();
+    assert_eq!(
+        (started["status"].as_str(), started["node"].as_str()),
+        (Some("running"), Some("a")),
+        "{started}"
+    );
+    let pid = started["pid"].as_u64().expect("a pid");
+    assert_eq!(parent_of(pid), Some(a.pid().unwrap()), "QEMU is a's child");
+    assert!(qemus_in(&b.runtime).is_empty(), "b started no QEMU");
+    let history = a.history("fw");
+    let cause = history.last().expect("events")["cause"].to_string();
+    assert!(cause.contains("via b"), "{cause}");
+    b.crv(&["vm", "stop", "fw", "--timeout", "1"]).ok();
+    assert!(wait_until(
+        Duration::from_secs(20),
+        || a.show("fw")["status"] == "stopped"
+    ));
+    // A console is a stream: it stays with the VM's node.
+    b.crv(&["vm", "console", "fw"])
+        .fails(1, "belongs to node 'a'");
+    // A node certificate is no client certificate: it only forwards.
+    let as_node = b.remote("a", "node");
+    b.crv_via(as_node, &["vm", "list"])
+        .fails(1, "only passes on");
+}
