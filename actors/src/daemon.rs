@@ -173,6 +173,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let node_events = crate::nodes::events::spawn(ctx.clone());
     let pruner = retention::spawn(
         ctx.store.clone(),
         config.retention.keep,
@@ -193,6 +194,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     closing.cancel();
     if let Some(pruner) = pruner {
         pruner.abort();
+    }
+    if let Some(node_events) = node_events {
+        node_events.abort();
     }
     if let Some(metrics) = metrics {
         metrics.abort();

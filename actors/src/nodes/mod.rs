@@ -9,6 +9,7 @@
 //! every VM of its file.
 
 pub mod config;
+pub mod events;
 pub mod forward;
 
 use crate::config::NodeConfig;
@@ -22,6 +23,7 @@ use tracing::info;
 /// Writes this node's row (PostgreSQL) and gives it the VMs it is to own:
 /// rows from before nodes existed, and on SQLite every VM of the file.
 pub async fn register(store: &Store, node: &NodeConfig) -> anyhow::Result<()> {
+    store.set_node(&node.name);
     if store.kind() == DbKind::Postgres {
         let (cpus, ram_mib) = resources().await;
         store

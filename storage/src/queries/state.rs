@@ -33,12 +33,22 @@ impl Store {
     /// a journal in order ends in the state of its last record.
     pub async fn record_state(&self, record: &StateRecord) -> Result<(), StorageError> {
         let tx = self.begin_write().await?;
-        let written = record_in(&tx, record).await;
+        let written = match record_in(&tx, record).await {
+            // Told to the other nodes once committed (PostgreSQL).
+            Ok(Some(seq)) => crate::notify::announce(self, &tx, seq).await,
+            Ok(None) => Ok(()),
+            Err(err) => Err(err),
+        };
         finish(tx, written).await
     }
 }
 
-async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(), StorageError> {
+/// Writes the record; returns the number its event was stored under, when
+/// it was stored now (not when a replay found it stored already).
+async fn record_in(
+    tx: &DatabaseTransaction,
+    record: &StateRecord,
+) -> Result<Option<i64>, StorageError> {
     if let Some(event) = record
         .event
         .as_ref()
@@ -63,7 +73,7 @@ async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(),
         // Deleted meanwhile: its event joins the deleted VM's others.
         return match &record.event {
             Some(event) => record_of_deleted_vm(tx, event).await,
-            None => Ok(()),
+            None => Ok(None),
         };
     }
     for (share_id, pid) in &record.share_pids {
@@ -97,7 +107,10 @@ async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(),
             .exec_without_returning(tx)
             .await
             .map_err(query)?;
-        if inserted == 0 && !stored_already(tx, event).await? {
+        if inserted > 0 {
+            return Ok(Some(seq_column("vm_event.seq", event.seq)?));
+        }
+        if !stored_already(tx, event).await? {
             // Another node numbered one of its events the same (each node
             // numbers its own, issue 19): this one goes after every stored
             // event rather than being lost.
@@ -106,9 +119,10 @@ async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(),
                 .exec_without_returning(tx)
                 .await
                 .map_err(query)?;
+            return Ok(Some(seq));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Whether this very event is stored (a journal written again), under its
@@ -150,7 +164,7 @@ async fn next_free_seq(tx: &DatabaseTransaction) -> Result<i64, StorageError> {
 async fn record_of_deleted_vm(
     tx: &DatabaseTransaction,
     event: &VmEvent,
-) -> Result<(), StorageError> {
+) -> Result<Option<i64>, StorageError> {
     let row = deleted_vm_event::ActiveModel {
         vm_id: Set(event.vm_id),
         vm_name: Set(event.vm_name.clone()),
@@ -163,7 +177,8 @@ async fn record_of_deleted_vm(
         kind: Set(event.kind.as_str().to_owned()),
         ..Default::default()
     };
-    deleted_vm_event::Entity::insert(row)
+    let seq = seq_column("deleted_vm_event.seq", event.seq)?;
+    let inserted = deleted_vm_event::Entity::insert(row)
         .on_conflict(
             OnConflict::column(deleted_vm_event::Column::Seq)
                 .do_nothing()
@@ -172,7 +187,7 @@ async fn record_of_deleted_vm(
         .exec_without_returning(tx)
         .await
         .map_err(query)?;
-    Ok(())
+    Ok((inserted > 0).then_some(seq))
 }
 
 fn at(event: &VmEvent) -> DateTime<Utc> {

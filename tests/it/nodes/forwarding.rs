@@ -68,11 +68,12 @@ fn a_request_for_another_nodes_vm_is_forwarded_to_it() {
     let history = a.history("fw");
     let cause = history.last().expect("events")["cause"].to_string();
     assert!(cause.contains("via b"), "{cause}");
-    b.crv(&["vm", "stop", "fw", "--timeout", "1"]).ok();
-    assert!(wait_until(
-        Duration::from_secs(20),
-        || a.show("fw")["status"] == "stopped"
-    ));
+    // --wait follows fw's events, which b hears from a.
+    let stopped = b
+        .crv(&["--json", "vm", "stop", "fw", "--timeout", "1", "--wait"])
+        .json();
+    assert_eq!(stopped["status"], "stopped", "{stopped}");
+    assert_eq!(a.show("fw")["status"], "stopped");
     // A console is a stream: it stays with the VM's node.
     b.crv(&["vm", "console", "fw"])
         .fails(1, "belongs to node 'a'");
