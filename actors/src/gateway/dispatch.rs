@@ -12,7 +12,7 @@ use crate::networks::{NetworkMsg, NetworkRequest};
 use crate::supervisor::{StatsQuery, SupervisorMsg};
 use crate::vm::{Origin, VmCommand, VmReply};
 use corvus_protocol::{
-    DaemonStatus, PROTOCOL_VERSION, Request, Response, VmInfo, VmRef, WireError,
+    DaemonStatus, ErrorKind, PROTOCOL_VERSION, Request, Response, VmInfo, VmRef, WireError,
 };
 use corvus_storage::DbKind;
 use ractor::rpc::CallResult;
@@ -182,7 +182,18 @@ pub(super) async fn route(
             vm: target,
             channel,
         } => return Stream::attach(target, channel, origin, services).await,
-        Request::VmStats { vm: target } => stats(services, StatsQuery::Vm(target)).await,
+        Request::VmStats { vm: target } => {
+            match stats(services, StatsQuery::Vm(target.clone())).await {
+                // The collector reads this node's QEMUs: another node's VM is
+                // refused with its owner (and so forwarded when it can be).
+                Err(err) if err.kind == ErrorKind::NotFound => {
+                    Err(crate::nodes::owner_of(&services.ctx, &target, "vm stats")
+                        .await
+                        .unwrap_or(err))
+                }
+                other => other,
+            }
+        }
         Request::AllStats => stats(services, StatsQuery::All).await,
         Request::ReloadRevocations => super::tls::reload_revocations(services).await,
         Request::WebLogin => crate::web::sessions::login_link(&services.ctx, peer).await,

@@ -16,7 +16,7 @@ use crate::config::NodeConfig;
 use crate::context::Context;
 use crate::wire::db;
 use anyhow::Context as _;
-use corvus_protocol::{ErrorKind, NodeInfo, NodeState, VmInfo, WireError};
+use corvus_protocol::{ErrorKind, NodeInfo, NodeState, VmInfo, VmRef, WireError};
 use corvus_storage::{DbKind, NodeRegistration, NodeRow, Store};
 use tracing::info;
 
@@ -181,6 +181,18 @@ pub async fn is_live(ctx: &Context, node: &str) -> bool {
             .and_then(|nodes| nodes.into_iter().find(|row| row.name == node))
             .is_some_and(|row| row.live(ctx.node.timeout)),
     }
+}
+
+/// The refusal of `verb` for `vm` when the database says another node
+/// owns it; `None` when it is this node's, nobody's, or unknown.
+pub async fn owner_of(ctx: &Context, vm: &VmRef, verb: &str) -> Option<WireError> {
+    if ctx.store.kind() == DbKind::Sqlite {
+        return None;
+    }
+    let (_, node) = db(ctx.store.locate_vm(vm)).await.ok()??;
+    let node = node.filter(|node| *node != ctx.node.name)?;
+    let live = is_live(ctx, &node).await;
+    Some(owned_elsewhere(&vm.to_string(), &node, live, verb, ctx))
 }
 
 /// The refusal of a request for a VM `node` owns: only that node runs it.

@@ -65,6 +65,8 @@ fn a_request_for_another_nodes_vm_is_forwarded_to_it() {
     let pid = started["pid"].as_u64().expect("a pid");
     assert_eq!(parent_of(pid), Some(a.pid().unwrap()), "QEMU is a's child");
     assert!(qemus_in(&b.runtime).is_empty(), "b started no QEMU");
+    let stats = b.crv(&["--json", "vm", "stats", "fw"]).json();
+    assert_eq!(stats["pid"].as_u64(), Some(pid), "{stats}");
     let history = a.history("fw");
     let cause = history.last().expect("events")["cause"].to_string();
     assert!(cause.contains("via b"), "{cause}");
