@@ -84,3 +84,82 @@ fn a_request_for_another_nodes_vm_is_forwarded_to_it() {
     b.crv_via(as_node, &["vm", "list"])
         .fails(1, "only passes on");
 }
+
+/// Sends `Forwarded` to `daemon`'s TLS listener with the certificate in
+/// `files`, as a node would; returns the answer.
+fn forward_as(
+    daemon: &Daemon,
+    files: &harness::remote::Issued,
+) -> Result<corvus_protocol::Response, corvus_protocol::WireError> {
+    use corvus_protocol::{
+        CallError, ClientMessage, Connection, PROTOCOL_VERSION, Request, Role, ServerMessage, VmRef,
+    };
+    let read = |path: &std::path::Path| std::fs::read(path).unwrap();
+    let (certificate, key, ca) = (read(&files.certificate), read(&files.key), read(&files.ca));
+    let tls = corvus_protocol::tls::client_config(corvus_protocol::tls::ClientPems {
+        ca: &ca,
+        certificate: &certificate,
+        key: &key,
+    })
+    .unwrap();
+    let (host, port) = daemon.listen_address().rsplit_once(':').unwrap();
+    let (host, port) = (host.to_owned(), port.parse::<u16>().unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let stream = corvus_protocol::tls::connect(tls, &host, port)
+            .await
+            .unwrap();
+        let mut connection: Connection<_, ServerMessage, ClientMessage> = Connection::new(stream);
+        connection
+            .send(ClientMessage::Hello {
+                protocol_version: PROTOCOL_VERSION,
+                client: "a node".into(),
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            connection.recv().await.unwrap(),
+            Some(ServerMessage::Welcome { .. })
+        ));
+        let forwarded = Request::Forwarded {
+            client: "mallory".into(),
+            role: Role::Admin,
+            request: Box::new(Request::DeleteVm {
+                vm: VmRef::Name("fw".into()),
+            }),
+        };
+        match connection.call(forwarded).await {
+            Ok(response) => Ok(response),
+            Err(CallError::Refused(err)) => Err(err),
+            Err(other) => panic!("{other}"),
+        }
+    })
+}
+
+/// Only a registered node forwards: a node certificate of another name is
+/// refused, and a node's own name sent to itself too; nothing is done.
+#[test]
+fn a_node_certificate_of_no_registered_node_is_refused() {
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    let url = cluster.create_database();
+    let a = tls_node(&url, "a", temp_dir());
+    a.create_firmware_vm("fw", &[]);
+    for name in ["ghost", "a"] {
+        let files = a.issue(name, "node", &[]);
+        let refused = forward_as(&a, &files).expect_err("refused");
+        assert!(
+            matches!(
+                refused.kind,
+                corvus_protocol::ErrorKind::PermissionDenied { .. }
+            ),
+            "{refused:?}"
+        );
+        assert!(refused.message.contains("no other node"), "{refused:?}");
+    }
+    assert_eq!(a.show("fw")["name"], "fw", "still there");
+}
