@@ -123,23 +123,8 @@ pub struct Args {
     /// How often old events are pruned
     #[arg(long, default_value_t = 600, value_name = "SECS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub event_prune_interval: u64,
-    /// This daemon's node name: on PostgreSQL one daemon per node name, and
-    /// VMs belong to a node (letters, digits, '.', '-', '_'; at most 63)
-    /// [default: the host name]
-    #[arg(long, value_name = "NAME", value_parser = crate::nodes::config::node_name)]
-    pub node: Option<String>,
-    /// HOST:PORT where the other nodes reach this one (stored with the node)
-    #[arg(long, value_name = "HOST:PORT")]
-    pub advertise: Option<String>,
-    /// A node whose lock is free or whose heartbeat is older than this is
-    /// dead (PostgreSQL)
-    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(2..=3600))]
-    pub node_timeout: u64,
-    /// Where this node's certificate is (`corvus tls issue NODE --role node
-    /// --out DIR`): with it, requests for another node's VMs are forwarded
-    /// to that node [default: CONFIG_DIR/node]
-    #[arg(long, value_name = "DIR")]
-    pub node_cert_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub node: crate::nodes::config::NodeArgs,
 }
 
 /// What the gateway allows its clients (issue 12, defect 7; issue 18).
@@ -356,10 +341,7 @@ impl Config {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from(".")),
         };
-        let node_cert_dir = args
-            .node_cert_dir
-            .clone()
-            .unwrap_or_else(|| config_dir.join("node"));
+        let node = args.node.resolve(&config_dir)?;
         Ok(Config {
             socket,
             tcp: insecure_tcp(args)?,
@@ -389,15 +371,7 @@ impl Config {
             stats_interval: Duration::from_secs(args.stats_interval),
             metrics: args.metrics.as_deref().map(metrics_address),
             http: args.http.clone(),
-            node: NodeConfig {
-                name: match &args.node {
-                    Some(name) => name.clone(),
-                    None => crate::nodes::config::default_node_name()?,
-                },
-                advertise: args.advertise.clone(),
-                timeout: Duration::from_secs(args.node_timeout),
-                cert_dir: node_cert_dir,
-            },
+            node,
         })
     }
 }

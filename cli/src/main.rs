@@ -9,6 +9,7 @@ mod disk_output;
 mod error;
 mod network_args;
 mod network_output;
+mod node_args;
 mod output;
 mod progress;
 mod remotes;

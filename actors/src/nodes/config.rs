@@ -2,8 +2,47 @@
 //! the daemons sharing its database (issue 19).
 
 use anyhow::Context as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The daemon's node options (flattened into `corvus`'s own).
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArgs {
+    /// This daemon's node name: on PostgreSQL one daemon per node name, and
+    /// VMs belong to a node (letters, digits, '.', '-', '_'; at most 63)
+    /// [default: the host name]
+    #[arg(long, value_name = "NAME", value_parser = node_name)]
+    pub node: Option<String>,
+    /// HOST:PORT where the other nodes reach this one (stored with the node)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// A node whose lock is free or whose heartbeat is older than this is
+    /// dead (PostgreSQL)
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub node_timeout: u64,
+    /// Where this node's certificate is (`corvus tls issue NODE --role node
+    /// --out DIR`): with it, requests for another node's VMs are forwarded
+    /// to that node [default: CONFIG_DIR/node]
+    #[arg(long, value_name = "DIR")]
+    pub node_cert_dir: Option<PathBuf>,
+}
+
+impl NodeArgs {
+    pub fn resolve(&self, config_dir: &Path) -> anyhow::Result<NodeConfig> {
+        Ok(NodeConfig {
+            name: match &self.node {
+                Some(name) => name.clone(),
+                None => default_node_name()?,
+            },
+            advertise: self.advertise.clone(),
+            timeout: Duration::from_secs(self.node_timeout),
+            cert_dir: self
+                .node_cert_dir
+                .clone()
+                .unwrap_or_else(|| config_dir.join("node")),
+        })
+    }
+}
 
 /// Node names end up in lock rows, logs and tables: a conservative alphabet.
 pub fn node_name(given: &str) -> Result<String, String> {
@@ -75,7 +114,7 @@ mod tests {
         .unwrap();
         assert_eq!(unnamed.node.name, host.to_string_lossy());
         let quick = crate::config::Args::parse_from(["corvus", "--node-timeout", "2"]);
-        assert_eq!(quick.node_timeout, 2);
+        assert_eq!(quick.node.node_timeout, 2);
         assert!(crate::config::Args::try_parse_from(["corvus", "--node-timeout", "1"]).is_err());
     }
 }

@@ -5,6 +5,7 @@ mod create;
 mod foreign;
 mod registry;
 mod respawn;
+mod route;
 mod stats;
 
 pub use stats::StatsQuery;
@@ -16,7 +17,7 @@ use crate::vm::{self, Origin, VmArgs, VmCommand, VmMsg};
 use corvus_protocol::{Response, StateCount, VmInfo, VmRef, VmSpec, VmState, WireError};
 use corvus_storage::StoredVm;
 use futures::StreamExt;
-use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use registry::{Entry, Registry};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -394,49 +395,6 @@ impl SupervisorState {
         let (id, entry) = spawn_actor(&self.ctx, myself, info, quarantine, None).await?;
         self.registry.insert(id, entry);
         Ok(())
-    }
-
-    fn forward(
-        &self,
-        myself: &SupervisorRef,
-        vm: VmRef,
-        command: VmCommand,
-        origin: Origin,
-        reply: vm::Reply,
-    ) {
-        let reads_only = matches!(command, VmCommand::Show | VmCommand::History { .. });
-        if self.shutting_down && !reads_only {
-            let _ = reply.send(Err(shutting_down(command.verb())));
-            return;
-        }
-        if self.registry.resolve(&vm).is_err() {
-            // Another node's, or this node's but created through another.
-            self.locate(myself, vm, command, origin, reply);
-            return;
-        }
-        self.send_to_actor(vm, command, origin, reply);
-    }
-
-    fn send_to_actor(&self, vm: VmRef, command: VmCommand, origin: Origin, reply: vm::Reply) {
-        let entry = match self.registry.resolve(&vm) {
-            Ok((_, entry)) => entry,
-            Err(err) => {
-                let _ = reply.send(Err(err));
-                return;
-            }
-        };
-        if let Err(MessagingErr::SendErr(VmMsg::Command { reply, .. })) =
-            entry.actor.cast(VmMsg::Command {
-                command,
-                origin,
-                reply,
-            })
-        {
-            // The actor is gone between its failure and its respawn.
-            let _ = reply.send(Err(WireError::unavailable(format!(
-                "VM '{vm}' is being recovered; retry in a moment"
-            ))));
-        }
     }
 
     fn stop_all(&self, reply: RpcReplyPort<()>) {

@@ -69,7 +69,7 @@ pub enum Command {
     Network(crate::network_args::NetworkCommand),
     /// The daemons (nodes) sharing the daemon's database: liveness, capacity, VMs
     #[command(subcommand)]
-    Node(NodeCommand),
+    Node(crate::node_args::NodeCommand),
     /// Follow VM events as they happen: state changes, and VMs defined, edited or deleted (one line or JSON object per event)
     Events(EventsArgs),
     /// Daemons on other hosts, reached over mutual TLS
@@ -99,20 +99,6 @@ pub enum Command {
     /// Print a one-time login link to the daemon's web console (corvus
     /// --http); it logs one browser in, with this client's role
     Web(WebArgs),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum NodeCommand {
-    /// List the nodes: address, state (live or dead), CPUs, RAM, free RAM, VMs
-    List,
-    /// Show one node
-    Show(NodeTarget),
-}
-
-#[derive(Debug, Args)]
-pub struct NodeTarget {
-    /// Node name
-    pub node: String,
 }
 
 #[derive(Debug, Args)]

@@ -2,10 +2,10 @@
 
 use super::Ctx;
 use super::daemon::unexpected;
-use crate::args::NodeCommand;
 use crate::client::one_shot;
 use crate::columns::{Cell, Columns};
 use crate::error::CliError;
+use crate::node_args::NodeCommand;
 use crate::output;
 use corvus_protocol::{NodeInfo, Request, Response};
 
