@@ -1,5 +1,6 @@
 //! The daemon's command line and the defaults it resolves (DESIGN §5, §7).
 
+pub use crate::nodes::config::NodeConfig;
 pub use crate::tls::args::{Command, TlsCommand};
 use anyhow::{Context as _, bail};
 use clap::Parser;
@@ -122,6 +123,8 @@ pub struct Args {
     /// How often old events are pruned
     #[arg(long, default_value_t = 600, value_name = "SECS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub event_prune_interval: u64,
+    #[command(flatten)]
+    pub node: crate::nodes::config::NodeArgs,
 }
 
 /// What the gateway allows its clients (issue 12, defect 7; issue 18).
@@ -177,6 +180,7 @@ pub struct Config {
     pub metrics: Option<String>,
     /// Where the web console is served; `None` when off.
     pub http: Option<String>,
+    pub node: NodeConfig,
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -337,6 +341,7 @@ impl Config {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from(".")),
         };
+        let node = args.node.resolve(&config_dir)?;
         Ok(Config {
             socket,
             tcp: insecure_tcp(args)?,
@@ -366,6 +371,7 @@ impl Config {
             stats_interval: Duration::from_secs(args.stats_interval),
             metrics: args.metrics.as_deref().map(metrics_address),
             http: args.http.clone(),
+            node,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! What every actor of one daemon shares: handles to the other actors and
 //! the daemon's fixed settings. Nothing here is mutable VM state.
 
+use crate::config::NodeConfig;
 use crate::events::EventBus;
 use crate::metrics::DaemonMetrics;
 use crate::persistence::{PersistenceRef, PersistenceStatus};
@@ -42,6 +43,8 @@ pub struct Context {
     pub persistence_status: PersistenceStatus,
     /// Request durations and event subscribers, for `/metrics`.
     pub metrics: DaemonMetrics,
+    /// This daemon's node (`--node`): the VMs it runs are the VMs it owns.
+    pub node: NodeConfig,
 }
 
 pub type SharedContext = Arc<Context>;

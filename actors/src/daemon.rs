@@ -130,6 +130,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         connections: Arc::new(AtomicU64::new(0)),
         persistence_status,
         metrics: Default::default(),
+        node: config.node.clone(),
     });
     let vm_count = vms.len();
     notify.status(&format!("Re-adopting running VMs ({vm_count} defined)"));
@@ -172,6 +173,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let node_events = crate::nodes::events::spawn(ctx.clone());
     let pruner = retention::spawn(
         ctx.store.clone(),
         config.retention.keep,
@@ -192,6 +194,9 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     closing.cancel();
     if let Some(pruner) = pruner {
         pruner.abort();
+    }
+    if let Some(node_events) = node_events {
+        node_events.abort();
     }
     if let Some(metrics) = metrics {
         metrics.abort();

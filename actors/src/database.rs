@@ -7,7 +7,9 @@ use crate::persistence::{self, Journal, Skipped, WRITE_TIMEOUT};
 use anyhow::Context as _;
 use chrono::Utc;
 use corvus_protocol::VmEvent;
-use corvus_storage::{DEFAULT_LOCK_NAME, DatabaseLock, LockHolder, StateRecord, Store, StoredVm};
+use corvus_storage::{
+    DEFAULT_LOCK_NAME, DatabaseLock, DbKind, LockHolder, StateRecord, Store, StoredVm,
+};
 use tracing::{info, warn};
 
 pub struct OpenDatabase {
@@ -43,7 +45,12 @@ pub async fn open(
     notify.status(&format!("Connecting to the database {database}"));
     let store = Store::connect(&config.database).await?;
     notify.status("Locking the database");
-    let lock = take_lock(&store).await?;
+    // One daemon per SQLite file; one per node name on PostgreSQL.
+    let lock_name = match store.kind() {
+        DbKind::Sqlite => DEFAULT_LOCK_NAME,
+        DbKind::Postgres => config.node.name.as_str(),
+    };
+    let lock = take_lock(&store, lock_name, config.node.heartbeat()).await?;
     notify.status("Applying database migrations");
     store.migrate().await?;
     let holder = LockHolder {
@@ -67,11 +74,15 @@ pub async fn open(
     report_skipped(&journal, &recovered.skipped);
     let (pending, pending_error) = replay(&store, &journal, recovered.records).await;
 
+    crate::nodes::register(&store, &config.node).await?;
+
     notify.status("Loading VM definitions");
     let mut vms = store
         .load_vms()
         .await
         .context("Cannot load VM definitions")?;
+    // The other nodes' VMs are theirs to run; this daemon only lists them.
+    vms.retain(|stored| stored.vm.node.as_deref() == Some(config.node.name.as_str()));
     overlay(&mut vms, &pending);
     let stored_seq = store
         .max_event_seq()
@@ -159,10 +170,14 @@ const DEAD_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(10)
 /// ends only once the server notices, so a holder on this host whose
 /// process is gone is waited for (up to [`DEAD_HOLDER_WAIT`]) instead of
 /// being named as the daemon in the way.
-async fn take_lock(store: &Store) -> Result<DatabaseLock, corvus_storage::StorageError> {
+async fn take_lock(
+    store: &Store,
+    name: &str,
+    heartbeat: std::time::Duration,
+) -> Result<DatabaseLock, corvus_storage::StorageError> {
     let deadline = std::time::Instant::now() + DEAD_HOLDER_WAIT;
     loop {
-        match store.lock(DEFAULT_LOCK_NAME).await {
+        match store.lock(name, heartbeat).await {
             Err(corvus_storage::StorageError::Locked {
                 holder: Some(holder),
                 ..

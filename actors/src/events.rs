@@ -125,6 +125,20 @@ impl EventBus {
         stored
     }
 
+    /// Fans out an event another node stored (issue 19), under its stored
+    /// number: kept in order among the recent ones, and this node's next
+    /// numbers go past it, so that a subscriber's `seq` keeps growing.
+    pub fn relay(&self, event: VmEvent) {
+        let mut inner = self.lock();
+        inner.next_seq = inner.next_seq.max(event.seq.saturating_add(1));
+        if inner.recent.len() == HISTORY {
+            inner.recent.pop_front();
+        }
+        let at = inner.recent.partition_point(|e| e.seq <= event.seq);
+        inner.recent.insert(at, event.clone());
+        let _ = inner.sender.send(event);
+    }
+
     /// Subscribes and, atomically with it, collects what to replay after `since`.
     pub fn subscribe(&self, since: Option<u64>) -> Subscription {
         let inner = self.lock();
@@ -189,6 +203,27 @@ mod tests {
             vec![3, 4, 5]
         );
         assert_eq!(sub.stored_before, None);
+    }
+
+    #[test]
+    fn another_nodes_event_is_streamed_and_numbered_past() {
+        let bus = EventBus::new(0, Vec::new());
+        let mut sub = bus.subscribe(None);
+        bus.publish(change(1, VmState::Starting));
+        let mut remote = bus.publish(change(2, VmState::Running));
+        remote.seq = 10;
+        bus.relay(remote);
+        assert_eq!(sub.live.try_recv().unwrap().seq, 1);
+        assert_eq!(sub.live.try_recv().unwrap().seq, 2);
+        assert_eq!(sub.live.try_recv().unwrap().seq, 10);
+        assert_eq!(bus.publish(change(1, VmState::Running)).seq, 11);
+        let replayed: Vec<u64> = bus
+            .subscribe(Some(0))
+            .replay
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(replayed, vec![1, 2, 10, 11]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod fdlimit;
 mod gateway;
 mod metrics;
 mod networks;
+mod nodes;
 mod persistence;
 mod retention;
 mod sockets;

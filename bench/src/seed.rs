@@ -28,6 +28,7 @@ pub fn spec(name: &str) -> VmSpec {
         cloud_init: None,
         forwards: Vec::new(),
         hotplug_slots: None,
+        node: None,
     }
 }
 

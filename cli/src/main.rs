@@ -9,6 +9,7 @@ mod disk_output;
 mod error;
 mod network_args;
 mod network_output;
+mod node_args;
 mod output;
 mod progress;
 mod remotes;
@@ -94,6 +95,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Vm(command) => vm(&ctx()?, command).await,
         Command::Disk(command) => commands::disk::run(&ctx()?, command).await,
         Command::Network(command) => commands::network::run(&ctx()?, command).await,
+        Command::Node(command) => commands::node::run(&ctx()?, command).await,
         Command::Events(args) => events::events(&ctx()?, &args.vms, args.since).await,
         Command::Remote(command) => match command {
             RemoteCommand::Add(args) => remote::add(args),

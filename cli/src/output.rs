@@ -153,6 +153,7 @@ pub fn vm_show(vm: &VmInfo) {
     t.add_row(vec![Cell::new("status:"), state_cell(vm.status)]);
     let rows: Vec<(&str, String)> = vec![
         ("last error", opt(&vm.last_error)),
+        ("node", vm.node.clone()),
         ("pid", opt(&vm.pid)),
         ("cpus", vm.cpu_count.to_string()),
         ("ram", format!("{} MiB", vm.ram_mb)),
@@ -334,6 +335,7 @@ pub fn status(status: &DaemonStatus) {
             },
         ),
         ("database", status.database.clone()),
+        ("node", status.node.clone()),
         (
             "persistence backlog",
             status.persistence_backlog.to_string(),

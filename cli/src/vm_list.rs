@@ -1,5 +1,5 @@
 //! `crv vm list`: one line per VM; `--wide` adds the guest's IP addresses
-//! as its agent last reported them.
+//! as its agent last reported them, and several nodes a NODE column.
 
 use crate::columns::{Cell, Columns};
 use crate::output::{opt, output_width, state_colour};
@@ -9,18 +9,20 @@ use std::sync::Arc;
 /// The NAME column wraps when the line is too long; the others stay whole.
 const WRAP: usize = 1;
 
-pub fn print(vms: &[Arc<VmInfo>], wide: bool) {
+pub fn print(vms: &[Arc<VmInfo>], wide: bool, nodes: bool) {
     if vms.is_empty() {
         println!("No VMs defined. Create one with `crv vm create NAME --cpus 1 --ram 512`.");
         return;
     }
-    table(vms, wide).print(output_width(), WRAP);
+    table(vms, wide, nodes).print(output_width(), WRAP);
 }
 
-fn table(vms: &[Arc<VmInfo>], wide: bool) -> Columns {
-    let mut header = vec![
-        "ID", "NAME", "STATUS", "CPUS", "RAM", "PID", "RESTART", "AUTO",
-    ];
+fn table(vms: &[Arc<VmInfo>], wide: bool, nodes: bool) -> Columns {
+    let mut header = vec!["ID", "NAME", "STATUS"];
+    if nodes {
+        header.push("NODE");
+    }
+    header.extend(["CPUS", "RAM", "PID", "RESTART", "AUTO"]);
     if wide {
         header.push("IP ADDRESSES");
     }
@@ -30,12 +32,17 @@ fn table(vms: &[Arc<VmInfo>], wide: bool) -> Columns {
             Cell::plain(vm.id.to_string()),
             Cell::plain(vm.name.as_str()),
             Cell::coloured(vm.status.as_str(), state_colour(vm.status)),
+        ];
+        if nodes {
+            row.push(Cell::plain(vm.node.as_str()));
+        }
+        row.extend([
             Cell::plain(vm.cpu_count.to_string()),
             Cell::plain(format!("{} MiB", vm.ram_mb)),
             Cell::plain(opt(&vm.pid)),
             Cell::plain(vm.restart_policy.as_str()),
             Cell::plain(if vm.autostart { "yes" } else { "no" }),
-        ];
+        ]);
         if wide {
             row.push(Cell::plain(addresses(vm)));
         }
@@ -68,14 +75,18 @@ mod tests {
             "shared_dirs": [],
             "runtime": {"dir": "", "qmp": "", "monitor": "", "spice": "", "serial": "", "serial_log": ""},
             "guest_agent": true, "agent": "connected",
-            "ip_addresses": addresses, "cloud_init": null,
+            "ip_addresses": addresses, "cloud_init": null, "node": "n1",
         });
         Arc::new(serde_json::from_value(json).expect("a VmInfo"))
     }
 
     fn render(vms: &[Arc<VmInfo>], wide: bool) -> String {
+        render_nodes(vms, wide, false)
+    }
+
+    fn render_nodes(vms: &[Arc<VmInfo>], wide: bool, nodes: bool) -> String {
         let mut out = Vec::new();
-        table(vms, wide).write(&mut out, 200, WRAP).unwrap();
+        table(vms, wide, nodes).write(&mut out, 200, WRAP).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -93,6 +104,19 @@ mod tests {
             "{text}"
         );
         assert!(lines[2].ends_with("  -"), "{text}");
+    }
+
+    #[test]
+    fn several_nodes_add_a_node_column() {
+        let text = render_nodes(&[vm(1, "web", &[])], false, true);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("STATUS   NODE"), "{text}");
+        assert!(lines[1].contains("running  n1"), "{text}");
+        let single = render(&[vm(1, "web", &[])], false);
+        assert!(
+            !single.contains("NODE") && !single.contains("n1"),
+            "{single}"
+        );
     }
 
     #[test]

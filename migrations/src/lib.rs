@@ -1,4 +1,4 @@
-//! The Corvus schema (DESIGN §7, `tls_revocation` for issue 18, `cloud_init` for issue 15, `network` and `network_event` for issue 17, event kinds and `deleted_vm_event` for issue 21, `vm_snapshot` for issue 16), one migration per table, applied in order
+//! The Corvus schema (DESIGN §7, `tls_revocation` for issue 18, `cloud_init` for issue 15, `network` and `network_event` for issue 17, event kinds and `deleted_vm_event` for issue 21, `vm_snapshot` for issue 16, `node` and `vm.node` for issue 19), one migration per table, applied in order
 //! at daemon start. Enums are lower-case text so that both SQLite and
 //! PostgreSQL store them the same way.
 
@@ -22,6 +22,8 @@ mod m20261207_000610_add_vm_event_kind;
 mod m20261207_000611_create_deleted_vm_event;
 mod m20261207_000700_create_network_event;
 mod m20261207_000800_create_vm_snapshot;
+mod m20261208_000100_create_node;
+mod m20261208_000101_add_vm_node;
 
 pub struct Migrator;
 
@@ -47,6 +49,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000611_create_deleted_vm_event::Migration),
             Box::new(m20261207_000700_create_network_event::Migration),
             Box::new(m20261207_000800_create_vm_snapshot::Migration),
+            Box::new(m20261208_000100_create_node::Migration),
+            Box::new(m20261208_000101_add_vm_node::Migration),
         ]
     }
 }

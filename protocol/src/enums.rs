@@ -96,6 +96,15 @@ impl VmState {
 }
 
 text_enum! {
+    /// Whether a node runs (issue 19): live while its daemon holds the
+    /// node's database lock and its heartbeat is within the node timeout.
+    NodeState ("node state") {
+        Live = "live",
+        Dead = "dead",
+    }
+}
+
+text_enum! {
     /// What an event records: a state change, or a change of the VM's
     /// definition (which leaves its state alone: `from` and `to` are the
     /// state it was in, always `stopped` today). Events stored or journaled
@@ -192,11 +201,14 @@ text_enum! {
     /// What a client may do, each role including the ones before it: a
     /// viewer reads, an operator also runs VMs and uses their consoles, an
     /// admin also changes definitions and the daemon. Declared in that
-    /// order, so `Viewer < Operator < Admin`.
+    /// order, so `Viewer < Operator < Admin`. `Node` is another daemon of
+    /// the same database (issue 19): it may only pass on requests its own
+    /// clients were allowed to make (`Request::Forwarded`), nothing else.
     Role ("role") {
         Viewer = "viewer",
         Operator = "operator",
         Admin = "admin",
+        Node = "node",
     }
 }
 
@@ -292,7 +304,10 @@ mod tests {
     #[test]
     fn each_role_includes_the_ones_before_it() {
         assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
-        assert_eq!(Role::ALL.iter().max(), Some(&Role::Admin));
+        assert!(
+            Role::Admin < Role::Node,
+            "node is checked apart, never by rank"
+        );
     }
 
     #[test]

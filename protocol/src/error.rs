@@ -41,6 +41,9 @@ pub enum ErrorKind {
     /// The client's role does not allow the request; `needed` is the least
     /// role that does.
     PermissionDenied { needed: Role },
+    /// The VM belongs to another node, which alone runs it; `live` says
+    /// whether that node answers now (ask it through its own socket).
+    OwnedByNode { node: String, live: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -17,6 +17,7 @@ mod event;
 mod message;
 mod model;
 mod network;
+mod node;
 mod parts;
 mod snapshot;
 mod stats;
@@ -36,8 +37,8 @@ pub use disk::{
 };
 pub use enums::{
     AgentStatus, CacheMode, Channel, DiskFormat, DisplayKind, DriveFormat, DriveInterface,
-    DriveMedia, EventKind, ForwardProtocol, NetworkMode, NetworkState, NicType, ParseEnumError,
-    RestartPolicy, Role, ShareCache, SnapshotAction, TextEnum, VmState,
+    DriveMedia, EventKind, ForwardProtocol, NetworkMode, NetworkState, NicType, NodeState,
+    ParseEnumError, RestartPolicy, Role, ShareCache, SnapshotAction, TextEnum, VmState,
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};
@@ -47,6 +48,7 @@ pub use model::{
     ShareSpec, VmChanges, VmInfo, VmRef, VmSpec,
 };
 pub use network::{NetworkEvent, NetworkInfo, NetworkNic, NetworkRef, NetworkSpec};
+pub use node::NodeInfo;
 pub use parts::PART_BYTES;
 pub use snapshot::{VmSnapshotInfo, VmSnapshotSpec};
 pub use stats::{

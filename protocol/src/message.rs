@@ -10,6 +10,7 @@ use crate::event::{SubscribeFilter, VmEvent};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
 use crate::network::{NetworkInfo, NetworkRef, NetworkSpec};
 use crate::snapshot::{VmSnapshotInfo, VmSnapshotSpec};
+use crate::node::NodeInfo;
 use crate::stats::VmStats;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -261,6 +262,19 @@ pub enum Request {
     /// Creates, lists, reverts to or deletes a VM snapshot; answered with
     /// the VM's snapshots as they then are.
     VmSnapshot(VmSnapshotSpec),
+    /// Every node sharing this daemon's database (one on SQLite).
+    ListNodes,
+    ShowNode {
+        node: String,
+    },
+    /// From another node (a node certificate only): `request`, which the
+    /// client named `client` with `role` sent to that node, for a VM this
+    /// node owns. Never forwarded again; no streams.
+    Forwarded {
+        client: String,
+        role: Role,
+        request: Box<Request>,
+    },
 }
 
 impl Request {
@@ -315,6 +329,9 @@ impl Request {
             Request::DeleteNetwork { .. } => "network delete",
             Request::SaveVm { .. } => "vm save",
             Request::VmSnapshot(_) => "vm snapshot",
+            Request::ListNodes => "node list",
+            Request::ShowNode { .. } => "node show",
+            Request::Forwarded { request, .. } => request.verb(),
         }
     }
 }
@@ -390,6 +407,8 @@ pub enum Response {
         vm: String,
         snapshots: Vec<VmSnapshotInfo>,
     },
+    Nodes(Vec<NodeInfo>),
+    Node(Box<NodeInfo>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -425,4 +444,7 @@ pub struct DaemonStatus {
     pub client: String,
     /// What the asking client may do.
     pub role: Role,
+    /// This daemon's node name (`--node`).
+    #[serde(default)]
+    pub node: String,
 }

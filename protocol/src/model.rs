@@ -63,6 +63,10 @@ pub struct VmSpec {
     /// is [`DEFAULT_HOTPLUG_SLOTS`].
     #[serde(default)]
     pub hotplug_slots: Option<u32>,
+    /// The node to define the VM on (issue 19); `None` places it on the
+    /// live node with the most free RAM.
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// Hotplug slots a VM gets unless told otherwise (`--hotplug-slots`).
@@ -226,6 +230,9 @@ pub struct VmInfo {
     /// Empty PCIe root ports QEMU gets at boot, for devices added live.
     #[serde(default)]
     pub hotplug_slots: u32,
+    /// The node that owns the VM: the only one that runs it (issue 19).
+    #[serde(default)]
+    pub node: String,
 }
 
 #[cfg(test)]

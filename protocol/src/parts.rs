@@ -56,7 +56,9 @@ impl Response {
             | Response::Networks(_)
             | Response::Network(_)
             | Response::NetworkDeleted { .. }
-            | Response::VmSnapshots { .. } => vec![self],
+            | Response::VmSnapshots { .. }
+            | Response::Nodes(_)
+            | Response::Node(_) => vec![self],
         }
     }
 

@@ -27,9 +27,11 @@ pub enum StorageError {
     Query(#[source] DbErr),
     #[error("The database holds an invalid {column} '{value}'")]
     Corrupt { column: &'static str, value: String },
-    #[error("{}", locked(database, holder.as_ref()))]
+    #[error("{}", locked(database, node.as_deref(), holder.as_ref()))]
     Locked {
         database: String,
+        /// The node whose lock is held (PostgreSQL: one daemon per node).
+        node: Option<String>,
         holder: Option<LockHolder>,
     },
     #[error("Cannot open the database lock file {}", path.display())]
@@ -42,12 +44,16 @@ pub enum StorageError {
     LockFile(#[source] std::io::Error),
 }
 
-fn locked(database: &str, holder: Option<&LockHolder>) -> String {
-    match holder {
-        Some(holder) => format!("The database {database} is in use by {holder}; stop it first"),
-        None => format!(
-            "The database {database} is in use by another corvus, which has not named itself yet; stop it first"
+fn locked(database: &str, node: Option<&str>, holder: Option<&LockHolder>) -> String {
+    let holder = match holder {
+        Some(holder) => holder.to_string(),
+        None => "another corvus, which has not named itself yet".to_owned(),
+    };
+    match node {
+        Some(node) => format!(
+            "Node '{node}' of the database {database} is in use by {holder}; stop it first, or give this daemon another name with --node"
         ),
+        None => format!("The database {database} is in use by {holder}; stop it first"),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod entity;
 mod error;
 mod identity;
 mod lock;
+mod notify;
 mod queries;
 pub mod rows;
 mod transaction;
@@ -12,9 +13,11 @@ mod transaction;
 pub use error::{Duplicate, StorageError};
 pub use identity::DatabaseIdentity;
 pub use lock::{DEFAULT_LOCK_NAME, DatabaseLock, LockHolder, advisory_key};
+pub use notify::{Announced, EVENTS_CHANNEL};
 pub use queries::cloud::{NewCloudInit, NewVmExtras};
 pub use queries::disks::NewDisk;
 pub use queries::networks::{NetworkNicRow, NewNetwork};
+pub use queries::nodes::{NodeRegistration, NodeRow};
 pub use queries::reserve::DeviceTable;
 pub use queries::snapshots::SnapshotRow;
 pub use queries::state::StateRecord;
@@ -24,6 +27,7 @@ pub use rows::StoredVm;
 use corvus_migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +52,8 @@ pub struct Store {
     /// Normalised, password included (for the lock's own connection).
     url: String,
     identity: DatabaseIdentity,
+    /// The node it writes for, which announces its events (`notify.rs`).
+    node: Arc<OnceLock<Arc<str>>>,
 }
 
 /// How long a query may wait for a connection before the database counts as down.
@@ -104,6 +110,7 @@ impl Store {
             kind,
             identity: identity::identify(kind, &url),
             url,
+            node: Arc::default(),
         })
     }
 

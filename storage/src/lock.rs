@@ -1,4 +1,5 @@
-//! The daemon lock: one daemon per database, held for the daemon's life.
+//! The daemon lock: one daemon per SQLite database, one per node name on
+//! PostgreSQL (issue 19), held for the daemon's life.
 //!
 //! The lock itself is one the operating system or the server releases when
 //! its holder dies, so a crashed daemon never blocks the next one: an
@@ -7,6 +8,10 @@
 //! connections come and go). The `daemon_lock` row only names the holder,
 //! for the message a refused daemon prints; a row left by a dead daemon is
 //! simply overwritten by the next holder.
+//!
+//! On PostgreSQL the lock's own session also writes the node's heartbeat
+//! (`UPDATE node SET heartbeat = now()`), so that a fresh heartbeat always
+//! comes from a session that holds the lock, by the database's clock.
 
 use crate::entity::daemon_lock;
 use crate::error::{StorageError, query};
@@ -26,11 +31,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-/// The lock every daemon takes today. Issue 19 makes it one per node name.
+/// The lock of a SQLite database's one daemon.
 pub const DEFAULT_LOCK_NAME: &str = "corvus";
 
-/// How often the PostgreSQL lock's connection is checked.
-const KEEPALIVE: Duration = Duration::from_secs(5);
+/// The longest pause between two attempts to take a lost lock again.
+const RETAKE_MAX: Duration = Duration::from_secs(5);
 
 /// The PostgreSQL advisory lock key of a lock name.
 pub fn advisory_key(name: &str) -> i64 {
@@ -78,25 +83,36 @@ impl Drop for DatabaseLock {
 
 impl Store {
     /// Takes the lock `name` of this database, or says who holds it.
-    /// Needs no table: it runs before migrations.
-    pub async fn lock(&self, name: &str) -> Result<DatabaseLock, StorageError> {
+    /// Needs no table: it runs before migrations. On PostgreSQL `name` is
+    /// the node's, and the lock's session writes its heartbeat every
+    /// `heartbeat` (once the node row exists).
+    pub async fn lock(
+        &self,
+        name: &str,
+        heartbeat: Duration,
+    ) -> Result<DatabaseLock, StorageError> {
         let taken = match self.kind {
             DbKind::Sqlite => self.lock_file().await.map(|file| DatabaseLock {
                 name: name.to_owned(),
                 _file: file,
                 keeper: None,
             }),
-            DbKind::Postgres => self.lock_session(name).await.map(|keeper| DatabaseLock {
-                name: name.to_owned(),
-                _file: None,
-                keeper: Some(keeper),
-            }),
+            DbKind::Postgres => {
+                self.lock_session(name, heartbeat)
+                    .await
+                    .map(|keeper| DatabaseLock {
+                        name: name.to_owned(),
+                        _file: None,
+                        keeper: Some(keeper),
+                    })
+            }
         };
         match taken {
             Ok(lock) => Ok(lock),
             Err(LockFailure::Failed(err)) => Err(err),
             Err(LockFailure::Held) => Err(StorageError::Locked {
                 database: crate::redact(&self.url),
+                node: (self.kind == DbKind::Postgres).then(|| name.to_owned()),
                 holder: self.lock_holder(name).await,
             }),
         }
@@ -129,7 +145,11 @@ impl Store {
             .map(Some)
     }
 
-    async fn lock_session(&self, name: &str) -> Result<JoinHandle<()>, LockFailure> {
+    async fn lock_session(
+        &self,
+        name: &str,
+        heartbeat: Duration,
+    ) -> Result<JoinHandle<()>, LockFailure> {
         let key = advisory_key(name);
         let connection = match lock_connection(&self.url, key).await {
             Ok(Some(connection)) => connection,
@@ -140,8 +160,13 @@ impl Store {
                 ))));
             }
         };
-        let url = self.url.clone();
-        Ok(tokio::spawn(keep_session(url, key, connection)))
+        let session = Session {
+            url: self.url.clone(),
+            key,
+            node: name.to_owned(),
+            heartbeat,
+        };
+        Ok(tokio::spawn(session.keep(connection)))
     }
 }
 
@@ -222,34 +247,67 @@ async fn lock_connection(url: &str, key: i64) -> Result<Option<PgConnection>, sq
     Ok(taken.then_some(connection))
 }
 
-/// Holds the advisory lock's connection for the daemon's life. A server
-/// restart ends the session and with it the lock: take it again as soon as
-/// the server is back, and say so loudly if another daemon got it first.
-async fn keep_session(url: String, key: i64, mut connection: PgConnection) {
-    loop {
-        tokio::time::sleep(KEEPALIVE).await;
-        if sqlx::query("SELECT 1")
-            .execute(&mut connection)
-            .await
-            .is_ok()
-        {
-            continue;
+/// What the lock's own session keeps doing for the daemon's life.
+struct Session {
+    url: String,
+    key: i64,
+    node: String,
+    heartbeat: Duration,
+}
+
+impl Session {
+    /// Holds the advisory lock's connection and writes the heartbeat. A
+    /// server restart ends the session and with it the lock: take it again
+    /// as soon as the server is back, and say so loudly if another daemon
+    /// got it first.
+    async fn keep(self, mut connection: PgConnection) {
+        let mut refused_before = false;
+        loop {
+            tokio::time::sleep(self.heartbeat).await;
+            let beat = sqlx::query("UPDATE node SET heartbeat = now() WHERE name = $1")
+                .bind(&self.node)
+                .execute(&mut connection);
+            // An answer slower than the heartbeat is as good as none.
+            match tokio::time::timeout(self.heartbeat.max(Duration::from_secs(1)), beat).await {
+                Ok(Ok(_)) => {
+                    refused_before = false;
+                    continue;
+                }
+                // The server answered: the session and its lock are still
+                // there, only the heartbeat ages (a read-only or full database).
+                Ok(Err(sqlx::Error::Database(refused))) => {
+                    if !refused_before {
+                        warn!(node = %self.node, error = %refused, "the database refuses this node's heartbeat; the other nodes see it dead once the heartbeat is older than their --node-timeout");
+                    }
+                    refused_before = true;
+                    continue;
+                }
+                Ok(Err(_)) | Err(_) => {}
+            }
+            warn!(node = %self.node, "lost the PostgreSQL session holding the node lock; taking the lock again");
+            // Closed first, so that a session the server still keeps for it
+            // ends and frees the lock.
+            drop(connection);
+            connection = self.retake().await;
         }
-        warn!("lost the PostgreSQL session holding the daemon lock; taking the lock again");
-        let mut delay = Duration::from_millis(500);
-        connection = loop {
+    }
+
+    async fn retake(&self) -> PgConnection {
+        let mut delay = Duration::from_millis(200);
+        loop {
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(KEEPALIVE);
-            match lock_connection(&url, key).await {
+            delay = (delay * 2).min(RETAKE_MAX);
+            match lock_connection(&self.url, self.key).await {
                 Ok(Some(connection)) => {
-                    info!("daemon lock taken again");
-                    break connection;
+                    info!(node = %self.node, "node lock taken again");
+                    return connection;
                 }
                 Ok(None) => error!(
-                    "another corvus took this database's daemon lock while the session was lost; two daemons may now manage the same VMs: stop one"
+                    node = %self.node,
+                    "another corvus took this node's lock while the session was lost; two daemons may now manage the same VMs: stop one"
                 ),
                 Err(_) => {}
             }
-        };
+        }
     }
 }

@@ -99,6 +99,7 @@ impl StoredVm {
                 .map(share_info)
                 .collect::<Result<_, _>>()?,
             runtime,
+            node: vm.node.unwrap_or_default(),
         })
     }
 }

@@ -79,6 +79,7 @@ impl Daemon {
                         cloud_init: None,
                         forwards: Vec::new(),
                         hotplug_slots: None,
+                        node: None,
                     };
                     async move { store.insert_vm(&spec).await.map(|_| ()) }
                 })

@@ -61,6 +61,7 @@ async fn suite(url: &str) {
             cloud_init: None,
             forwards: Vec::new(),
             hotplug_slots: None,
+            node: None,
         })
         .await
         .unwrap();

@@ -47,6 +47,7 @@ mod network_dhcp;
 mod network_rights;
 mod network_taps;
 mod networks;
+mod nodes;
 mod paging;
 mod protocol_faults;
 mod remote_refusals;

@@ -27,6 +27,7 @@ fn spec(name: &str) -> VmSpec {
         cloud_init: None,
         forwards: Vec::new(),
         hotplug_slots: None,
+        node: None,
     }
 }
 

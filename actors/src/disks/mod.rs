@@ -125,6 +125,8 @@ pub struct DiskArgs {
     pub store: Store,
     pub data_dir: PathBuf,
     pub supervisor: SupervisorRef,
+    /// This daemon's node: disk files are on its host only.
+    pub node: String,
 }
 
 /// What every task gets: a copy of the catalog as it was when the
@@ -137,6 +139,7 @@ pub struct Env {
     pub supervisor: SupervisorRef,
     pub catalog: Catalog,
     pub myself: DiskServiceRef,
+    pub node: String,
 }
 
 impl Env {
@@ -159,6 +162,7 @@ pub struct DiskState {
     supervisor: SupervisorRef,
     catalog: Catalog,
     next_job: u64,
+    node: String,
 }
 
 pub struct DiskService;
@@ -200,6 +204,7 @@ impl Actor for DiskService {
             supervisor: args.supervisor,
             catalog,
             next_job: 1,
+            node: args.node,
         })
     }
 
@@ -255,6 +260,7 @@ impl DiskState {
             supervisor: self.supervisor.clone(),
             catalog: self.catalog.clone(),
             myself: myself.clone(),
+            node: self.node.clone(),
         }
     }
 

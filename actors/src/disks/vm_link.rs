@@ -184,6 +184,13 @@ pub async fn create_vm(
     root_name: String,
     origin: Origin,
 ) -> Outcome {
+    // The root overlay is a file on this host: the VM runs here.
+    if let Some(node) = spec.spec.node.as_ref().filter(|node| **node != env.node) {
+        return Err(DiskError::Invalid(format!(
+            "a VM made from an image runs on the node that holds the image, this one ('{}'), not '{node}'; create it through node '{node}' instead",
+            env.node
+        )));
+    }
     if let Some(size) = spec.disk_size
         && size < base.virtual_size
     {
@@ -201,7 +208,8 @@ pub async fn create_vm(
         let _ = files::remove(&root.path).await;
         env.apply(vec![Change::Removed(root.id)]);
     };
-    let vm_spec = Box::new(spec.spec.clone());
+    let mut vm_spec = Box::new(spec.spec.clone());
+    vm_spec.node = Some(env.node.clone());
     let created = vm_call(&env, |reply| SupervisorMsg::Create {
         spec: vm_spec,
         origin,

@@ -3,6 +3,7 @@
 
 use super::Services;
 use super::disks;
+use super::forwarding;
 use super::history::{self, Older};
 use super::peer::Peer;
 use super::stream::Stream;
@@ -11,8 +12,9 @@ use crate::networks::{NetworkMsg, NetworkRequest};
 use crate::supervisor::{StatsQuery, SupervisorMsg};
 use crate::vm::{Origin, VmCommand, VmReply};
 use corvus_protocol::{
-    DaemonStatus, PROTOCOL_VERSION, Request, Response, VmInfo, VmRef, WireError,
+    DaemonStatus, ErrorKind, PROTOCOL_VERSION, Request, Response, VmInfo, VmRef, WireError,
 };
+use corvus_storage::DbKind;
 use ractor::rpc::CallResult;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -26,19 +28,36 @@ pub enum Next {
 }
 
 /// Most commands answer at once; a start waits for QEMU to come up.
-const QUICK: Duration = Duration::from_secs(15);
+pub(super) const QUICK: Duration = Duration::from_secs(15);
 const SLOW: Duration = Duration::from_secs(120);
 
 /// Routes one request, timing it for `/metrics` by request kind.
 pub async fn handle(request: Request, connection: u64, peer: &Peer, services: &Services) -> Next {
     let verb = request.verb();
     let started = Instant::now();
-    let next = route(request, connection, peer, services).await;
+    // Kept in case another node owns the VM and this one can forward.
+    let copy = (services.ctx.store.kind() == DbKind::Postgres
+        && !matches!(
+            request,
+            Request::Subscribe { .. } | Request::Attach { .. } | Request::Forwarded { .. }
+        ))
+    .then(|| request.clone());
+    let mut next = route(request, connection, peer, services).await;
+    if let (Next::Reply(Err(refusal)), Some(request)) = (&next, &copy)
+        && let Some(answer) = forwarding::to_owner(refusal, request, peer, services).await
+    {
+        next = Next::Reply(answer);
+    }
     services.ctx.metrics.observe_rpc(verb, started.elapsed());
     next
 }
 
-async fn route(request: Request, connection: u64, peer: &Peer, services: &Services) -> Next {
+pub(super) async fn route(
+    request: Request,
+    connection: u64,
+    peer: &Peer,
+    services: &Services,
+) -> Next {
     let origin = Origin {
         connection,
         client: peer.name,
@@ -51,9 +70,7 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
             services.shutdown.cancel();
             Ok(Response::ShuttingDown)
         }
-        Request::ListVms => call(services, |reply| SupervisorMsg::List { reply }, QUICK)
-            .await
-            .map(Response::Vms),
+        Request::ListVms => super::nodes::list_vms(services).await.map(Response::Vms),
         Request::CreateVm { spec } => call(
             services,
             |reply| SupervisorMsg::Create {
@@ -165,7 +182,18 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
             vm: target,
             channel,
         } => return Stream::attach(target, channel, origin, services).await,
-        Request::VmStats { vm: target } => stats(services, StatsQuery::Vm(target)).await,
+        Request::VmStats { vm: target } => {
+            match stats(services, StatsQuery::Vm(target.clone())).await {
+                // The collector reads this node's QEMUs: another node's VM is
+                // refused with its owner (and so forwarded when it can be).
+                Err(err) if err.kind == ErrorKind::NotFound => {
+                    Err(crate::nodes::owner_of(&services.ctx, &target, "vm stats")
+                        .await
+                        .unwrap_or(err))
+                }
+                other => other,
+            }
+        }
         Request::AllStats => stats(services, StatsQuery::All).await,
         Request::ReloadRevocations => super::tls::reload_revocations(services).await,
         Request::WebLogin => crate::web::sessions::login_link(&services.ctx, peer).await,
@@ -194,6 +222,15 @@ async fn route(request: Request, connection: u64, peer: &Peer, services: &Servic
                 with_ram: spec.with_ram,
             };
             vm(spec.vm, VmCommand::Snapshot(request)).await
+        }
+        Request::ListNodes => super::nodes::list(services).await.map(Response::Nodes),
+        Request::ShowNode { node } => super::nodes::show(services, &node).await,
+        Request::Forwarded {
+            client,
+            role,
+            request,
+        } => {
+            return forwarding::serve(client, role, *request, connection, peer, services).await;
         }
     };
     Next::Reply(reply)
@@ -329,5 +366,6 @@ async fn status(peer: &Peer, services: &Services) -> Result<Response, WireError>
         tls: ctx.tls.clone(),
         client: peer.name.to_string(),
         role: peer.role,
+        node: ctx.node.name.clone(),
     })))
 }

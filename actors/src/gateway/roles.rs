@@ -28,7 +28,9 @@ pub fn needed(request: &Request) -> Role {
         | Request::WebLogin
         | Request::GuestInterfaces { .. }
         | Request::ListNetworks
-        | Request::ShowNetwork { .. } => Role::Viewer,
+        | Request::ShowNetwork { .. }
+        | Request::ListNodes
+        | Request::ShowNode { .. } => Role::Viewer,
         Request::VmSnapshot(spec) if spec.action == SnapshotAction::List => Role::Viewer,
         // Like a save: it changes what the VM runs, not what it is.
         Request::VmSnapshot(_) => Role::Operator,
@@ -72,6 +74,19 @@ pub fn needed(request: &Request) -> Role {
         | Request::ReloadRevocations
         | Request::CreateNetwork { .. }
         | Request::DeleteNetwork { .. } => Role::Admin,
+        // The request inside is checked against the role it carries.
+        Request::Forwarded { .. } => Role::Node,
+    }
+}
+
+/// Whether `role` may send what needs `needed`. A node certificate is no
+/// super-admin: it forwards and does nothing else, and nobody else forwards.
+fn allows(role: Role, needed: Role) -> bool {
+    match (role, needed) {
+        (Role::Node, Role::Node) => true,
+        (Role::Node, Role::Viewer | Role::Operator | Role::Admin)
+        | (Role::Viewer | Role::Operator | Role::Admin, Role::Node) => false,
+        (role, needed) => role >= needed,
     }
 }
 
@@ -80,7 +95,7 @@ pub fn needed(request: &Request) -> Role {
 pub fn authorize(connection: u64, peer: &Peer, request: &Request) -> Result<(), WireError> {
     let needed = needed(request);
     let verb = request.verb();
-    if peer.role < needed {
+    if !allows(peer.role, needed) {
         info!(connection, client = %peer.name, role = %peer.role, request = verb, %needed, "request refused: the client's role does not allow it");
         return Err(denied(peer, verb, needed));
     }
@@ -91,7 +106,14 @@ pub fn authorize(connection: u64, peer: &Peer, request: &Request) -> Result<(), 
 }
 
 fn denied(peer: &Peer, verb: &str, needed: Role) -> WireError {
-    let way_out = match peer.via {
+    let way_out = match (peer.role, needed) {
+        (Role::Node, _) => {
+            Some("a node certificate only passes on requests of the node's own clients".to_owned())
+        }
+        (_, Role::Node) => Some("only another node of this database forwards requests".to_owned()),
+        _ => None,
+    };
+    let way_out = way_out.unwrap_or_else(|| match peer.via {
         Via::ViewerSocket => {
             "the viewer socket is read-only: use the daemon's main socket".to_owned()
         }
@@ -101,7 +123,7 @@ fn denied(peer: &Peer, verb: &str, needed: Role) -> WireError {
         Via::Tls | Via::AdminSocket | Via::Tcp => format!(
             "ask the daemon's administrator for a certificate with that role (`corvus tls issue NAME --role {needed}`)"
         ),
-    };
+    });
     WireError::new(
         ErrorKind::PermissionDenied { needed },
         format!(
@@ -196,5 +218,31 @@ mod tests {
             err.message
         );
         assert!(authorize(1, &peer, &Request::ListVms).is_ok());
+    }
+
+    #[test]
+    fn a_node_only_forwards_and_only_a_node_forwards() {
+        let as_role = |role| Peer {
+            name: ClientName::from_static("b"),
+            role,
+            via: Via::Tls,
+            certificate: None,
+        };
+        let forwarded = Request::Forwarded {
+            client: "alice".into(),
+            role: Role::Operator,
+            request: Box::new(Request::StartVm { vm: vm() }),
+        };
+        assert!(authorize(1, &as_role(Role::Node), &forwarded).is_ok());
+        for request in [
+            Request::ListVms,
+            Request::StartVm { vm: vm() },
+            Request::Shutdown,
+        ] {
+            let err = authorize(1, &as_role(Role::Node), &request).unwrap_err();
+            assert!(err.message.contains("only passes on"), "{err}");
+        }
+        let err = authorize(1, &as_role(Role::Admin), &forwarded).unwrap_err();
+        assert!(err.message.contains("only another node"), "{err}");
     }
 }

@@ -8,9 +8,11 @@ use super::dispatch::{Next, call};
 use crate::supervisor::SupervisorMsg;
 use crate::vm::{Attachment, Origin, VmCommand, VmReply, describe_channel};
 use crate::wire::db;
+use corvus_protocol::ErrorKind;
 use corvus_protocol::{
     Channel, ClientMessage, Response, ServerMessage, SubscribeFilter, VmEvent, VmRef, WireError,
 };
+use corvus_storage::DbKind;
 use futures::{SinkExt, StreamExt};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -53,6 +55,35 @@ pub struct StoredReplay {
     before: u64,
 }
 
+/// The ids of the VMs a subscription names: this node's by its actors,
+/// and on PostgreSQL any other node's by its row (issue 19).
+async fn resolve(services: &Services, vms: &[VmRef]) -> Result<Vec<i64>, WireError> {
+    let asked = vms.to_vec();
+    let here = call(
+        services,
+        |reply| SupervisorMsg::Resolve { vms: asked, reply },
+        ATTACH_TIMEOUT,
+    )
+    .await?;
+    let elsewhere = match &here {
+        Err(err) if err.kind == ErrorKind::NotFound => {
+            services.ctx.store.kind() == DbKind::Postgres
+        }
+        Ok(_) | Err(_) => false,
+    };
+    if !elsewhere {
+        return here;
+    }
+    let mut ids = Vec::with_capacity(vms.len());
+    for vm in vms {
+        match db(services.ctx.store.locate_vm(vm)).await? {
+            Some((id, _)) => ids.push(id),
+            None => return here,
+        }
+    }
+    Ok(ids)
+}
+
 impl Stream {
     pub async fn subscribe(filter: SubscribeFilter, services: &Services) -> Next {
         match Stream::open_subscription(filter, services).await {
@@ -65,13 +96,7 @@ impl Stream {
         filter: SubscribeFilter,
         services: &Services,
     ) -> Result<Stream, WireError> {
-        let vms = filter.vms.clone();
-        let vm_ids = call(
-            services,
-            |reply| SupervisorMsg::Resolve { vms, reply },
-            ATTACH_TIMEOUT,
-        )
-        .await??;
+        let vm_ids = resolve(services, &filter.vms).await?;
         // Subscribing and taking the in-memory replay happen at once, so the
         // live stream starts exactly where the replay ends.
         let subscription = services.ctx.bus.subscribe(filter.since);

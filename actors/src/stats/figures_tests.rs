@@ -67,6 +67,7 @@ fn info() -> Arc<VmInfo> {
         ip_addresses: Vec::new(),
         cloud_init: None,
         hotplug_slots: 0,
+        node: String::new(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! never holds up the supervisor), announced as a `defined` event, then
 //! given an actor. The VM has no actor before its first event, so the
 //! supervisor records that one itself; every later one is its actor's.
+//! A VM placed on another node (issue 19) gets its actor there.
 
 use super::{SupervisorMsg, SupervisorRef, SupervisorState};
 use crate::cloud::{config, forwards};
@@ -10,7 +11,7 @@ use crate::persistence::PersistenceMsg;
 use crate::validate;
 use crate::vm::{Origin, SAFE_WAIT};
 use crate::wire::{db, storage};
-use corvus_protocol::{EventKind, Response, VmInfo, VmSpec, WireError};
+use corvus_protocol::{EventKind, Response, VmInfo, VmRef, VmSpec, WireError};
 use corvus_storage::{Duplicate, NewVmExtras, StateRecord, StoredVm};
 use ractor::{ActorProcessingErr, RpcReplyPort};
 use tokio::sync::oneshot;
@@ -47,11 +48,18 @@ impl SupervisorState {
             let _ = reply.send(Err(duplicate_name(&spec.name)));
             return;
         }
-        let store = self.ctx.store.clone();
+        let ctx = self.ctx.clone();
         let myself = myself.clone();
         tokio::spawn(async move {
+            let mut spec = spec;
             let name = spec.name.clone();
-            let result = insert(&store, &spec, extras).await;
+            let result = match crate::nodes::place(&ctx, spec.node.as_deref()).await {
+                Ok(node) => {
+                    spec.node = Some(node);
+                    insert(&ctx.store, &spec, extras).await
+                }
+                Err(err) => Err(err),
+            };
             if let Err(ractor::MessagingErr::SendErr(SupervisorMsg::Created { reply, .. })) = myself
                 .cast(SupervisorMsg::Created {
                     name,
@@ -92,7 +100,11 @@ impl SupervisorState {
         // Announced before the actor exists, so that its own events (and
         // records) come after this one.
         let safe = self.announce(&info, origin);
-        self.start_actor(myself, info.clone(), None).await?;
+        // Another node's VM gets its actor there, at its first request
+        // (`foreign.rs`); a request here met an actor spawned meanwhile.
+        if info.node == self.ctx.node.name && self.registry.resolve(&VmRef::Id(info.id)).is_err() {
+            self.start_actor(myself, info.clone(), None).await?;
+        }
         // Like a VM actor's replies: once the event is safe.
         tokio::spawn(
             async move {

@@ -2,8 +2,10 @@
 //! to them, creates and forgets VMs, and respawns an actor that fails.
 
 mod create;
+mod foreign;
 mod registry;
 mod respawn;
+mod route;
 mod stats;
 
 pub use stats::StatsQuery;
@@ -15,7 +17,7 @@ use crate::vm::{self, Origin, VmArgs, VmCommand, VmMsg};
 use corvus_protocol::{Response, StateCount, VmInfo, VmRef, VmSpec, VmState, WireError};
 use corvus_storage::StoredVm;
 use futures::StreamExt;
-use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use registry::{Entry, Registry};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -43,6 +45,14 @@ pub enum SupervisorMsg {
         origin: Origin,
         result: Result<Box<StoredVm>, WireError>,
         reply: RpcReplyPort<Result<Response, WireError>>,
+    },
+    /// A VM of this node that had no actor here (created through another
+    /// node), as the database has it.
+    Located {
+        stored: Box<StoredVm>,
+        command: VmCommand,
+        origin: Origin,
+        reply: vm::Reply,
     },
     /// A VmActor deleted its VM.
     Removed { id: i64 },
@@ -153,6 +163,7 @@ async fn spawn_disk_service(
         store: ctx.store.clone(),
         data_dir: ctx.data_dir.clone(),
         supervisor: supervisor.clone(),
+        node: ctx.node.name.clone(),
     };
     disks::spawn(args, supervisor.get_cell()).await
 }
@@ -265,7 +276,17 @@ impl Actor for Supervisor {
                 command,
                 origin,
                 reply,
-            } => state.forward(vm, command, origin, reply),
+            } => state.forward(&myself, vm, command, origin, reply),
+            SupervisorMsg::Located {
+                stored,
+                command,
+                origin,
+                reply,
+            } => {
+                state
+                    .located(&myself, stored, command, origin, reply)
+                    .await?
+            }
             SupervisorMsg::Create {
                 spec,
                 origin,
@@ -374,33 +395,6 @@ impl SupervisorState {
         let (id, entry) = spawn_actor(&self.ctx, myself, info, quarantine, None).await?;
         self.registry.insert(id, entry);
         Ok(())
-    }
-
-    fn forward(&self, vm: VmRef, command: VmCommand, origin: Origin, reply: vm::Reply) {
-        let reads_only = matches!(command, VmCommand::Show | VmCommand::History { .. });
-        if self.shutting_down && !reads_only {
-            let _ = reply.send(Err(shutting_down(command.verb())));
-            return;
-        }
-        let entry = match self.registry.resolve(&vm) {
-            Ok((_, entry)) => entry,
-            Err(err) => {
-                let _ = reply.send(Err(err));
-                return;
-            }
-        };
-        if let Err(MessagingErr::SendErr(VmMsg::Command { reply, .. })) =
-            entry.actor.cast(VmMsg::Command {
-                command,
-                origin,
-                reply,
-            })
-        {
-            // The actor is gone between its failure and its respawn.
-            let _ = reply.send(Err(WireError::unavailable(format!(
-                "VM '{vm}' is being recovered; retry in a moment"
-            ))));
-        }
     }
 
     fn stop_all(&self, reply: RpcReplyPort<()>) {

@@ -61,6 +61,10 @@ impl Registry {
         !self.by_name.contains_key(name) && self.reserved.insert(name.to_owned())
     }
 
+    pub fn is_reserved(&self, name: &str) -> bool {
+        self.reserved.contains(name)
+    }
+
     pub fn release(&mut self, name: &str) {
         self.reserved.remove(name);
     }

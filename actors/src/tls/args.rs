@@ -26,7 +26,8 @@ pub enum TlsCommand {
         /// The client's name, as events and logs show it
         name: String,
         /// What the client may do: viewer (read), operator (also run VMs and
-        /// their consoles), admin (everything)
+        /// their consoles), admin (everything); node: another daemon of the
+        /// same database, NAME being its --node (it only forwards requests)
         #[arg(long, value_parser = role)]
         role: Role,
         /// How long the certificate is valid

@@ -44,9 +44,9 @@ pub fn refusal(err: WireError) -> Response {
         }
         ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
         ErrorKind::PermissionDenied { .. } => StatusCode::FORBIDDEN,
-        ErrorKind::Unavailable | ErrorKind::TooManyConnections { .. } => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        ErrorKind::Unavailable
+        | ErrorKind::TooManyConnections { .. }
+        | ErrorKind::OwnedByNode { .. } => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::QemuFailed
         | ErrorKind::Internal
         | ErrorKind::ProtocolMismatch { .. }
@@ -269,6 +269,7 @@ pub async fn create(
         cloud_init,
         forwards,
         hotplug_slots: None,
+        node: None,
     };
     let request = Request::CreateVmFromImage {
         spec: Box::new(ImageVmSpec {

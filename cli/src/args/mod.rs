@@ -67,6 +67,9 @@ pub enum Command {
     /// Define managed networks (subnet, DHCP range, DNS domain) for VM NICs
     #[command(subcommand)]
     Network(crate::network_args::NetworkCommand),
+    /// The daemons (nodes) sharing the daemon's database: liveness, capacity, VMs
+    #[command(subcommand)]
+    Node(crate::node_args::NodeCommand),
     /// Follow VM events as they happen: state changes, and VMs defined, edited or deleted (one line or JSON object per event)
     Events(EventsArgs),
     /// Daemons on other hosts, reached over mutual TLS
@@ -378,6 +381,9 @@ pub struct CreateArgs {
     /// Grow NAME-root to this size (512M, 20G; needs --image)
     #[arg(long, value_name = "SIZE", requires = "image")]
     pub disk_size: Option<String>,
+    /// The node that runs the VM [default: the live node with the most free RAM]
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
     #[command(flatten)]
     pub options: VmOptions,
     #[command(flatten)]

@@ -13,7 +13,14 @@ use corvus_protocol::{
 pub async fn list(ctx: &Ctx, wide: bool) -> Result<(), CliError> {
     match one_shot(&ctx.endpoint, Request::ListVms).await? {
         Response::Vms(vms) if ctx.json => output::json(&vms),
-        Response::Vms(vms) => crate::vm_list::print(&vms, wide),
+        Response::Vms(vms) => {
+            // A NODE column only where there are nodes to tell apart.
+            let several_nodes = matches!(
+                one_shot(&ctx.endpoint, Request::ListNodes).await?,
+                Response::Nodes(nodes) if nodes.len() > 1
+            );
+            crate::vm_list::print(&vms, wide, several_nodes)
+        }
         other => return Err(unexpected(other)),
     }
     Ok(())
@@ -50,6 +57,7 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
         cloud_init: super::cloud::spec(&args.cloud.cloud)?,
         forwards: args.cloud.forwards,
         hotplug_slots: o.hotplug_slots,
+        node: args.node,
     };
     let request = match args.image {
         Some(image) => Request::CreateVmFromImage {

@@ -13,6 +13,7 @@ pub mod disk_job;
 pub mod events;
 pub mod lifecycle;
 pub mod network;
+pub mod node;
 pub mod remote;
 pub mod snapshot;
 pub mod ssh;

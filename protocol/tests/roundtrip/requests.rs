@@ -35,6 +35,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 }),
                 forwards: vec![forward(n)],
                 hotplug_slots: Some(n as u32),
+                node: Some(name.to_owned()),
             }),
         },
         Request::EditVm {
@@ -181,6 +182,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                     cloud_init: None,
                     forwards: Vec::new(),
                     hotplug_slots: None,
+                    node: None,
                 },
                 image: VmRef::Name("base".into()),
                 disk_size: Some(n),
@@ -233,5 +235,14 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
             name: Some(name.to_owned()),
             with_ram: n.is_multiple_of(2),
         }),
+        Request::ListNodes,
+        Request::ShowNode {
+            node: name.to_owned(),
+        },
+        Request::Forwarded {
+            client: name.to_owned(),
+            role: Role::Node,
+            request: Box::new(Request::StartVm { vm: vm() }),
+        },
     ]
 }

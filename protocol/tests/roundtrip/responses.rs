@@ -28,6 +28,10 @@ pub fn every_error_kind(n: u64) -> Vec<ErrorKind> {
         ErrorKind::PermissionDenied {
             needed: Role::Operator,
         },
+        ErrorKind::OwnedByNode {
+            node: format!("node-{n}"),
+            live: n.is_multiple_of(2),
+        },
     ]
 }
 
@@ -81,6 +85,7 @@ pub fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response
             tls: Some(name.to_owned()),
             client: name.to_owned(),
             role: Role::Operator,
+            node: name.to_owned(),
         })),
         Response::ShuttingDown,
         Response::Vms(vec![
@@ -165,6 +170,17 @@ pub fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response
             id,
             name: name.to_owned(),
         },
+        Response::Nodes(vec![NodeInfo {
+            name: name.to_owned(),
+            address: Some(name.to_owned()),
+            state: NodeState::Live,
+            cpus: n as u32,
+            ram_mib: n,
+            free_ram_mib: -(n as i64 / 2),
+            vm_count: n,
+            heartbeat_age_secs: n,
+            this_node: true,
+        }]),
     ]
 }
 

@@ -73,6 +73,7 @@ pub fn sample_vm(name: &str, id: i64, n: u64) -> VmInfo {
             instance_id: format!("iid-{n}"),
         }),
         hotplug_slots: 4,
+        node: name.to_owned(),
     }
 }
 

@@ -75,6 +75,7 @@ pub fn vm(id: i64) -> VmInfo {
         ip_addresses: Vec::new(),
         cloud_init: None,
         hotplug_slots: 4,
+        node: String::new(),
     }
 }
 

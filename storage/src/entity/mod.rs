@@ -8,6 +8,7 @@ pub mod drive;
 pub mod network;
 pub mod network_event;
 pub mod network_interface;
+pub mod node;
 pub mod shared_dir;
 pub mod tls_revocation;
 pub mod vm;

@@ -27,6 +27,9 @@ pub struct Model {
     pub last_error: Option<String>,
     pub guest_agent: bool,
     pub hotplug_slots: i32,
+    /// The node that owns the VM (issue 19); NULL only for rows written
+    /// before nodes existed, until a daemon claims them.
+    pub node: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,6 +6,7 @@ pub mod devices;
 pub mod disks;
 pub mod events;
 pub mod networks;
+pub mod nodes;
 pub mod reserve;
 pub mod retention;
 pub mod revocations;

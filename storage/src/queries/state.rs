@@ -5,7 +5,9 @@ use crate::transaction::finish;
 use chrono::{DateTime, Utc};
 use corvus_protocol::{EventCause, EventKind, VmEvent, VmState};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+};
 use serde::{Deserialize, Serialize};
 
 /// One runtime change of a VM as the persistence actor writes it: the
@@ -31,12 +33,22 @@ impl Store {
     /// a journal in order ends in the state of its last record.
     pub async fn record_state(&self, record: &StateRecord) -> Result<(), StorageError> {
         let tx = self.begin_write().await?;
-        let written = record_in(&tx, record).await;
+        let written = match record_in(&tx, record).await {
+            // Told to the other nodes once committed (PostgreSQL).
+            Ok(Some(seq)) => crate::notify::announce(self, &tx, seq).await,
+            Ok(None) => Ok(()),
+            Err(err) => Err(err),
+        };
         finish(tx, written).await
     }
 }
 
-async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(), StorageError> {
+/// Writes the record; returns the number its event was stored under, when
+/// it was stored now (not when a replay found it stored already).
+async fn record_in(
+    tx: &DatabaseTransaction,
+    record: &StateRecord,
+) -> Result<Option<i64>, StorageError> {
     if let Some(event) = record
         .event
         .as_ref()
@@ -61,7 +73,7 @@ async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(),
         // Deleted meanwhile: its event joins the deleted VM's others.
         return match &record.event {
             Some(event) => record_of_deleted_vm(tx, event).await,
-            None => Ok(()),
+            None => Ok(None),
         };
     }
     for (share_id, pid) in &record.share_pids {
@@ -73,18 +85,20 @@ async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(),
             .map_err(query)?;
     }
     if let Some(event) = &record.event {
-        let row = vm_event::ActiveModel {
-            vm_id: Set(event.vm_id),
-            seq: Set(seq_column("vm_event.seq", event.seq)?),
-            at: Set(at(event)),
-            from_status: Set(event.from.as_str().to_owned()),
-            to_status: Set(event.to.as_str().to_owned()),
-            reason: Set(event.reason.clone()),
-            cause: Set(cause_column("vm_event.cause", &event.cause)?),
-            kind: Set(event.kind.as_str().to_owned()),
-            ..Default::default()
+        let row = |seq: i64| -> Result<vm_event::ActiveModel, StorageError> {
+            Ok(vm_event::ActiveModel {
+                vm_id: Set(event.vm_id),
+                seq: Set(seq),
+                at: Set(at(event)),
+                from_status: Set(event.from.as_str().to_owned()),
+                to_status: Set(event.to.as_str().to_owned()),
+                reason: Set(event.reason.clone()),
+                cause: Set(cause_column("vm_event.cause", &event.cause)?),
+                kind: Set(event.kind.as_str().to_owned()),
+                ..Default::default()
+            })
         };
-        vm_event::Entity::insert(row)
+        let inserted = vm_event::Entity::insert(row(seq_column("vm_event.seq", event.seq)?)?)
             .on_conflict(
                 OnConflict::column(vm_event::Column::Seq)
                     .do_nothing()
@@ -93,8 +107,55 @@ async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(),
             .exec_without_returning(tx)
             .await
             .map_err(query)?;
+        if inserted > 0 {
+            return Ok(Some(seq_column("vm_event.seq", event.seq)?));
+        }
+        if !stored_already(tx, event).await? {
+            // Another node numbered one of its events the same (each node
+            // numbers its own, issue 19): this one goes after every stored
+            // event rather than being lost.
+            let seq = next_free_seq(tx).await?;
+            vm_event::Entity::insert(row(seq)?)
+                .exec_without_returning(tx)
+                .await
+                .map_err(query)?;
+            return Ok(Some(seq));
+        }
     }
-    Ok(())
+    Ok(None)
+}
+
+/// Whether this very event is stored (a journal written again), under its
+/// own number or the one a collision gave it.
+async fn stored_already(tx: &DatabaseTransaction, event: &VmEvent) -> Result<bool, StorageError> {
+    vm_event::Entity::find()
+        .filter(vm_event::Column::VmId.eq(event.vm_id))
+        .filter(vm_event::Column::At.eq(at(event)))
+        .filter(vm_event::Column::Kind.eq(event.kind.as_str()))
+        .filter(vm_event::Column::FromStatus.eq(event.from.as_str()))
+        .filter(vm_event::Column::ToStatus.eq(event.to.as_str()))
+        .filter(vm_event::Column::Reason.eq(event.reason.as_str()))
+        .one(tx)
+        .await
+        .map(|found| found.is_some())
+        .map_err(query)
+}
+
+/// One past the highest sequence number stored, of live and deleted VMs.
+async fn next_free_seq(tx: &DatabaseTransaction) -> Result<i64, StorageError> {
+    let last = vm_event::Entity::find()
+        .order_by_desc(vm_event::Column::Seq)
+        .one(tx)
+        .await
+        .map_err(query)?
+        .map_or(0, |e| e.seq);
+    let deleted = deleted_vm_event::Entity::find()
+        .order_by_desc(deleted_vm_event::Column::Seq)
+        .one(tx)
+        .await
+        .map_err(query)?
+        .map_or(0, |e| e.seq);
+    Ok(last.max(deleted).saturating_add(1))
 }
 
 /// An event of a deleted VM (its deletion, or one that was on its way
@@ -103,7 +164,7 @@ async fn record_in(tx: &DatabaseTransaction, record: &StateRecord) -> Result<(),
 async fn record_of_deleted_vm(
     tx: &DatabaseTransaction,
     event: &VmEvent,
-) -> Result<(), StorageError> {
+) -> Result<Option<i64>, StorageError> {
     let row = deleted_vm_event::ActiveModel {
         vm_id: Set(event.vm_id),
         vm_name: Set(event.vm_name.clone()),
@@ -116,7 +177,8 @@ async fn record_of_deleted_vm(
         kind: Set(event.kind.as_str().to_owned()),
         ..Default::default()
     };
-    deleted_vm_event::Entity::insert(row)
+    let seq = seq_column("deleted_vm_event.seq", event.seq)?;
+    let inserted = deleted_vm_event::Entity::insert(row)
         .on_conflict(
             OnConflict::column(deleted_vm_event::Column::Seq)
                 .do_nothing()
@@ -125,7 +187,7 @@ async fn record_of_deleted_vm(
         .exec_without_returning(tx)
         .await
         .map_err(query)?;
-    Ok(())
+    Ok((inserted > 0).then_some(seq))
 }
 
 fn at(event: &VmEvent) -> DateTime<Utc> {

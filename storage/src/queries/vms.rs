@@ -156,6 +156,7 @@ impl Store {
                 .hotplug_slots
                 .unwrap_or(corvus_protocol::DEFAULT_HOTPLUG_SLOTS)
                 as i32),
+            node: Set(spec.node.clone()),
             ..Default::default()
         };
         let tx = self.begin_write().await?;

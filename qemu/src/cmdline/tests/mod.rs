@@ -51,6 +51,7 @@ pub(crate) fn vm() -> VmInfo {
         cloud_init: None,
         // Most tests look at other devices; `hotplug_ports` tests the slots.
         hotplug_slots: 0,
+        node: String::new(),
     }
 }
 

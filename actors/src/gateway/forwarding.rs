@@ -1,0 +1,127 @@
+//! Requests between nodes (issue 19). Sending: a request this node
+//! refused with `OwnedByNode` for a live node is passed to that node when
+//! this node has a node certificate. Receiving: `Forwarded` from a node
+//! certificate of a registered node runs as the client it names, with the
+//! role that client had on the sending node, and is never passed on again.
+
+use super::Services;
+use super::dispatch::{Next, route};
+use super::peer::Peer;
+use super::roles;
+use crate::client_name::ClientName;
+use crate::nodes::forward::Forwarder;
+use crate::wire::db;
+use corvus_protocol::{ErrorKind, Request, Role, WireError};
+use corvus_storage::DbKind;
+use std::future::Future;
+use std::pin::Pin;
+
+/// The owner's answer to `request` when this node refused it as another
+/// live node's; `None` when it is not to be forwarded.
+pub async fn to_owner(
+    refusal: &WireError,
+    request: &Request,
+    peer: &Peer,
+    services: &Services,
+) -> Option<Result<corvus_protocol::Response, WireError>> {
+    let ErrorKind::OwnedByNode { node, live: true } = &refusal.kind else {
+        return None;
+    };
+    let ctx = &services.ctx;
+    let forwarder = Forwarder {
+        dir: ctx.node.cert_dir.clone(),
+        node: ctx.node.name.clone(),
+    };
+    // A request that came forwarded is answered here, whatever it is; and
+    // without a node certificate the refusal tells the client where to go.
+    if peer.role == Role::Node || !forwarder.ready().await {
+        return None;
+    }
+    let address = db(ctx.store.nodes())
+        .await
+        .ok()?
+        .into_iter()
+        .find(|row| row.name == *node)
+        .and_then(|row| row.address);
+    let Some(address) = address else {
+        return Some(Err(WireError::new(
+            refusal.kind.clone(),
+            format!(
+                "{}; node '{node}' advertises no address (--advertise), so it cannot be forwarded there",
+                refusal.message
+            ),
+        )));
+    };
+    let client = peer.name.to_string();
+    Some(
+        forwarder
+            .send(node, &address, client, peer.role, request.clone())
+            .await,
+    )
+}
+
+/// Runs a request another node passed on, as the client it names. Boxed
+/// as a trait object because it calls `route`, which calls it.
+pub fn serve<'a>(
+    client: String,
+    role: Role,
+    request: Request,
+    connection: u64,
+    peer: &'a Peer,
+    services: &'a Services,
+) -> Pin<Box<dyn Future<Output = Next> + Send + 'a>> {
+    Box::pin(async move {
+        let inner = match admit(&client, role, &request, peer, services).await {
+            Ok(inner) => inner,
+            Err(err) => return Next::Reply(Err(err)),
+        };
+        if let Err(err) = roles::authorize(connection, &inner, &request) {
+            return Next::Reply(Err(err));
+        }
+        route(request, connection, &inner, services).await
+    })
+}
+
+/// The client a forwarded request runs as, once its sender proved to be a
+/// registered node and the request one that may travel.
+async fn admit(
+    client: &str,
+    role: Role,
+    request: &Request,
+    peer: &Peer,
+    services: &Services,
+) -> Result<Peer, WireError> {
+    let ctx = &services.ctx;
+    let sender = peer.name.to_string();
+    let registered = ctx.store.kind() == DbKind::Postgres
+        && db(ctx.store.nodes())
+            .await?
+            .iter()
+            .any(|row| row.name == sender && row.name != ctx.node.name);
+    if !registered {
+        return Err(WireError::new(
+            ErrorKind::PermissionDenied { needed: Role::Node },
+            format!(
+                "permission denied: '{sender}' is no other node of this database (see `crv node list`); only nodes forward requests"
+            ),
+        ));
+    }
+    // Streams stay with the node they were opened on; nothing travels twice.
+    let travels = role != Role::Node
+        && !matches!(
+            request,
+            Request::Subscribe { .. } | Request::Attach { .. } | Request::Forwarded { .. }
+        );
+    if !travels {
+        return Err(WireError::invalid(format!(
+            "`{}` is not forwarded between nodes; send it to the VM's node itself",
+            request.verb()
+        )));
+    }
+    Ok(Peer {
+        name: ClientName::intern(&format!("{client} via {sender}")),
+        role,
+        via: peer.via,
+        certificate: None,
+    })
+}

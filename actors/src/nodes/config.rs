@@ -1,0 +1,120 @@
+//! `--node`, `--advertise` and `--node-timeout`: who this daemon is among
+//! the daemons sharing its database (issue 19).
+
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The daemon's node options (flattened into `corvus`'s own).
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArgs {
+    /// This daemon's node name: on PostgreSQL one daemon per node name, and
+    /// VMs belong to a node (letters, digits, '.', '-', '_'; at most 63)
+    /// [default: the host name]
+    #[arg(long, value_name = "NAME", value_parser = node_name)]
+    pub node: Option<String>,
+    /// HOST:PORT where the other nodes reach this one (stored with the node)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// A node whose lock is free or whose heartbeat is older than this is
+    /// dead (PostgreSQL)
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub node_timeout: u64,
+    /// Where this node's certificate is (`corvus tls issue NODE --role node
+    /// --out DIR`): with it, requests for another node's VMs are forwarded
+    /// to that node [default: CONFIG_DIR/node]
+    #[arg(long, value_name = "DIR")]
+    pub node_cert_dir: Option<PathBuf>,
+}
+
+impl NodeArgs {
+    pub fn resolve(&self, config_dir: &Path) -> anyhow::Result<NodeConfig> {
+        Ok(NodeConfig {
+            name: match &self.node {
+                Some(name) => name.clone(),
+                None => default_node_name()?,
+            },
+            advertise: self.advertise.clone(),
+            timeout: Duration::from_secs(self.node_timeout),
+            cert_dir: self
+                .node_cert_dir
+                .clone()
+                .unwrap_or_else(|| config_dir.join("node")),
+        })
+    }
+}
+
+/// Node names end up in lock rows, logs and tables: a conservative alphabet.
+pub fn node_name(given: &str) -> Result<String, String> {
+    let fits = !given.is_empty()
+        && given.len() <= 63
+        && given
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if fits {
+        Ok(given.to_owned())
+    } else {
+        Err("a node name is 1 to 63 letters, digits, '.', '-' or '_'".to_owned())
+    }
+}
+
+/// The host name, as the default node name; a name that does not fit
+/// `node_name` (or none at all) is refused with what to do.
+pub fn default_node_name() -> anyhow::Result<String> {
+    let host = nix::unistd::gethostname()
+        .context("cannot read the host name; pass --node NAME")?
+        .to_string_lossy()
+        .into_owned();
+    node_name(&host).map_err(|why| {
+        anyhow::anyhow!("the host name '{host}' is no node name ({why}); pass --node NAME")
+    })
+}
+
+/// Who this daemon is among the daemons sharing its database (issue 19).
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub name: String,
+    pub advertise: Option<String>,
+    pub timeout: Duration,
+    /// This node's certificate for forwarding (`--node-cert-dir`).
+    pub cert_dir: PathBuf,
+}
+
+impl NodeConfig {
+    /// How often the node's heartbeat is written: several times per
+    /// timeout, so that one slow write does not make a live node dead.
+    pub fn heartbeat(&self) -> Duration {
+        (self.timeout / 4).clamp(Duration::from_millis(500), Duration::from_secs(5))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn node_names_are_checked_and_default_to_the_host_name() {
+        let named =
+            crate::config::Args::parse_from(["corvus", "--socket", "/s", "--node", "a-1.x_y"]);
+        let config = crate::config::Config::from_args(&named).unwrap();
+        assert_eq!(config.node.name, "a-1.x_y");
+        assert_eq!(config.node.timeout, Duration::from_secs(30));
+        assert_eq!(config.node.heartbeat(), Duration::from_secs(5));
+        for bad in ["", "a b", "a/b", &"n".repeat(64)] {
+            assert!(
+                crate::config::Args::try_parse_from(["corvus", "--node", bad]).is_err(),
+                "{bad:?}"
+            );
+        }
+        let host = nix::unistd::gethostname().unwrap();
+        let unnamed = crate::config::Config::from_args(&crate::config::Args::parse_from([
+            "corvus", "--socket", "/s",
+        ]))
+        .unwrap();
+        assert_eq!(unnamed.node.name, host.to_string_lossy());
+        let quick = crate::config::Args::parse_from(["corvus", "--node-timeout", "2"]);
+        assert_eq!(quick.node.node_timeout, 2);
+        assert!(crate::config::Args::try_parse_from(["corvus", "--node-timeout", "1"]).is_err());
+    }
+}

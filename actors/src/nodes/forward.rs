@@ -1,0 +1,130 @@
+//! Forwarding (issue 19): a request for a VM another live node owns is
+//! passed to that node over mutual TLS, with this node's certificate
+//! (`corvus tls issue NODE --role node`, in `--node-cert-dir`), and that
+//! node's answer goes back to the client. The owner checks the request
+//! against the role the client had here, and never forwards it again.
+
+use corvus_protocol::tls::{ClientPems, client_config};
+use corvus_protocol::{
+    CallError, ClientMessage, Connection, PROTOCOL_VERSION, Request, Response, Role, ServerMessage,
+    WireError,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Longer than any request's own deadline on the owner (a start: 120 s).
+const FORWARD_DEADLINE: Duration = Duration::from_secs(150);
+
+/// This node's certificate for talking to the others.
+#[derive(Debug, Clone)]
+pub struct Forwarder {
+    /// `NODE.crt`, `NODE.key` and `ca.crt`, as `corvus tls issue` writes them.
+    pub dir: PathBuf,
+    pub node: String,
+}
+
+fn unavailable(node: &str, address: &str, why: impl std::fmt::Display) -> WireError {
+    WireError::unavailable(format!(
+        "cannot pass the request to node '{node}' at {address}: {why}"
+    ))
+}
+
+async fn read(dir: &Path, file: &str) -> Result<Vec<u8>, String> {
+    let path = dir.join(file);
+    tokio::fs::read(&path)
+        .await
+        .map_err(|err| format!("cannot read {}: {err}", path.display()))
+}
+
+impl Forwarder {
+    /// Whether this node has a certificate to forward with; read again at
+    /// every forward, so a certificate issued later is used at once.
+    pub async fn ready(&self) -> bool {
+        tokio::fs::try_exists(self.dir.join(format!("{}.crt", self.node)))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Passes `request` of `client` (with `role`) to `node` at `address`
+    /// and returns its answer. A node that dies mid-request leaves it
+    /// unknown whether it was carried out: the error says so.
+    pub async fn send(
+        &self,
+        node: &str,
+        address: &str,
+        client: String,
+        role: Role,
+        request: Request,
+    ) -> Result<Response, WireError> {
+        let (host, port) = address
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+            .ok_or_else(|| unavailable(node, address, "it advertises no HOST:PORT"))?;
+        let certificate = read(&self.dir, &format!("{}.crt", self.node)).await;
+        let key = read(&self.dir, &format!("{}.key", self.node)).await;
+        let ca = read(&self.dir, "ca.crt").await;
+        let (certificate, key, ca) = match (certificate, key, ca) {
+            (Ok(certificate), Ok(key), Ok(ca)) => (certificate, key, ca),
+            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => {
+                return Err(unavailable(node, address, why));
+            }
+        };
+        let tls = client_config(ClientPems {
+            certificate: &certificate,
+            key: &key,
+            ca: &ca,
+        })
+        .map_err(|err| unavailable(node, address, err))?;
+        let exchange = async {
+            let stream = corvus_protocol::tls::connect(tls, host, port)
+                .await
+                .map_err(|err| unavailable(node, address, err))?;
+            let mut connection: Connection<_, ServerMessage, ClientMessage> =
+                Connection::new(stream);
+            let hello = connection
+                .send(ClientMessage::Hello {
+                    protocol_version: PROTOCOL_VERSION,
+                    client: format!("corvus node {}", self.node),
+                })
+                .await;
+            match (connection.recv().await, hello) {
+                (Ok(Some(ServerMessage::Welcome { .. })), Ok(())) => {}
+                (Ok(Some(ServerMessage::Reply(Err(err)))), _) => return Err(err),
+                (other, _) => {
+                    return Err(unavailable(
+                        node,
+                        address,
+                        format!("no handshake ({other:?})"),
+                    ));
+                }
+            }
+            let forwarded = Request::Forwarded {
+                client,
+                role,
+                request: Box::new(request),
+            };
+            connection.call(forwarded).await.map_err(|err| match err {
+                CallError::Refused(err) => err,
+                CallError::Frame(_) | CallError::Closed | CallError::Unexpected(_) => unavailable(
+                    node,
+                    address,
+                    format!(
+                        "{err}; whether it carried the request out is unknown: see `crv vm show`"
+                    ),
+                ),
+            })
+        };
+        tokio::time::timeout(FORWARD_DEADLINE, exchange)
+            .await
+            .unwrap_or_else(|_| {
+                Err(unavailable(
+                    node,
+                    address,
+                    format!(
+                        "no answer within {} s; whether it carried the request out is unknown: see `crv vm show`",
+                        FORWARD_DEADLINE.as_secs()
+                    ),
+                ))
+            })
+    }
+}
