@@ -156,6 +156,8 @@ pub(super) fn qmp_event(view: &View<'_>, mut next: Transition, event: QmpEvent) 
         return next;
     };
     match event {
+        // A RAM snapshot stops and resumes the guest itself.
+        QmpEvent::Stop | QmpEvent::Resume if boot.snapshotting => next,
         QmpEvent::Stop if boot.events.stop > 0 => {
             boot.events.stop -= 1;
             next
