@@ -9,7 +9,8 @@
 //! device (the hotplug test checks that a Linux guest does).
 
 use super::{Bench, progress, rotated};
-use crate::bare::BareVm;
+use crate::bare::{BareQemu, BareVm};
+use crate::client::Client;
 use crate::daemon::Daemon;
 use crate::report::{Row, Target, Unit};
 use crate::seed;
@@ -69,17 +70,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
                             .await?;
                         corvus.push(ms(started.elapsed()));
                     }
-                    client.vm(Request::ResetVm { vm: target.clone() }).await?;
-                    let defined = client.vm(Request::ShowVm { vm: target.clone() }).await?;
-                    for drive in defined.drives {
-                        client
-                            .vm(Request::RemoveDrive {
-                                vm: target.clone(),
-                                drive_id: drive.id,
-                                timeout_secs: None,
-                            })
-                            .await?;
-                    }
+                    reset_without_drives(&mut client, &target).await?;
                 }
                 Step::Bare => {
                     let (mut qemu, _) =
@@ -87,13 +78,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
                     for (n, image) in images.iter().enumerate() {
                         let drive = drive_info(image, 1000 + n as i64)?;
                         let started = Instant::now();
-                        let pci = qemu.execute_with("query-pci", serde_json::json!({}))?;
-                        let port = hotplug::free_hotplug_port(&pci, attaches as u32)
-                            .context("the bare QEMU has no free hotplug port")?;
-                        qemu.execute_with("blockdev-add", hotplug::drive_blockdev(&drive, None))?;
-                        let device = hotplug::drive_device(&drive, &port)
-                            .context("a virtio drive has a device")?;
-                        qemu.execute_with("device_add", device.to_qmp())?;
+                        bare_attach(&mut qemu, &drive, attaches)?;
                         bare.push(ms(started.elapsed()));
                     }
                     qemu.kill();
@@ -118,6 +103,41 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             "{rounds} boots × {attaches} attaches per side, firmware-only guest"
         )),
     );
+    Ok(())
+}
+
+/// Kills the VM and takes the drives the round added out of its definition.
+pub(super) async fn reset_without_drives(
+    client: &mut Client,
+    target: &VmRef,
+) -> anyhow::Result<()> {
+    client.vm(Request::ResetVm { vm: target.clone() }).await?;
+    let defined = client.vm(Request::ShowVm { vm: target.clone() }).await?;
+    for drive in defined.drives {
+        client
+            .vm(Request::RemoveDrive {
+                vm: target.clone(),
+                drive_id: drive.id,
+                timeout_secs: None,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// What the daemon sends QEMU for a live attach, by hand: a free port,
+/// the image's node, the device.
+pub(super) fn bare_attach(
+    qemu: &mut BareQemu,
+    drive: &DriveInfo,
+    slots: usize,
+) -> anyhow::Result<()> {
+    let pci = qemu.execute_with("query-pci", serde_json::json!({}))?;
+    let port = hotplug::free_hotplug_port(&pci, slots as u32)
+        .context("the bare QEMU has no free hotplug port")?;
+    qemu.execute_with("blockdev-add", hotplug::drive_blockdev(drive, None))?;
+    let device = hotplug::drive_device(drive, &port).context("a virtio drive has a device")?;
+    qemu.execute_with("device_add", device.to_qmp())?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! the same command line given `query-pci`, `blockdev-add` and
 //! `device_add` by hand, timed to the same line in its own serial log.
 
-use super::hotplug::{drive_info, drive_spec, image};
+use super::hotplug::{bare_attach, drive_info, drive_spec, image, reset_without_drives};
 use super::{Bench, progress, rotated};
 use crate::bare::BareVm;
 use crate::daemon::Daemon;
@@ -14,7 +14,7 @@ use crate::seed;
 use crate::stats::ms;
 use anyhow::{Context as _, bail};
 use corvus_protocol::{Request, VmRef};
-use corvus_qemu::{Accel, VmPaths, hotplug};
+use corvus_qemu::{Accel, VmPaths};
 use harness::guest::Guest;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -80,17 +80,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
                         wait_for(&corvus_serial, PROBED, n + 1, SEEN_DEADLINE)?;
                         corvus.push(ms(started.elapsed()));
                     }
-                    client.vm(Request::ResetVm { vm: target.clone() }).await?;
-                    let defined = client.vm(Request::ShowVm { vm: target.clone() }).await?;
-                    for drive in defined.drives {
-                        client
-                            .vm(Request::RemoveDrive {
-                                vm: target.clone(),
-                                drive_id: drive.id,
-                                timeout_secs: None,
-                            })
-                            .await?;
-                    }
+                    reset_without_drives(&mut client, &target).await?;
                 }
                 Side::Bare => {
                     let (mut qemu, _) =
@@ -99,13 +89,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
                     for (n, image) in images.iter().enumerate() {
                         let drive = drive_info(image, 1000 + n as i64)?;
                         let started = Instant::now();
-                        let pci = qemu.execute_with("query-pci", serde_json::json!({}))?;
-                        let port = hotplug::free_hotplug_port(&pci, attaches as u32)
-                            .context("the bare QEMU has no free hotplug port")?;
-                        qemu.execute_with("blockdev-add", hotplug::drive_blockdev(&drive, None))?;
-                        let device = hotplug::drive_device(&drive, &port)
-                            .context("a virtio drive has a device")?;
-                        qemu.execute_with("device_add", device.to_qmp())?;
+                        bare_attach(&mut qemu, &drive, attaches)?;
                         wait_for(&bare_serial, PROBED, n + 1, SEEN_DEADLINE)?;
                         bare.push(ms(started.elapsed()));
                     }
