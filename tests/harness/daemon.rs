@@ -62,6 +62,42 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Runs another corvus on this daemon's database, with its socket,
+    /// runtime and data directories under `dir` and `extra` arguments, and
+    /// waits (up to 20 s) for it to exit: its exit code (`None` when it was
+    /// still running and had to be killed) and its stderr.
+    pub fn run_another(&self, dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
+        let mut child = Command::new(binary("corvus"))
+            .arg("--socket")
+            .arg(dir.join("sock/corvus.sock"))
+            .arg("--runtime-dir")
+            .arg(dir.join("run"))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--database")
+            .arg(&self.database_url)
+            .args(extra)
+            .env_remove("CORVUS_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run another corvus");
+        let mut status = None;
+        wait_until(Duration::from_secs(20), || {
+            status = child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        if status.is_none() {
+            let _ = child.kill();
+        }
+        let output = child.wait_with_output().expect("the other corvus's output");
+        (
+            status.and_then(|s| s.code()),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     /// Starts a daemon on a fresh database, or `None` when the database's
     /// prerequisites are missing outside CI.
     pub fn start(db: Db) -> Option<Daemon> {

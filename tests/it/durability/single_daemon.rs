@@ -2,7 +2,6 @@
 
 use super::*;
 use harness::DaemonOptions;
-use std::process::{Command, Stdio};
 
 /// A second daemon on the same database, with its own socket, runtime and
 /// data directories, refuses to start and names the first.
@@ -34,33 +33,9 @@ fn a_second_daemon_on_the_same_database_is_refused(db: Db) {
 /// Runs another corvus on `daemon`'s database; returns its error.
 fn second_daemon(daemon: &Daemon) -> String {
     let dir = temp_dir();
-    let mut child = Command::new(harness::prereq::binary("corvus"))
-        .arg("--socket")
-        .arg(dir.path().join("sock/corvus.sock"))
-        .arg("--runtime-dir")
-        .arg(dir.path().join("run"))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--database")
-        .arg(&daemon.database_url)
-        .env_remove("CORVUS_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run a second corvus");
-    let mut status = None;
-    wait_until(Duration::from_secs(20), || {
-        status = child.try_wait().ok().flatten();
-        status.is_some()
-    });
-    if status.is_none() {
-        let _ = child.kill();
-    }
-    let output = child.wait_with_output().expect("second corvus output");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let (code, stderr) = daemon.run_another(dir.path(), &[]);
     assert_eq!(
-        status.and_then(|s| s.code()),
+        code,
         Some(1),
         "the second daemon must refuse to start: {stderr}"
     );

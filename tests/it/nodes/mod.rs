@@ -10,7 +10,6 @@ mod heartbeat;
 use harness::postgres::{Cluster, wait_until};
 use harness::{Daemon, DaemonOptions, Db};
 use serde_json::Value;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Short, so that a dead node shows as dead within the test.
@@ -80,35 +79,7 @@ fn qemus_in(dir: &std::path::Path) -> Vec<u32> {
 /// exit code and stderr.
 fn another_daemon(daemon: &Daemon, node: &str) -> (Option<i32>, String) {
     let dir = temp_dir();
-    let mut child = Command::new(harness::prereq::binary("corvus"))
-        .arg("--socket")
-        .arg(dir.path().join("sock/corvus.sock"))
-        .arg("--runtime-dir")
-        .arg(dir.path().join("run"))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--database")
-        .arg(&daemon.database_url)
-        .args(["--node", node])
-        .env_remove("CORVUS_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run another corvus");
-    let mut status = None;
-    wait_until(Duration::from_secs(20), || {
-        status = child.try_wait().ok().flatten();
-        status.is_some()
-    });
-    if status.is_none() {
-        let _ = child.kill();
-    }
-    let output = child.wait_with_output().expect("corvus output");
-    (
-        status.and_then(|s| s.code()),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    daemon.run_another(dir.path(), &["--node", node])
 }
 
 /// Two nodes on one database: both start, a third `a` is refused naming
