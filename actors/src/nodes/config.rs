@@ -25,6 +25,11 @@ pub struct NodeArgs {
     /// to that node [default: CONFIG_DIR/node]
     #[arg(long, value_name = "DIR")]
     pub node_cert_dir: Option<PathBuf>,
+    /// A directory every node sees at the same path (NFS, Ceph, a SAN
+    /// mount); repeat for several. A VM may fail over or move to another
+    /// node only when all its disks and shared dirs are under one of these
+    #[arg(long = "shared-storage", value_name = "PATH", value_parser = absolute_dir)]
+    pub shared_storage: Vec<PathBuf>,
 }
 
 impl NodeArgs {
@@ -40,6 +45,7 @@ impl NodeArgs {
                 .node_cert_dir
                 .clone()
                 .unwrap_or_else(|| config_dir.join("node")),
+            shared_storage: self.shared_storage.clone(),
         })
     }
 }
@@ -55,6 +61,23 @@ pub fn node_name(given: &str) -> Result<String, String> {
         Ok(given.to_owned())
     } else {
         Err("a node name is 1 to 63 letters, digits, '.', '-' or '_'".to_owned())
+    }
+}
+
+/// A shared-storage prefix is compared as written against the paths of
+/// disks, so it must be absolute and free of `.`/`..` components.
+fn absolute_dir(given: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(given);
+    let plain = path.components().all(|part| {
+        matches!(
+            part,
+            std::path::Component::RootDir | std::path::Component::Normal(_)
+        )
+    });
+    if path.is_absolute() && plain {
+        Ok(path)
+    } else {
+        Err("a shared-storage path is absolute, without '.' or '..' (e.g. /srv/vmstore)".to_owned())
     }
 }
 
@@ -78,6 +101,8 @@ pub struct NodeConfig {
     pub timeout: Duration,
     /// This node's certificate for forwarding (`--node-cert-dir`).
     pub cert_dir: PathBuf,
+    /// `--shared-storage`: prefixes every node sees at the same path.
+    pub shared_storage: Vec<PathBuf>,
 }
 
 impl NodeConfig {
