@@ -32,6 +32,9 @@ pub fn every_error_kind(n: u64) -> Vec<ErrorKind> {
             node: format!("node-{n}"),
             live: n.is_multiple_of(2),
         },
+        ErrorKind::NodeLost {
+            node: format!("node-{n}"),
+        },
     ]
 }
 
