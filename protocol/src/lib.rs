@@ -48,7 +48,7 @@ pub use model::{
     ShareSpec, VmChanges, VmInfo, VmRef, VmSpec,
 };
 pub use network::{NetworkEvent, NetworkInfo, NetworkNic, NetworkRef, NetworkSpec};
-pub use node::NodeInfo;
+pub use node::{DrainedVm, NodeInfo};
 pub use parts::PART_BYTES;
 pub use snapshot::{VmSnapshotInfo, VmSnapshotSpec};
 pub use stats::{

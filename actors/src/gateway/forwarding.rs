@@ -95,11 +95,12 @@ pub async fn stream_to_owner(
         .open_stream(&node, &address, client, peer.role, request.clone())
         .await;
     Some(match opened {
-        Ok((first, upstream)) => Next::Stream(Stream::Remote(RemoteStream {
+        // Boxed: a TLS connection's buffers would make every stream that big.
+        Ok((first, upstream)) => Next::Stream(Stream::Remote(Box::new(RemoteStream {
             node,
             first,
             upstream,
-        })),
+        }))),
         Err(err) => Next::Reply(Err(err)),
     })
 }

@@ -46,7 +46,7 @@ pub enum Stream {
     /// A long disk job's progress, then its answer.
     Job(crate::disks::job::JobStream),
     /// A relay opened on the VM's own node (issue 19), passed through.
-    Remote(super::remote_stream::RemoteStream),
+    Remote(Box<super::remote_stream::RemoteStream>),
 }
 
 /// The stored part of a replay: events in (since, before), the first page

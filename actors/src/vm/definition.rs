@@ -34,6 +34,8 @@ pub(crate) fn generated_mac() -> String {
 pub enum Written {
     Edited(Box<vm::Model>, VmChanges),
     Deleted,
+    /// Given to another node, with its event (`nodes::moving::commit`).
+    Moved(Box<VmInfo>),
     DriveAdded(DriveInfo),
     DriveRemoved(i64),
     NicAdded(NicInfo),
@@ -73,9 +75,13 @@ impl VmActorState {
         let vm = self.info.clone();
         let dir = self.ctx.paths(self.info.id).dir;
         let me = myself.clone();
+        let ctx = self.ctx.clone();
         tokio::spawn(
             async move {
-                let outcome = write(&store, &supervisor, &vm, command, dir).await;
+                let outcome = match command {
+                    VmCommand::Move { node } => move_to(&ctx, &vm, &node, origin).await,
+                    command => write(&store, &supervisor, &vm, command, dir).await,
+                };
                 let _ = me.cast(VmMsg::Written {
                     outcome,
                     origin,
@@ -121,6 +127,7 @@ impl VmActorState {
             VmCommand::SetCloudInit(changes) => super::cloud_init::check(&self.info, changes),
             VmCommand::ClearCloudInit => super::cloud_init::check_clear(&self.info),
             VmCommand::Delete
+            | VmCommand::Move { .. }
             | VmCommand::Show
             | VmCommand::Start
             | VmCommand::Stop { .. }
@@ -164,6 +171,7 @@ impl VmActorState {
     ) {
         self.writing = false;
         match outcome {
+            Ok(Written::Moved(vm)) => return self.moved_away(vm, reply),
             Ok(written) => {
                 let input = self.take_written(written, origin, verb);
                 self.step(myself, input, Some(reply));
@@ -207,6 +215,8 @@ impl VmActorState {
                     .cast(SupervisorMsg::Removed { id: self.info.id });
                 return Input::Deleted { origin };
             }
+            // Handled by `written` before it gets here.
+            Written::Moved(_) => {}
             Written::DriveAdded(drive) => info.drives.push(drive),
             Written::DriveRemoved(id) => info.drives.retain(|d| d.id != id),
             Written::NicAdded(nic) => info.network_interfaces.push(nic),
@@ -221,6 +231,41 @@ impl VmActorState {
             origin,
         }
     }
+}
+
+impl VmActorState {
+    /// The VM is another node's now: the supervisor forgets it (and stops
+    /// this actor) before the client hears back; commands that waited
+    /// meanwhile are refused naming the new owner.
+    fn moved_away(&mut self, vm: Box<VmInfo>, reply: Reply) {
+        let _ = self
+            .supervisor
+            .cast(SupervisorMsg::Removed { id: self.info.id });
+        // Nothing may reach the VM here any more.
+        self.writing = true;
+        for (command, _, waiting) in self.deferred.drain(..) {
+            let refusal =
+                crate::nodes::owned_elsewhere(&vm.name, &vm.node, true, command.verb(), &self.ctx);
+            let _ = waiting.send(Err(refusal));
+        }
+        let _ = reply.send(Ok(super::VmReply::Response(corvus_protocol::Response::Vm(
+            vm,
+        ))));
+    }
+}
+
+/// `vm move`: the destination and the VM's paths checked, then the move.
+async fn move_to(
+    ctx: &crate::context::SharedContext,
+    vm: &VmInfo,
+    node: &str,
+    origin: Origin,
+) -> Result<Written, WireError> {
+    let paths = crate::nodes::moving::paths(vm);
+    crate::nodes::moving::check(ctx, &vm.name, &paths, &vm.node, node).await?;
+    crate::nodes::moving::commit(ctx, vm, &vm.node, node, origin.cause("vm move"))
+        .await
+        .map(|moved| Written::Moved(Box::new(moved)))
 }
 
 /// The drive alone, then the whole VM it would make.
@@ -307,6 +352,7 @@ async fn write(
         VmCommand::SetCloudInit(changes) => super::cloud_init::set(store, vm, &changes).await,
         VmCommand::ClearCloudInit => super::cloud_init::clear(store, vm).await,
         VmCommand::Show
+        | VmCommand::Move { .. }
         | VmCommand::Start
         | VmCommand::Stop { .. }
         | VmCommand::Pause
