@@ -246,32 +246,10 @@ pub(super) async fn route(
         }
         Request::MoveVm { vm: target, node } => vm(target, VmCommand::Move { node }).await,
         Request::DrainNode { node, stop } => {
-            let send = |request: Request| step(request, connection, peer, services);
-            crate::nodes::drain::drain(&services.ctx, &node, stop, &send)
-                .await
-                .map(Response::Drained)
+            super::nodes::drain(&node, stop, connection, peer, services).await
         }
     };
     Next::Reply(reply)
-}
-
-/// One request of a drain, as its client sent it (forwarded to the VM's
-/// owner when it is another node's). Boxed with its type spelt out: it
-/// runs `handle`, which runs the drain that calls it.
-fn step<'a>(
-    request: Request,
-    connection: u64,
-    peer: &'a Peer,
-    services: &'a Services,
-) -> futures::future::BoxFuture<'a, Result<Response, WireError>> {
-    Box::pin(async move {
-        match handle(request, connection, peer, services).await {
-            Next::Reply(reply) => reply,
-            Next::History(_) | Next::Stream(_) => {
-                Err(WireError::internal("a drain step answered with a stream"))
-            }
-        }
-    })
 }
 
 pub async fn forward(

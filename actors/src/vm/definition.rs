@@ -79,7 +79,9 @@ impl VmActorState {
         tokio::spawn(
             async move {
                 let outcome = match command {
-                    VmCommand::Move { node } => move_to(&ctx, &vm, &node, origin).await,
+                    VmCommand::Move { node } => {
+                        super::moving::move_to(&ctx, &vm, &node, origin).await
+                    }
                     command => write(&store, &supervisor, &vm, command, dir).await,
                 };
                 let _ = me.cast(VmMsg::Written {
@@ -231,41 +233,6 @@ impl VmActorState {
             origin,
         }
     }
-}
-
-impl VmActorState {
-    /// The VM is another node's now: the supervisor forgets it (and stops
-    /// this actor) before the client hears back; commands that waited
-    /// meanwhile are refused naming the new owner.
-    fn moved_away(&mut self, vm: Box<VmInfo>, reply: Reply) {
-        let _ = self
-            .supervisor
-            .cast(SupervisorMsg::Removed { id: self.info.id });
-        // Nothing may reach the VM here any more.
-        self.writing = true;
-        for (command, _, waiting) in self.deferred.drain(..) {
-            let refusal =
-                crate::nodes::owned_elsewhere(&vm.name, &vm.node, true, command.verb(), &self.ctx);
-            let _ = waiting.send(Err(refusal));
-        }
-        let _ = reply.send(Ok(super::VmReply::Response(corvus_protocol::Response::Vm(
-            vm,
-        ))));
-    }
-}
-
-/// `vm move`: the destination and the VM's paths checked, then the move.
-async fn move_to(
-    ctx: &crate::context::SharedContext,
-    vm: &VmInfo,
-    node: &str,
-    origin: Origin,
-) -> Result<Written, WireError> {
-    let paths = crate::nodes::moving::paths(vm);
-    crate::nodes::moving::check(ctx, &vm.name, &paths, &vm.node, node).await?;
-    crate::nodes::moving::commit(ctx, vm, &vm.node, node, origin.cause("vm move"))
-        .await
-        .map(|moved| Written::Moved(Box::new(moved)))
 }
 
 /// The drive alone, then the whole VM it would make.

@@ -15,6 +15,7 @@ pub mod core;
 mod definition;
 pub(crate) mod errors;
 mod launch;
+mod moving;
 mod msg;
 mod origin;
 mod outbox;
