@@ -269,7 +269,9 @@ pub enum Request {
     },
     /// From another node (a node certificate only): `request`, which the
     /// client named `client` with `role` sent to that node, for a VM this
-    /// node owns. Never forwarded again; no streams.
+    /// node owns. Never forwarded again; an `Attach` becomes a relay the
+    /// sending node passes on, a `Subscribe` is not sent (events reach
+    /// every node through the database).
     Forwarded {
         client: String,
         role: Role,
