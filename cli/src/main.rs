@@ -143,6 +143,7 @@ async fn vm(ctx: &Ctx, command: VmCommand) -> Result<(), CliError> {
         }
         VmCommand::Exec(args) => agent::exec(ctx, args).await,
         VmCommand::Ip(args) => agent::ip(ctx, args).await,
+        VmCommand::Move(args) => commands::node::move_vm(ctx, args).await,
     }
 }
 

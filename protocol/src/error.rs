@@ -44,6 +44,9 @@ pub enum ErrorKind {
     /// The VM belongs to another node, which alone runs it; `live` says
     /// whether that node answers now (ask it through its own socket).
     OwnedByNode { node: String, live: bool },
+    /// The node a request or stream was passed to went away before it
+    /// answered: whether a request ran there is unknown (nothing retries it).
+    NodeLost { node: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -9,7 +9,7 @@ use crate::error::WireError;
 use crate::event::{SubscribeFilter, VmEvent};
 use crate::model::{DriveSpec, NicSpec, ShareSpec, VmChanges, VmInfo, VmRef, VmSpec};
 use crate::network::{NetworkInfo, NetworkRef, NetworkSpec};
-use crate::node::NodeInfo;
+use crate::node::{DrainedVm, NodeInfo};
 use crate::snapshot::{VmSnapshotInfo, VmSnapshotSpec};
 use crate::stats::VmStats;
 use serde::{Deserialize, Serialize};
@@ -269,11 +269,33 @@ pub enum Request {
     },
     /// From another node (a node certificate only): `request`, which the
     /// client named `client` with `role` sent to that node, for a VM this
-    /// node owns. Never forwarded again; no streams.
+    /// node owns. Never forwarded again; an `Attach` becomes a relay the
+    /// sending node passes on, a `Subscribe` is not sent (events reach
+    /// every node through the database).
     Forwarded {
         client: String,
         role: Role,
         request: Box<Request>,
+    },
+    /// Cordons (`cordoned`) or uncordons a node: a cordoned node gets no
+    /// new VMs (placement skips it; `--node` to it is refused). Answered
+    /// with the node.
+    CordonNode {
+        node: String,
+        cordoned: bool,
+    },
+    /// Gives a stopped VM whose paths are all on shared storage to another
+    /// live, uncordoned node; answered with the VM.
+    MoveVm {
+        vm: VmRef,
+        node: String,
+    },
+    /// Cordons `node`, then moves its stopped VMs that can move (and with
+    /// `stop`, stops, moves and starts its running ones that `drain`
+    /// selects); answered with what became of each of its VMs.
+    DrainNode {
+        node: String,
+        stop: bool,
     },
 }
 
@@ -332,6 +354,12 @@ impl Request {
             Request::ListNodes => "node list",
             Request::ShowNode { .. } => "node show",
             Request::Forwarded { request, .. } => request.verb(),
+            Request::CordonNode { cordoned: true, .. } => "node cordon",
+            Request::CordonNode {
+                cordoned: false, ..
+            } => "node uncordon",
+            Request::MoveVm { .. } => "vm move",
+            Request::DrainNode { .. } => "node drain",
         }
     }
 }
@@ -409,6 +437,8 @@ pub enum Response {
     },
     Nodes(Vec<NodeInfo>),
     Node(Box<NodeInfo>),
+    /// What `node drain` did with each VM of the node.
+    Drained(Vec<DrainedVm>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,4 +24,16 @@ pub struct NodeInfo {
     pub heartbeat_age_secs: u64,
     /// The node of the daemon that answered.
     pub this_node: bool,
+    /// Cordoned: placement gives it no new VMs (`crv node cordon`).
+    pub cordoned: bool,
+}
+
+/// One VM of a drained node, and what `node drain` did with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainedVm {
+    pub vm: String,
+    /// Moved (or stopped, moved and started) to this node; `None`: left.
+    pub moved_to: Option<String>,
+    /// Why it was left, or what was done on the way (stopped, started).
+    pub note: String,
 }

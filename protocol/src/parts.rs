@@ -58,7 +58,8 @@ impl Response {
             | Response::NetworkDeleted { .. }
             | Response::VmSnapshots { .. }
             | Response::Nodes(_)
-            | Response::Node(_) => vec![self],
+            | Response::Node(_)
+            | Response::Drained(_) => vec![self],
         }
     }
 

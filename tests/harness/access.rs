@@ -157,6 +157,11 @@ impl Background {
         stdin.flush().expect("flush crv's stdin");
     }
 
+    /// Ends the process's input, as a pipe that reached its end.
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
     /// Waits until stdout satisfies `done`; returns it.
     #[track_caller]
     pub fn wait_for_stdout(

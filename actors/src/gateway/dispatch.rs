@@ -39,14 +39,20 @@ pub async fn handle(request: Request, connection: u64, peer: &Peer, services: &S
     let copy = (services.ctx.store.kind() == DbKind::Postgres
         && !matches!(
             request,
-            Request::Subscribe { .. } | Request::Attach { .. } | Request::Forwarded { .. }
+            Request::Subscribe { .. } | Request::Forwarded { .. }
         ))
     .then(|| request.clone());
     let mut next = route(request, connection, peer, services).await;
-    if let (Next::Reply(Err(refusal)), Some(request)) = (&next, &copy)
-        && let Some(answer) = forwarding::to_owner(refusal, request, peer, services).await
-    {
-        next = Next::Reply(answer);
+    if let (Next::Reply(Err(refusal)), Some(request)) = (&next, &copy) {
+        if matches!(request, Request::Attach { .. }) {
+            if let Some(stream) =
+                forwarding::stream_to_owner(refusal, request, peer, services).await
+            {
+                next = stream;
+            }
+        } else if let Some(answer) = forwarding::to_owner(refusal, request, peer, services).await {
+            next = Next::Reply(answer);
+        }
     }
     services.ctx.metrics.observe_rpc(verb, started.elapsed());
     next
@@ -231,6 +237,16 @@ pub(super) async fn route(
             request,
         } => {
             return forwarding::serve(client, role, *request, connection, peer, services).await;
+        }
+        Request::CordonNode { node, cordoned } => {
+            match crate::nodes::cordon::set(&services.ctx, &node, cordoned).await {
+                Ok(()) => super::nodes::show(services, &node).await,
+                Err(err) => Err(err),
+            }
+        }
+        Request::MoveVm { vm: target, node } => vm(target, VmCommand::Move { node }).await,
+        Request::DrainNode { node, stop } => {
+            super::nodes::drain(&node, stop, connection, peer, services).await
         }
     };
     Next::Reply(reply)

@@ -1,13 +1,16 @@
 //! Requests between nodes (issue 19). Sending: a request this node
 //! refused with `OwnedByNode` for a live node is passed to that node when
-//! this node has a node certificate. Receiving: `Forwarded` from a node
+//! this node has a node certificate (a console or monitor as a stream
+//! relayed through this node). Receiving: `Forwarded` from a node
 //! certificate of a registered node runs as the client it names, with the
 //! role that client had on the sending node, and is never passed on again.
 
 use super::Services;
 use super::dispatch::{Next, route};
 use super::peer::Peer;
+use super::remote_stream::RemoteStream;
 use super::roles;
+use super::stream::Stream;
 use crate::client_name::ClientName;
 use crate::nodes::forward::Forwarder;
 use crate::wire::db;
@@ -16,14 +19,14 @@ use corvus_storage::DbKind;
 use std::future::Future;
 use std::pin::Pin;
 
-/// The owner's answer to `request` when this node refused it as another
-/// live node's; `None` when it is not to be forwarded.
-pub async fn to_owner(
+/// Where a request this node refused as another live node's goes: that
+/// node, its address, and this node's certificate to reach it. `None`
+/// when it is not to be forwarded; `Some(Err)` when it cannot be.
+async fn owner(
     refusal: &WireError,
-    request: &Request,
     peer: &Peer,
     services: &Services,
-) -> Option<Result<corvus_protocol::Response, WireError>> {
+) -> Option<Result<(Forwarder, String, String), WireError>> {
     let ErrorKind::OwnedByNode { node, live: true } = &refusal.kind else {
         return None;
     };
@@ -52,12 +55,54 @@ pub async fn to_owner(
             ),
         )));
     };
+    Some(Ok((forwarder, node.clone(), address)))
+}
+
+/// The owner's answer to `request` when this node refused it as another
+/// live node's; `None` when it is not to be forwarded.
+pub async fn to_owner(
+    refusal: &WireError,
+    request: &Request,
+    peer: &Peer,
+    services: &Services,
+) -> Option<Result<corvus_protocol::Response, WireError>> {
+    let (forwarder, node, address) = match owner(refusal, peer, services).await? {
+        Ok(owner) => owner,
+        Err(err) => return Some(Err(err)),
+    };
     let client = peer.name.to_string();
     Some(
         forwarder
-            .send(node, &address, client, peer.role, request.clone())
+            .send(&node, &address, client, peer.role, request.clone())
             .await,
     )
+}
+
+/// A console or monitor of another live node's VM: the stream opened on
+/// that node, relayed here; `None` when it is not to be forwarded.
+pub async fn stream_to_owner(
+    refusal: &WireError,
+    request: &Request,
+    peer: &Peer,
+    services: &Services,
+) -> Option<Next> {
+    let (forwarder, node, address) = match owner(refusal, peer, services).await? {
+        Ok(owner) => owner,
+        Err(err) => return Some(Next::Reply(Err(err))),
+    };
+    let client = peer.name.to_string();
+    let opened = forwarder
+        .open_stream(&node, &address, client, peer.role, request.clone())
+        .await;
+    Some(match opened {
+        // Boxed: a TLS connection's buffers would make every stream that big.
+        Ok((first, upstream)) => Next::Stream(Stream::Remote(Box::new(RemoteStream {
+            node,
+            first,
+            upstream,
+        }))),
+        Err(err) => Next::Reply(Err(err)),
+    })
 }
 
 /// Runs a request another node passed on, as the client it names. Boxed
@@ -106,11 +151,11 @@ async fn admit(
             ),
         ));
     }
-    // Streams stay with the node they were opened on; nothing travels twice.
+    // Events reach every node by the database; nothing travels twice.
     let travels = role != Role::Node
         && !matches!(
             request,
-            Request::Subscribe { .. } | Request::Attach { .. } | Request::Forwarded { .. }
+            Request::Subscribe { .. } | Request::Forwarded { .. }
         );
     if !travels {
         return Err(WireError::invalid(format!(

@@ -13,6 +13,7 @@ mod inprocess;
 pub mod listen;
 mod nodes;
 pub(crate) mod peer;
+mod remote_stream;
 mod roles;
 mod stream;
 mod tls;

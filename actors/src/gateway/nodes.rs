@@ -1,12 +1,14 @@
-//! `vm list` across nodes and `node list|show` (issue 19). The supervisor
+//! `vm list` across nodes, `node list|show` and the requests of a
+//! `node drain` (issue 19). The supervisor
 //! knows the VMs this node runs; the other nodes' VMs come from their rows,
 //! with the state their owners last wrote.
 
 use super::Services;
-use super::dispatch::{QUICK, call};
+use super::dispatch::{Next, QUICK, call, handle};
+use super::peer::Peer;
 use crate::supervisor::SupervisorMsg;
 use crate::wire::db;
-use corvus_protocol::{NodeInfo, Response, VmInfo, WireError};
+use corvus_protocol::{NodeInfo, Request, Response, VmInfo, WireError};
 use corvus_storage::DbKind;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -56,4 +58,37 @@ pub async fn show(services: &Services, name: &str) -> Result<Response, WireError
         .ok_or_else(|| {
             WireError::not_found(format!("there is no node '{name}' (see `crv node list`)"))
         })
+}
+
+/// `node drain`: its steps are requests of the client that asked.
+pub async fn drain(
+    node: &str,
+    stop: bool,
+    connection: u64,
+    peer: &Peer,
+    services: &Services,
+) -> Result<Response, WireError> {
+    let send = |request: Request| step(request, connection, peer, services);
+    crate::nodes::drain::drain(&services.ctx, node, stop, &send)
+        .await
+        .map(Response::Drained)
+}
+
+/// One request of a drain, as its client sent it (forwarded to the VM's
+/// owner when it is another node's). Boxed with its type spelt out: it
+/// runs `handle`, which runs the drain that calls it.
+fn step<'a>(
+    request: Request,
+    connection: u64,
+    peer: &'a Peer,
+    services: &'a Services,
+) -> futures::future::BoxFuture<'a, Result<Response, WireError>> {
+    Box::pin(async move {
+        match handle(request, connection, peer, services).await {
+            Next::Reply(reply) => reply,
+            Next::History(_) | Next::Stream(_) => {
+                Err(WireError::internal("a drain step answered with a stream"))
+            }
+        }
+    })
 }

@@ -73,7 +73,10 @@ pub fn needed(request: &Request) -> Role {
         | Request::RemoveShare { .. }
         | Request::ReloadRevocations
         | Request::CreateNetwork { .. }
-        | Request::DeleteNetwork { .. } => Role::Admin,
+        | Request::DeleteNetwork { .. }
+        | Request::CordonNode { .. }
+        | Request::MoveVm { .. }
+        | Request::DrainNode { .. } => Role::Admin,
         // The request inside is checked against the role it carries.
         Request::Forwarded { .. } => Role::Node,
     }

@@ -45,6 +45,8 @@ pub enum Stream {
     },
     /// A long disk job's progress, then its answer.
     Job(crate::disks::job::JobStream),
+    /// A relay opened on the VM's own node (issue 19), passed through.
+    Remote(Box<super::remote_stream::RemoteStream>),
 }
 
 /// The stored part of a replay: events in (since, before), the first page
@@ -177,6 +179,7 @@ impl Stream {
                 attachment,
             } => relay(conn, id, channel, attachment, &services.closing).await,
             Stream::Job(job) => super::disks::relay(conn, id, job).await,
+            Stream::Remote(remote) => remote.run(conn, id, &services.closing).await,
         }
     }
 }

@@ -6,14 +6,23 @@
 
 use corvus_protocol::tls::{ClientPems, client_config};
 use corvus_protocol::{
-    CallError, ClientMessage, Connection, PROTOCOL_VERSION, Request, Response, Role, ServerMessage,
-    WireError,
+    CallError, ClientMessage, Connection, ErrorKind, PROTOCOL_VERSION, Request, Response, Role,
+    ServerMessage, WireError,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Longer than any request's own deadline on the owner (a start: 120 s).
 const FORWARD_DEADLINE: Duration = Duration::from_secs(150);
+/// Longer than the owner's own deadline for attaching (15 s).
+const STREAM_OPEN_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A connection to another node, as its client.
+pub type NodeConnection = Connection<
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    ServerMessage,
+    ClientMessage,
+>;
 
 /// This node's certificate for talking to the others.
 #[derive(Debug, Clone)]
@@ -47,7 +56,8 @@ impl Forwarder {
 
     /// Passes `request` of `client` (with `role`) to `node` at `address`
     /// and returns its answer. A node that dies mid-request leaves it
-    /// unknown whether it was carried out: the error says so.
+    /// unknown whether it was carried out: the error says so, and nothing
+    /// sends the request again (it may not be idempotent).
     pub async fn send(
         &self,
         node: &str,
@@ -56,6 +66,51 @@ impl Forwarder {
         role: Role,
         request: Request,
     ) -> Result<Response, WireError> {
+        let exchange = async {
+            let mut connection = self.connect(node, address).await?;
+            forward(&mut connection, node, client, role, request).await
+        };
+        tokio::time::timeout(FORWARD_DEADLINE, exchange)
+            .await
+            .unwrap_or_else(|_| {
+                Err(lost(
+                    node,
+                    format!("it gave no answer within {} s", FORWARD_DEADLINE.as_secs()),
+                ))
+            })
+    }
+
+    /// Opens a stream (an `Attach`) of `client` on `node`: its first answer
+    /// and the connection the stream's frames then travel on.
+    pub async fn open_stream(
+        &self,
+        node: &str,
+        address: &str,
+        client: String,
+        role: Role,
+        request: Request,
+    ) -> Result<(Response, NodeConnection), WireError> {
+        let opening = async {
+            let mut connection = self.connect(node, address).await?;
+            let first = forward(&mut connection, node, client, role, request).await?;
+            Ok((first, connection))
+        };
+        tokio::time::timeout(STREAM_OPEN_DEADLINE, opening)
+            .await
+            .unwrap_or_else(|_| {
+                Err(lost(
+                    node,
+                    format!(
+                        "it did not open the stream within {} s",
+                        STREAM_OPEN_DEADLINE.as_secs()
+                    ),
+                ))
+            })
+    }
+
+    /// A TLS connection to `node`, past the handshake. Nothing has been
+    /// asked of it yet, so a failure here never leaves a request in doubt.
+    async fn connect(&self, node: &str, address: &str) -> Result<NodeConnection, WireError> {
         let (host, port) = address
             .rsplit_once(':')
             .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
@@ -75,56 +130,55 @@ impl Forwarder {
             ca: &ca,
         })
         .map_err(|err| unavailable(node, address, err))?;
-        let exchange = async {
-            let stream = corvus_protocol::tls::connect(tls, host, port)
-                .await
-                .map_err(|err| unavailable(node, address, err))?;
-            let mut connection: Connection<_, ServerMessage, ClientMessage> =
-                Connection::new(stream);
-            let hello = connection
-                .send(ClientMessage::Hello {
-                    protocol_version: PROTOCOL_VERSION,
-                    client: format!("corvus node {}", self.node),
-                })
-                .await;
-            match (connection.recv().await, hello) {
-                (Ok(Some(ServerMessage::Welcome { .. })), Ok(())) => {}
-                (Ok(Some(ServerMessage::Reply(Err(err)))), _) => return Err(err),
-                (other, _) => {
-                    return Err(unavailable(
-                        node,
-                        address,
-                        format!("no handshake ({other:?})"),
-                    ));
-                }
-            }
-            let forwarded = Request::Forwarded {
-                client,
-                role,
-                request: Box::new(request),
-            };
-            connection.call(forwarded).await.map_err(|err| match err {
-                CallError::Refused(err) => err,
-                CallError::Frame(_) | CallError::Closed | CallError::Unexpected(_) => unavailable(
-                    node,
-                    address,
-                    format!(
-                        "{err}; whether it carried the request out is unknown: see `crv vm show`"
-                    ),
-                ),
-            })
-        };
-        tokio::time::timeout(FORWARD_DEADLINE, exchange)
+        let stream = corvus_protocol::tls::connect(tls, host, port)
             .await
-            .unwrap_or_else(|_| {
-                Err(unavailable(
-                    node,
-                    address,
-                    format!(
-                        "no answer within {} s; whether it carried the request out is unknown: see `crv vm show`",
-                        FORWARD_DEADLINE.as_secs()
-                    ),
-                ))
+            .map_err(|err| unavailable(node, address, err))?;
+        let mut connection: NodeConnection = Connection::new(stream);
+        let hello = connection
+            .send(ClientMessage::Hello {
+                protocol_version: PROTOCOL_VERSION,
+                client: format!("corvus node {}", self.node),
             })
+            .await;
+        match (connection.recv().await, hello) {
+            (Ok(Some(ServerMessage::Welcome { .. })), Ok(())) => Ok(connection),
+            (Ok(Some(ServerMessage::Reply(Err(err)))), _) => Err(err),
+            (other, _) => Err(unavailable(
+                node,
+                address,
+                format!("no handshake ({other:?})"),
+            )),
+        }
     }
+}
+
+/// Sends `request` as `Forwarded` on an open connection and reads the answer.
+async fn forward(
+    connection: &mut NodeConnection,
+    node: &str,
+    client: String,
+    role: Role,
+    request: Request,
+) -> Result<Response, WireError> {
+    let forwarded = Request::Forwarded {
+        client,
+        role,
+        request: Box::new(request),
+    };
+    connection.call(forwarded).await.map_err(|err| match err {
+        CallError::Refused(err) => err,
+        CallError::Frame(_) | CallError::Closed | CallError::Unexpected(_) => lost(node, err),
+    })
+}
+
+/// `node` went away after a request or stream was passed to it.
+pub fn lost(node: &str, why: impl std::fmt::Display) -> WireError {
+    WireError::new(
+        ErrorKind::NodeLost {
+            node: node.to_owned(),
+        },
+        format!(
+            "node '{node}' was lost in the middle of the request ({why}); it may or may not have run on node '{node}', and it was not sent again: check `crv vm show` and `crv node list`"
+        ),
+    )
 }

@@ -9,8 +9,11 @@
 //! every VM of its file.
 
 pub mod config;
+pub mod cordon;
+pub mod drain;
 pub mod events;
 pub mod forward;
+pub mod moving;
 pub mod shared;
 
 use crate::config::NodeConfig;
@@ -99,6 +102,7 @@ pub async fn list(
                 vm_count: local.len() as u64,
                 heartbeat_age_secs: 0,
                 this_node: true,
+                cordoned: false,
             }])
         }
     }
@@ -123,11 +127,13 @@ fn info_of(ctx: &Context, row: &NodeRow) -> NodeInfo {
         vm_count: row.vm_count,
         heartbeat_age_secs: row.heartbeat_age.as_secs(),
         this_node: row.name == ctx.node.name,
+        cordoned: row.cordoned,
     }
 }
 
-/// The node a new VM goes to: the one asked for, which must exist and be
-/// live, or the live node with the most free RAM (ties: by name).
+/// The node a new VM goes to: the one asked for, which must exist, be
+/// live and not cordoned, or the live uncordoned node with the most free
+/// RAM (ties: by name).
 pub async fn place(ctx: &Context, asked: Option<&str>) -> Result<String, WireError> {
     if ctx.store.kind() == DbKind::Sqlite {
         return match asked {
@@ -149,23 +155,38 @@ pub async fn place(ctx: &Context, asked: Option<&str>) -> Result<String, WireErr
         if !live(&row) {
             return Err(dead(asked, ctx));
         }
+        if row.cordoned {
+            return Err(cordon::refusal(asked));
+        }
         return Ok(asked.to_owned());
     }
     nodes
         .iter()
         .filter(live)
+        .filter(|row| !row.cordoned)
         .max_by(|a, b| {
             a.free_ram_mib()
                 .cmp(&b.free_ram_mib())
                 .then_with(|| b.name.cmp(&a.name))
         })
         .map(|row| row.name.clone())
-        // This daemon's own node is live whenever it answers; a database
-        // that lags behind (a heartbeat not yet written) must not say otherwise.
-        .map_or_else(|| Ok(ctx.node.name.clone()), Ok)
+        .map_or_else(|| fallback(ctx, &nodes), Ok)
 }
 
-fn dead(node: &str, ctx: &Context) -> WireError {
+/// No live uncordoned node by the database: this daemon's own, which is
+/// live whenever it answers (a database that lags behind, a heartbeat not
+/// yet written, must not say otherwise), unless it is cordoned.
+fn fallback(ctx: &Context, nodes: &[NodeRow]) -> Result<String, WireError> {
+    let here = &ctx.node.name;
+    if nodes.iter().any(|row| row.name == *here && row.cordoned) {
+        return Err(WireError::unavailable(
+            "every live node is cordoned: uncordon one (`crv node uncordon NAME`) or start another",
+        ));
+    }
+    Ok(here.clone())
+}
+
+pub fn dead(node: &str, ctx: &Context) -> WireError {
     WireError::unavailable(format!(
         "node '{node}' is dead (its daemon holds no lock, or wrote no heartbeat within {} s): start its daemon again, or pick another node (see `crv node list`)",
         ctx.node.timeout.as_secs()

@@ -26,7 +26,12 @@ fn not_found(vm: &VmRef) -> WireError {
     ))
 }
 
-async fn find(ctx: &SharedContext, vm: &VmRef, command: &VmCommand) -> Result<Found, WireError> {
+async fn find(
+    ctx: &SharedContext,
+    vm: &VmRef,
+    command: &VmCommand,
+    origin: Origin,
+) -> Result<Found, WireError> {
     let Some((id, node)) = db(ctx.store.locate_vm(vm)).await? else {
         return Err(not_found(vm));
     };
@@ -40,6 +45,24 @@ async fn find(ctx: &SharedContext, vm: &VmRef, command: &VmCommand) -> Result<Fo
         None => return Err(not_found(vm)),
     };
     let answer = match command {
+        // The owner is dead: nothing runs the VM, so any node may give it away.
+        VmCommand::Move { node: to } if !crate::nodes::is_live(ctx, &node).await => {
+            let paths = crate::nodes::shared::vm_paths(&stored);
+            let info = stored
+                .into_info(ctx.paths(id).to_protocol())
+                .map_err(storage)?;
+            if info.status.has_process() {
+                return Err(WireError::conflict(format!(
+                    "VM '{}' was {} when its node '{node}' was lost; only a stopped VM moves: `crv vm reset {}` first once it is recorded so",
+                    info.name, info.status, info.name
+                )));
+            }
+            crate::nodes::moving::check(ctx, &info.name, &paths, &node, to).await?;
+            let moved =
+                crate::nodes::moving::commit(ctx, &info, &node, to, origin.cause("vm move"))
+                    .await?;
+            Response::Vm(Box::new(moved))
+        }
         VmCommand::Show => stored
             .into_info(ctx.paths(id).to_protocol())
             .map(|info| Response::Vm(Box::new(info)))
@@ -49,6 +72,7 @@ async fn find(ctx: &SharedContext, vm: &VmRef, command: &VmCommand) -> Result<Fo
         }
         VmCommand::Edit(_)
         | VmCommand::Delete
+        | VmCommand::Move { .. }
         | VmCommand::AddDrive(_)
         | VmCommand::RemoveDrive { .. }
         | VmCommand::AddNic(_)
@@ -94,7 +118,7 @@ impl SupervisorState {
         let ctx = self.ctx.clone();
         let myself = myself.clone();
         tokio::spawn(async move {
-            let stored = match find(&ctx, &vm, &command).await {
+            let stored = match find(&ctx, &vm, &command, origin).await {
                 Ok(Found::Mine(stored)) => stored,
                 Ok(Found::Answer(answer)) => {
                     let _ = reply.send(answer.map(VmReply::Response));

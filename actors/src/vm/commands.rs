@@ -19,6 +19,7 @@ impl VmCommand {
             VmCommand::Show => "vm show",
             VmCommand::Edit(_) => "vm edit",
             VmCommand::Delete => "vm delete",
+            VmCommand::Move { .. } => "vm move",
             VmCommand::AddDrive(_) => "vm drive add",
             VmCommand::RemoveDrive { .. } => "vm drive remove",
             VmCommand::AddNic(_) => "vm net add",
@@ -85,6 +86,7 @@ impl VmActorState {
             VmCommand::Save => Command::Save,
             VmCommand::Edit(_) => Command::Define { what: "edit it" },
             VmCommand::Delete => Command::Define { what: "delete it" },
+            VmCommand::Move { .. } => Command::Define { what: "move it" },
             VmCommand::AddDrive(_)
             | VmCommand::RemoveDrive { .. }
             | VmCommand::AddNic(_)
@@ -164,6 +166,7 @@ impl VmActorState {
             }
             VmCommand::Edit(_)
             | VmCommand::Delete
+            | VmCommand::Move { .. }
             | VmCommand::AddDrive(_)
             | VmCommand::RemoveDrive { .. }
             | VmCommand::AddNic(_)

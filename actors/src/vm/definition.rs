@@ -34,6 +34,8 @@ pub(crate) fn generated_mac() -> String {
 pub enum Written {
     Edited(Box<vm::Model>, VmChanges),
     Deleted,
+    /// Given to another node, with its event (`nodes::moving::commit`).
+    Moved(Box<VmInfo>),
     DriveAdded(DriveInfo),
     DriveRemoved(i64),
     NicAdded(NicInfo),
@@ -73,9 +75,15 @@ impl VmActorState {
         let vm = self.info.clone();
         let dir = self.ctx.paths(self.info.id).dir;
         let me = myself.clone();
+        let ctx = self.ctx.clone();
         tokio::spawn(
             async move {
-                let outcome = write(&store, &supervisor, &vm, command, dir).await;
+                let outcome = match command {
+                    VmCommand::Move { node } => {
+                        super::moving::move_to(&ctx, &vm, &node, origin).await
+                    }
+                    command => write(&store, &supervisor, &vm, command, dir).await,
+                };
                 let _ = me.cast(VmMsg::Written {
                     outcome,
                     origin,
@@ -121,6 +129,7 @@ impl VmActorState {
             VmCommand::SetCloudInit(changes) => super::cloud_init::check(&self.info, changes),
             VmCommand::ClearCloudInit => super::cloud_init::check_clear(&self.info),
             VmCommand::Delete
+            | VmCommand::Move { .. }
             | VmCommand::Show
             | VmCommand::Start
             | VmCommand::Stop { .. }
@@ -164,6 +173,7 @@ impl VmActorState {
     ) {
         self.writing = false;
         match outcome {
+            Ok(Written::Moved(vm)) => return self.moved_away(vm, reply),
             Ok(written) => {
                 let input = self.take_written(written, origin, verb);
                 self.step(myself, input, Some(reply));
@@ -207,6 +217,8 @@ impl VmActorState {
                     .cast(SupervisorMsg::Removed { id: self.info.id });
                 return Input::Deleted { origin };
             }
+            // Handled by `written` before it gets here.
+            Written::Moved(_) => {}
             Written::DriveAdded(drive) => info.drives.push(drive),
             Written::DriveRemoved(id) => info.drives.retain(|d| d.id != id),
             Written::NicAdded(nic) => info.network_interfaces.push(nic),
@@ -307,6 +319,7 @@ async fn write(
         VmCommand::SetCloudInit(changes) => super::cloud_init::set(store, vm, &changes).await,
         VmCommand::ClearCloudInit => super::cloud_init::clear(store, vm).await,
         VmCommand::Show
+        | VmCommand::Move { .. }
         | VmCommand::Start
         | VmCommand::Stop { .. }
         | VmCommand::Pause

@@ -15,6 +15,7 @@ pub mod core;
 mod definition;
 pub(crate) mod errors;
 mod launch;
+mod moving;
 mod msg;
 mod origin;
 mod outbox;
@@ -63,24 +64,42 @@ pub enum VmCommand {
     Show,
     Edit(VmChanges),
     Delete,
+    /// Gives the stopped VM to another node (issue 19).
+    Move {
+        node: String,
+    },
     AddDrive(DriveSpec),
-    RemoveDrive { id: i64, timeout_secs: Option<u32> },
+    RemoveDrive {
+        id: i64,
+        timeout_secs: Option<u32>,
+    },
     AddNic(NicSpec),
-    RemoveNic { id: i64, timeout_secs: Option<u32> },
+    RemoveNic {
+        id: i64,
+        timeout_secs: Option<u32>,
+    },
     AddShare(ShareSpec),
     RemoveShare(i64),
     Start,
-    Stop { timeout_secs: Option<u32> },
+    Stop {
+        timeout_secs: Option<u32>,
+    },
     Pause,
     Reset,
     Save,
-    History { limit: Option<u32> },
-    Attach { channel: Channel },
+    History {
+        limit: Option<u32>,
+    },
+    Attach {
+        channel: Channel,
+    },
     SpiceUri,
     SetCloudInit(CloudInitChanges),
     ClearCloudInit,
     GuestExec(ExecSpec),
-    GuestInterfaces { timeout_secs: Option<u32> },
+    GuestInterfaces {
+        timeout_secs: Option<u32>,
+    },
     Snapshot(SnapshotRequest),
 }
 

@@ -80,6 +80,7 @@ pub(super) fn liveness(vm: &VmInfo, command: &VmCommand) -> Live {
         VmCommand::Show
         | VmCommand::Edit(_)
         | VmCommand::Delete
+        | VmCommand::Move { .. }
         | VmCommand::AddShare(_)
         | VmCommand::RemoveShare(_)
         | VmCommand::Start

@@ -9,6 +9,7 @@ impl Written {
         match self {
             Written::Edited(_, changes) => format!("changed {}", changed_fields(changes)),
             Written::Deleted => "definition removed".into(),
+            Written::Moved(vm) => format!("moved to node '{}'", vm.node),
             Written::DriveAdded(drive) => format!("drive {} added ({})", drive.id, drive.file_path),
             Written::DriveRemoved(id) => format!("drive {id} removed"),
             Written::NicAdded(nic) => format!(

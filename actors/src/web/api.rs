@@ -46,7 +46,8 @@ pub fn refusal(err: WireError) -> Response {
         ErrorKind::PermissionDenied { .. } => StatusCode::FORBIDDEN,
         ErrorKind::Unavailable
         | ErrorKind::TooManyConnections { .. }
-        | ErrorKind::OwnedByNode { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        | ErrorKind::OwnedByNode { .. }
+        | ErrorKind::NodeLost { .. } => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::QemuFailed
         | ErrorKind::Internal
         | ErrorKind::ProtocolMismatch { .. }

@@ -1,7 +1,8 @@
 //! The eight figures of issue 9, the disk import of issue 14 (9), the
 //! /metrics scrape of issue 20 (10), remote access over TLS (issue 18,
 //! 11), a cloud image to a shell (issue 15, 12), save and restore (issue
-//! 16, 13) and hot attach (issue 16, 14). Each module measures Corvus and its baseline interleaved in one
+//! 16, 13), hot attach (issue 16, 14) and a request forwarded between
+//! nodes (issue 19, 15). Each module measures Corvus and its baseline interleaved in one
 //! loop (the order alternates between iterations), so that the machine's
 //! noise falls on both alike.
 
@@ -14,6 +15,7 @@ mod lifecycle;
 mod lists;
 mod memory;
 mod metrics;
+mod nodes;
 mod parallel;
 mod readopt;
 mod rpc;
@@ -208,6 +210,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     }
     if bench.wants(11) {
         tls::run(bench).await?;
+    }
+    if bench.wants(15) {
+        nodes::run(bench).await?;
     }
     if bench.wants(12) && bench.plan.cloud_boot_rounds > 0 {
         cloud::run(bench).await?;

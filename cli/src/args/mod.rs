@@ -205,6 +205,9 @@ pub enum VmCommand {
     Exec(ExecArgs),
     /// The guest's network interfaces and addresses, as its agent reports them
     Ip(IpArgs),
+    /// Give a stopped VM whose drives and shares are all on shared storage
+    /// to another node
+    Move(crate::node_args::MoveArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -106,6 +106,8 @@ pub async fn attach(ctx: &Ctx, vm: &str, channel: Channel) -> Result<(), CliErro
                     }
                 }
                 Some(Ok(ServerMessage::StreamEnd { reason })) => break Ok(Ended::ByDaemon(reason)),
+                // The stream failed (the VM's node was lost under a relay through another).
+                Some(Ok(ServerMessage::Reply(Err(err)))) => break Err(CliError::Refused(err)),
                 Some(Ok(_)) => {}
                 Some(Err(err)) => break Err(CliError::frame(err)),
                 None => break Ok(Ended::Lost),

@@ -1,13 +1,15 @@
-//! `crv node list | show`: the daemons sharing the database (issue 19).
+//! `crv node list | show | cordon | uncordon | drain` and `crv vm move`:
+//! the daemons sharing the database and which of them runs which VM
+//! (issue 19).
 
 use super::Ctx;
 use super::daemon::unexpected;
 use crate::client::one_shot;
 use crate::columns::{Cell, Columns};
 use crate::error::CliError;
-use crate::node_args::NodeCommand;
+use crate::node_args::{MoveArgs, NodeCommand};
 use crate::output;
-use corvus_protocol::{NodeInfo, Request, Response};
+use corvus_protocol::{DrainedVm, NodeInfo, Request, Response, VmRef};
 
 pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
     match command {
@@ -24,8 +26,79 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
                 other => return Err(unexpected(other)),
             }
         }
+        NodeCommand::Cordon(target) => cordon(ctx, target.node, true).await?,
+        NodeCommand::Uncordon(target) => cordon(ctx, target.node, false).await?,
+        NodeCommand::Drain(args) => {
+            let request = Request::DrainNode {
+                node: args.node.clone(),
+                stop: args.stop,
+            };
+            match one_shot(&ctx.endpoint, request).await? {
+                Response::Drained(vms) if ctx.json => output::json(&vms),
+                Response::Drained(vms) => drained(&args.node, &vms),
+                other => return Err(unexpected(other)),
+            }
+        }
     }
     Ok(())
+}
+
+async fn cordon(ctx: &Ctx, node: String, cordoned: bool) -> Result<(), CliError> {
+    match one_shot(&ctx.endpoint, Request::CordonNode { node, cordoned }).await? {
+        Response::Node(node) if ctx.json => output::json(&node),
+        Response::Node(node) => {
+            let what = if node.cordoned {
+                "cordoned: it takes no new VMs"
+            } else {
+                "uncordoned: it takes new VMs"
+            };
+            println!("node '{}' {what}", output::safe(&node.name));
+        }
+        other => return Err(unexpected(other)),
+    }
+    Ok(())
+}
+
+fn drained(node: &str, vms: &[DrainedVm]) {
+    println!("node '{}' cordoned", output::safe(node));
+    for vm in vms {
+        let to = vm
+            .moved_to
+            .as_deref()
+            .map_or_else(String::new, |to| format!(" -> {to}"));
+        println!(
+            "{}{}: {}",
+            output::safe(&vm.vm),
+            output::safe(&to),
+            output::safe(&vm.note)
+        );
+    }
+}
+
+pub async fn move_vm(ctx: &Ctx, args: MoveArgs) -> Result<(), CliError> {
+    let request = Request::MoveVm {
+        vm: VmRef::parse(&args.vm),
+        node: args.node,
+    };
+    match one_shot(&ctx.endpoint, request).await? {
+        Response::Vm(vm) if ctx.json => output::json(&vm),
+        Response::Vm(vm) => println!(
+            "VM '{}' is node '{}'s now",
+            output::safe(&vm.name),
+            output::safe(&vm.node)
+        ),
+        other => return Err(unexpected(other)),
+    }
+    Ok(())
+}
+
+/// `live`, `dead`, or either with `,cordoned`.
+fn state(node: &NodeInfo) -> String {
+    if node.cordoned {
+        format!("{},cordoned", node.state)
+    } else {
+        node.state.to_string()
+    }
 }
 
 fn name(node: &NodeInfo) -> String {
@@ -44,7 +117,7 @@ fn list(nodes: &[NodeInfo]) {
         columns.row(vec![
             Cell::plain(output::safe(&name(node))),
             Cell::plain(output::safe(node.address.as_deref().unwrap_or("-"))),
-            Cell::plain(node.state.as_str()),
+            Cell::plain(state(node)),
             Cell::plain(node.cpus.to_string()),
             Cell::plain(format!("{} MiB", node.ram_mib)),
             Cell::plain(format!("{} MiB", node.free_ram_mib)),
@@ -61,7 +134,7 @@ fn show(node: &NodeInfo) {
             "address",
             node.address.clone().unwrap_or_else(|| "-".into()),
         ),
-        ("state", node.state.to_string()),
+        ("state", state(node)),
         ("heartbeat", format!("{} s ago", node.heartbeat_age_secs)),
         ("cpus", node.cpus.to_string()),
         ("ram", format!("{} MiB", node.ram_mib)),

@@ -244,5 +244,17 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
             role: Role::Node,
             request: Box::new(Request::StartVm { vm: vm() }),
         },
+        Request::CordonNode {
+            node: name.to_owned(),
+            cordoned: true,
+        },
+        Request::MoveVm {
+            vm: vm(),
+            node: name.to_owned(),
+        },
+        Request::DrainNode {
+            node: name.to_owned(),
+            stop: true,
+        },
     ]
 }

@@ -32,6 +32,9 @@ pub fn every_error_kind(n: u64) -> Vec<ErrorKind> {
             node: format!("node-{n}"),
             live: n.is_multiple_of(2),
         },
+        ErrorKind::NodeLost {
+            node: format!("node-{n}"),
+        },
     ]
 }
 
@@ -180,6 +183,12 @@ pub fn every_response(name: &str, id: i64, n: u64, bytes: &[u8]) -> Vec<Response
             vm_count: n,
             heartbeat_age_secs: n,
             this_node: true,
+            cordoned: n.is_multiple_of(2),
+        }]),
+        Response::Drained(vec![DrainedVm {
+            vm: name.to_owned(),
+            moved_to: Some(name.to_owned()),
+            note: name.to_owned(),
         }]),
     ]
 }

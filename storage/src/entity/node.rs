@@ -14,6 +14,7 @@ pub struct Model {
     /// Written with the database's `now()`, never a node's own clock.
     pub heartbeat: ChronoDateTimeUtc,
     pub started_at: ChronoDateTimeUtc,
+    pub cordoned: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -39,6 +39,8 @@ pub struct NodeRow {
     pub vm_count: u64,
     /// RAM of its VMs that have a QEMU.
     pub used_ram_mib: u64,
+    /// Placement gives it no new VMs.
+    pub cordoned: bool,
 }
 
 impl NodeRow {
@@ -133,7 +135,7 @@ impl Store {
             .collect::<Result<_, _>>()
             .map_err(query)?;
         let nodes = format!(
-            "SELECT n.name, n.address, n.cpus, n.ram_mib, \
+            "SELECT n.name, n.address, n.cpus, n.ram_mib, n.cordoned, \
              GREATEST(0, EXTRACT(EPOCH FROM (now() - n.heartbeat)) * 1000)::bigint AS age_ms, \
              COUNT(v.id)::bigint AS vm_count, \
              COALESCE(SUM(v.ram_mb) FILTER (WHERE v.status IN {WITH_PROCESS}), 0)::bigint AS used_ram \
@@ -162,10 +164,25 @@ impl Store {
                     heartbeat_age: Duration::from_millis(count("age_ms")?),
                     vm_count: count("vm_count")?,
                     used_ram_mib: count("used_ram")?,
+                    cordoned: row.try_get("", "cordoned").map_err(query)?,
                     name,
                 })
             })
             .collect()
+    }
+
+    /// Cordons or uncordons `node`; `false` when there is no such node.
+    pub async fn set_cordoned(&self, node: &str, cordoned: bool) -> Result<bool, StorageError> {
+        let tx = self.begin_write().await?;
+        let written = tx
+            .execute_raw(statement(
+                "UPDATE node SET cordoned = $1 WHERE name = $2",
+                vec![cordoned.into(), node.into()],
+            ))
+            .await
+            .map(|done| done.rows_affected() > 0)
+            .map_err(query);
+        finish(tx, written).await
     }
 
     /// A VM by name or id, wherever it runs: its id and owning node.

@@ -43,6 +43,62 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Gives VM `vm_id` from node `from` to node `to` (issue 19) in one
+    /// transaction with its event, stored under the next free number:
+    /// only while `from` still owns it and it has no QEMU (stopped or in
+    /// error). Returns the event as stored, or `None` when the VM is no
+    /// longer `from`'s or no longer stopped (nothing changed).
+    pub async fn move_vm(
+        &self,
+        vm_id: i64,
+        from: &str,
+        to: &str,
+        event: &VmEvent,
+    ) -> Result<Option<VmEvent>, StorageError> {
+        let tx = self.begin_write().await?;
+        let moved = async {
+            let updated = vm::Entity::update_many()
+                .col_expr(vm::Column::Node, Expr::value(to))
+                .col_expr(vm::Column::UpdatedAt, Expr::value(Utc::now()))
+                .filter(vm::Column::Id.eq(vm_id))
+                .filter(vm::Column::Node.eq(from))
+                .filter(
+                    vm::Column::Status.is_in([VmState::Stopped.as_str(), VmState::Error.as_str()]),
+                )
+                .exec(&tx)
+                .await
+                .map_err(query)?;
+            if updated.rows_affected == 0 {
+                return Ok(None);
+            }
+            let seq = next_free_seq(&tx).await?;
+            let row = vm_event::ActiveModel {
+                vm_id: Set(vm_id),
+                seq: Set(seq),
+                at: Set(at(event)),
+                from_status: Set(event.from.as_str().to_owned()),
+                to_status: Set(event.to.as_str().to_owned()),
+                reason: Set(event.reason.clone()),
+                cause: Set(cause_column("vm_event.cause", &event.cause)?),
+                kind: Set(event.kind.as_str().to_owned()),
+                ..Default::default()
+            };
+            vm_event::Entity::insert(row)
+                .exec_without_returning(&tx)
+                .await
+                .map_err(query)?;
+            crate::notify::announce(self, &tx, seq).await?;
+            Ok(Some(VmEvent {
+                seq: seq as u64,
+                ..event.clone()
+            }))
+        }
+        .await;
+        finish(tx, moved).await
+    }
+}
+
 /// Writes the record; returns the number its event was stored under, when
 /// it was stored now (not when a replay found it stored already).
 async fn record_in(

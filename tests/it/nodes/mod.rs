@@ -3,9 +3,11 @@
 //! one node and run only there, placement by free RAM. SQLite stays one
 //! node.
 
+mod drain;
 mod events;
 mod forwarding;
 mod heartbeat;
+mod streams;
 
 use harness::postgres::{Cluster, wait_until};
 use harness::{Daemon, DaemonOptions, Db};
@@ -253,6 +255,26 @@ fn a_lone_daemon_is_one_node(db: Db) {
             "vm", "create", "x", "--cpus", "1", "--ram", "64", "--node", "other",
         ])
         .fails(1, "no node 'other'");
+    // Cordoning the only node: SQLite has nowhere else for VMs and says
+    // so; on PostgreSQL placement then finds no node at all.
+    match db {
+        Db::Sqlite => {
+            daemon
+                .crv(&["node", "cordon", "solo"])
+                .fails(1, "cannot cordon on SQLite");
+            daemon
+                .crv(&["vm", "move", "fw", "--node", "solo"])
+                .fails(1, "on SQLite this daemon");
+        }
+        Db::Postgres => {
+            daemon.crv(&["node", "cordon", "solo"]).ok();
+            daemon
+                .crv(&["vm", "create", "x", "--cpus", "1", "--ram", "64"])
+                .fails(1, "every live node is cordoned");
+            daemon.crv(&["node", "uncordon", "solo"]).ok();
+            daemon.create_firmware_vm("x", &[]);
+        }
+    }
 }
 
 on_both_databases!(a_lone_daemon_is_one_node);

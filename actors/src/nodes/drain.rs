@@ -1,0 +1,162 @@
+//! `crv node drain NAME [--stop]` (issue 19): cordon the node, then give
+//! its VMs to the other nodes one by one, each to the live uncordoned node
+//! with the most free RAM at that moment. Each step is an ordinary request
+//! (`vm move`, `vm stop`, `vm start`) sent as the client that asked, so it
+//! reaches the VM's owner, is checked and recorded exactly as if the
+//! client had typed it; a VM that cannot go is left, with the reason.
+
+use super::{cordon, moving, place};
+use crate::context::Context;
+use crate::wire::{db, storage};
+use corvus_protocol::{DrainedVm, Request, Response, VmInfo, VmRef, VmState, WireError};
+use futures::future::BoxFuture;
+use std::time::{Duration, Instant};
+
+/// How the drain sends one request: through the gateway's routing, which
+/// forwards it to the VM's owner.
+pub type Sender<'a> =
+    dyn Fn(Request) -> BoxFuture<'a, Result<Response, WireError>> + Send + Sync + 'a;
+
+/// How long a stopped VM may take to reach `stopped` (its stop timeout,
+/// then SIGTERM and SIGKILL) before the drain leaves it.
+const STOP_WAIT: Duration = Duration::from_secs(180);
+const POLL: Duration = Duration::from_millis(250);
+
+/// Whether `--stop` stops, moves and starts this running VM: every one of
+/// its paths is on shared storage. The issue limits it to HA VMs: once VMs
+/// carry that flag this becomes `portable && vm.ha`.
+pub fn drain_stops(ctx: &Context, vm: &VmInfo) -> bool {
+    moving::portable(ctx, vm)
+}
+
+/// Cordons `node`, then moves what can move; what became of each VM.
+pub async fn drain(
+    ctx: &Context,
+    node: &str,
+    stop: bool,
+    send: &Sender<'_>,
+) -> Result<Vec<DrainedVm>, WireError> {
+    cordon::set(ctx, node, true).await?;
+    let mut vms = Vec::new();
+    for stored in db(ctx.store.load_vms()).await? {
+        if stored.vm.node.as_deref() == Some(node) {
+            let id = stored.vm.id;
+            vms.push(
+                stored
+                    .into_info(ctx.paths(id).to_protocol())
+                    .map_err(storage)?,
+            );
+        }
+    }
+    let mut report = Vec::with_capacity(vms.len());
+    for vm in vms {
+        let outcome = one(ctx, &vm, stop, send).await;
+        report.push(match outcome {
+            Ok((to, note)) => DrainedVm {
+                vm: vm.name,
+                moved_to: Some(to),
+                note,
+            },
+            Err(why) => DrainedVm {
+                vm: vm.name,
+                moved_to: None,
+                note: why,
+            },
+        });
+    }
+    Ok(report)
+}
+
+/// Moves one VM (stopping and starting it again when it ran); the node it
+/// went to and what was done, or why it stayed.
+async fn one(
+    ctx: &Context,
+    vm: &VmInfo,
+    stop: bool,
+    send: &Sender<'_>,
+) -> Result<(String, String), String> {
+    let reference = VmRef::Id(vm.id);
+    let running = vm.status.has_process();
+    match vm.status {
+        VmState::Stopped | VmState::Error => {}
+        _ if !running => {
+            return Err(format!("left: it is {}; only stopped VMs move", vm.status));
+        }
+        _ if !stop => {
+            return Err(format!(
+                "left: it is {}; `--stop` stops, moves and starts running VMs whose paths are all shared",
+                vm.status
+            ));
+        }
+        _ if !drain_stops(ctx, vm) => {
+            return Err(format!(
+                "left running: some of its paths are not on shared storage ({})",
+                super::shared::unshared(&ctx.node, &moving::paths(vm))
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        _ => {
+            // Refused early, while it still runs, if it could not move anyway.
+            let to = place(ctx, None).await.map_err(|err| left(&err))?;
+            moving::check(ctx, &vm.name, &moving::paths(vm), &vm.node, &to)
+                .await
+                .map_err(|err| left(&err))?;
+            send(Request::StopVm {
+                vm: reference.clone(),
+                timeout_secs: None,
+            })
+            .await
+            .map_err(|err| format!("left running: the stop failed: {}", err.message))?;
+            wait_stopped(&reference, send).await?;
+        }
+    }
+    let to = place(ctx, None).await.map_err(|err| left(&err))?;
+    send(Request::MoveVm {
+        vm: reference.clone(),
+        node: to.clone(),
+    })
+    .await
+    .map_err(|err| left(&err))?;
+    if !running {
+        return Ok((to, "moved".to_owned()));
+    }
+    match send(Request::StartVm { vm: reference }).await {
+        Ok(_) => Ok((
+            to.clone(),
+            format!("stopped, moved and started on node '{to}'"),
+        )),
+        Err(err) => Ok((
+            to.clone(),
+            format!(
+                "stopped and moved, but its start on node '{to}' failed: {}",
+                err.message
+            ),
+        )),
+    }
+}
+
+fn left(err: &WireError) -> String {
+    format!("left: {}", err.message)
+}
+
+/// Waits until the VM's owner records it stopped (or in error).
+async fn wait_stopped(vm: &VmRef, send: &Sender<'_>) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        if let Ok(Response::Vm(info)) = send(Request::ShowVm { vm: vm.clone() }).await
+            && matches!(info.status, VmState::Stopped | VmState::Error)
+        {
+            return Ok(());
+        }
+        if started.elapsed() > STOP_WAIT {
+            return Err(format!(
+                "left: it was asked to stop but did not within {} s",
+                STOP_WAIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
