@@ -11,6 +11,7 @@
 pub mod config;
 pub mod events;
 pub mod forward;
+pub mod ha;
 pub mod shared;
 
 use crate::config::NodeConfig;

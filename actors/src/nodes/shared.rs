@@ -3,16 +3,22 @@
 //! moves to another node only when none of its paths is local.
 
 use super::config::NodeConfig;
-use corvus_storage::StoredVm;
+use corvus_protocol::VmInfo;
 use std::path::{Component, Path, PathBuf};
 
 /// Every host path `vm` needs at start: its drives' files (a Corvus
-/// disk's file included) and its shared directories.
-pub fn vm_paths(vm: &StoredVm) -> Vec<PathBuf> {
+/// disk's file included), its shared directories and its direct-boot
+/// kernel and initrd. A disk's backing chain is the caller's to add
+/// (`backing`): only the database knows it.
+pub fn vm_paths(vm: &VmInfo, backing: &[String]) -> Vec<PathBuf> {
     vm.drives
         .iter()
-        .map(|drive| PathBuf::from(&drive.file_path))
-        .chain(vm.shares.iter().map(|share| PathBuf::from(&share.path)))
+        .map(|drive| drive.file_path.as_str())
+        .chain(backing.iter().map(String::as_str))
+        .chain(vm.shared_dirs.iter().map(|share| share.path.as_str()))
+        .chain(vm.kernel.iter().map(String::as_str))
+        .chain(vm.initrd.iter().map(String::as_str))
+        .map(PathBuf::from)
         .collect()
 }
 
@@ -68,8 +74,14 @@ mod tests {
         assert!(shared("/srv/vmstore/a.qcow2"));
         assert!(shared("/srv/vmstore/x/./y/../b,c.raw"));
         assert!(shared("/mnt/nfs a/disk with space.img"));
-        assert!(!shared("/srv/vmstore"), "the prefix itself is no file on it");
-        assert!(!shared("/srv/vmstore2/a.qcow2"), "a sibling with a longer name");
+        assert!(
+            !shared("/srv/vmstore"),
+            "the prefix itself is no file on it"
+        );
+        assert!(
+            !shared("/srv/vmstore2/a.qcow2"),
+            "a sibling with a longer name"
+        );
         assert!(!shared("/srv/vmstore/../etc/passwd"), "'..' climbs out");
         assert!(!shared("/var/lib/corvus/disks/a.qcow2"));
         assert!(!shared("relative/srv/vmstore/a"));

@@ -4,6 +4,7 @@
 //! node.
 
 mod events;
+mod failover;
 mod forwarding;
 mod heartbeat;
 
