@@ -10,9 +10,11 @@
 
 pub mod config;
 pub mod events;
+pub mod fence;
 pub mod forward;
 pub mod ha;
 pub mod shared;
+pub mod takeover;
 
 use crate::config::NodeConfig;
 use crate::context::Context;

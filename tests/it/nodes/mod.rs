@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 /// Short, so that a dead node shows as dead within the test.
 const NODE_TIMEOUT: &str = "4";
+/// Below the node timeout, as it must be.
+const FENCE_TIMEOUT: &str = "2";
 
 fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("crv").tempdir().unwrap()
@@ -27,6 +29,8 @@ fn node_options(name: &str) -> DaemonOptions {
             name.into(),
             "--node-timeout".into(),
             NODE_TIMEOUT.into(),
+            "--fence-timeout".into(),
+            FENCE_TIMEOUT.into(),
             "--advertise".into(),
             format!("{name}.example:9877"),
         ],

@@ -1,32 +1,6 @@
-//! Failover (issue 19): highly available VMs, what the survivors do with
-//! a lost node's VMs, and a node that fences its own VMs when it loses its
-//! database session, so that no VM ever runs on two nodes.
+//! `--ha` and `--fence-timeout` refusals.
 
 use super::*;
-
-/// A directory every node of the test sees: the shared storage.
-fn shared_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("crv-shared")
-        .tempdir()
-        .unwrap()
-}
-
-/// A raw file of 1 MiB at `path`, as a drive.
-fn image(path: &std::path::Path) -> String {
-    std::fs::write(path, vec![0u8; 1 << 20]).unwrap();
-    path.display().to_string()
-}
-
-/// The `ha:` line of `crv vm show`, its padding squeezed.
-fn ha_line(daemon: &Daemon, vm: &str) -> String {
-    let shown = daemon.crv(&["vm", "show", vm]).ok();
-    let line = shown
-        .lines()
-        .find(|line| line.trim_start().starts_with("ha:"))
-        .unwrap_or_else(|| panic!("no ha line in: {shown}"));
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 /// `--ha` needs a restarting policy and every file on shared storage:
 /// each refusal is an InvalidArgument (exit 1) that names what to do and
@@ -126,4 +100,28 @@ fn ha_is_refused_without_a_restart_policy_or_shared_storage() {
         .fails(1, "local disk.img");
     assert_eq!(a.show("web")["ha"], false);
     assert_eq!(ha_line(&a, "web"), "ha: no");
+}
+
+/// Failover needs the fence below the node timeout: refused at start.
+#[test]
+fn a_fence_timeout_not_below_the_node_timeout_is_refused() {
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    let a = Daemon::start_on(
+        temp_dir(),
+        cluster.create_database(),
+        failover_options("a", None),
+    );
+    let dir = temp_dir();
+    let (code, stderr) = a.run_another(
+        dir.path(),
+        &["--node", "x", "--node-timeout", "6", "--fence-timeout", "6"],
+    );
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(code.is_some(), "it must exit: {stderr}");
+    assert!(
+        stderr.contains("--fence-timeout 6 must be below --node-timeout 6"),
+        "{stderr}"
+    );
 }
