@@ -29,10 +29,10 @@ fn node_options(name: &str) -> DaemonOptions {
             name.into(),
             "--node-timeout".into(),
             NODE_TIMEOUT.into(),
-            "--fence-timeout".into(),
-            FENCE_TIMEOUT.into(),
             "--advertise".into(),
             format!("{name}.example:9877"),
+            "--fence-timeout".into(),
+            FENCE_TIMEOUT.into(),
         ],
         ..DaemonOptions::default()
     }
