@@ -174,6 +174,10 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         None => None,
     };
     let node_events = crate::nodes::events::spawn(ctx.clone());
+    // Failover (PostgreSQL): this node fences its HA VMs when it loses its
+    // lock, and takes over the lost nodes' VMs.
+    let fence = crate::nodes::fence::spawn(ctx.clone(), supervisor.clone(), lock.session());
+    let takeover = crate::nodes::takeover::spawn(ctx.clone(), supervisor.clone(), lock.session());
     let pruner = retention::spawn(
         ctx.store.clone(),
         config.retention.keep,
@@ -195,8 +199,8 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     if let Some(pruner) = pruner {
         pruner.abort();
     }
-    if let Some(node_events) = node_events {
-        node_events.abort();
+    for task in [node_events, takeover].into_iter().flatten() {
+        task.abort();
     }
     if let Some(metrics) = metrics {
         metrics.abort();
@@ -251,6 +255,11 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         .stop_and_wait(None, Some(WRITE_TIMEOUT + Duration::from_secs(2)))
         .await
         .ok();
+    // The fence watches until the VM actors are gone: a lock lost while
+    // they stop still kills the HA VMs.
+    if let Some(fence) = fence {
+        fence.abort();
+    }
     // The row only names the holder; a database that does not answer keeps it, harmlessly.
     let _ = tokio::time::timeout(WRITE_TIMEOUT, lock.release(&ctx.store)).await;
     ctx.store.clone().close().await;

@@ -50,10 +50,10 @@ struct Cli {
     /// The daemons' --accel; the bare QEMUs use what the daemon resolved
     #[arg(long, default_value = "auto", value_name = "auto|kvm|tcg")]
     accel: String,
-    /// Only these figures (1-15), e.g. --only 1,2
+    /// Only these figures (1-16), e.g. --only 1,2
     #[arg(long, value_delimiter = ',', value_name = "N,…")]
     only: Vec<u8>,
-    /// Skip the PostgreSQL half of figure 5, and figure 15
+    /// Skip the PostgreSQL half of figure 5, and figures 15 and 16
     #[arg(long)]
     no_postgres: bool,
     /// Exit with status 1 when a target is missed (default: report only)

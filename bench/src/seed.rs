@@ -29,6 +29,7 @@ pub fn spec(name: &str) -> VmSpec {
         forwards: Vec::new(),
         hotplug_slots: None,
         node: None,
+        ha: false,
     }
 }
 

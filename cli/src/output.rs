@@ -177,6 +177,7 @@ pub fn vm_show(vm: &VmInfo) {
             if vm.autostart { "yes" } else { "no" }.to_owned(),
         ),
         ("hotplug slots", vm.hotplug_slots.to_string()),
+        ("ha", if vm.ha { "yes" } else { "no" }.to_owned()),
         ("kernel", opt(&vm.kernel)),
         ("initrd", opt(&vm.initrd)),
         ("cmdline", opt(&vm.cmdline)),

@@ -66,6 +66,9 @@ pub enum EventCause {
     Autostart,
     /// The daemon itself: its supervisor or its shutdown.
     Daemon,
+    /// Failover (issue 19): `node` was lost (its VMs marked, an HA VM
+    /// taken over by a survivor), or this node fenced itself.
+    Node { node: String },
 }
 
 impl EventCause {
@@ -94,6 +97,7 @@ impl EventCause {
             EventCause::Readoption => "daemon re-adoption".to_owned(),
             EventCause::Autostart => "autostart".to_owned(),
             EventCause::Daemon => "daemon".to_owned(),
+            EventCause::Node { node } => format!("node '{node}'"),
         }
     }
 }

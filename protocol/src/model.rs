@@ -67,6 +67,11 @@ pub struct VmSpec {
     /// live node with the most free RAM.
     #[serde(default)]
     pub node: Option<String>,
+    /// Highly available (issue 19): started on a surviving node when its
+    /// node is lost. Needs restart policy on-failure or always and every
+    /// file on shared storage.
+    #[serde(default)]
+    pub ha: bool,
 }
 
 /// Hotplug slots a VM gets unless told otherwise (`--hotplug-slots`).
@@ -92,6 +97,9 @@ pub struct VmChanges {
     pub guest_agent: Option<bool>,
     #[serde(default)]
     pub hotplug_slots: Option<u32>,
+    /// `--ha true|false` (issue 19).
+    #[serde(default)]
+    pub ha: Option<bool>,
 }
 
 impl VmChanges {
@@ -233,6 +241,9 @@ pub struct VmInfo {
     /// The node that owns the VM: the only one that runs it (issue 19).
     #[serde(default)]
     pub node: String,
+    /// Started on a surviving node when its node is lost (issue 19).
+    #[serde(default)]
+    pub ha: bool,
 }
 
 #[cfg(test)]

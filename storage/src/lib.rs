@@ -12,7 +12,7 @@ mod transaction;
 
 pub use error::{Duplicate, StorageError};
 pub use identity::DatabaseIdentity;
-pub use lock::{DEFAULT_LOCK_NAME, DatabaseLock, LockHolder, advisory_key};
+pub use lock::{DEFAULT_LOCK_NAME, DatabaseLock, LockHolder, SessionState, advisory_key};
 pub use notify::{Announced, EVENTS_CHANNEL};
 pub use queries::cloud::{NewCloudInit, NewVmExtras};
 pub use queries::disks::NewDisk;
@@ -21,6 +21,7 @@ pub use queries::nodes::{NodeRegistration, NodeRow};
 pub use queries::reserve::DeviceTable;
 pub use queries::snapshots::SnapshotRow;
 pub use queries::state::StateRecord;
+pub use queries::takeover::{LostVm, node_lost};
 pub use queries::web_sessions::NewWebSession;
 pub use rows::StoredVm;
 

@@ -19,23 +19,23 @@ use crate::identity::fnv1a64;
 use crate::{DbKind, Store};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::sqlx::postgres::PgConnection;
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
 use sea_orm::sqlx::{self, Connection as _};
 use sea_orm::{ActiveValue::Set, DbErr, EntityTrait, RuntimeErr};
 use std::fmt;
 use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 /// The lock of a SQLite database's one daemon.
 pub const DEFAULT_LOCK_NAME: &str = "corvus";
-
-/// The longest pause between two attempts to take a lost lock again.
-const RETAKE_MAX: Duration = Duration::from_secs(5);
 
 /// The PostgreSQL advisory lock key of a lock name.
 pub fn advisory_key(name: &str) -> i64 {
@@ -64,6 +64,20 @@ impl fmt::Display for LockHolder {
     }
 }
 
+/// What the lock's session last showed (PostgreSQL): the node's fence
+/// (issue 19) reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionState {
+    /// The session holds the lock, as far as its last probe knows.
+    pub held: bool,
+    /// When the last probe the server answered was *sent* (this host's
+    /// monotonic clock): the database cannot have seen this node alive
+    /// later than that without the node knowing.
+    pub last_ok: Instant,
+    /// Bumped every time the lock is taken again after it was lost.
+    pub epoch: u64,
+}
+
 /// A held lock; dropping it releases it.
 pub struct DatabaseLock {
     name: String,
@@ -71,6 +85,7 @@ pub struct DatabaseLock {
     _file: Option<File>,
     /// Owns the PostgreSQL connection that holds the advisory lock.
     keeper: Option<JoinHandle<()>>,
+    session: Option<watch::Receiver<SessionState>>,
 }
 
 impl Drop for DatabaseLock {
@@ -96,14 +111,16 @@ impl Store {
                 name: name.to_owned(),
                 _file: file,
                 keeper: None,
+                session: None,
             }),
             DbKind::Postgres => {
                 self.lock_session(name, heartbeat)
                     .await
-                    .map(|keeper| DatabaseLock {
+                    .map(|(keeper, session)| DatabaseLock {
                         name: name.to_owned(),
                         _file: None,
                         keeper: Some(keeper),
+                        session: Some(session),
                     })
             }
         };
@@ -149,9 +166,10 @@ impl Store {
         &self,
         name: &str,
         heartbeat: Duration,
-    ) -> Result<JoinHandle<()>, LockFailure> {
+    ) -> Result<(JoinHandle<()>, watch::Receiver<SessionState>), LockFailure> {
         let key = advisory_key(name);
-        let connection = match lock_connection(&self.url, key).await {
+        let taken_at = Instant::now();
+        let connection = match lock_connection(&self.url, key, name).await {
             Ok(Some(connection)) => connection,
             Ok(None) => return Err(LockFailure::Held),
             Err(err) => {
@@ -160,17 +178,28 @@ impl Store {
                 ))));
             }
         };
+        let (state, receiver) = watch::channel(SessionState {
+            held: true,
+            last_ok: taken_at,
+            epoch: 0,
+        });
         let session = Session {
             url: self.url.clone(),
             key,
             node: name.to_owned(),
             heartbeat,
+            state,
         };
-        Ok(tokio::spawn(session.keep(connection)))
+        Ok((tokio::spawn(session.keep(connection)), receiver))
     }
 }
 
 impl DatabaseLock {
+    /// What the lock's session shows, on PostgreSQL.
+    pub fn session(&self) -> Option<watch::Receiver<SessionState>> {
+        self.session.clone()
+    }
+
     /// Names this daemon in the lock row (after migrations created it).
     pub async fn record_holder(
         &self,
@@ -238,8 +267,14 @@ fn flock(path: PathBuf) -> Result<File, LockFailure> {
 
 /// A new connection holding the advisory lock, or `None` when another
 /// session holds it.
-async fn lock_connection(url: &str, key: i64) -> Result<Option<PgConnection>, sqlx::Error> {
-    let mut connection = PgConnection::connect(url).await?;
+async fn lock_connection(
+    url: &str,
+    key: i64,
+    node: &str,
+) -> Result<Option<PgConnection>, sqlx::Error> {
+    // Named, so that `pg_stat_activity` shows whose lock a session holds.
+    let options = PgConnectOptions::from_str(url)?.application_name(&format!("corvus-lock-{node}"));
+    let mut connection = PgConnection::connect_with(&options).await?;
     let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(key)
         .fetch_one(&mut connection)
@@ -253,38 +288,48 @@ struct Session {
     key: i64,
     node: String,
     heartbeat: Duration,
+    state: watch::Sender<SessionState>,
+}
+
+/// What one heartbeat showed.
+enum Beat {
+    /// Written.
+    Alive,
+    /// The server answered but refused it (a read-only or full database):
+    /// the session and its lock are still there, only the heartbeat ages.
+    Refused(sqlx::Error),
+    /// The connection is gone or does not answer.
+    Lost,
 }
 
 impl Session {
     /// Holds the advisory lock's connection and writes the heartbeat. A
-    /// server restart ends the session and with it the lock: take it again
-    /// as soon as the server is back, and say so loudly if another daemon
-    /// got it first.
+    /// server restart or a killed session ends the lock: take it again as
+    /// soon as the server lets us, and say so loudly if another daemon got
+    /// it first. Every answer the server gives is reported on `state`.
     async fn keep(self, mut connection: PgConnection) {
         let mut refused_before = false;
         loop {
             tokio::time::sleep(self.heartbeat).await;
-            let beat = sqlx::query("UPDATE node SET heartbeat = now() WHERE name = $1")
-                .bind(&self.node)
-                .execute(&mut connection);
-            // An answer slower than the heartbeat is as good as none.
-            match tokio::time::timeout(self.heartbeat.max(Duration::from_secs(1)), beat).await {
-                Ok(Ok(_)) => {
+            let sent = Instant::now();
+            match self.beat(&mut connection).await {
+                Beat::Alive => {
                     refused_before = false;
+                    self.state.send_modify(|s| s.last_ok = sent);
                     continue;
                 }
-                // The server answered: the session and its lock are still
-                // there, only the heartbeat ages (a read-only or full database).
-                Ok(Err(sqlx::Error::Database(refused))) => {
+                Beat::Refused(refused) => {
                     if !refused_before {
                         warn!(node = %self.node, error = %refused, "the database refuses this node's heartbeat; the other nodes see it dead once the heartbeat is older than their --node-timeout");
                     }
                     refused_before = true;
+                    self.state.send_modify(|s| s.last_ok = sent);
                     continue;
                 }
-                Ok(Err(_)) | Err(_) => {}
+                Beat::Lost => {}
             }
             warn!(node = %self.node, "lost the PostgreSQL session holding the node lock; taking the lock again");
+            self.state.send_modify(|s| s.held = false);
             // Closed first, so that a session the server still keeps for it
             // ends and frees the lock.
             drop(connection);
@@ -292,14 +337,39 @@ impl Session {
         }
     }
 
+    async fn beat(&self, connection: &mut PgConnection) -> Beat {
+        let beat = sqlx::query("UPDATE node SET heartbeat = now() WHERE name = $1")
+            .bind(&self.node)
+            .execute(connection);
+        // An answer slower than the heartbeat is as good as none.
+        match tokio::time::timeout(self.heartbeat.max(Duration::from_secs(1)), beat).await {
+            Ok(Ok(_)) => Beat::Alive,
+            Ok(Err(sqlx::Error::Database(refused))) => {
+                Beat::Refused(sqlx::Error::Database(refused))
+            }
+            Ok(Err(_)) | Err(_) => Beat::Lost,
+        }
+    }
+
+    /// Takes the lock again, and writes a heartbeat with it, as soon as the
+    /// server lets us; tries at least once per heartbeat interval.
     async fn retake(&self) -> PgConnection {
-        let mut delay = Duration::from_millis(200);
+        let mut delay = Duration::from_millis(100);
         loop {
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(RETAKE_MAX);
-            match lock_connection(&self.url, self.key).await {
-                Ok(Some(connection)) => {
+            delay = (delay * 2).min(self.heartbeat);
+            let sent = Instant::now();
+            match lock_connection(&self.url, self.key, &self.node).await {
+                Ok(Some(mut connection)) => {
+                    if matches!(self.beat(&mut connection).await, Beat::Lost) {
+                        continue;
+                    }
                     info!(node = %self.node, "node lock taken again");
+                    self.state.send_modify(|s| {
+                        s.held = true;
+                        s.last_ok = sent;
+                        s.epoch += 1;
+                    });
                     return connection;
                 }
                 Ok(None) => error!(

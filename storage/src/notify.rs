@@ -42,6 +42,15 @@ pub(crate) async fn announce(
     let Some(node) = store.node.get().filter(|_| store.kind == DbKind::Postgres) else {
         return Ok(());
     };
+    announce_as(tx, node, seq).await
+}
+
+/// Announces event `seq` as `node`'s (PostgreSQL only).
+pub(crate) async fn announce_as(
+    tx: &DatabaseTransaction,
+    node: &str,
+    seq: i64,
+) -> Result<(), StorageError> {
     tx.execute_raw(Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
         "SELECT pg_notify($1, $2)",

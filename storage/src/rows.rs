@@ -100,6 +100,7 @@ impl StoredVm {
                 .collect::<Result<_, _>>()?,
             runtime,
             node: vm.node.unwrap_or_default(),
+            ha: vm.ha,
         })
     }
 }

@@ -80,6 +80,7 @@ impl Daemon {
                         forwards: Vec::new(),
                         hotplug_slots: None,
                         node: None,
+                        ha: false,
                     };
                     async move { store.insert_vm(&spec).await.map(|_| ()) }
                 })

@@ -62,6 +62,7 @@ async fn suite(url: &str) {
             forwards: Vec::new(),
             hotplug_slots: None,
             node: None,
+            ha: false,
         })
         .await
         .unwrap();

@@ -28,6 +28,7 @@ fn spec(name: &str) -> VmSpec {
         forwards: Vec::new(),
         hotplug_slots: None,
         node: None,
+        ha: false,
     }
 }
 

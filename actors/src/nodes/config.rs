@@ -1,5 +1,5 @@
-//! `--node`, `--advertise` and `--node-timeout`: who this daemon is among
-//! the daemons sharing its database (issue 19).
+//! `--node`, `--advertise`, `--node-timeout` and `--fence-timeout`: who
+//! this daemon is among the daemons sharing its database (issue 19).
 
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,11 @@ pub struct NodeArgs {
     /// dead (PostgreSQL)
     #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub node_timeout: u64,
+    /// A node that cannot prove its lock for this long (its database
+    /// session lost) kills its HA VMs' QEMUs, before the other nodes may
+    /// start them; must be below --node-timeout
+    #[arg(long, default_value_t = 15, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3599))]
+    pub fence_timeout: u64,
     /// Where this node's certificate is (`corvus tls issue NODE --role node
     /// --out DIR`): with it, requests for another node's VMs are forwarded
     /// to that node [default: CONFIG_DIR/node]
@@ -34,6 +39,13 @@ pub struct NodeArgs {
 
 impl NodeArgs {
     pub fn resolve(&self, config_dir: &Path) -> anyhow::Result<NodeConfig> {
+        if self.fence_timeout >= self.node_timeout {
+            anyhow::bail!(
+                "--fence-timeout {} must be below --node-timeout {}: a node must kill its HA VMs before the other nodes may start them; lower --fence-timeout or raise --node-timeout",
+                self.fence_timeout,
+                self.node_timeout
+            );
+        }
         Ok(NodeConfig {
             name: match &self.node {
                 Some(name) => name.clone(),
@@ -41,6 +53,7 @@ impl NodeArgs {
             },
             advertise: self.advertise.clone(),
             timeout: Duration::from_secs(self.node_timeout),
+            fence_timeout: Duration::from_secs(self.fence_timeout),
             cert_dir: self
                 .node_cert_dir
                 .clone()
@@ -99,6 +112,9 @@ pub struct NodeConfig {
     pub name: String,
     pub advertise: Option<String>,
     pub timeout: Duration,
+    /// `--fence-timeout`: how long this node runs its HA VMs without proof
+    /// that it holds its lock.
+    pub fence_timeout: Duration,
     /// This node's certificate for forwarding (`--node-cert-dir`).
     pub cert_dir: PathBuf,
     /// `--shared-storage`: prefixes every node sees at the same path.
@@ -107,9 +123,13 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     /// How often the node's heartbeat is written: several times per
-    /// timeout, so that one slow write does not make a live node dead.
+    /// timeout, so that one slow write does not make a live node dead, and
+    /// several times per fence timeout, so that a live session always
+    /// proves itself before this node fences its VMs.
     pub fn heartbeat(&self) -> Duration {
-        (self.timeout / 4).clamp(Duration::from_millis(500), Duration::from_secs(5))
+        (self.timeout / 4)
+            .min(self.fence_timeout / 3)
+            .clamp(Duration::from_millis(300), Duration::from_secs(5))
     }
 }
 
@@ -140,6 +160,22 @@ mod tests {
         assert_eq!(unnamed.node.name, host.to_string_lossy());
         let quick = crate::config::Args::parse_from(["corvus", "--node-timeout", "2"]);
         assert_eq!(quick.node.node_timeout, 2);
+        assert!(
+            crate::config::Config::from_args(&quick).is_err(),
+            "fence 15 >= node 2"
+        );
+        let fenced = crate::config::Args::parse_from([
+            "corvus",
+            "--socket",
+            "/s",
+            "--node-timeout",
+            "6",
+            "--fence-timeout",
+            "3",
+        ]);
+        let fenced = crate::config::Config::from_args(&fenced).unwrap();
+        assert_eq!(fenced.node.fence_timeout, Duration::from_secs(3));
+        assert_eq!(fenced.node.heartbeat(), Duration::from_secs(1));
         assert!(crate::config::Args::try_parse_from(["corvus", "--node-timeout", "1"]).is_err());
     }
 }

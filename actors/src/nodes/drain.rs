@@ -5,6 +5,7 @@
 //! reaches the VM's owner, is checked and recorded exactly as if the
 //! client had typed it; a VM that cannot go is left, with the reason.
 
+use super::shared::paths_of;
 use super::{cordon, moving, place};
 use crate::context::Context;
 use crate::wire::{db, storage};
@@ -22,11 +23,10 @@ pub type Sender<'a> =
 const STOP_WAIT: Duration = Duration::from_secs(180);
 const POLL: Duration = Duration::from_millis(250);
 
-/// Whether `--stop` stops, moves and starts this running VM: every one of
-/// its paths is on shared storage. The issue limits it to HA VMs: once VMs
-/// carry that flag this becomes `portable && vm.ha`.
-pub fn drain_stops(ctx: &Context, vm: &VmInfo) -> bool {
-    moving::portable(ctx, vm)
+/// Whether `--stop` stops, moves and starts this running VM: an HA VM
+/// (`--ha`), every one of whose paths is on shared storage.
+pub async fn drain_stops(ctx: &Context, vm: &VmInfo) -> Result<bool, WireError> {
+    Ok(vm.ha && moving::portable(ctx, vm).await?)
 }
 
 /// Cordons `node`, then moves what can move; what became of each VM.
@@ -77,6 +77,7 @@ async fn one(
 ) -> Result<(String, String), String> {
     let reference = VmRef::Id(vm.id);
     let running = vm.status.has_process();
+    let paths = paths_of(&ctx.store, vm).await.map_err(|err| left(&err))?;
     match vm.status {
         VmState::Stopped | VmState::Error => {}
         _ if !running => {
@@ -84,14 +85,20 @@ async fn one(
         }
         _ if !stop => {
             return Err(format!(
-                "left: it is {}; `--stop` stops, moves and starts running VMs whose paths are all shared",
+                "left: it is {}; `--stop` stops, moves and starts running HA VMs whose paths are all shared",
                 vm.status
             ));
         }
-        _ if !drain_stops(ctx, vm) => {
+        _ if !vm.ha => {
+            return Err(
+                "left running: not an HA VM (`crv vm edit VM --ha true`, or stop it first)"
+                    .to_owned(),
+            );
+        }
+        _ if !drain_stops(ctx, vm).await.map_err(|err| left(&err))? => {
             return Err(format!(
                 "left running: some of its paths are not on shared storage ({})",
-                super::shared::unshared(&ctx.node, &moving::paths(vm))
+                super::shared::unshared(&ctx.node, &paths)
                     .iter()
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
@@ -101,7 +108,7 @@ async fn one(
         _ => {
             // Refused early, while it still runs, if it could not move anyway.
             let to = place(ctx, None).await.map_err(|err| left(&err))?;
-            moving::check(ctx, &vm.name, &moving::paths(vm), &vm.node, &to)
+            moving::check(ctx, &vm.name, &paths, &vm.node, &to)
                 .await
                 .map_err(|err| left(&err))?;
             send(Request::StopVm {

@@ -12,9 +12,12 @@ pub mod config;
 pub mod cordon;
 pub mod drain;
 pub mod events;
+pub mod fence;
 pub mod forward;
+pub mod ha;
 pub mod moving;
 pub mod shared;
+pub mod takeover;
 
 use crate::config::NodeConfig;
 use crate::context::Context;

@@ -5,7 +5,7 @@
 //! no command of the VM races it); any node does it for a dead owner.
 
 use super::cordon;
-use super::shared::unshared;
+use super::shared::{paths_of, unshared};
 use crate::context::Context;
 use crate::wire::db;
 use chrono::{SecondsFormat, Utc};
@@ -13,23 +13,10 @@ use corvus_protocol::{EventCause, EventKind, VmEvent, VmInfo, WireError};
 use corvus_storage::DbKind;
 use std::path::PathBuf;
 
-/// Every host path `vm` needs at start: its drives' files and its shared
-/// directories (`shared::vm_paths`, from the VM as the daemon holds it).
-pub fn paths(vm: &VmInfo) -> Vec<PathBuf> {
-    vm.drives
-        .iter()
-        .map(|drive| PathBuf::from(&drive.file_path))
-        .chain(
-            vm.shared_dirs
-                .iter()
-                .map(|share| PathBuf::from(&share.path)),
-        )
-        .collect()
-}
-
-/// Whether `vm` could run on any node: every one of its paths is shared.
-pub fn portable(ctx: &Context, vm: &VmInfo) -> bool {
-    unshared(&ctx.node, &paths(vm)).is_empty()
+/// Whether `vm` could run on any node: every one of its paths, backing
+/// chains included, is shared.
+pub async fn portable(ctx: &Context, vm: &VmInfo) -> Result<bool, WireError> {
+    Ok(unshared(&ctx.node, &paths_of(&ctx.store, vm).await?).is_empty())
 }
 
 /// Refuses the move of VM `name` (which needs `paths`) from `from` to `to`

@@ -3,17 +3,35 @@
 //! moves to another node only when none of its paths is local.
 
 use super::config::NodeConfig;
-use corvus_storage::StoredVm;
+use crate::wire::db;
+use corvus_protocol::{VmInfo, WireError};
+use corvus_storage::Store;
 use std::path::{Component, Path, PathBuf};
 
 /// Every host path `vm` needs at start: its drives' files (a Corvus
-/// disk's file included) and its shared directories.
-pub fn vm_paths(vm: &StoredVm) -> Vec<PathBuf> {
+/// disk's file included), its shared directories and its direct-boot
+/// kernel and initrd. A disk's backing chain is the caller's to add
+/// (`backing`): only the database knows it.
+pub fn vm_paths(vm: &VmInfo, backing: &[String]) -> Vec<PathBuf> {
     vm.drives
         .iter()
-        .map(|drive| PathBuf::from(&drive.file_path))
-        .chain(vm.shares.iter().map(|share| PathBuf::from(&share.path)))
+        .map(|drive| drive.file_path.as_str())
+        .chain(backing.iter().map(String::as_str))
+        .chain(vm.shared_dirs.iter().map(|share| share.path.as_str()))
+        .chain(vm.kernel.iter().map(String::as_str))
+        .chain(vm.initrd.iter().map(String::as_str))
+        .map(PathBuf::from)
         .collect()
+}
+
+/// Every host path `vm` needs at start (`vm_paths`), with the backing
+/// chains of its Corvus disks read from the database.
+pub async fn paths_of(store: &Store, vm: &VmInfo) -> Result<Vec<PathBuf>, WireError> {
+    let mut backing = Vec::new();
+    for disk in vm.drives.iter().filter_map(|drive| drive.disk_id) {
+        backing.extend(db(store.backing_paths(disk)).await?);
+    }
+    Ok(vm_paths(vm, &backing))
 }
 
 /// The paths among `paths` under no shared-storage prefix of `node`, in

@@ -68,6 +68,7 @@ fn info() -> Arc<VmInfo> {
         cloud_init: None,
         hotplug_slots: 0,
         node: String::new(),
+        ha: false,
     })
 }
 

@@ -25,6 +25,21 @@ fn duplicate_name(name: &str) -> WireError {
     ))
 }
 
+/// A new VM has no drives or shares yet: only its policy and kernel files
+/// can keep it from being highly available.
+fn ha(node: &crate::config::NodeConfig, spec: &VmSpec) -> Result<(), WireError> {
+    if !spec.ha {
+        return Ok(());
+    }
+    let files: Vec<std::path::PathBuf> = spec
+        .kernel
+        .iter()
+        .chain(spec.initrd.iter())
+        .map(std::path::PathBuf::from)
+        .collect();
+    crate::nodes::ha::refusal(node, &spec.name, spec.restart_policy, &files)
+}
+
 impl SupervisorState {
     pub(super) fn create(
         &mut self,
@@ -37,7 +52,10 @@ impl SupervisorState {
             let _ = reply.send(Err(super::shutting_down("vm create")));
             return;
         }
-        let extras = match validate::spec(&spec).and_then(|()| extras(&spec)) {
+        let extras = match validate::spec(&spec)
+            .and_then(|()| ha(&self.ctx.node, &spec))
+            .and_then(|()| extras(&spec))
+        {
             Ok(extras) => extras,
             Err(err) => {
                 let _ = reply.send(Err(err));

@@ -47,10 +47,10 @@ async fn find(
     let answer = match command {
         // The owner is dead: nothing runs the VM, so any node may give it away.
         VmCommand::Move { node: to } if !crate::nodes::is_live(ctx, &node).await => {
-            let paths = crate::nodes::shared::vm_paths(&stored);
             let info = stored
                 .into_info(ctx.paths(id).to_protocol())
                 .map_err(storage)?;
+            let paths = crate::nodes::shared::paths_of(&ctx.store, &info).await?;
             if info.status.has_process() {
                 return Err(WireError::conflict(format!(
                     "VM '{}' was {} when its node '{node}' was lost; only a stopped VM moves: `crv vm reset {}` first once it is recorded so",

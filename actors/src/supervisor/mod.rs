@@ -2,19 +2,22 @@
 //! to them, creates and forgets VMs, and respawns an actor that fails.
 
 mod create;
+mod failover;
 mod foreign;
+mod msg;
 mod registry;
 mod respawn;
 mod route;
 mod stats;
 
+pub use msg::SupervisorMsg;
 pub use stats::StatsQuery;
 
 use crate::context::SharedContext;
-use crate::disks::{self, DiskArgs, DiskMsg, DiskServiceRef};
-use crate::networks::{self, NetworkArgs, NetworkMsg, NetworkServiceRef};
-use crate::vm::{self, Origin, VmArgs, VmCommand, VmMsg};
-use corvus_protocol::{Response, StateCount, VmInfo, VmRef, VmSpec, VmState, WireError};
+use crate::disks::{self, DiskArgs, DiskServiceRef};
+use crate::networks::{self, NetworkArgs, NetworkServiceRef};
+use crate::vm::{self, VmArgs, VmMsg};
+use corvus_protocol::{StateCount, VmInfo, VmState, WireError};
 use corvus_storage::StoredVm;
 use futures::StreamExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -24,70 +27,6 @@ use tokio::sync::watch;
 use tracing::{error, warn};
 
 pub type SupervisorRef = ActorRef<SupervisorMsg>;
-
-pub enum SupervisorMsg {
-    /// A command for one VM, passed on to its actor.
-    Forward {
-        vm: VmRef,
-        command: VmCommand,
-        origin: Origin,
-        reply: vm::Reply,
-    },
-    /// Boxed, as `Created`'s row: by far the largest messages.
-    Create {
-        spec: Box<VmSpec>,
-        origin: Origin,
-        reply: RpcReplyPort<Result<Response, WireError>>,
-    },
-    /// The database answered a `Create`.
-    Created {
-        name: String,
-        origin: Origin,
-        result: Result<Box<StoredVm>, WireError>,
-        reply: RpcReplyPort<Result<Response, WireError>>,
-    },
-    /// A VM of this node that had no actor here (created through another
-    /// node), as the database has it.
-    Located {
-        stored: Box<StoredVm>,
-        command: VmCommand,
-        origin: Origin,
-        reply: vm::Reply,
-    },
-    /// A VmActor deleted its VM.
-    Removed { id: i64 },
-    List {
-        reply: RpcReplyPort<Vec<Arc<VmInfo>>>,
-    },
-    /// VM references to ids, for event filters.
-    Resolve {
-        vms: Vec<VmRef>,
-        reply: RpcReplyPort<Result<Vec<i64>, WireError>>,
-    },
-    Counts {
-        reply: RpcReplyPort<Vec<StateCount>>,
-    },
-    /// The daemon is shutting down: from now on only read-only requests
-    /// are served, so nothing is started that the shutdown would not see.
-    BeginShutdown,
-    /// Daemon shutdown with `--stop-vms-on-exit`: stop every VM gracefully;
-    /// answers once none has a QEMU left, or when their stop timeouts and
-    /// escalations are over, whichever comes first.
-    StopAll { reply: RpcReplyPort<()> },
-    /// For the DiskService, the supervisor's child beside the VM actors.
-    Disk(DiskMsg),
-    /// For the NetworkService, a child like the DiskService.
-    Network(NetworkMsg),
-    /// `vm stats` and `top`, passed on to the stats collector.
-    Stats {
-        query: StatsQuery,
-        reply: crate::stats::StatsReply,
-    },
-    /// The stats collector's round: every VM, to read those with a QEMU.
-    StatsTargets {
-        reply: RpcReplyPort<Vec<crate::stats::Target>>,
-    },
-}
 
 pub struct SupervisorArgs {
     pub ctx: SharedContext,
@@ -213,6 +152,9 @@ impl Actor for Supervisor {
         let marked = tokio::task::spawn_blocking(move || corvus_qemu::find_marked(&owner))
             .await
             .unwrap_or_default();
+        let mine: std::collections::HashSet<i64> =
+            args.vms.iter().map(|stored| stored.vm.id).collect();
+        crate::nodes::fence::kill_moved(&state.ctx, &marked, &mine).await;
         // Actors start concurrently: re-adopting a running VM waits on its
         // QMP handshake, and VMs should not wait for each other's.
         let ctx = state.ctx.clone();
@@ -331,6 +273,13 @@ impl Actor for Supervisor {
             SupervisorMsg::StatsTargets { reply } => {
                 let _ = reply.send(state.targets());
             }
+            SupervisorMsg::TakenOver { id, from } => state.taken_over(&myself, id, from),
+            SupervisorMsg::TakenOverLoaded { stored, from } => {
+                state.taken_over_loaded(&myself, stored, from).await?
+            }
+            SupervisorMsg::Fence => state.fence(),
+            SupervisorMsg::Reclaim => state.reclaim(&myself),
+            SupervisorMsg::Release { moved } => state.release(moved),
         }
         Ok(())
     }

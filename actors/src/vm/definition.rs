@@ -46,6 +46,16 @@ pub enum Written {
     CloudInit(Option<Box<CloudInitInfo>>),
 }
 
+/// The VM as an edit would leave it, for the checks that look at the whole.
+fn edited(vm: &VmInfo, changes: &VmChanges) -> VmInfo {
+    let mut after = vm.clone();
+    after.ha = changes.ha.unwrap_or(vm.ha);
+    after.restart_policy = changes.restart_policy.unwrap_or(vm.restart_policy);
+    after.kernel = merged(&changes.kernel, &vm.kernel);
+    after.initrd = merged(&changes.initrd, &vm.initrd);
+    after
+}
+
 /// The kernel trio as an edit would leave it ('' clears a field).
 fn merged(change: &Option<String>, current: &Option<String>) -> Option<String> {
     match change {
@@ -82,7 +92,7 @@ impl VmActorState {
                     VmCommand::Move { node } => {
                         super::moving::move_to(&ctx, &vm, &node, origin).await
                     }
-                    command => write(&store, &supervisor, &vm, command, dir).await,
+                    command => write(&store, &ctx.node, &supervisor, &vm, command, dir).await,
                 };
                 let _ = me.cast(VmMsg::Written {
                     outcome,
@@ -206,6 +216,7 @@ impl VmActorState {
                 info.cmdline = row.cmdline;
                 info.guest_agent = row.guest_agent;
                 info.hotplug_slots = row.hotplug_slots.max(0) as u32;
+                info.ha = row.ha;
                 info.agent = super::cloud_init::agent_status(row.guest_agent);
                 info.updated_at = rows::timestamp(&row.updated_at);
             }
@@ -268,6 +279,7 @@ fn gone(vm: &VmInfo) -> WireError {
 /// The write itself, and the checks that look at the filesystem.
 async fn write(
     store: &Store,
+    node: &crate::config::NodeConfig,
     supervisor: &SupervisorRef,
     vm: &VmInfo,
     command: VmCommand,
@@ -276,6 +288,7 @@ async fn write(
     let id = vm.id;
     match command {
         VmCommand::Edit(changes) => {
+            crate::nodes::ha::check(node, store, &edited(vm, &changes)).await?;
             validate::files::existing_file("kernel", changes.kernel.as_deref()).await?;
             validate::files::existing_file("initrd", changes.initrd.as_deref()).await?;
             let row = db(store.update_vm(id, &changes))
@@ -296,6 +309,9 @@ async fn write(
             if disk_id.is_some() {
                 check_drive(vm, &drive)?;
             }
+            let mut after = vm.clone();
+            after.drives.push(drive_info(0, &drive, disk_id));
+            crate::nodes::ha::check(node, store, &after).await?;
             let row = db(store.insert_drive(id, &drive, disk_id)).await?;
             Ok(Written::DriveAdded(rows::drive_info(row).map_err(storage)?))
         }
@@ -311,7 +327,19 @@ async fn write(
             db(store.delete_nic(id, nic_id)).await?;
             Ok(Written::NicRemoved(nic_id))
         }
-        VmCommand::AddShare(share) => add_share(store, vm, &share).await,
+        VmCommand::AddShare(share) => {
+            let mut after = vm.clone();
+            after.shared_dirs.push(ShareInfo {
+                id: 0,
+                path: share.path.clone(),
+                tag: share.tag.clone(),
+                cache: share.cache,
+                read_only: share.read_only,
+                pid: None,
+            });
+            crate::nodes::ha::check(node, store, &after).await?;
+            add_share(store, vm, &share).await
+        }
         VmCommand::RemoveShare(share_id) => {
             db(store.delete_share(id, share_id)).await?;
             Ok(Written::ShareRemoved(share_id))

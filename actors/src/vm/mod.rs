@@ -239,6 +239,7 @@ impl VmActorState {
             }
             VmMsg::Autostart => Input::Autostart,
             VmMsg::DaemonStop => Input::DaemonStop,
+            VmMsg::Node(event) => Input::Node(event),
             VmMsg::Launched { boot, spawned } => return self.launched(myself, boot, spawned),
             VmMsg::LaunchFailed { boot, error } => {
                 tracing::warn!(error = %errors::render(&error), "QEMU did not start");

@@ -36,7 +36,7 @@ pub(super) async fn move_to(
     node: &str,
     origin: Origin,
 ) -> Result<Written, WireError> {
-    let paths = crate::nodes::moving::paths(vm);
+    let paths = crate::nodes::shared::paths_of(&ctx.store, vm).await?;
     crate::nodes::moving::check(ctx, &vm.name, &paths, &vm.node, node).await?;
     crate::nodes::moving::commit(ctx, vm, &vm.node, node, origin.cause("vm move"))
         .await

@@ -18,6 +18,8 @@ pub enum VmMsg {
     Autostart,
     /// The daemon is exiting with `--stop-vms-on-exit`.
     DaemonStop,
+    /// Failover (issue 19): taken over from a lost node, or fenced.
+    Node(core::NodeEvent),
     /// Answered once a re-adoption has settled: QMP answered or was given up on.
     Settled(RpcReplyPort<()>),
     Launched {

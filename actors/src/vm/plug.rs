@@ -109,6 +109,7 @@ impl VmActorState {
             supervisor: self.supervisor.clone(),
             vm: self.info.name.clone(),
             slots: self.info.hotplug_slots,
+            node: self.ctx.node.clone(),
         }
     }
 
@@ -238,6 +239,9 @@ async fn carry_out(
         VmCommand::AddDrive(mut spec) => {
             let disk_id = disk_vm_link::drive_disk(&context.supervisor, &mut spec).await?;
             let drive = drive_info(0, &spec, disk_id);
+            let mut after = vm.clone();
+            after.drives.push(drive.clone());
+            crate::nodes::ha::check(&context.node, &context.store, &after).await?;
             let chain = match disk_id {
                 None => {
                     validate::files::existing_file("drive", Some(&spec.file_path)).await?;

@@ -71,6 +71,8 @@ pub struct PlugContext {
     pub supervisor: SupervisorRef,
     pub vm: String,
     pub slots: u32,
+    /// This node, for the HA check of a drive added live.
+    pub node: crate::config::NodeConfig,
 }
 
 impl PlugContext {

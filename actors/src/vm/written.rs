@@ -45,6 +45,7 @@ fn changed_fields(changes: &VmChanges) -> String {
         cmdline,
         guest_agent,
         hotplug_slots,
+        ha,
     } = changes;
     let given = [
         ("cpu_count", cpu_count.is_some()),
@@ -62,6 +63,7 @@ fn changed_fields(changes: &VmChanges) -> String {
         ("cmdline", cmdline.is_some()),
         ("guest_agent", guest_agent.is_some()),
         ("hotplug_slots", hotplug_slots.is_some()),
+        ("ha", ha.is_some()),
     ];
     let names: Vec<&str> = given
         .iter()

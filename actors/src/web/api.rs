@@ -271,6 +271,7 @@ pub async fn create(
         forwards,
         hotplug_slots: None,
         node: None,
+        ha: false,
     };
     let request = Request::CreateVmFromImage {
         spec: Box::new(ImageVmSpec {

@@ -1,14 +1,15 @@
 //! The eight figures of issue 9, the disk import of issue 14 (9), the
 //! /metrics scrape of issue 20 (10), remote access over TLS (issue 18,
 //! 11), a cloud image to a shell (issue 15, 12), save and restore (issue
-//! 16, 13), hot attach (issue 16, 14) and a request forwarded between
-//! nodes (issue 19, 15). Each module measures Corvus and its baseline interleaved in one
+//! 16, 13), hot attach (issue 16, 14), a request forwarded between
+//! nodes (issue 19, 15) and failover time (issue 19, 16). Each module measures Corvus and its baseline interleaved in one
 //! loop (the order alternates between iterations), so that the machine's
 //! noise falls on both alike.
 
 mod cloud;
 mod disks;
 mod events;
+mod failover;
 mod hotplug;
 mod hotplug_seen;
 mod lifecycle;
@@ -67,6 +68,8 @@ pub struct Plan {
     pub hotplug: (usize, usize),
     /// Figure 14 as a Linux guest sees it: (boots, attaches per boot).
     pub hotplug_seen: (usize, usize),
+    /// Figure 16: host losses, each ~node-timeout + a start.
+    pub failover_rounds: usize,
 }
 
 impl Plan {
@@ -90,6 +93,7 @@ impl Plan {
             save_rounds: 10,
             hotplug: (5, 8),
             hotplug_seen: (3, 4),
+            failover_rounds: 5,
         }
     }
 
@@ -114,6 +118,7 @@ impl Plan {
             save_rounds: 3,
             hotplug: (2, 4),
             hotplug_seen: (1, 2),
+            failover_rounds: 1,
         }
     }
 }
@@ -223,6 +228,9 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     if bench.wants(14) {
         hotplug::run(bench).await?;
         hotplug_seen::run(bench).await?;
+    }
+    if bench.wants(16) {
+        failover::run(bench).await?;
     }
     bench.report.rows.sort_by_key(|r| r.figure);
     progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));

@@ -387,6 +387,10 @@ pub struct CreateArgs {
     /// The node that runs the VM [default: the live node with the most free RAM]
     #[arg(long, value_name = "NODE")]
     pub node: Option<String>,
+    /// Highly available: started on a surviving node when its node is lost
+    /// (needs --restart on-failure|always and every file on --shared-storage)
+    #[arg(long)]
+    pub ha: bool,
     #[command(flatten)]
     pub options: VmOptions,
     #[command(flatten)]
@@ -409,6 +413,9 @@ pub struct EditArgs {
     /// Do not start this VM with the daemon
     #[arg(long)]
     pub no_autostart: bool,
+    /// Highly available or not (see `crv vm create --ha`)
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub ha: Option<bool>,
     #[command(flatten)]
     pub options: VmOptions,
 }

@@ -58,6 +58,7 @@ pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), CliError> {
         forwards: args.cloud.forwards,
         hotplug_slots: o.hotplug_slots,
         node: args.node,
+        ha: args.ha,
     };
     let request = match args.image {
         Some(image) => Request::CreateVmFromImage {
@@ -120,6 +121,7 @@ pub async fn edit(ctx: &Ctx, args: EditArgs) -> Result<(), CliError> {
         cmdline,
         guest_agent: agent_flag(guest_agent, no_guest_agent),
         hotplug_slots,
+        ha: args.ha,
     };
     let vm = expect_vm(
         one_shot(

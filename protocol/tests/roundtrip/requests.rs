@@ -36,6 +36,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                 forwards: vec![forward(n)],
                 hotplug_slots: Some(n as u32),
                 node: Some(name.to_owned()),
+                ha: n.is_multiple_of(2),
             }),
         },
         Request::EditVm {
@@ -43,6 +44,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
             changes: VmChanges {
                 ram_mb: Some(n),
                 description: Some(String::new()),
+                ha: Some(true),
                 ..VmChanges::default()
             },
         },
@@ -183,6 +185,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
                     forwards: Vec::new(),
                     hotplug_slots: None,
                     node: None,
+                    ha: true,
                 },
                 image: VmRef::Name("base".into()),
                 disk_size: Some(n),

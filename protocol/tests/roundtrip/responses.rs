@@ -62,6 +62,9 @@ pub fn every_cause(name: &str, n: u64) -> Vec<EventCause> {
         EventCause::Readoption,
         EventCause::Autostart,
         EventCause::Daemon,
+        EventCause::Node {
+            node: name.to_owned(),
+        },
     ]
 }
 

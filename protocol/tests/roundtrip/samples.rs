@@ -74,6 +74,7 @@ pub fn sample_vm(name: &str, id: i64, n: u64) -> VmInfo {
         }),
         hotplug_slots: 4,
         node: name.to_owned(),
+        ha: n % 2 == 1,
     }
 }
 

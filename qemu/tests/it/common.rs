@@ -76,6 +76,7 @@ pub fn vm(id: i64) -> VmInfo {
         cloud_init: None,
         hotplug_slots: 4,
         node: String::new(),
+        ha: false,
     }
 }
 

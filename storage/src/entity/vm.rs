@@ -30,6 +30,8 @@ pub struct Model {
     /// The node that owns the VM (issue 19); NULL only for rows written
     /// before nodes existed, until a daemon claims them.
     pub node: Option<String>,
+    /// Started on a surviving node when its node is lost (issue 19).
+    pub ha: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,4 +1,4 @@
-//! The `disk` table. The daemon's DiskService is the only caller: it owns
+//! The `disk` table. The daemon's DiskService is the only writer: it owns
 //! disk rows and their files.
 
 use crate::Store;
@@ -57,6 +57,34 @@ impl Store {
         .await
         .map(drop)
         .map_err(query)
+    }
+
+    /// The files disk `id` reads beneath its own: its backing chain, top
+    /// down (the HA check needs every file a VM opens, issue 19). Read-only;
+    /// a chain longer than any real one, or one that loops, ends there.
+    pub async fn backing_paths(&self, id: i64) -> Result<Vec<String>, StorageError> {
+        const LONGEST_CHAIN: usize = 256;
+        let mut paths = Vec::new();
+        let mut next = disk::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(query)?
+            .and_then(|disk| disk.backing_disk_id);
+        while let Some(backing) = next {
+            if paths.len() >= LONGEST_CHAIN {
+                break;
+            }
+            let Some(disk) = disk::Entity::find_by_id(backing)
+                .one(&self.db)
+                .await
+                .map_err(query)?
+            else {
+                break;
+            };
+            paths.push(disk.path);
+            next = disk.backing_disk_id;
+        }
+        Ok(paths)
     }
 
     /// False when there was no such disk. A disk that a drive or another

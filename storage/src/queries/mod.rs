@@ -12,5 +12,6 @@ pub mod retention;
 pub mod revocations;
 pub mod snapshots;
 pub mod state;
+pub mod takeover;
 pub mod vms;
 pub mod web_sessions;

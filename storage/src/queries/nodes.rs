@@ -57,7 +57,8 @@ impl NodeRow {
 
 /// The states in which a VM has a QEMU and so holds its node's RAM
 /// (`VmState::has_process`).
-const WITH_PROCESS: &str = "('starting', 'running', 'paused', 'stopping', 'saving', 'restoring')";
+pub(crate) const WITH_PROCESS: &str =
+    "('starting', 'running', 'paused', 'stopping', 'saving', 'restoring')";
 
 fn statement(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)
@@ -73,7 +74,7 @@ fn corrupt(column: &'static str, value: impl ToString) -> StorageError {
 /// Advisory locks held in this database, as `pg_advisory_lock(bigint)`
 /// shows them in `pg_locks`: the key's high half in `classid`, its low
 /// half in `objid`, `objsubid` 1.
-const HELD_LOCKS: &str = "SELECT ((classid::bigint << 32) | objid::bigint) AS key FROM pg_locks \
+pub(crate) const HELD_LOCKS: &str = "SELECT ((classid::bigint << 32) | objid::bigint) AS key FROM pg_locks \
      WHERE locktype = 'advisory' AND objsubid = 1 AND granted \
      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 

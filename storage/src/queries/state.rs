@@ -1,7 +1,7 @@
-use crate::Store;
 use crate::entity::{deleted_vm_event, shared_dir, vm, vm_event};
 use crate::error::{StorageError, query};
 use crate::transaction::finish;
+use crate::{DbKind, Store};
 use chrono::{DateTime, Utc};
 use corvus_protocol::{EventCause, EventKind, VmEvent, VmState};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -32,8 +32,11 @@ impl Store {
     /// same columns and leaves the already stored event alone, so replaying
     /// a journal in order ends in the state of its last record.
     pub async fn record_state(&self, record: &StateRecord) -> Result<(), StorageError> {
+        // On PostgreSQL a row another node took over (failover, issue 19)
+        // is that node's to write: this node's event joins the history only.
+        let owner = self.node.get().filter(|_| self.kind == DbKind::Postgres);
         let tx = self.begin_write().await?;
-        let written = match record_in(&tx, record).await {
+        let written = match record_in(&tx, record, owner.map(|node| &**node)).await {
             // Told to the other nodes once committed (PostgreSQL).
             Ok(Some(seq)) => crate::notify::announce(self, &tx, seq).await,
             Ok(None) => Ok(()),
@@ -101,9 +104,11 @@ impl Store {
 
 /// Writes the record; returns the number its event was stored under, when
 /// it was stored now (not when a replay found it stored already).
-async fn record_in(
+/// With `owner`, the row is written only while that node owns it.
+pub(crate) async fn record_in(
     tx: &DatabaseTransaction,
     record: &StateRecord,
+    owner: Option<&str>,
 ) -> Result<Option<i64>, StorageError> {
     if let Some(event) = record
         .event
@@ -113,7 +118,7 @@ async fn record_in(
         // The VM's rows are gone already.
         return record_of_deleted_vm(tx, event).await;
     }
-    let updated = vm::Entity::update_many()
+    let mut update = vm::Entity::update_many()
         .col_expr(vm::Column::Status, Expr::value(record.status.as_str()))
         .col_expr(vm::Column::Pid, Expr::value(record.pid.map(|p| p as i32)))
         .col_expr(
@@ -121,18 +126,30 @@ async fn record_in(
             Expr::value(record.last_error.clone()),
         )
         .col_expr(vm::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(vm::Column::Id.eq(record.vm_id))
-        .exec(tx)
-        .await
-        .map_err(query)?;
-    if updated.rows_affected == 0 {
+        .filter(vm::Column::Id.eq(record.vm_id));
+    if let Some(owner) = owner {
+        update = update.filter(vm::Column::Node.eq(owner));
+    }
+    let updated = update.exec(tx).await.map_err(query)?;
+    let exists = updated.rows_affected > 0
+        || vm::Entity::find_by_id(record.vm_id)
+            .one(tx)
+            .await
+            .map_err(query)?
+            .is_some();
+    if !exists {
         // Deleted meanwhile: its event joins the deleted VM's others.
         return match &record.event {
             Some(event) => record_of_deleted_vm(tx, event).await,
             None => Ok(None),
         };
     }
-    for (share_id, pid) in &record.share_pids {
+    let shares = if updated.rows_affected > 0 {
+        record.share_pids.as_slice()
+    } else {
+        &[]
+    };
+    for (share_id, pid) in shares {
         shared_dir::Entity::update_many()
             .col_expr(shared_dir::Column::Pid, Expr::value(pid.map(|p| p as i32)))
             .filter(shared_dir::Column::Id.eq(*share_id))
@@ -198,7 +215,7 @@ async fn stored_already(tx: &DatabaseTransaction, event: &VmEvent) -> Result<boo
 }
 
 /// One past the highest sequence number stored, of live and deleted VMs.
-async fn next_free_seq(tx: &DatabaseTransaction) -> Result<i64, StorageError> {
+pub(crate) async fn next_free_seq(tx: &DatabaseTransaction) -> Result<i64, StorageError> {
     let last = vm_event::Entity::find()
         .order_by_desc(vm_event::Column::Seq)
         .one(tx)

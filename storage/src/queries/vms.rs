@@ -157,6 +157,7 @@ impl Store {
                 .unwrap_or(corvus_protocol::DEFAULT_HOTPLUG_SLOTS)
                 as i32),
             node: Set(spec.node.clone()),
+            ha: Set(spec.ha),
             ..Default::default()
         };
         let tx = self.begin_write().await?;
@@ -295,6 +296,9 @@ async fn update_in(
     }
     if let Some(agent) = changes.guest_agent {
         row.guest_agent = Set(agent);
+    }
+    if let Some(ha) = changes.ha {
+        row.ha = Set(ha);
     }
     row.updated_at = Set(Utc::now());
     row.update(tx).await.map(Some).map_err(query)

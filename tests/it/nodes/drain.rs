@@ -189,8 +189,8 @@ fn a_stopped_vm_with_shared_paths_moves_to_another_node() {
 
 /// `node drain a` cordons a and moves its stopped VMs with shared paths,
 /// leaving the others with the reason; `--stop` also stops, moves and
-/// starts its running VMs whose paths are all shared, and leaves the rest
-/// running.
+/// starts its running HA VMs whose paths are all shared, and leaves the
+/// rest running.
 #[test]
 fn a_drain_moves_what_can_move_and_says_why_the_rest_stays() {
     let shared = temp_dir();
@@ -202,7 +202,19 @@ fn a_drain_moves_what_can_move_and_says_why_the_rest_stays() {
     vm_with_drive(&b, "pinned", "a", &outside.path().join("pinned.img"));
     vm_with_drive(&b, "busy", "a", &shared.path().join("busy.img"));
     vm_with_drive(&b, "rooted", "a", &outside.path().join("rooted.img"));
-    for name in ["busy", "rooted"] {
+    vm_with_drive(&b, "plain", "a", &shared.path().join("plain.img"));
+    // Only HA VMs are stopped and moved by `--stop`.
+    b.crv(&[
+        "vm",
+        "edit",
+        "busy",
+        "--restart",
+        "on-failure",
+        "--ha",
+        "true",
+    ])
+    .ok();
+    for name in ["busy", "rooted", "plain"] {
         a.crv(&["vm", "start", name]).ok();
     }
     let operator = b.remote("olivia", "operator");
@@ -234,7 +246,7 @@ fn a_drain_moves_what_can_move_and_says_why_the_rest_stays() {
             .contains("not on shared storage"),
         "{pinned}"
     );
-    for running in ["busy", "rooted"] {
+    for running in ["busy", "rooted", "plain"] {
         let entry = outcome(&report, running);
         assert!(entry["moved_to"].is_null(), "{entry}");
         assert!(
@@ -254,6 +266,14 @@ fn a_drain_moves_what_can_move_and_says_why_the_rest_stays() {
             .contains("not on shared storage"),
         "{report}"
     );
+    assert!(
+        outcome(&report, "plain")["note"]
+            .as_str()
+            .unwrap()
+            .contains("not an HA VM"),
+        "{report}"
+    );
+    assert_eq!(a.show("plain")["status"], "running");
     assert!(
         report.as_array().unwrap().iter().all(|e| e["vm"] != "busy"),
         "busy left a at the first --stop: {report}"

@@ -4,7 +4,7 @@
 use super::*;
 
 /// Runs `statement` on the database at `url`.
-fn on_database(url: &str, statement: &str) {
+pub(super) fn on_database(url: &str, statement: &str) {
     use sea_orm::{ConnectionTrait, Database};
     let (url, statement) = (url.to_owned(), statement.to_owned());
     std::thread::spawn(move || {

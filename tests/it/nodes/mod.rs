@@ -5,6 +5,7 @@
 
 mod drain;
 mod events;
+mod failover;
 mod forwarding;
 mod heartbeat;
 mod streams;
@@ -16,6 +17,8 @@ use std::time::{Duration, Instant};
 
 /// Short, so that a dead node shows as dead within the test.
 const NODE_TIMEOUT: &str = "4";
+/// Below the node timeout, as it must be.
+const FENCE_TIMEOUT: &str = "2";
 
 fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("crv").tempdir().unwrap()
@@ -30,6 +33,8 @@ fn node_options(name: &str) -> DaemonOptions {
             NODE_TIMEOUT.into(),
             "--advertise".into(),
             format!("{name}.example:9877"),
+            "--fence-timeout".into(),
+            FENCE_TIMEOUT.into(),
         ],
         ..DaemonOptions::default()
     }

@@ -31,6 +31,7 @@ pub(super) fn shutdown_done(
                 Expected::Stop { origin: None }
                 | Expected::Nothing
                 | Expected::Kill { .. }
+                | Expected::Fence
                 | Expected::Terminate { .. }
                 | Expected::Save { .. } => EventCause::Daemon,
             };

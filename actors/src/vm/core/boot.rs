@@ -28,6 +28,9 @@ pub enum Expected {
     Terminate { origin: Option<Origin> },
     /// SIGKILL (`crv vm reset`).
     Kill { origin: Origin },
+    /// SIGKILL because this node lost its database session beyond its
+    /// fence timeout (issue 19): a survivor may start the VM soon.
+    Fence,
     /// `crv vm save`: `resume` when the guest ran before the save stopped
     /// it; `written` once the save file is complete and QEMU may go.
     Save {

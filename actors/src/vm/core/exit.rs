@@ -70,6 +70,15 @@ pub fn classify(ctx: &ExitContext<'_>) -> Outcome {
                 Trigger::Requested,
             );
         }
+        Expected::Fence => {
+            // Never restarted here: a survivor starts it.
+            return outcome(
+                VmState::Error,
+                super::node::FENCED.into(),
+                EventCause::Daemon,
+                Trigger::Requested,
+            );
+        }
         Expected::Terminate { origin } => {
             let cause = match origin {
                 Some(origin) => origin.cause("vm stop"),

@@ -89,6 +89,16 @@ pub enum QmpOp {
     Quit,
 }
 
+/// What the node tells a VM (issue 19, failover).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// This node took the VM over from the lost node `from`: start it.
+    TakenOver { from: String },
+    /// This node lost its database session for longer than its fence
+    /// timeout: end QEMU now, before a survivor starts the VM.
+    Fenced,
+}
+
 /// Every input of the VM, in one enum (DESIGN §3 "observed inputs" and the
 /// operator commands). `boot` numbers tie an input to the boot it is about.
 #[derive(Debug, Clone)]
@@ -207,6 +217,8 @@ pub enum Input {
         result: Result<String, WireError>,
         status: Option<RunState>,
     },
+    /// Failover: the VM was taken over here, or this node fenced itself.
+    Node(NodeEvent),
 }
 
 /// Timers the shell arms; each comes back as the input of the same name.

@@ -10,6 +10,7 @@ mod commands;
 mod devices;
 mod exit;
 mod io;
+mod node;
 mod observed;
 mod qmp;
 mod refusal;
@@ -23,7 +24,7 @@ mod tests;
 pub use boot::{BootState, Expected, PendingExit, Phase};
 pub use devices::{Confirmed, Live, Mismatch};
 pub use exit::Trigger;
-pub use io::{Adoption, Command, Effect, Event, Input, QmpOp, Timer, Transition};
+pub use io::{Adoption, Command, Effect, Event, Input, NodeEvent, QmpOp, Timer, Transition};
 pub use refusal::Refusal;
 pub use run_state::RunState;
 
@@ -103,6 +104,7 @@ fn decide(view: &View<'_>, input: Input) -> Result<Transition, Refusal> {
             origin,
         } => Ok(Transition::stay(view).redefined(EventKind::Edited, change, origin.cause(command))),
         Input::Quarantine { reason } => Ok(observed::quarantine(view, reason)),
+        Input::Node(event) => Ok(node::node_event(view, event)),
         Input::Adopted(adoption) => Ok(observed::adopted(view, adoption)),
         Input::RestartDue { attempt, scheduled } => {
             Ok(commands::restart_due(view, attempt, scheduled))

@@ -183,7 +183,9 @@ pub(super) fn of_boot(view: &View<'_>, current: &BootState, input: Input) -> Tra
                 Expected::Nothing => next.with(Effect::ConnectQmp {
                     deadline: QMP_DEADLINE,
                 }),
-                Expected::Kill { .. } => next.with(Effect::Signal(Signal::SIGKILL)),
+                Expected::Kill { .. } | Expected::Fence => {
+                    next.with(Effect::Signal(Signal::SIGKILL))
+                }
                 // A save needs a connected QEMU: it cannot precede the launch.
                 Expected::Terminate { .. } | Expected::Stop { .. } | Expected::Save { .. } => {
                     escalate(next, Signal::SIGTERM)
@@ -249,7 +251,8 @@ pub(super) fn of_boot(view: &View<'_>, current: &BootState, input: Input) -> Tra
         | Input::TapsRemoved { .. }
         | Input::Plugged { .. }
         | Input::Reconciled { .. }
-        | Input::Snapshotted { .. } => next,
+        | Input::Snapshotted { .. }
+        | Input::Node(_) => next,
     }
 }
 
@@ -280,6 +283,15 @@ fn launch_failed(
             let mut failed = next.to(VmState::Error, error.clone(), current.cause.clone());
             failed.last_error = Some(error.clone());
             failed.with(restart_policy(current, Trigger::StartFailed))
+        }
+        Expected::Fence => {
+            let mut fenced = next.to(
+                VmState::Error,
+                super::node::FENCED,
+                corvus_protocol::EventCause::Daemon,
+            );
+            fenced.last_error = Some(super::node::FENCED.to_owned());
+            fenced
         }
         // The start had been called off anyway.
         Expected::Kill { origin } => next.to(

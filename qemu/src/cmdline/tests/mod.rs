@@ -52,6 +52,7 @@ pub(crate) fn vm() -> VmInfo {
         // Most tests look at other devices; `hotplug_ports` tests the slots.
         hotplug_slots: 0,
         node: String::new(),
+        ha: false,
     }
 }
 

@@ -36,6 +36,7 @@ fn the_table_has_a_row_for_every_kind_of_input() {
         Input::Plugged { .. } => "plugged",
         Input::Reconciled { .. } => "reconciled",
         Input::Snapshotted { .. } => "snapshotted",
+        Input::Node(_) => "node",
     };
     let mut kinds: Vec<&str> = rows()
         .iter()
@@ -43,7 +44,7 @@ fn the_table_has_a_row_for_every_kind_of_input() {
         .collect();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds.len(), 27, "every input variant has a row: {kinds:?}");
+    assert_eq!(kinds.len(), 28, "every input variant has a row: {kinds:?}");
 }
 
 #[test]

@@ -137,6 +137,12 @@ fn lifecycle_rows() -> Vec<Row> {
             [SG, SG, SG, RU, PA, SP, SG, ER, SV, RS, RS],
         ),
         (
+            "taken over",
+            || Input::Node(NodeEvent::TakenOver { from: "a".into() }),
+            [SG, SG, SG, RU, PA, SP, SG, ER, SV, SD, RS],
+        ),
+        ("fenced", || Input::Node(NodeEvent::Fenced), SAME),
+        (
             "daemon stop",
             || Input::DaemonStop,
             [ST, SP, SP, SP, SP, SP, ER, ER, SV, SD, RS],
