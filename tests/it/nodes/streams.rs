@@ -114,8 +114,11 @@ fn a_node_lost_mid_request_is_named_and_nothing_runs_twice() {
     assert!(made.success());
 
     let mut start = b.crv_background(Via::Unix, &["vm", "start", "fw"]);
+    // Stored too, so that the history below can count it after a's death.
     let starting = wait_until(QUICK, || {
-        a.show("fw")["status"] == "starting" && !qemus_in(&a.runtime).is_empty()
+        a.show("fw")["status"] == "starting"
+            && !qemus_in(&a.runtime).is_empty()
+            && b.history("fw").iter().any(|event| event["to"] == "starting")
     });
     assert!(starting, "fw never started on a: {}", a.show("fw"));
     let qemus = qemus_in(&a.runtime);
