@@ -6,6 +6,7 @@
 mod events;
 mod forwarding;
 mod heartbeat;
+mod seqs;
 
 use harness::postgres::{Cluster, wait_until};
 use harness::{Daemon, DaemonOptions, Db};
