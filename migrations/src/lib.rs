@@ -24,6 +24,7 @@ mod m20261207_000700_create_network_event;
 mod m20261207_000800_create_vm_snapshot;
 mod m20261208_000100_create_node;
 mod m20261208_000101_add_vm_node;
+mod m20261209_000300_create_event_sequence;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000800_create_vm_snapshot::Migration),
             Box::new(m20261208_000100_create_node::Migration),
             Box::new(m20261208_000101_add_vm_node::Migration),
+            Box::new(m20261209_000300_create_event_sequence::Migration),
         ]
     }
 }

@@ -1,7 +1,8 @@
-use crate::Store;
+use super::numbering;
 use crate::entity::{deleted_vm_event, shared_dir, vm, vm_event};
 use crate::error::{StorageError, query};
 use crate::transaction::finish;
+use crate::{DbKind, Store};
 use chrono::{DateTime, Utc};
 use corvus_protocol::{EventCause, EventKind, VmEvent, VmState};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -31,9 +32,12 @@ impl Store {
     /// (a journal replayed after a crash that came after the write) sets the
     /// same columns and leaves the already stored event alone, so replaying
     /// a journal in order ends in the state of its last record.
+    ///
+    /// On PostgreSQL the database numbers the event (`numbering.rs`): the
+    /// record's own `seq` is not used there.
     pub async fn record_state(&self, record: &StateRecord) -> Result<(), StorageError> {
         let tx = self.begin_write().await?;
-        let written = match record_in(&tx, record).await {
+        let written = match record_in(&tx, self.kind, record).await {
             // Told to the other nodes once committed (PostgreSQL).
             Ok(Some(seq)) => crate::notify::announce(self, &tx, seq).await,
             Ok(None) => Ok(()),
@@ -47,6 +51,7 @@ impl Store {
 /// it was stored now (not when a replay found it stored already).
 async fn record_in(
     tx: &DatabaseTransaction,
+    kind: DbKind,
     record: &StateRecord,
 ) -> Result<Option<i64>, StorageError> {
     if let Some(event) = record
@@ -55,7 +60,7 @@ async fn record_in(
         .filter(|e| e.kind == EventKind::Deleted)
     {
         // The VM's rows are gone already.
-        return record_of_deleted_vm(tx, event).await;
+        return record_of_deleted_vm(tx, kind, event).await;
     }
     let updated = vm::Entity::update_many()
         .col_expr(vm::Column::Status, Expr::value(record.status.as_str()))
@@ -72,7 +77,7 @@ async fn record_in(
     if updated.rows_affected == 0 {
         // Deleted meanwhile: its event joins the deleted VM's others.
         return match &record.event {
-            Some(event) => record_of_deleted_vm(tx, event).await,
+            Some(event) => record_of_deleted_vm(tx, kind, event).await,
             None => Ok(None),
         };
     }
@@ -84,61 +89,71 @@ async fn record_in(
             .await
             .map_err(query)?;
     }
-    if let Some(event) = &record.event {
-        let row = |seq: i64| -> Result<vm_event::ActiveModel, StorageError> {
-            Ok(vm_event::ActiveModel {
-                vm_id: Set(event.vm_id),
-                seq: Set(seq),
-                at: Set(at(event)),
-                from_status: Set(event.from.as_str().to_owned()),
-                to_status: Set(event.to.as_str().to_owned()),
-                reason: Set(event.reason.clone()),
-                cause: Set(cause_column("vm_event.cause", &event.cause)?),
-                kind: Set(event.kind.as_str().to_owned()),
-                ..Default::default()
-            })
-        };
-        let inserted = vm_event::Entity::insert(row(seq_column("vm_event.seq", event.seq)?)?)
-            .on_conflict(
-                OnConflict::column(vm_event::Column::Seq)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(tx)
-            .await
-            .map_err(query)?;
-        if inserted > 0 {
-            return Ok(Some(seq_column("vm_event.seq", event.seq)?));
+    match &record.event {
+        Some(event) => record_event(tx, kind, event).await,
+        None => Ok(None),
+    }
+}
+
+/// Stores the event of a VM that exists; returns its number when it was
+/// stored now.
+async fn record_event(
+    tx: &DatabaseTransaction,
+    kind: DbKind,
+    event: &VmEvent,
+) -> Result<Option<i64>, StorageError> {
+    let row = |seq: i64| -> Result<vm_event::ActiveModel, StorageError> {
+        Ok(vm_event::ActiveModel {
+            vm_id: Set(event.vm_id),
+            seq: Set(seq),
+            at: Set(at(event)),
+            from_status: Set(event.from.as_str().to_owned()),
+            to_status: Set(event.to.as_str().to_owned()),
+            reason: Set(event.reason.clone()),
+            cause: Set(cause_column("vm_event.cause", &event.cause)?),
+            kind: Set(event.kind.as_str().to_owned()),
+            ..Default::default()
+        })
+    };
+    match kind {
+        DbKind::Postgres => {
+            if numbering::stored_already(tx, event, at(event)).await? {
+                return Ok(None);
+            }
+            let seq = numbering::next_seq(tx).await?;
+            vm_event::Entity::insert(row(seq)?)
+                .exec_without_returning(tx)
+                .await
+                .map_err(query)?;
+            Ok(Some(seq))
         }
-        if !stored_already(tx, event).await? {
-            // Another node numbered one of its events the same (each node
-            // numbers its own, issue 19): this one goes after every stored
+        DbKind::Sqlite => {
+            let seq = seq_column("vm_event.seq", event.seq)?;
+            let inserted = vm_event::Entity::insert(row(seq)?)
+                .on_conflict(
+                    OnConflict::column(vm_event::Column::Seq)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(tx)
+                .await
+                .map_err(query)?;
+            if inserted > 0 {
+                return Ok(Some(seq));
+            }
+            if numbering::stored_already(tx, event, at(event)).await? {
+                return Ok(None);
+            }
+            // Not this event under its number: it goes after every stored
             // event rather than being lost.
             let seq = next_free_seq(tx).await?;
             vm_event::Entity::insert(row(seq)?)
                 .exec_without_returning(tx)
                 .await
                 .map_err(query)?;
-            return Ok(Some(seq));
+            Ok(Some(seq))
         }
     }
-    Ok(None)
-}
-
-/// Whether this very event is stored (a journal written again), under its
-/// own number or the one a collision gave it.
-async fn stored_already(tx: &DatabaseTransaction, event: &VmEvent) -> Result<bool, StorageError> {
-    vm_event::Entity::find()
-        .filter(vm_event::Column::VmId.eq(event.vm_id))
-        .filter(vm_event::Column::At.eq(at(event)))
-        .filter(vm_event::Column::Kind.eq(event.kind.as_str()))
-        .filter(vm_event::Column::FromStatus.eq(event.from.as_str()))
-        .filter(vm_event::Column::ToStatus.eq(event.to.as_str()))
-        .filter(vm_event::Column::Reason.eq(event.reason.as_str()))
-        .one(tx)
-        .await
-        .map(|found| found.is_some())
-        .map_err(query)
 }
 
 /// One past the highest sequence number stored, of live and deleted VMs.
@@ -163,12 +178,22 @@ async fn next_free_seq(tx: &DatabaseTransaction) -> Result<i64, StorageError> {
 /// Written again from a replayed journal, it stays as it was.
 async fn record_of_deleted_vm(
     tx: &DatabaseTransaction,
+    kind: DbKind,
     event: &VmEvent,
 ) -> Result<Option<i64>, StorageError> {
+    let seq = match kind {
+        DbKind::Postgres => {
+            if numbering::stored_already(tx, event, at(event)).await? {
+                return Ok(None);
+            }
+            numbering::next_seq(tx).await?
+        }
+        DbKind::Sqlite => seq_column("deleted_vm_event.seq", event.seq)?,
+    };
     let row = deleted_vm_event::ActiveModel {
         vm_id: Set(event.vm_id),
         vm_name: Set(event.vm_name.clone()),
-        seq: Set(seq_column("deleted_vm_event.seq", event.seq)?),
+        seq: Set(seq),
         at: Set(at(event)),
         from_status: Set(event.from.as_str().to_owned()),
         to_status: Set(event.to.as_str().to_owned()),
@@ -177,7 +202,6 @@ async fn record_of_deleted_vm(
         kind: Set(event.kind.as_str().to_owned()),
         ..Default::default()
     };
-    let seq = seq_column("deleted_vm_event.seq", event.seq)?;
     let inserted = deleted_vm_event::Entity::insert(row)
         .on_conflict(
             OnConflict::column(deleted_vm_event::Column::Seq)
