@@ -68,8 +68,14 @@ mod tests {
         assert!(shared("/srv/vmstore/a.qcow2"));
         assert!(shared("/srv/vmstore/x/./y/../b,c.raw"));
         assert!(shared("/mnt/nfs a/disk with space.img"));
-        assert!(!shared("/srv/vmstore"), "the prefix itself is no file on it");
-        assert!(!shared("/srv/vmstore2/a.qcow2"), "a sibling with a longer name");
+        assert!(
+            !shared("/srv/vmstore"),
+            "the prefix itself is no file on it"
+        );
+        assert!(
+            !shared("/srv/vmstore2/a.qcow2"),
+            "a sibling with a longer name"
+        );
         assert!(!shared("/srv/vmstore/../etc/passwd"), "'..' climbs out");
         assert!(!shared("/var/lib/corvus/disks/a.qcow2"));
         assert!(!shared("relative/srv/vmstore/a"));
