@@ -39,12 +39,10 @@ async fn relay(ctx: SharedContext) {
         // the rows, and its notice only finds it streamed already.
         let mut behind = true;
         loop {
-            if behind {
-                if let Err(err) = catch_up(&ctx).await {
-                    warn!(error = %WireError::from(err).message, "cannot read the stored events; retrying");
-                    tokio::time::sleep(RETRY).await;
-                    continue;
-                }
+            if behind && let Err(err) = catch_up(&ctx).await {
+                warn!(error = %WireError::from(err).message, "cannot read the stored events; retrying");
+                tokio::time::sleep(RETRY).await;
+                continue;
             }
             behind = match listener.try_recv().await {
                 Ok(Some(notice)) => Announced::parse(notice.payload())
