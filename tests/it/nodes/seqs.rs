@@ -151,3 +151,48 @@ fn every_node_sees_one_numbering() {
         assert_eq!(printed(subscriber), stored);
     }
 }
+
+/// The database name in a test database URL.
+fn database_name(url: &str) -> &str {
+    let path = url.split('?').next().unwrap_or(url);
+    path.rsplit('/').next().expect("a database name")
+}
+
+/// A node whose listening connection is cut, and cannot come back for a
+/// while, streams the events stored meanwhile from the rows once it is
+/// back: their notices are gone, the events are not.
+#[test]
+fn events_stored_while_a_listener_is_away_still_stream() {
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    let url = cluster.create_database();
+    let a = Daemon::start_on(temp_dir(), url.clone(), node_options("a"));
+    let b = Daemon::start_on(temp_dir(), url.clone(), node_options("b"));
+    let on_b = events_since(&b, 0);
+    a.create_firmware_vm("fw", &["--node", "a"]);
+    wait_for(&on_b, 1);
+
+    let name = database_name(&url);
+    cluster.admin(&[
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND query LIKE 'LISTEN%'"
+        ),
+    ]);
+    // a's open connections store these; no listener hears of them.
+    a.crv(&["vm", "start", "fw"]).ok();
+    a.crv(&["vm", "reset", "fw"]).ok();
+    std::thread::sleep(Duration::from_secs(2));
+    cluster.admin(&[&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")]);
+
+    let stored = wait_for(&events_since(&a, 0), 4);
+    assert_eq!(
+        wait_for(&on_b, 4),
+        stored,
+        "b's subscriber against the rows"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(printed(&on_b), stored, "nothing twice");
+}
