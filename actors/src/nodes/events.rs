@@ -38,11 +38,20 @@ async fn relay(ctx: SharedContext) {
         // Listening first, then reading: an event stored in between is in
         // the rows, and its notice only finds it streamed already.
         let mut behind = true;
+        let mut failing = false;
         loop {
-            if behind && let Err(err) = catch_up(&ctx).await {
-                warn!(error = %WireError::from(err).message, "cannot read the stored events; retrying");
-                tokio::time::sleep(RETRY).await;
-                continue;
+            if behind {
+                match catch_up(&ctx).await {
+                    Ok(()) => failing = false,
+                    Err(err) => {
+                        // Said once per outage: it is retried every second.
+                        if !std::mem::replace(&mut failing, true) {
+                            warn!(error = %WireError::from(err).message, "cannot read the stored events; retrying");
+                        }
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
+                }
             }
             behind = match listener.try_recv().await {
                 Ok(Some(notice)) => Announced::parse(notice.payload())
