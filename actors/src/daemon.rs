@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::context::Context;
 use crate::database;
-use crate::events::EventBus;
+use crate::events::{EventBus, Numbering};
 use crate::gateway::{self, GatewayArgs, listen};
 use crate::persistence::{
     self, DrainOutcome, PersistenceArgs, PersistenceMsg, PersistenceStatus, WRITE_TIMEOUT,
@@ -16,7 +16,7 @@ use crate::systemd::Handoff;
 use crate::tls::server::{Revoked, TlsServer};
 use anyhow::Context as _;
 use corvus_qemu::Strictness;
-use corvus_storage::Store;
+use corvus_storage::{DbKind, Store};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
@@ -55,7 +55,11 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
     // Locked, migrated and with the previous daemon's journal written
     // before anything is bound or adopted.
     let opened = database::open(&config, &notify).await?;
-    let bus = EventBus::new(opened.last_seq, opened.pending_events());
+    let numbering = match opened.store.kind() {
+        DbKind::Sqlite => Numbering::Daemon,
+        DbKind::Postgres => Numbering::Database,
+    };
+    let bus = EventBus::new(opened.last_seq, opened.pending_events(), numbering);
     let database::OpenDatabase {
         store,
         lock,

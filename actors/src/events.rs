@@ -6,6 +6,11 @@
 //! events it missed and goes on, and a publisher never waits for anyone.
 //! A short in-memory history lets a new subscriber replay recent events
 //! with no gap and no duplicate, whatever the database has written so far.
+//!
+//! Who numbers events depends on the database (`Numbering`): on SQLite
+//! this daemon does, as it publishes them; on PostgreSQL the database
+//! does as it stores them, for every node at once (issue 19), and events
+//! reach this bus from their rows (`nodes::events`), in seq order.
 
 use chrono::{SecondsFormat, Utc};
 use corvus_protocol::{EventCause, EventKind, VmEvent, VmState};
@@ -30,12 +35,28 @@ pub struct StateChange {
     pub kind: EventKind,
 }
 
+/// Who gives events their `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    /// This daemon, as it publishes (SQLite: one daemon per database).
+    Daemon,
+    /// The database, as it stores them (PostgreSQL: every node's events
+    /// in one numbering); the bus streams them once they are stored.
+    Database,
+}
+
+/// The `seq` of an event the database has yet to number.
+pub const UNNUMBERED: u64 = 0;
+
 #[derive(Clone)]
 pub struct EventBus {
     inner: Arc<Mutex<Inner>>,
 }
 
 struct Inner {
+    numbering: Numbering,
+    /// Daemon numbering: the next number to give. Database numbering: one
+    /// past the last event streamed.
     next_seq: u64,
     recent: VecDeque<VmEvent>,
     sender: broadcast::Sender<VmEvent>,
@@ -54,15 +75,21 @@ pub struct Subscription {
 impl EventBus {
     /// `last_seq` is the highest sequence number already stored or
     /// journaled; `unwritten` are the journaled events the database has not
-    /// taken yet, oldest first, so that history and replays include them.
-    pub fn new(last_seq: u64, unwritten: Vec<VmEvent>) -> EventBus {
+    /// taken yet, oldest first, so that history and replays include them
+    /// (daemon numbering only: the database numbers its own once it takes
+    /// them, and they are streamed then).
+    pub fn new(last_seq: u64, unwritten: Vec<VmEvent>, numbering: Numbering) -> EventBus {
         let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
-        let mut recent: VecDeque<VmEvent> = unwritten.into();
+        let mut recent: VecDeque<VmEvent> = match numbering {
+            Numbering::Daemon => unwritten.into(),
+            Numbering::Database => VecDeque::new(),
+        };
         while recent.len() > HISTORY {
             recent.pop_front();
         }
         EventBus {
             inner: Arc::new(Mutex::new(Inner {
+                numbering,
                 next_seq: last_seq.saturating_add(1),
                 recent,
                 sender,
@@ -77,24 +104,17 @@ impl EventBus {
 
     /// Numbers the change and sends it to every subscriber. Numbering and
     /// sending happen under one lock so that subscribers see `seq` in order.
+    /// With database numbering it only returns the event, `UNNUMBERED`: it
+    /// is streamed once stored (`relay`).
     pub fn publish(&self, change: StateChange) -> VmEvent {
         let mut inner = self.lock();
-        let event = VmEvent {
-            seq: inner.next_seq,
-            at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-            vm_id: change.vm_id,
-            vm_name: change.vm_name,
-            from: change.from,
-            to: change.to,
-            reason: change.reason,
-            cause: change.cause,
-            kind: change.kind,
+        let seq = match inner.numbering {
+            Numbering::Daemon => inner.next_seq,
+            Numbering::Database => return change.into_event(UNNUMBERED),
         };
+        let event = change.into_event(seq);
         inner.next_seq += 1;
-        if inner.recent.len() == HISTORY {
-            inner.recent.pop_front();
-        }
-        inner.recent.push_back(event.clone());
+        inner.remember(event.clone());
         // No receivers is fine: nobody is listening right now.
         let _ = inner.sender.send(event.clone());
         event
@@ -125,18 +145,22 @@ impl EventBus {
         stored
     }
 
-    /// Fans out an event another node stored (issue 19), under its stored
-    /// number: kept in order among the recent ones, and this node's next
-    /// numbers go past it, so that a subscriber's `seq` keeps growing.
+    /// Streams a stored event (database numbering, issue 19): events come
+    /// in seq order, and one at or below the last streamed is dropped, so
+    /// that no subscriber sees a seq twice or going back.
     pub fn relay(&self, event: VmEvent) {
         let mut inner = self.lock();
-        inner.next_seq = inner.next_seq.max(event.seq.saturating_add(1));
-        if inner.recent.len() == HISTORY {
-            inner.recent.pop_front();
+        if event.seq < inner.next_seq {
+            return;
         }
-        let at = inner.recent.partition_point(|e| e.seq <= event.seq);
-        inner.recent.insert(at, event.clone());
+        inner.next_seq = event.seq.saturating_add(1);
+        inner.remember(event.clone());
         let _ = inner.sender.send(event);
+    }
+
+    /// The highest `seq` numbered or streamed so far (0: none).
+    pub fn last_seq(&self) -> u64 {
+        self.lock().next_seq.saturating_sub(1)
     }
 
     /// Subscribes and, atomically with it, collects what to replay after `since`.
@@ -168,6 +192,31 @@ impl EventBus {
     }
 }
 
+impl Inner {
+    fn remember(&mut self, event: VmEvent) {
+        if self.recent.len() == HISTORY {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(event);
+    }
+}
+
+impl StateChange {
+    fn into_event(self, seq: u64) -> VmEvent {
+        VmEvent {
+            seq,
+            at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            vm_id: self.vm_id,
+            vm_name: self.vm_name,
+            from: self.from,
+            to: self.to,
+            reason: self.reason,
+            cause: self.cause,
+            kind: self.kind,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,14 +235,14 @@ mod tests {
 
     #[test]
     fn sequence_numbers_continue_after_the_stored_ones() {
-        let bus = EventBus::new(41, Vec::new());
+        let bus = EventBus::new(41, Vec::new(), Numbering::Daemon);
         assert_eq!(bus.publish(change(1, VmState::Starting)).seq, 42);
         assert_eq!(bus.publish(change(1, VmState::Running)).seq, 43);
     }
 
     #[test]
     fn a_subscription_since_a_recent_seq_replays_from_memory_only() {
-        let bus = EventBus::new(0, Vec::new());
+        let bus = EventBus::new(0, Vec::new(), Numbering::Daemon);
         for _ in 0..5 {
             bus.publish(change(1, VmState::Running));
         }
@@ -206,29 +255,39 @@ mod tests {
     }
 
     #[test]
-    fn another_nodes_event_is_streamed_and_numbered_past() {
-        let bus = EventBus::new(0, Vec::new());
+    fn with_database_numbering_events_stream_once_stored_in_order() {
+        let bus = EventBus::new(4, Vec::new(), Numbering::Database);
         let mut sub = bus.subscribe(None);
-        bus.publish(change(1, VmState::Starting));
-        let mut remote = bus.publish(change(2, VmState::Running));
-        remote.seq = 10;
-        bus.relay(remote);
-        assert_eq!(sub.live.try_recv().unwrap().seq, 1);
-        assert_eq!(sub.live.try_recv().unwrap().seq, 2);
-        assert_eq!(sub.live.try_recv().unwrap().seq, 10);
-        assert_eq!(bus.publish(change(1, VmState::Running)).seq, 11);
+        let unnumbered = bus.publish(change(1, VmState::Starting));
+        assert_eq!(unnumbered.seq, UNNUMBERED);
+        assert!(sub.live.try_recv().is_err(), "not streamed before stored");
+        let stored = |seq| VmEvent {
+            seq,
+            ..unnumbered.clone()
+        };
+        bus.relay(stored(5));
+        bus.relay(stored(9));
+        bus.relay(stored(7));
+        bus.relay(stored(9));
+        assert_eq!(sub.live.try_recv().unwrap().seq, 5);
+        assert_eq!(sub.live.try_recv().unwrap().seq, 9);
+        assert!(
+            sub.live.try_recv().is_err(),
+            "nothing twice, nothing going back"
+        );
+        assert_eq!(bus.last_seq(), 9);
         let replayed: Vec<u64> = bus
             .subscribe(Some(0))
             .replay
             .iter()
             .map(|e| e.seq)
             .collect();
-        assert_eq!(replayed, vec![1, 2, 10, 11]);
+        assert_eq!(replayed, vec![5, 9]);
     }
 
     #[test]
     fn a_subscription_past_the_end_replays_nothing() {
-        let bus = EventBus::new(100, Vec::new());
+        let bus = EventBus::new(100, Vec::new(), Numbering::Daemon);
         bus.publish(change(1, VmState::Running));
         let sub = bus.subscribe(Some(u64::MAX));
         assert!(sub.replay.is_empty());
@@ -237,7 +296,7 @@ mod tests {
 
     #[test]
     fn events_older_than_memory_are_fetched_from_storage() {
-        let bus = EventBus::new(100, Vec::new());
+        let bus = EventBus::new(100, Vec::new(), Numbering::Daemon);
         bus.publish(change(1, VmState::Running));
         let sub = bus.subscribe(Some(10));
         assert_eq!(sub.stored_before, Some(101));
@@ -246,7 +305,7 @@ mod tests {
 
     #[test]
     fn history_includes_events_not_yet_written() {
-        let bus = EventBus::new(0, Vec::new());
+        let bus = EventBus::new(0, Vec::new(), Numbering::Daemon);
         let written: Vec<VmEvent> = (0..3)
             .map(|_| bus.publish(change(1, VmState::Running)))
             .collect();
@@ -273,7 +332,7 @@ mod tests {
 
     #[test]
     fn history_leaves_definition_events_to_the_stream() {
-        let bus = EventBus::new(0, Vec::new());
+        let bus = EventBus::new(0, Vec::new(), Numbering::Daemon);
         let edited = StateChange {
             kind: EventKind::Edited,
             ..change(1, VmState::Stopped)
@@ -290,7 +349,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_subscriber_learns_how_many_it_missed() {
-        let bus = EventBus::new(0, Vec::new());
+        let bus = EventBus::new(0, Vec::new(), Numbering::Daemon);
         let mut sub = bus.subscribe(None);
         for _ in 0..SUBSCRIBER_BUFFER + 10 {
             bus.publish(change(1, VmState::Running));

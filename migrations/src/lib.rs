@@ -26,6 +26,7 @@ mod m20261208_000100_create_node;
 mod m20261208_000101_add_vm_node;
 mod m20261209_000100_add_vm_ha;
 mod m20261209_000200_add_node_cordoned;
+mod m20261209_000300_create_event_sequence;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000101_add_vm_node::Migration),
             Box::new(m20261209_000100_add_vm_ha::Migration),
             Box::new(m20261209_000200_add_node_cordoned::Migration),
+            Box::new(m20261209_000300_create_event_sequence::Migration),
         ]
     }
 }

@@ -1,8 +1,8 @@
 //! Events between nodes (issue 19, PostgreSQL): every stored event is
 //! announced on `corvus_events` in the transaction that stores it, so the
-//! other nodes hear of it once it is committed, and read it back from its
-//! row (the rows stay the source of truth; a notice missed while a
-//! listener reconnects is only missing from the live stream).
+//! nodes hear of it once it is committed and read it, with every other
+//! event stored since, from the rows (the rows stay the source of truth:
+//! a notice missed while a listener reconnects loses no event).
 
 use crate::error::{StorageError, query};
 use crate::{DbKind, Store};

@@ -1,19 +1,26 @@
-//! Events of the other nodes' VMs (issue 19, PostgreSQL): a task listens
-//! to `corvus_events`, reads each event another node stored from its row
-//! and hands it to this node's event bus, so `crv events` on any node
-//! shows every node's VMs. This node's own events are on its bus already.
+//! Events on PostgreSQL (issue 19): the database numbers every node's
+//! events as it stores them (`corvus_storage` numbering), and this task
+//! hands them to this node's event bus from their rows, in seq order, this
+//! node's own as every other's. A notice on `corvus_events` says a new
+//! event is stored; the task then reads every row after the last one it
+//! delivered, so a notice lost while the listener reconnects loses no
+//! event, and every node's subscribers see one numbering.
 
 use crate::context::SharedContext;
-use crate::wire::db;
+use crate::wire::{DbFailure, db};
+use corvus_protocol::WireError;
 use corvus_storage::{Announced, DbKind};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-/// How long a failed listener waits before it tries again.
+/// How long a failed listener or read waits before it tries again.
 const RETRY: Duration = Duration::from_secs(1);
+/// Rows read per query while catching up.
+const PAGE: u64 = 1000;
 
-/// Starts the relay on PostgreSQL; `None` on SQLite (one node).
+/// Starts the relay on PostgreSQL; `None` on SQLite (one node, which
+/// numbers its own events).
 pub fn spawn(ctx: SharedContext) -> Option<JoinHandle<()>> {
     (ctx.store.kind() == DbKind::Postgres).then(|| tokio::spawn(relay(ctx)))
 }
@@ -23,39 +30,59 @@ async fn relay(ctx: SharedContext) {
         let mut listener = match ctx.store.listen_events().await {
             Ok(listener) => listener,
             Err(err) => {
-                warn!(error = %format!("{:#}", anyhow::Error::new(err)), "cannot listen to the other nodes' events; retrying");
+                warn!(error = %format!("{:#}", anyhow::Error::new(err)), "cannot listen for stored events; retrying");
                 tokio::time::sleep(RETRY).await;
                 continue;
             }
         };
+        // Listening first, then reading: an event stored in between is in
+        // the rows, and its notice only finds it streamed already.
+        let mut behind = true;
+        let mut failing = false;
         loop {
-            // It reconnects by itself; what was announced meanwhile is only
-            // in the rows (`crv events --since`).
-            let notice = match listener.recv().await {
-                Ok(notice) => notice,
+            if behind {
+                match catch_up(&ctx).await {
+                    Ok(()) => failing = false,
+                    Err(err) => {
+                        // Said once per outage: it is retried every second.
+                        if !std::mem::replace(&mut failing, true) {
+                            warn!(error = %WireError::from(err).message, "cannot read the stored events; retrying");
+                        }
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
+                }
+            }
+            behind = match listener.try_recv().await {
+                Ok(Some(notice)) => Announced::parse(notice.payload())
+                    .is_none_or(|announced| announced.seq > ctx.bus.last_seq()),
+                // The connection was lost and made again: notices sent
+                // meanwhile are gone, the rows are not.
+                Ok(None) => {
+                    debug!("the event listener reconnected; reading the rows");
+                    true
+                }
                 Err(err) => {
-                    warn!(error = %err, "the other nodes' events stopped; listening again");
+                    warn!(error = %err, "the event listener failed; listening again");
                     tokio::time::sleep(RETRY).await;
                     break;
                 }
             };
-            let Some(announced) = Announced::parse(notice.payload()) else {
-                debug!(
-                    payload = notice.payload(),
-                    "ignoring a malformed event notice"
-                );
-                continue;
-            };
-            if announced.node == ctx.node.name {
-                continue;
-            }
-            match db(ctx.store.event_by_seq(announced.seq)).await {
-                Ok(Some(event)) => ctx.bus.relay(event),
-                // Pruned already, or a database that does not answer.
-                Ok(None) | Err(_) => {
-                    debug!(seq = announced.seq, node = %announced.node, "an announced event could not be read")
-                }
-            }
+        }
+    }
+}
+
+/// Delivers every stored event after the last one delivered, oldest first.
+async fn catch_up(ctx: &SharedContext) -> Result<(), DbFailure> {
+    loop {
+        let after = ctx.bus.last_seq();
+        let page = db(ctx.store.events_page(after, None, &[], Some(PAGE))).await?;
+        let full = page.len() as u64 == PAGE;
+        for event in page {
+            ctx.bus.relay(event);
+        }
+        if !full {
+            return Ok(());
         }
     }
 }

@@ -77,8 +77,8 @@ pub async fn check(
 }
 
 /// Gives `vm` (stopped, `from`'s) to `to`: its row and its event in one
-/// transaction, then the event to this node's subscribers (the others
-/// hear it through the database). Returns the VM as it now is.
+/// transaction; every node's subscribers get the event from its row.
+/// Returns the VM as it now is.
 pub async fn commit(
     ctx: &Context,
     vm: &VmInfo,
@@ -97,13 +97,15 @@ pub async fn commit(
         cause,
         kind: EventKind::Edited,
     };
-    let Some(stored) = db(ctx.store.move_vm(vm.id, from, to, &event)).await? else {
+    if db(ctx.store.move_vm(vm.id, from, to, &event))
+        .await?
+        .is_none()
+    {
         return Err(WireError::conflict(format!(
             "VM '{}' was not moved: it is no longer a stopped VM of node '{from}' (see `crv vm show {}`)",
             vm.name, vm.name
         )));
-    };
-    ctx.bus.relay(stored);
+    }
     let mut moved = vm.clone();
     moved.node = to.to_owned();
     Ok(moved)

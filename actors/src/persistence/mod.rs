@@ -39,6 +39,13 @@ pub enum PersistenceMsg {
         durable: Option<Durable>,
     },
     Flush,
+    /// `durable` hears once every change queued before it is safe: a
+    /// reader of the database (`vm history` on PostgreSQL, where events
+    /// are numbered as they are stored) then finds them written, unless
+    /// the database refuses writes and they are journaled.
+    Settled {
+        durable: Durable,
+    },
     /// Answers once the queue is written, or is in the journal when the
     /// deadline passes or the database refuses it (daemon shutdown).
     Drain {
@@ -72,7 +79,7 @@ pub struct PersistenceState {
     journal: Journal,
     queue: VecDeque<StateRecord>,
     /// Beside `queue`, one entry per record: who waits for it to be safe.
-    waiting: VecDeque<Option<Durable>>,
+    waiting: VecDeque<Vec<Durable>>,
     status: PersistenceStatus,
     flush_scheduled: bool,
     retry_delay: Duration,
@@ -104,7 +111,7 @@ impl Actor for Persistence {
         let state = PersistenceState {
             store: args.store,
             journal: args.journal,
-            waiting: args.pending.iter().map(|_| None).collect(),
+            waiting: args.pending.iter().map(|_| Vec::new()).collect(),
             queue: args.pending.into(),
             status: args.status,
             flush_scheduled: pending,
@@ -136,7 +143,7 @@ impl Actor for Persistence {
                     let _ = durable.send(());
                 }
                 state.queue.push_back(record);
-                state.waiting.push_back(durable);
+                state.waiting.push_back(durable.into_iter().collect());
                 state.publish();
                 if !state.flush_scheduled {
                     state.flush_scheduled = true;
@@ -144,6 +151,12 @@ impl Actor for Persistence {
                 }
             }
             PersistenceMsg::Flush => state.flush(&myself).await?,
+            PersistenceMsg::Settled { durable } => match state.waiting.back_mut() {
+                Some(last) if !state.journaled => last.push(durable),
+                Some(_) | None => {
+                    let _ = durable.send(());
+                }
+            },
             PersistenceMsg::Drain { deadline, reply } => {
                 if state.queue.is_empty() || state.journaled {
                     let _ = reply.send(state.outcome());
@@ -214,7 +227,7 @@ impl PersistenceState {
             match problem {
                 None => {
                     self.queue.pop_front();
-                    if let Some(Some(durable)) = self.waiting.pop_front() {
+                    for durable in self.waiting.pop_front().into_iter().flatten() {
                         let _ = durable.send(());
                     }
                     self.recovered();
@@ -274,7 +287,7 @@ impl PersistenceState {
         let records: Vec<StateRecord> = self.queue.iter().cloned().collect();
         self.journaled = self.journal_records(records).await;
         if self.journaled {
-            for durable in self.waiting.iter_mut().filter_map(Option::take) {
+            for durable in self.waiting.iter_mut().flat_map(std::mem::take) {
                 let _ = durable.send(());
             }
         }

@@ -7,8 +7,10 @@ use super::agent::AgentQuery;
 use super::core::{Command, Input};
 use super::shell::Handoff;
 use super::{Origin, Reply, VmActorRef, VmActorState, VmCommand, VmReply, describe_channel};
+use crate::persistence::PersistenceMsg;
 use crate::wire::db;
 use corvus_protocol::{DisplayKind, Response, SnapshotAction, WireError};
+use corvus_storage::DbKind;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -207,12 +209,26 @@ impl VmActorState {
     }
 
     /// Stored events, read by a task so the actor does not wait on the database.
+    /// On PostgreSQL events are numbered as they are stored (issue 19), so
+    /// the read waits for this VM's changes recorded so far to be safe.
     fn history(&self, limit: Option<u32>, reply: Reply) {
         let store = self.ctx.store.clone();
         let bus = self.ctx.bus.clone();
         let id = self.info.id;
+        let settled = (store.kind() == DbKind::Postgres).then(|| {
+            let (durable, settled) = tokio::sync::oneshot::channel();
+            let _ = self
+                .ctx
+                .persistence
+                .cast(PersistenceMsg::Settled { durable });
+            settled
+        });
         tokio::spawn(
             async move {
+                if let Some(settled) = settled {
+                    // Past the wait, the stored history is read as it is.
+                    let _ = tokio::time::timeout(super::SAFE_WAIT, settled).await;
+                }
                 let events = db(store.history(id, limit.map(u64::from)))
                     .await
                     .map(|stored| bus.complete_history(id, stored, limit.map(|l| l as usize)));

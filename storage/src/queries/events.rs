@@ -76,6 +76,8 @@ impl Store {
             events.push(event_of_deleted_vm(row)?);
         }
         events.sort_by_key(|event| event.seq);
+        // A VM deleted between the two reads has its events in both.
+        events.dedup_by_key(|event| event.seq);
         if let Some(limit) = limit {
             events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         }

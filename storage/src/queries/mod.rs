@@ -7,6 +7,7 @@ pub mod disks;
 pub mod events;
 pub mod networks;
 pub mod nodes;
+pub(crate) mod numbering;
 pub mod reserve;
 pub mod retention;
 pub mod revocations;

@@ -1,3 +1,4 @@
+use super::numbering;
 use crate::entity::{deleted_vm_event, shared_dir, vm, vm_event};
 use crate::error::{StorageError, query};
 use crate::transaction::finish;
@@ -31,12 +32,15 @@ impl Store {
     /// (a journal replayed after a crash that came after the write) sets the
     /// same columns and leaves the already stored event alone, so replaying
     /// a journal in order ends in the state of its last record.
+    ///
+    /// On PostgreSQL the database numbers the event (`numbering.rs`): the
+    /// record's own `seq` is not used there.
     pub async fn record_state(&self, record: &StateRecord) -> Result<(), StorageError> {
         // On PostgreSQL a row another node took over (failover, issue 19)
         // is that node's to write: this node's event joins the history only.
         let owner = self.node.get().filter(|_| self.kind == DbKind::Postgres);
         let tx = self.begin_write().await?;
-        let written = match record_in(&tx, record, owner.map(|node| &**node)).await {
+        let written = match record_in(&tx, self.kind, record, owner.map(|node| &**node)).await {
             // Told to the other nodes once committed (PostgreSQL).
             Ok(Some(seq)) => crate::notify::announce(self, &tx, seq).await,
             Ok(None) => Ok(()),
@@ -48,7 +52,7 @@ impl Store {
 
 impl Store {
     /// Gives VM `vm_id` from node `from` to node `to` (issue 19) in one
-    /// transaction with its event, stored under the next free number:
+    /// transaction with its event, numbered by the database:
     /// only while `from` still owns it and it has no QEMU (stopped or in
     /// error). Returns the event as stored, or `None` when the VM is no
     /// longer `from`'s or no longer stopped (nothing changed).
@@ -75,7 +79,8 @@ impl Store {
             if updated.rows_affected == 0 {
                 return Ok(None);
             }
-            let seq = next_free_seq(&tx).await?;
+            // Moves happen on PostgreSQL only (several nodes).
+            let seq = numbering::next_seq(&tx).await?;
             let row = vm_event::ActiveModel {
                 vm_id: Set(vm_id),
                 seq: Set(seq),
@@ -107,6 +112,7 @@ impl Store {
 /// With `owner`, the row is written only while that node owns it.
 pub(crate) async fn record_in(
     tx: &DatabaseTransaction,
+    kind: DbKind,
     record: &StateRecord,
     owner: Option<&str>,
 ) -> Result<Option<i64>, StorageError> {
@@ -116,7 +122,7 @@ pub(crate) async fn record_in(
         .filter(|e| e.kind == EventKind::Deleted)
     {
         // The VM's rows are gone already.
-        return record_of_deleted_vm(tx, event).await;
+        return record_of_deleted_vm(tx, kind, event).await;
     }
     let mut update = vm::Entity::update_many()
         .col_expr(vm::Column::Status, Expr::value(record.status.as_str()))
@@ -140,7 +146,7 @@ pub(crate) async fn record_in(
     if !exists {
         // Deleted meanwhile: its event joins the deleted VM's others.
         return match &record.event {
-            Some(event) => record_of_deleted_vm(tx, event).await,
+            Some(event) => record_of_deleted_vm(tx, kind, event).await,
             None => Ok(None),
         };
     }
@@ -157,65 +163,75 @@ pub(crate) async fn record_in(
             .await
             .map_err(query)?;
     }
-    if let Some(event) = &record.event {
-        let row = |seq: i64| -> Result<vm_event::ActiveModel, StorageError> {
-            Ok(vm_event::ActiveModel {
-                vm_id: Set(event.vm_id),
-                seq: Set(seq),
-                at: Set(at(event)),
-                from_status: Set(event.from.as_str().to_owned()),
-                to_status: Set(event.to.as_str().to_owned()),
-                reason: Set(event.reason.clone()),
-                cause: Set(cause_column("vm_event.cause", &event.cause)?),
-                kind: Set(event.kind.as_str().to_owned()),
-                ..Default::default()
-            })
-        };
-        let inserted = vm_event::Entity::insert(row(seq_column("vm_event.seq", event.seq)?)?)
-            .on_conflict(
-                OnConflict::column(vm_event::Column::Seq)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(tx)
-            .await
-            .map_err(query)?;
-        if inserted > 0 {
-            return Ok(Some(seq_column("vm_event.seq", event.seq)?));
+    match &record.event {
+        Some(event) => record_event(tx, kind, event).await,
+        None => Ok(None),
+    }
+}
+
+/// Stores the event of a VM that exists; returns its number when it was
+/// stored now.
+async fn record_event(
+    tx: &DatabaseTransaction,
+    kind: DbKind,
+    event: &VmEvent,
+) -> Result<Option<i64>, StorageError> {
+    let row = |seq: i64| -> Result<vm_event::ActiveModel, StorageError> {
+        Ok(vm_event::ActiveModel {
+            vm_id: Set(event.vm_id),
+            seq: Set(seq),
+            at: Set(at(event)),
+            from_status: Set(event.from.as_str().to_owned()),
+            to_status: Set(event.to.as_str().to_owned()),
+            reason: Set(event.reason.clone()),
+            cause: Set(cause_column("vm_event.cause", &event.cause)?),
+            kind: Set(event.kind.as_str().to_owned()),
+            ..Default::default()
+        })
+    };
+    match kind {
+        DbKind::Postgres => {
+            if numbering::stored_already(tx, event, at(event)).await? {
+                return Ok(None);
+            }
+            let seq = numbering::next_seq(tx).await?;
+            vm_event::Entity::insert(row(seq)?)
+                .exec_without_returning(tx)
+                .await
+                .map_err(query)?;
+            Ok(Some(seq))
         }
-        if !stored_already(tx, event).await? {
-            // Another node numbered one of its events the same (each node
-            // numbers its own, issue 19): this one goes after every stored
+        DbKind::Sqlite => {
+            let seq = seq_column("vm_event.seq", event.seq)?;
+            let inserted = vm_event::Entity::insert(row(seq)?)
+                .on_conflict(
+                    OnConflict::column(vm_event::Column::Seq)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(tx)
+                .await
+                .map_err(query)?;
+            if inserted > 0 {
+                return Ok(Some(seq));
+            }
+            if numbering::stored_already(tx, event, at(event)).await? {
+                return Ok(None);
+            }
+            // Not this event under its number: it goes after every stored
             // event rather than being lost.
             let seq = next_free_seq(tx).await?;
             vm_event::Entity::insert(row(seq)?)
                 .exec_without_returning(tx)
                 .await
                 .map_err(query)?;
-            return Ok(Some(seq));
+            Ok(Some(seq))
         }
     }
-    Ok(None)
-}
-
-/// Whether this very event is stored (a journal written again), under its
-/// own number or the one a collision gave it.
-async fn stored_already(tx: &DatabaseTransaction, event: &VmEvent) -> Result<bool, StorageError> {
-    vm_event::Entity::find()
-        .filter(vm_event::Column::VmId.eq(event.vm_id))
-        .filter(vm_event::Column::At.eq(at(event)))
-        .filter(vm_event::Column::Kind.eq(event.kind.as_str()))
-        .filter(vm_event::Column::FromStatus.eq(event.from.as_str()))
-        .filter(vm_event::Column::ToStatus.eq(event.to.as_str()))
-        .filter(vm_event::Column::Reason.eq(event.reason.as_str()))
-        .one(tx)
-        .await
-        .map(|found| found.is_some())
-        .map_err(query)
 }
 
 /// One past the highest sequence number stored, of live and deleted VMs.
-pub(crate) async fn next_free_seq(tx: &DatabaseTransaction) -> Result<i64, StorageError> {
+async fn next_free_seq(tx: &DatabaseTransaction) -> Result<i64, StorageError> {
     let last = vm_event::Entity::find()
         .order_by_desc(vm_event::Column::Seq)
         .one(tx)
@@ -236,12 +252,22 @@ pub(crate) async fn next_free_seq(tx: &DatabaseTransaction) -> Result<i64, Stora
 /// Written again from a replayed journal, it stays as it was.
 async fn record_of_deleted_vm(
     tx: &DatabaseTransaction,
+    kind: DbKind,
     event: &VmEvent,
 ) -> Result<Option<i64>, StorageError> {
+    let seq = match kind {
+        DbKind::Postgres => {
+            if numbering::stored_already(tx, event, at(event)).await? {
+                return Ok(None);
+            }
+            numbering::next_seq(tx).await?
+        }
+        DbKind::Sqlite => seq_column("deleted_vm_event.seq", event.seq)?,
+    };
     let row = deleted_vm_event::ActiveModel {
         vm_id: Set(event.vm_id),
         vm_name: Set(event.vm_name.clone()),
-        seq: Set(seq_column("deleted_vm_event.seq", event.seq)?),
+        seq: Set(seq),
         at: Set(at(event)),
         from_status: Set(event.from.as_str().to_owned()),
         to_status: Set(event.to.as_str().to_owned()),
@@ -250,7 +276,6 @@ async fn record_of_deleted_vm(
         kind: Set(event.kind.as_str().to_owned()),
         ..Default::default()
     };
-    let seq = seq_column("deleted_vm_event.seq", event.seq)?;
     let inserted = deleted_vm_event::Entity::insert(row)
         .on_conflict(
             OnConflict::column(deleted_vm_event::Column::Seq)

@@ -12,7 +12,7 @@
 //! like any other.
 
 use super::nodes::{HELD_LOCKS, WITH_PROCESS};
-use super::state::{StateRecord, next_free_seq, record_in};
+use super::state::{StateRecord, record_in};
 use crate::entity::shared_dir;
 use crate::error::{StorageError, query};
 use crate::lock::advisory_key;
@@ -154,7 +154,6 @@ async fn take_over_in(
             .await
             .map_err(query)?;
         let reason = node_lost(dead);
-        let seq = next_free_seq(tx).await?;
         let record = StateRecord {
             vm_id: id,
             status: VmState::Error,
@@ -162,7 +161,8 @@ async fn take_over_in(
             last_error: Some(reason.clone()),
             share_pids: shares.iter().map(|share| (share.id, None)).collect(),
             event: Some(VmEvent {
-                seq: u64::try_from(seq).unwrap_or_default(),
+                // Numbered by the database as it is stored (`numbering.rs`).
+                seq: 0,
                 at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
                 vm_id: id,
                 vm_name: name.clone(),
@@ -175,7 +175,7 @@ async fn take_over_in(
                 kind: EventKind::State,
             }),
         };
-        if let Some(seq) = record_in(tx, &record, None).await? {
+        if let Some(seq) = record_in(tx, DbKind::Postgres, &record, None).await? {
             // Announced under the lost node's name, so that every live node,
             // this one included, reads it from its row.
             crate::notify::announce_as(tx, dead, seq).await?;

@@ -8,6 +8,7 @@ mod events;
 mod failover;
 mod forwarding;
 mod heartbeat;
+mod seqs;
 mod streams;
 
 use harness::postgres::{Cluster, wait_until};

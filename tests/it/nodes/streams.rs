@@ -118,7 +118,9 @@ fn a_node_lost_mid_request_is_named_and_nothing_runs_twice() {
     let starting = wait_until(QUICK, || {
         a.show("fw")["status"] == "starting"
             && !qemus_in(&a.runtime).is_empty()
-            && b.history("fw").iter().any(|event| event["to"] == "starting")
+            && b.history("fw")
+                .iter()
+                .any(|event| event["to"] == "starting")
     });
     assert!(starting, "fw never started on a: {}", a.show("fw"));
     let qemus = qemus_in(&a.runtime);
