@@ -34,6 +34,7 @@ async fn owner(
     let forwarder = Forwarder {
         dir: ctx.node.cert_dir.clone(),
         node: ctx.node.name.clone(),
+        pool: services.forward_pool.clone(),
     };
     // A request that came forwarded is answered here, whatever it is; and
     // without a node certificate the refusal tells the client where to go.

@@ -55,6 +55,8 @@ pub struct Services {
     /// Revoked client certificates, shared with the TLS verifier.
     revoked: Arc<Revoked>,
     next_connection: AtomicU64,
+    /// Connections to other nodes kept between forwards.
+    pub forward_pool: crate::nodes::forward_pool::ForwardPool,
     /// Refusals (past `--max-connections`) still being told.
     refusals: AtomicU64,
     /// Clients refused at the limit so far, for the log.
@@ -116,6 +118,7 @@ impl Actor for Gateway {
             revoked: args.revoked,
             limits: args.limits,
             next_connection: AtomicU64::new(1),
+            forward_pool: Default::default(),
             refusals: AtomicU64::new(0),
             refusals_at_limit: Refusals::default(),
             handshakes: AtomicU64::new(0),

@@ -4,6 +4,7 @@
 //! node's answer goes back to the client. The owner checks the request
 //! against the role the client had here, and never forwards it again.
 
+use super::forward_pool::ForwardPool;
 use corvus_protocol::tls::{ClientPems, client_config};
 use corvus_protocol::{
     CallError, ClientMessage, Connection, ErrorKind, PROTOCOL_VERSION, Request, Response, Role,
@@ -24,12 +25,14 @@ pub type NodeConnection = Connection<
     ClientMessage,
 >;
 
-/// This node's certificate for talking to the others.
+/// This node's certificate for talking to the others, and the
+/// connections kept open to them.
 #[derive(Debug, Clone)]
 pub struct Forwarder {
     /// `NODE.crt`, `NODE.key` and `ca.crt`, as `corvus tls issue` writes them.
     pub dir: PathBuf,
     pub node: String,
+    pub pool: ForwardPool,
 }
 
 fn unavailable(node: &str, address: &str, why: impl std::fmt::Display) -> WireError {
@@ -67,8 +70,17 @@ impl Forwarder {
         request: Request,
     ) -> Result<Response, WireError> {
         let exchange = async {
-            let mut connection = self.connect(node, address).await?;
-            forward(&mut connection, node, client, role, request).await
+            let mut connection = match self.pool.take(address) {
+                Some(kept) => kept,
+                None => self.connect(node, address).await?,
+            };
+            let answer = forward(&mut connection, node, client, role, request).await;
+            let complete =
+                !matches!(&answer, Err(err) if matches!(err.kind, ErrorKind::NodeLost { .. }));
+            if complete {
+                self.pool.keep(address, connection);
+            }
+            answer
         };
         tokio::time::timeout(FORWARD_DEADLINE, exchange)
             .await

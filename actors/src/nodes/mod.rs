@@ -14,6 +14,7 @@ pub mod drain;
 pub mod events;
 pub mod fence;
 pub mod forward;
+pub mod forward_pool;
 pub mod ha;
 pub mod moving;
 pub mod shared;

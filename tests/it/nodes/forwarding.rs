@@ -202,3 +202,47 @@ fn a_node_certificate_of_no_registered_node_is_refused() {
     }
     assert_eq!(a.show("fw")["name"], "fw", "still there");
 }
+
+/// Established TCP connections of process `pid` to local port `port`.
+fn connections_to(pid: u32, port: &str) -> usize {
+    let out = std::process::Command::new("ss")
+        .args(["-Htnp", "state", "established"])
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| {
+            let peer = line.split_whitespace().nth(3).unwrap_or("");
+            peer.ends_with(&format!(":{port}")) && line.contains(&format!("pid={pid},"))
+        })
+        .count()
+}
+
+/// Forwards go out on a kept connection rather than a new TLS handshake
+/// each; and a kept connection the owner closed (it restarted) is seen
+/// before a request goes out on it, so the next forward simply works.
+#[test]
+fn forwards_reuse_a_kept_connection_and_survive_an_owner_restart() {
+    let Some(mut nodes) = tls_cluster(&["a", "b"], &[]) else {
+        return;
+    };
+    let b = nodes.pop().unwrap();
+    let mut a = nodes.pop().unwrap();
+    let port = a.options.listen.clone().unwrap();
+    let port = port.rsplit_once(':').unwrap().1.to_owned();
+    b.create_firmware_vm("fw", &["--node", "a"]);
+    for _ in 0..10 {
+        b.crv(&["vm", "snapshot", "list", "fw"]).ok();
+    }
+    let b_pid = b.pid().unwrap();
+    assert_eq!(
+        connections_to(b_pid, &port),
+        1,
+        "ten forwards in a row share one connection to a"
+    );
+
+    a.restart();
+    let listed = b.crv(&["vm", "snapshot", "list", "fw"]);
+    listed.ok();
+    assert_eq!(connections_to(b_pid, &port), 1);
+}
