@@ -17,6 +17,7 @@ pub use notify::{Announced, EVENTS_CHANNEL};
 pub use queries::cloud::{NewCloudInit, NewVmExtras};
 pub use queries::disks::NewDisk;
 pub use queries::networks::{NetworkNicRow, NewNetwork};
+pub use queries::node_reach::NodeReach;
 pub use queries::nodes::{NodeRegistration, NodeRow};
 pub use queries::reserve::DeviceTable;
 pub use queries::snapshots::SnapshotRow;

@@ -41,12 +41,10 @@ async fn owner(
     if peer.role == Role::Node || !forwarder.ready().await {
         return None;
     }
-    let address = db(ctx.store.nodes())
+    let address = db(ctx.store.node_reach(node))
         .await
         .ok()?
-        .into_iter()
-        .find(|row| row.name == *node)
-        .and_then(|row| row.address);
+        .and_then(|reach| reach.address);
     let Some(address) = address else {
         return Some(Err(WireError::new(
             refusal.kind.clone(),
@@ -140,10 +138,8 @@ async fn admit(
     let ctx = &services.ctx;
     let sender = peer.name.to_string();
     let registered = ctx.store.kind() == DbKind::Postgres
-        && db(ctx.store.nodes())
-            .await?
-            .iter()
-            .any(|row| row.name == sender && row.name != ctx.node.name);
+        && sender != ctx.node.name
+        && db(ctx.store.node_reach(&sender)).await?.is_some();
     if !registered {
         return Err(WireError::new(
             ErrorKind::PermissionDenied { needed: Role::Node },

@@ -201,11 +201,11 @@ pub fn dead(node: &str, ctx: &Context) -> WireError {
 pub async fn is_live(ctx: &Context, node: &str) -> bool {
     match ctx.store.kind() {
         DbKind::Sqlite => node == ctx.node.name,
-        DbKind::Postgres => db(ctx.store.nodes())
+        DbKind::Postgres => db(ctx.store.node_reach(node))
             .await
             .ok()
-            .and_then(|nodes| nodes.into_iter().find(|row| row.name == node))
-            .is_some_and(|row| row.live(ctx.node.timeout)),
+            .flatten()
+            .is_some_and(|reach| reach.live(ctx.node.timeout)),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod devices;
 pub mod disks;
 pub mod events;
 pub mod networks;
+pub mod node_reach;
 pub mod nodes;
 pub(crate) mod numbering;
 pub mod reserve;
