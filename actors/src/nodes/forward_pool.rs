@@ -19,10 +19,13 @@ const KEEP_FOR: Duration = Duration::from_secs(30);
 /// Idle connections kept per node; more forwards at once open their own.
 const KEEP_PER_NODE: usize = 4;
 
+/// A kept connection and since when it is idle.
+type Kept = (NodeConnection, Instant);
+
 /// Idle connections by node address.
 #[derive(Clone, Default)]
 pub struct ForwardPool {
-    idle: Arc<Mutex<HashMap<String, Vec<(NodeConnection, Instant)>>>>,
+    idle: Arc<Mutex<HashMap<String, Vec<Kept>>>>,
 }
 
 impl std::fmt::Debug for ForwardPool {
