@@ -151,7 +151,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             Target::None,
         )
         .with_note(format!(
-            "{} requests each, in batches of {batch} alternating; each forward opens a TLS connection to a",
+            "{} requests each, in batches of {batch} alternating; forwards reuse a kept TLS connection to a",
             direct.len()
         )),
     );
