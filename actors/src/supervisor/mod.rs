@@ -279,7 +279,7 @@ impl Actor for Supervisor {
             }
             SupervisorMsg::Fence => state.fence(),
             SupervisorMsg::Reclaim => state.reclaim(&myself),
-            SupervisorMsg::Release { moved } => state.release(moved),
+            SupervisorMsg::Release { moved, fences } => state.release(moved, fences),
         }
         Ok(())
     }

@@ -80,6 +80,10 @@ pub enum SupervisorMsg {
     Fence,
     /// This node holds its lock again: see which VMs moved meanwhile.
     Reclaim,
-    /// VMs another node owns now, with that node.
-    Release { moved: Vec<(i64, String)> },
+    /// VMs another node owns now, with that node; `fences` is the number
+    /// of fences when the rows were read, so that only that fence ends.
+    Release {
+        moved: Vec<(i64, String)>,
+        fences: u64,
+    },
 }
