@@ -1,5 +1,6 @@
 //! What every actor of one daemon shares: handles to the other actors and
-//! the daemon's fixed settings. Nothing here is mutable VM state.
+//! the daemon's fixed settings and the node's fence. Nothing here is
+//! mutable VM state.
 
 use crate::config::NodeConfig;
 use crate::events::EventBus;
@@ -45,6 +46,8 @@ pub struct Context {
     pub metrics: DaemonMetrics,
     /// This daemon's node (`--node`): the VMs it runs are the VMs it owns.
     pub node: NodeConfig,
+    /// Whether this node is fenced now (issue 19): HA VMs do not start.
+    pub fence: crate::nodes::fence::FenceState,
 }
 
 pub type SharedContext = Arc<Context>;

@@ -135,6 +135,7 @@ pub async fn run(config: Config, handoff: Handoff) -> anyhow::Result<()> {
         persistence_status,
         metrics: Default::default(),
         node: config.node.clone(),
+        fence: Default::default(),
     });
     let vm_count = vms.len();
     notify.status(&format!("Re-adopting running VMs ({vm_count} defined)"));

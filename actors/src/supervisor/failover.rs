@@ -2,7 +2,8 @@
 //! lost node gets its actor here and is told to start; a fence tells every
 //! HA VM to kill its QEMU; once the node holds its lock again, the VMs
 //! another node took over meanwhile leave it (their QEMUs were fenced
-//! already; one still there is killed, never started again here).
+//! already; one still there is killed, never started again here), then the
+//! fence ends and the HA VMs still this node's are told they may run again.
 
 use super::{SupervisorMsg, SupervisorRef, SupervisorState};
 use crate::vm::VmMsg;
@@ -11,7 +12,7 @@ use crate::wire::db;
 use corvus_protocol::{VmRef, WireError};
 use corvus_storage::StoredVm;
 use ractor::ActorProcessingErr;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 impl SupervisorState {
     /// Loads the VM in a task; `TakenOverLoaded` comes back with it.
@@ -68,30 +69,61 @@ impl SupervisorState {
     }
 
     /// Asks the database, in a task, which of this node's VMs another node
-    /// took over while this node had no lock; `Release` comes back.
+    /// took over while this node had no lock; `Release` comes back once
+    /// every row was read (the fence holds until then: a VM whose owner is
+    /// unknown must not start here). The rows are read under row locks
+    /// (`still_owned`), so that a takeover in flight is seen.
     pub(super) fn reclaim(&self, myself: &SupervisorRef) {
         let ids: Vec<i64> = self.registry.entries().map(|(id, _)| *id).collect();
         let ctx = self.ctx.clone();
         let myself = myself.clone();
+        let fences = ctx.fence.fences();
         tokio::spawn(async move {
-            let mut moved = Vec::new();
-            for id in ids {
-                match db(ctx.store.locate_vm(&VmRef::Id(id))).await {
-                    Ok(Some((_, Some(node)))) if node != ctx.node.name => moved.push((id, node)),
-                    Ok(_) => {}
+            let owned = loop {
+                match db(ctx.store.still_owned(&ctx.node.name, &ids)).await {
+                    Ok(owned) => break owned,
                     Err(err) => {
-                        warn!(vm_id = id, error = %WireError::from(err).message, "cannot tell whether another node took this VM over; asking again when the lock is next taken");
+                        warn!(error = %WireError::from(err).message, "cannot tell whether another node took this node's VMs over; asking again");
+                        tokio::time::sleep(ctx.node.heartbeat()).await;
                     }
                 }
+            };
+            let mut moved = Vec::new();
+            for &id in ids.iter().filter(|id| !owned.contains(id)) {
+                // Only the new owner's name, for the log: the row lock
+                // above already decided.
+                if let Ok(Some((_, Some(node)))) = db(ctx.store.locate_vm(&VmRef::Id(id))).await
+                    && node != ctx.node.name
+                {
+                    moved.push((id, node));
+                }
             }
-            if !moved.is_empty() {
-                let _ = myself.cast(SupervisorMsg::Release { moved });
-            }
+            let _ = myself.cast(SupervisorMsg::Release {
+                moved,
+                owned,
+                fences,
+            });
         });
     }
 
-    /// The VMs another node owns now lose their actors here.
-    pub(super) fn release(&mut self, moved: Vec<(i64, String)>) {
+    /// The VMs another node owns now lose their actors here; then the
+    /// fence the rows were read under ends (unless another began since)
+    /// and the HA VMs whose rows still name this node are told so: those
+    /// it fenced start again.
+    pub(super) fn release(&mut self, moved: Vec<(i64, String)>, owned: Vec<i64>, fences: u64) {
+        self.release_moved(moved);
+        if !self.ctx.fence.end(fences) {
+            return;
+        }
+        info!(node = %self.ctx.node.name, "the fence ends: this node's HA VMs may run here again");
+        for (id, entry) in self.registry.entries() {
+            if owned.contains(id) && entry.snapshot.borrow().ha {
+                let _ = entry.actor.cast(VmMsg::Node(NodeEvent::Reclaimed));
+            }
+        }
+    }
+
+    fn release_moved(&mut self, moved: Vec<(i64, String)>) {
         for (id, node) in moved {
             let Some(entry) = self.registry.remove(id) else {
                 continue;

@@ -279,7 +279,11 @@ impl Actor for Supervisor {
             }
             SupervisorMsg::Fence => state.fence(),
             SupervisorMsg::Reclaim => state.reclaim(&myself),
-            SupervisorMsg::Release { moved } => state.release(moved),
+            SupervisorMsg::Release {
+                moved,
+                owned,
+                fences,
+            } => state.release(moved, owned, fences),
         }
         Ok(())
     }

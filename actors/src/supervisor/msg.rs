@@ -80,6 +80,12 @@ pub enum SupervisorMsg {
     Fence,
     /// This node holds its lock again: see which VMs moved meanwhile.
     Reclaim,
-    /// VMs another node owns now, with that node.
-    Release { moved: Vec<(i64, String)> },
+    /// VMs another node owns now, with that node, and those whose rows
+    /// still name this one; `fences` is the number of fences when the rows
+    /// were read, so that only that fence ends.
+    Release {
+        moved: Vec<(i64, String)>,
+        owned: Vec<i64>,
+        fences: u64,
+    },
 }

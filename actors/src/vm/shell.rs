@@ -45,6 +45,7 @@ impl VmActorState {
                     "drives or NICs were attached or detached while it ran, so its devices are not where a restore would put them; stop and start it once, then save".to_owned()
                 })
             }),
+            fenced: self.info.ha && self.ctx.fence.is_fenced(),
             now: Instant::now(),
         }
     }

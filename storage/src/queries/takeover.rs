@@ -13,7 +13,7 @@
 
 use super::nodes::{HELD_LOCKS, WITH_PROCESS};
 use super::state::{StateRecord, record_in};
-use crate::entity::shared_dir;
+use crate::entity::{shared_dir, vm};
 use crate::error::{StorageError, query};
 use crate::lock::advisory_key;
 use crate::transaction::finish;
@@ -22,7 +22,7 @@ use chrono::{SecondsFormat, Utc};
 use corvus_protocol::{EventCause, EventKind, RestartPolicy, VmEvent, VmState};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
-    Statement,
+    QueryOrder, QuerySelect, Statement,
 };
 use std::time::Duration;
 
@@ -77,6 +77,28 @@ impl Store {
         let taken = take_over_in(&tx, dead, me, timeout).await;
         finish(tx, taken).await
     }
+
+    /// Which of `ids` still name `me`, read under row locks by a node that
+    /// holds its lock again: a takeover of them in flight has committed
+    /// (and they are not `me`'s) or cannot happen any more.
+    pub async fn still_owned(&self, me: &str, ids: &[i64]) -> Result<Vec<i64>, StorageError> {
+        if self.kind != DbKind::Postgres || ids.is_empty() {
+            return Ok(ids.to_vec());
+        }
+        let tx = self.begin_write().await?;
+        let owned = vm::Entity::find()
+            .select_only()
+            .column(vm::Column::Id)
+            .filter(vm::Column::Id.is_in(ids.iter().copied()))
+            .filter(vm::Column::Node.eq(me))
+            .order_by_asc(vm::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<i64>()
+            .all(&tx)
+            .await
+            .map_err(query);
+        finish(tx, owned).await
+    }
 }
 
 async fn still_lost(
@@ -112,9 +134,6 @@ async fn take_over_in(
     me: &str,
     timeout: Duration,
 ) -> Result<Vec<LostVm>, StorageError> {
-    if !still_lost(tx, dead, timeout).await? {
-        return Ok(Vec::new());
-    }
     let sql = format!(
         "SELECT id, name, status, ha, restart_policy FROM vm \
          WHERE node = $1 AND status IN {WITH_PROCESS} ORDER BY id FOR UPDATE SKIP LOCKED"
@@ -123,6 +142,12 @@ async fn take_over_in(
         .query_all_raw(statement(&sql, vec![dead.into()]))
         .await
         .map_err(query)?;
+    // Checked once the rows are locked: a node that takes its lock again
+    // and then reads its rows (`still_owned`) either waits for this
+    // transaction or makes this check fail, never starts a VM taken here.
+    if !still_lost(tx, dead, timeout).await? {
+        return Ok(Vec::new());
+    }
     let mut handled = Vec::new();
     for row in rows {
         let text = |column: &str| row.try_get::<String>("", column).map_err(query);

@@ -64,6 +64,11 @@ pub(super) fn command(
     command: Command,
     origin: Origin,
 ) -> Result<Transition, Refusal> {
+    // Before the state's own rule: a VM the fence ended is in error, and
+    // a reset would not make its start any safer.
+    if view.fenced && command == Command::Start && view.boot.is_none() {
+        return Err(Refusal::Fenced);
+    }
     rule(view.status, &command)?;
     let stay = Transition::stay(view);
     let cause = operator(origin, &command);
@@ -255,6 +260,10 @@ pub(super) fn escalate(mut next: Transition, signal: Signal) -> Transition {
 }
 
 pub(super) fn autostart(view: &View<'_>) -> Transition {
+    if view.fenced {
+        // The fence's end starts it again if the fence stopped it.
+        return Transition::stay(view);
+    }
     match (view.status, view.boot) {
         (VmState::Stopped, None) => begin_boot(view, EventCause::Autostart, "autostart"),
         (VmState::Saved, None) => super::save::begin_restore(
@@ -294,7 +303,7 @@ pub(super) fn daemon_stop(view: &View<'_>) -> Transition {
 
 pub(super) fn restart_due(view: &View<'_>, attempt: u32, scheduled: bool) -> Transition {
     let idle = matches!(view.status, VmState::Error | VmState::Stopped) && view.boot.is_none();
-    if !scheduled || !idle {
+    if !scheduled || !idle || view.fenced {
         return Transition::stay(view);
     }
     let why = view.last_error.unwrap_or("the guest powered off");

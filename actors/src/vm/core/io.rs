@@ -97,6 +97,9 @@ pub enum NodeEvent {
     /// This node lost its database session for longer than its fence
     /// timeout: end QEMU now, before a survivor starts the VM.
     Fenced,
+    /// This node holds its lock again and the VM's row still names it:
+    /// a VM the fence ended starts again here.
+    Reclaimed,
 }
 
 /// Every input of the VM, in one enum (DESIGN §3 "observed inputs" and the

@@ -72,6 +72,9 @@ pub struct View<'a> {
     /// A device QEMU cannot migrate, named for the operator: a save is
     /// refused up front rather than left to fail inside QEMU.
     pub save_blocker: Option<String>,
+    /// An HA VM on a node that cannot prove it holds its database lock
+    /// (issue 19): another node may be running it, so no boot begins here.
+    pub fenced: bool,
     pub now: Instant,
 }
 

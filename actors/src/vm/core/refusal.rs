@@ -39,6 +39,8 @@ pub enum Refusal {
     },
     /// A snapshot with RAM of a VM that has no RAM to save (stopped).
     NoRam,
+    /// An HA VM's start on a node fenced from the database (issue 19).
+    Fenced,
 }
 
 impl Refusal {
@@ -56,6 +58,7 @@ impl Refusal {
                 WireError::invalid(self.message(vm, state, command))
             }
             Refusal::InUse { .. } => WireError::conflict(self.message(vm, state, command)),
+            Refusal::Fenced => WireError::unavailable(self.message(vm, state, command)),
             _ => WireError::transition(state, self.message(vm, state, command)),
         }
     }
@@ -116,6 +119,9 @@ impl Refusal {
                 "cannot do this while VM '{vm}' is {state}: {reason}; stop it first with `crv vm stop {vm}`"
             ),
             Refusal::InUse { reason } => format!("VM '{vm}' {reason}"),
+            Refusal::Fenced => format!(
+                "cannot {verb} VM '{vm}': this node has lost its database session, and another node may be running the VM now (it is highly available); run `crv node list` through another node to see where it runs, or wait until this node holds its session again"
+            ),
         }
     }
 }

@@ -40,6 +40,15 @@ fn a_node_without_its_session_fences_its_ha_vms_before_any_takeover() {
         fenced < Duration::from_secs(FAILOVER_NODE_TIMEOUT),
         "fenced after {fenced:?}"
     );
+    // Fenced, a starts no HA VM: a survivor may be starting it.
+    trio.a
+        .crv(&["vm", "start", "ha1"])
+        .fails(1, "this node has lost its database session");
+    assert_eq!(
+        copies_of(&trio, ha),
+        Vec::<&str>::new(),
+        "a started ha1 again while fenced"
+    );
     let node = runs_on_a_survivor(
         &trio,
         "ha1",

@@ -5,6 +5,7 @@
 
 mod fence;
 mod loss;
+mod outage;
 mod refusals;
 
 use super::*;

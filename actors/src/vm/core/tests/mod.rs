@@ -4,6 +4,7 @@
 mod agent;
 mod definitions;
 mod devices;
+mod fenced;
 mod invariants;
 mod save;
 mod sequences;
@@ -34,6 +35,8 @@ pub(super) struct Vm {
     /// Some NIC is on a managed network.
     pub managed_nics: bool,
     pub save_blocker: Option<String>,
+    /// An HA VM on a fenced node.
+    pub fenced: bool,
     pub now: Instant,
 }
 
@@ -50,6 +53,7 @@ impl Vm {
             guest_agent: self.guest_agent,
             managed_nics: self.managed_nics,
             save_blocker: self.save_blocker.clone(),
+            fenced: self.fenced,
             now: self.now,
         }
     }
@@ -161,6 +165,7 @@ impl Fixture {
             guest_agent: false,
             managed_nics: false,
             save_blocker: None,
+            fenced: false,
             now,
         }
     }

@@ -31,6 +31,7 @@ pub(super) fn rows() -> Vec<Row> {
     let mut rows = lifecycle_rows();
     rows.extend(super::devices::rows());
     rows.extend(super::snapshots::rows());
+    rows.extend(super::fenced::rows());
     rows
 }
 
