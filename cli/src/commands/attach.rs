@@ -80,11 +80,18 @@ pub async fn attach(ctx: &Ctx, vm: &str, channel: Channel) -> Result<(), CliErro
     let mut input_ended: Option<usize> = None;
     let mut input_ended_at = None;
     let mut prompts = 0usize;
+    let mut newlines = 0usize;
     // Piped monitor sessions print what a terminal would show, not the redraws.
     let mut renderer = (channel == Channel::Monitor && !interactive).then(LineRenderer::default);
     let outcome = loop {
+        // QEMU drops monitor input it has not read when the connection
+        // closes: no detaching on quiet before it echoed every line sent
+        // (the banner's line plus one per line).
+        let all_read =
+            channel != Channel::Monitor || input_ended.is_some_and(|lines| newlines > lines);
         let quiet = async {
             match input_ended_at {
+                Some(at) if !all_read => tokio::time::sleep_until(at + AT_MOST_AFTER_INPUT).await,
                 Some(at) => {
                     let quiet = tokio::time::Instant::now() + QUIET_AFTER_INPUT;
                     tokio::time::sleep_until(quiet.min(at + AT_MOST_AFTER_INPUT)).await
@@ -96,6 +103,7 @@ pub async fn attach(ctx: &Ctx, vm: &str, channel: Channel) -> Result<(), CliErro
             frame = frames.next() => match frame {
                 Some(Ok(ServerMessage::Output(bytes))) => {
                     prompts += count(&bytes, MONITOR_PROMPT);
+                    newlines += count(&bytes, b"\n");
                     if show(&mut stdout, renderer.as_mut(), &bytes).await.is_err() {
                         // Whoever read our output is gone (`| head`): end quietly.
                         break Ok(Ended::Here);
