@@ -8,27 +8,18 @@
 //! subscriber; its reply waits until that event is safe.
 
 use super::core::Input;
+use super::device_rows::{add_nic, add_share, tag_taken};
 use super::{Origin, Reply, VmActorRef, VmActorState, VmCommand, VmMsg};
 use crate::supervisor::{SupervisorMsg, SupervisorRef};
 use crate::validate;
 use crate::wire::{db, storage};
 use corvus_protocol::{
-    CloudInitInfo, DriveInfo, DriveSpec, NicInfo, NicSpec, ShareInfo, ShareSpec, VmChanges, VmInfo,
-    WireError,
+    CloudInitInfo, DriveInfo, DriveSpec, NicInfo, ShareInfo, VmChanges, VmInfo, WireError,
 };
 use corvus_storage::entity::vm;
-use corvus_storage::{Duplicate, Store, rows};
+use corvus_storage::{Store, rows};
 use std::path::PathBuf;
 use tracing::Instrument;
-
-/// Attempts at a random MAC before giving up (only a nearly full
-/// 24-bit space would need more than one).
-pub(crate) const MAC_ATTEMPTS: usize = 16;
-
-pub(crate) fn generated_mac() -> String {
-    let [a, b, c, _] = fastrand::u32(..).to_be_bytes();
-    format!("52:54:00:{a:02x}:{b:02x}:{c:02x}")
-}
 
 /// A change the database has taken.
 pub enum Written {
@@ -268,10 +259,6 @@ pub(super) fn drive_info(id: i64, spec: &DriveSpec, disk_id: Option<i64>) -> Dri
     }
 }
 
-fn tag_taken(vm: &str, tag: &str) -> WireError {
-    WireError::conflict(format!("VM '{vm}' already has a share tagged '{tag}'"))
-}
-
 fn gone(vm: &VmInfo) -> WireError {
     super::errors::deleted(&vm.name)
 }
@@ -361,50 +348,5 @@ async fn write(
         | VmCommand::GuestInterfaces { .. } => Err(WireError::internal(
             "a lifecycle command reached the definition writer",
         )),
-    }
-}
-
-async fn add_nic(
-    store: &Store,
-    vm_id: i64,
-    nic: &NicSpec,
-    network_id: Option<i64>,
-) -> Result<Written, WireError> {
-    let given = nic
-        .mac_address
-        .as_deref()
-        .map(validate::parse_mac)
-        .transpose()?;
-    let attempts = if given.is_some() { 1 } else { MAC_ATTEMPTS };
-    for _ in 0..attempts {
-        let mac = given.clone().unwrap_or_else(generated_mac);
-        match db(store.insert_nic(vm_id, nic, &mac, network_id)).await {
-            Ok(row) => return Ok(Written::NicAdded(rows::nic_info(row).map_err(storage)?)),
-            Err(err) if err.duplicate() == Some(Duplicate::StaticLease) => {
-                return Err(crate::networks::vm_link::ip_taken(nic));
-            }
-            Err(err) if err.duplicate() == Some(Duplicate::MacAddress) => {
-                if given.is_some() {
-                    return Err(WireError::conflict(format!(
-                        "MAC address {mac} is already used by another network interface; pick another or omit --mac to get a generated one"
-                    )));
-                }
-            }
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(WireError::conflict(
-        "could not find an unused MAC address; pass one with --mac",
-    ))
-}
-
-async fn add_share(store: &Store, vm: &VmInfo, share: &ShareSpec) -> Result<Written, WireError> {
-    validate::files::existing_dir(&share.path).await?;
-    match db(store.insert_share(vm.id, share)).await {
-        Ok(row) => Ok(Written::ShareAdded(rows::share_info(row).map_err(storage)?)),
-        Err(err) if err.duplicate() == Some(Duplicate::ShareTag) => {
-            Err(tag_taken(&vm.name, &share.tag))
-        }
-        Err(err) => Err(err.into()),
     }
 }

@@ -5,7 +5,8 @@
 //! daemon restart, `reconcile.rs` compares QEMU's devices with the rows.
 
 use super::core::{Confirmed, DETACH_TIMEOUT, Input, Live};
-use super::definition::{Written, drive_info, generated_mac};
+use super::definition::{Written, drive_info};
+use super::device_rows::generated_mac;
 use super::plug_tasks::PlugContext;
 use super::{Origin, Reply, VmActorRef, VmActorState, VmCommand, VmMsg};
 use crate::disks::vm_link as disk_vm_link;

@@ -2,7 +2,31 @@
 //! ACPI power button when it does not take the shutdown, and the same
 //! deadline either way.
 
+use super::table::{Row, SAME};
 use super::*;
+
+/// The agent's answer to a shutdown changes no state by itself: the
+/// guest powering off (or the ACPI fallback) does.
+pub(super) fn rows() -> Vec<Row> {
+    vec![
+        (
+            "agent shutdown taken",
+            || Input::AgentShutdownDone {
+                boot: BOOT,
+                result: Ok(()),
+            },
+            SAME,
+        ),
+        (
+            "agent shutdown refused",
+            || Input::AgentShutdownDone {
+                boot: BOOT,
+                result: Err("The guest agent did not answer in time".into()),
+            },
+            SAME,
+        ),
+    ]
+}
 
 fn stopping_with_agent() -> (Vm, Transition) {
     let mut vm = Fixture::Running.vm();

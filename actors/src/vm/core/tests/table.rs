@@ -340,22 +340,6 @@ fn lifecycle_rows() -> Vec<Row> {
             },
             [ER, ER, ER, ER, ER, ER, ER, ER, ER, ER, ER],
         ),
-        (
-            "agent shutdown taken",
-            || Input::AgentShutdownDone {
-                boot: BOOT,
-                result: Ok(()),
-            },
-            SAME,
-        ),
-        (
-            "agent shutdown refused",
-            || Input::AgentShutdownDone {
-                boot: BOOT,
-                result: Err("The guest agent did not answer in time".into()),
-            },
-            SAME,
-        ),
         // The taps go after QEMU: whatever the VM does meanwhile stands.
         (
             "taps removed",
@@ -375,6 +359,7 @@ fn lifecycle_rows() -> Vec<Row> {
         ),
     ];
     rows.extend(super::save::rows());
+    rows.extend(super::agent::rows());
     rows
 }
 
