@@ -15,7 +15,6 @@ use anyhow::{Context as _, bail};
 use corvus_protocol::{Request, Response, SnapshotAction, VmRef, VmSnapshotSpec};
 use harness::postgres::Cluster;
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 const HOST: &str = "127.0.0.1";
@@ -36,22 +35,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let dir = bench.dir("nodes");
     std::fs::create_dir_all(&dir).with_context(|| format!("Cannot create {}", dir.display()))?;
     let config = dir.join("config");
-    let corvus = |args: &[&str]| -> anyhow::Result<()> {
-        let output = Command::new(&bench.bins.corvus)
-            .arg("--config-dir")
-            .arg(&config)
-            .args(args)
-            .output()
-            .context("Cannot run corvus tls")?;
-        if !output.status.success() {
-            bail!(
-                "corvus {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(())
-    };
+    let corvus = |args: &[&str]| super::tls::corvus_with_config(&bench.bins.corvus, &config, args);
     corvus(&["tls", "init"])?;
     let mut daemons = Vec::new();
     for node in ["a", "b"] {

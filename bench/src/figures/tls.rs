@@ -32,22 +32,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let dir = bench.dir("tls");
     let config = dir.join("config");
     let port = free_port()?;
-    let corvus = |args: &[&str]| -> anyhow::Result<()> {
-        let output = Command::new(&bench.bins.corvus)
-            .arg("--config-dir")
-            .arg(&config)
-            .args(args)
-            .output()
-            .context("Cannot run corvus tls")?;
-        if !output.status.success() {
-            bail!(
-                "corvus {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(())
-    };
+    let corvus = |args: &[&str]| super::tls::corvus_with_config(&bench.bins.corvus, &config, args);
     std::fs::create_dir_all(&dir).with_context(|| format!("Cannot create {}", dir.display()))?;
     corvus(&["tls", "init"])?;
     let issued = dir.join("issued");
@@ -210,4 +195,27 @@ fn add_remote(crv: &Path, home: &Path, address: &str, issued: &Path) -> anyhow::
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind((HOST, 0)).context("Cannot find a free port")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Runs `corvus --config-dir CONFIG ARGS` (its `tls` subcommands), failing
+/// with corvus's own message.
+pub(super) fn corvus_with_config(
+    corvus: &std::path::Path,
+    config: &std::path::Path,
+    args: &[&str],
+) -> anyhow::Result<()> {
+    let output = Command::new(corvus)
+        .arg("--config-dir")
+        .arg(config)
+        .args(args)
+        .output()
+        .context("Cannot run corvus tls")?;
+    if !output.status.success() {
+        bail!(
+            "corvus {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
 }

@@ -81,18 +81,7 @@ impl Store {
             }
             // Moves happen on PostgreSQL only (several nodes).
             let seq = numbering::next_seq(&tx).await?;
-            let row = vm_event::ActiveModel {
-                vm_id: Set(vm_id),
-                seq: Set(seq),
-                at: Set(at(event)),
-                from_status: Set(event.from.as_str().to_owned()),
-                to_status: Set(event.to.as_str().to_owned()),
-                reason: Set(event.reason.clone()),
-                cause: Set(cause_column("vm_event.cause", &event.cause)?),
-                kind: Set(event.kind.as_str().to_owned()),
-                ..Default::default()
-            };
-            vm_event::Entity::insert(row)
+            vm_event::Entity::insert(event_row(vm_id, event, seq)?)
                 .exec_without_returning(&tx)
                 .await
                 .map_err(query)?;
@@ -169,6 +158,21 @@ pub(crate) async fn record_in(
     }
 }
 
+/// The `vm_event` row of `event`, of VM `vm_id`, numbered `seq`.
+fn event_row(vm_id: i64, event: &VmEvent, seq: i64) -> Result<vm_event::ActiveModel, StorageError> {
+    Ok(vm_event::ActiveModel {
+        vm_id: Set(vm_id),
+        seq: Set(seq),
+        at: Set(at(event)),
+        from_status: Set(event.from.as_str().to_owned()),
+        to_status: Set(event.to.as_str().to_owned()),
+        reason: Set(event.reason.clone()),
+        cause: Set(cause_column("vm_event.cause", &event.cause)?),
+        kind: Set(event.kind.as_str().to_owned()),
+        ..Default::default()
+    })
+}
+
 /// Stores the event of a VM that exists; returns its number when it was
 /// stored now.
 async fn record_event(
@@ -176,19 +180,7 @@ async fn record_event(
     kind: DbKind,
     event: &VmEvent,
 ) -> Result<Option<i64>, StorageError> {
-    let row = |seq: i64| -> Result<vm_event::ActiveModel, StorageError> {
-        Ok(vm_event::ActiveModel {
-            vm_id: Set(event.vm_id),
-            seq: Set(seq),
-            at: Set(at(event)),
-            from_status: Set(event.from.as_str().to_owned()),
-            to_status: Set(event.to.as_str().to_owned()),
-            reason: Set(event.reason.clone()),
-            cause: Set(cause_column("vm_event.cause", &event.cause)?),
-            kind: Set(event.kind.as_str().to_owned()),
-            ..Default::default()
-        })
-    };
+    let row = |seq: i64| event_row(event.vm_id, event, seq);
     match kind {
         DbKind::Postgres => {
             if numbering::stored_already(tx, event, at(event)).await? {
