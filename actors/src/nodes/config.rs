@@ -1,5 +1,6 @@
-//! `--node`, `--advertise`, `--node-timeout` and `--fence-timeout`: who
-//! this daemon is among the daemons sharing its database (issue 19).
+//! `--node`, `--advertise`, `--node-timeout`, `--fence-timeout`,
+//! `--shared-storage` and `--node-ram`: who this daemon is among the
+//! daemons sharing its database (issue 19).
 
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,11 @@ pub struct NodeArgs {
     /// node only when all its disks and shared dirs are under one of these
     #[arg(long = "shared-storage", value_name = "PATH", value_parser = absolute_dir)]
     pub shared_storage: Vec<PathBuf>,
+    /// RAM (MiB) this node offers to VMs, leaving the rest to the host:
+    /// placement and failover count running VMs' RAM against it
+    /// [default: all of the host's RAM]
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(16..=i64::MAX as u64))]
+    pub node_ram: Option<u64>,
 }
 
 impl NodeArgs {
@@ -59,6 +65,7 @@ impl NodeArgs {
                 .clone()
                 .unwrap_or_else(|| config_dir.join("node")),
             shared_storage: self.shared_storage.clone(),
+            ram_mib: self.node_ram,
         })
     }
 }
@@ -119,6 +126,8 @@ pub struct NodeConfig {
     pub cert_dir: PathBuf,
     /// `--shared-storage`: prefixes every node sees at the same path.
     pub shared_storage: Vec<PathBuf>,
+    /// `--node-ram`: the RAM offered to VMs, when not all of the host's.
+    pub ram_mib: Option<u64>,
 }
 
 impl NodeConfig {
@@ -177,5 +186,11 @@ mod tests {
         assert_eq!(fenced.node.fence_timeout, Duration::from_secs(3));
         assert_eq!(fenced.node.heartbeat(), Duration::from_secs(1));
         assert!(crate::config::Args::try_parse_from(["corvus", "--node-timeout", "1"]).is_err());
+        assert_eq!(fenced.node.ram_mib, None, "all of the host's RAM");
+        let offering =
+            crate::config::Args::parse_from(["corvus", "--socket", "/s", "--node-ram", "2048"]);
+        let offering = crate::config::Config::from_args(&offering).unwrap();
+        assert_eq!(offering.node.ram_mib, Some(2048));
+        assert!(crate::config::Args::try_parse_from(["corvus", "--node-ram", "15"]).is_err());
     }
 }

@@ -33,7 +33,7 @@ use tracing::info;
 pub async fn register(store: &Store, node: &NodeConfig) -> anyhow::Result<()> {
     store.set_node(&node.name);
     if store.kind() == DbKind::Postgres {
-        let (cpus, ram_mib) = resources().await;
+        let (cpus, ram_mib) = resources(node).await;
         store
             .register_node(&NodeRegistration {
                 name: node.name.clone(),
@@ -54,11 +54,15 @@ pub async fn register(store: &Store, node: &NodeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// This host's CPUs and RAM (MiB), as a node offers them.
-async fn resources() -> (u32, u64) {
+/// This host's CPUs and the RAM (MiB) it offers to VMs: `--node-ram`, or
+/// all of it.
+async fn resources(node: &NodeConfig) -> (u32, u64) {
     let cpus = std::thread::available_parallelism()
         .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
         .unwrap_or(1);
+    if let Some(offered) = node.ram_mib {
+        return (cpus, offered);
+    }
     let ram_kib = tokio::fs::read_to_string("/proc/meminfo")
         .await
         .ok()
@@ -90,7 +94,7 @@ pub async fn list(
             .map(|row| info_of(ctx, &row))
             .collect()),
         DbKind::Sqlite => {
-            let (cpus, ram_mib) = resources().await;
+            let (cpus, ram_mib) = resources(&ctx.node).await;
             let used: u64 = local
                 .iter()
                 .filter(|vm| vm.status.has_process())

@@ -14,6 +14,7 @@ pub mod retention;
 pub mod revocations;
 pub mod snapshots;
 pub mod state;
+mod survivors;
 pub mod takeover;
 pub mod vms;
 pub mod web_sessions;

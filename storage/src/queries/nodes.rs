@@ -126,50 +126,7 @@ impl Store {
 
     /// Every node of a PostgreSQL database with its liveness and load.
     pub async fn nodes(&self) -> Result<Vec<NodeRow>, StorageError> {
-        let held: HashSet<i64> = self
-            .db
-            .query_all_raw(statement(HELD_LOCKS, Vec::new()))
-            .await
-            .map_err(query)?
-            .iter()
-            .map(|row| row.try_get::<i64>("", "key"))
-            .collect::<Result<_, _>>()
-            .map_err(query)?;
-        let nodes = format!(
-            "SELECT n.name, n.address, n.cpus, n.ram_mib, n.cordoned, \
-             GREATEST(0, EXTRACT(EPOCH FROM (now() - n.heartbeat)) * 1000)::bigint AS age_ms, \
-             COUNT(v.id)::bigint AS vm_count, \
-             COALESCE(SUM(v.ram_mb) FILTER (WHERE v.status IN {WITH_PROCESS}), 0)::bigint AS used_ram \
-             FROM node n LEFT JOIN vm v ON v.node = n.name GROUP BY n.name ORDER BY n.name"
-        );
-        let rows = self
-            .db
-            .query_all_raw(statement(&nodes, Vec::new()))
-            .await
-            .map_err(query)?;
-        rows.iter()
-            .map(|row| {
-                let count = |column: &str| {
-                    row.try_get::<i64>("", column)
-                        .map(|n| n.max(0) as u64)
-                        .map_err(query)
-                };
-                let name: String = row.try_get("", "name").map_err(query)?;
-                let cpus: i32 = row.try_get("", "cpus").map_err(query)?;
-                let ram: i64 = row.try_get("", "ram_mib").map_err(query)?;
-                Ok(NodeRow {
-                    locked: held.contains(&advisory_key(&name)),
-                    address: row.try_get("", "address").map_err(query)?,
-                    cpus: u32::try_from(cpus).map_err(|_| corrupt("node.cpus", cpus))?,
-                    ram_mib: u64::try_from(ram).map_err(|_| corrupt("node.ram_mib", ram))?,
-                    heartbeat_age: Duration::from_millis(count("age_ms")?),
-                    vm_count: count("vm_count")?,
-                    used_ram_mib: count("used_ram")?,
-                    cordoned: row.try_get("", "cordoned").map_err(query)?,
-                    name,
-                })
-            })
-            .collect()
+        nodes_on(&self.db).await
     }
 
     /// Cordons or uncordons `node`; `false` when there is no such node.
@@ -201,4 +158,51 @@ impl Store {
         };
         select.into_tuple().one(&self.db).await.map_err(query)
     }
+}
+
+/// Every node with its liveness and load, read on `conn` (a transaction
+/// reads them under its own snapshot).
+pub(crate) async fn nodes_on<C: ConnectionTrait>(conn: &C) -> Result<Vec<NodeRow>, StorageError> {
+    let held: HashSet<i64> = conn
+        .query_all_raw(statement(HELD_LOCKS, Vec::new()))
+        .await
+        .map_err(query)?
+        .iter()
+        .map(|row| row.try_get::<i64>("", "key"))
+        .collect::<Result<_, _>>()
+        .map_err(query)?;
+    let nodes = format!(
+        "SELECT n.name, n.address, n.cpus, n.ram_mib, n.cordoned, \
+         GREATEST(0, EXTRACT(EPOCH FROM (now() - n.heartbeat)) * 1000)::bigint AS age_ms, \
+         COUNT(v.id)::bigint AS vm_count, \
+         COALESCE(SUM(v.ram_mb) FILTER (WHERE v.status IN {WITH_PROCESS}), 0)::bigint AS used_ram \
+         FROM node n LEFT JOIN vm v ON v.node = n.name GROUP BY n.name ORDER BY n.name"
+    );
+    let rows = conn
+        .query_all_raw(statement(&nodes, Vec::new()))
+        .await
+        .map_err(query)?;
+    rows.iter()
+        .map(|row| {
+            let count = |column: &str| {
+                row.try_get::<i64>("", column)
+                    .map(|n| n.max(0) as u64)
+                    .map_err(query)
+            };
+            let name: String = row.try_get("", "name").map_err(query)?;
+            let cpus: i32 = row.try_get("", "cpus").map_err(query)?;
+            let ram: i64 = row.try_get("", "ram_mib").map_err(query)?;
+            Ok(NodeRow {
+                locked: held.contains(&advisory_key(&name)),
+                address: row.try_get("", "address").map_err(query)?,
+                cpus: u32::try_from(cpus).map_err(|_| corrupt("node.cpus", cpus))?,
+                ram_mib: u64::try_from(ram).map_err(|_| corrupt("node.ram_mib", ram))?,
+                heartbeat_age: Duration::from_millis(count("age_ms")?),
+                vm_count: count("vm_count")?,
+                used_ram_mib: count("used_ram")?,
+                cordoned: row.try_get("", "cordoned").map_err(query)?,
+                name,
+            })
+        })
+        .collect()
 }

@@ -9,10 +9,12 @@
 //! QEMU, so exactly one survivor handles each VM. Highly available VMs
 //! become the taker's (to be started by it); the others stay the dead
 //! node's, in `error` "node 'a' lost". Each change is an event, announced
-//! like any other.
+//! like any other. Which survivor takes an HA VM depends on free RAM
+//! (`survivors.rs`).
 
-use super::nodes::{HELD_LOCKS, WITH_PROCESS};
+use super::nodes::{HELD_LOCKS, WITH_PROCESS, nodes_on};
 use super::state::{StateRecord, record_in};
+use super::survivors::{charge, should_take, survivors};
 use crate::entity::{shared_dir, vm};
 use crate::error::{StorageError, query};
 use crate::lock::advisory_key;
@@ -128,6 +130,23 @@ async fn still_lost(
         .map_err(query)
 }
 
+/// RAM of the VMs `me` took over on an earlier round and has not begun to
+/// start: their rows say `error` "node 'x' lost" until its supervisor
+/// starts them, so the node rows do not count them yet. (Node names hold
+/// no quote or `%`, so the pattern matches those reasons only.)
+async fn taken_not_started(tx: &DatabaseTransaction, me: &str) -> Result<i64, StorageError> {
+    let row = tx
+        .query_one_raw(statement(
+            "SELECT COALESCE(SUM(ram_mb), 0)::bigint AS ram FROM vm \
+             WHERE node = $1 AND status = 'error' AND last_error LIKE 'node ''%'' lost'",
+            vec![me.into()],
+        ))
+        .await
+        .map_err(query)?;
+    row.map_or(Ok(0), |row| row.try_get::<i64>("", "ram"))
+        .map_err(query)
+}
+
 async fn take_over_in(
     tx: &DatabaseTransaction,
     dead: &str,
@@ -135,7 +154,7 @@ async fn take_over_in(
     timeout: Duration,
 ) -> Result<Vec<LostVm>, StorageError> {
     let sql = format!(
-        "SELECT id, name, status, ha, restart_policy FROM vm \
+        "SELECT id, name, status, ha, restart_policy, ram_mb FROM vm \
          WHERE node = $1 AND status IN {WITH_PROCESS} ORDER BY id FOR UPDATE SKIP LOCKED"
     );
     let rows = tx
@@ -148,6 +167,8 @@ async fn take_over_in(
     if !still_lost(tx, dead, timeout).await? {
         return Ok(Vec::new());
     }
+    let mut survivors = survivors(&nodes_on(tx).await?, me, dead, timeout);
+    charge(&mut survivors, me, taken_not_started(tx, me).await?);
     let mut handled = Vec::new();
     for row in rows {
         let text = |column: &str| row.try_get::<String>("", column).map_err(query);
@@ -164,8 +185,15 @@ async fn take_over_in(
             value: policy.clone(),
         })?;
         let ha: bool = row.try_get("", "ha").map_err(query)?;
+        let ram_mib: i64 = row.try_get("", "ram_mb").map_err(query)?;
         let taken = ha && policy != RestartPolicy::Never;
         if taken {
+            if !should_take(&survivors, me, ram_mib) {
+                // Left to a survivor with room, which takes it on its next
+                // round once this transaction lets go of the row.
+                continue;
+            }
+            charge(&mut survivors, me, ram_mib);
             tx.execute_raw(statement(
                 "UPDATE vm SET node = $2 WHERE id = $1",
                 vec![id.into(), me.into()],

@@ -7,6 +7,7 @@ mod fence;
 mod loss;
 mod outage;
 mod refusals;
+mod room;
 
 use super::*;
 use std::path::PathBuf;
@@ -68,22 +69,22 @@ struct Trio {
 }
 
 fn three_nodes(url: &str, url_a: &str) -> Trio {
+    three_nodes_with(url, url_a, &[])
+}
+
+/// Three nodes, `survivor_args` given to b and c.
+fn three_nodes_with(url: &str, url_a: &str, survivor_args: &[&str]) -> Trio {
     let shared = shared_dir();
-    let a = Daemon::start_on(
-        temp_dir(),
-        url_a.to_owned(),
-        failover_options("a", Some(shared.path())),
-    );
-    let b = Daemon::start_on(
-        temp_dir(),
-        url.to_owned(),
-        failover_options("b", Some(shared.path())),
-    );
-    let c = Daemon::start_on(
-        temp_dir(),
-        url.to_owned(),
-        failover_options("c", Some(shared.path())),
-    );
+    let node = |name: &str, url: &str, extra: &[&str]| {
+        let mut options = failover_options(name, Some(shared.path()));
+        options
+            .extra_args
+            .extend(extra.iter().map(|arg| arg.to_string()));
+        Daemon::start_on(temp_dir(), url.to_owned(), options)
+    };
+    let a = node("a", url_a, &[]);
+    let b = node("b", url, survivor_args);
+    let c = node("c", url, survivor_args);
     Trio { a, b, c, shared }
 }
 
