@@ -3,6 +3,7 @@
 use crate::columns::{Cell, Columns};
 use crate::output;
 use corvus_protocol::{DiskInfo, DiskSnapshotInfo};
+use std::collections::BTreeSet;
 
 /// `20.0 GiB`: binary units, as sizes are typed.
 pub fn size(bytes: u64) -> String {
@@ -44,24 +45,34 @@ pub fn list(disks: &[DiskInfo]) {
         );
         return;
     }
-    let mut columns = Columns::new(vec![
-        "ID",
-        "NAME",
-        "FORMAT",
-        "SIZE",
-        "ALLOCATED",
-        "BACKING",
-        "USED BY",
-        "KIND",
-    ]);
+    columns(disks).print(output::output_width(), 6);
+}
+
+/// The table; a NODE column when the disks are on several nodes.
+fn columns(disks: &[DiskInfo]) -> Columns {
+    let nodes: BTreeSet<&str> = disks.iter().filter_map(|d| d.node.as_deref()).collect();
+    let several_nodes = nodes.len() > 1;
+    let mut header = vec!["ID", "NAME"];
+    if several_nodes {
+        header.push("NODE");
+    }
+    header.extend(["FORMAT", "SIZE", "ALLOCATED", "BACKING", "USED BY", "KIND"]);
+    let mut columns = Columns::new(header);
     for disk in disks {
         let allocated = match (disk.actual_size, &disk.problem) {
             (Some(bytes), None) => size(bytes),
+            // Another node's disk that node did not list: unknown here.
+            (None, Some(problem)) if problem.starts_with("node '") => "?".into(),
             _ => "MISSING".into(),
         };
-        columns.row(vec![
+        let mut row = vec![
             Cell::plain(disk.id.to_string()),
             Cell::plain(disk.name.as_str()),
+        ];
+        if several_nodes {
+            row.push(Cell::plain(disk.node.as_deref().unwrap_or("-")));
+        }
+        row.extend([
             Cell::plain(disk.format.as_str()),
             Cell::plain(size(disk.virtual_size)),
             Cell::plain(allocated),
@@ -78,8 +89,9 @@ pub fn list(disks: &[DiskInfo]) {
                 "registered"
             }),
         ]);
+        columns.row(row);
     }
-    columns.print(output::output_width(), 6);
+    columns
 }
 
 pub fn show(disk: &DiskInfo) {
@@ -116,6 +128,7 @@ pub fn show(disk: &DiskInfo) {
         ("backing chain", chain),
         ("used by", users(disk)),
         ("path", disk.path.clone()),
+        ("node", disk.node.clone().unwrap_or_else(|| "-".into())),
         ("created", disk.created_at.clone()),
     ];
     for (key, value) in rows {
@@ -139,4 +152,58 @@ pub fn snapshots(disk: &str, snapshots: &[DiskSnapshotInfo]) {
         ]);
     }
     columns.print(output::output_width(), 1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corvus_protocol::DiskFormat;
+
+    fn disk(id: i64, node: &str, problem: Option<&str>) -> DiskInfo {
+        DiskInfo {
+            id,
+            name: format!("d{id}"),
+            path: format!("/d/{id}.qcow2"),
+            format: DiskFormat::Qcow2,
+            virtual_size: 1 << 30,
+            actual_size: problem.is_none().then_some(1 << 20),
+            managed: true,
+            backing_disk_id: None,
+            backing_chain: Vec::new(),
+            created_at: String::new(),
+            snapshots: Vec::new(),
+            used_by: Vec::new(),
+            problem: problem.map(str::to_owned),
+            node: Some(node.to_owned()),
+        }
+    }
+
+    fn render(disks: &[DiskInfo]) -> String {
+        let mut out = Vec::new();
+        columns(disks).write(&mut out, 200, 6).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn disks_of_several_nodes_show_a_node_column_and_unknown_sizes() {
+        let one = render(&[disk(1, "a", None), disk(2, "a", None)]);
+        assert!(!one.contains("NODE"), "{one}");
+        let text = render(&[
+            disk(1, "a", None),
+            disk(
+                2,
+                "b",
+                Some("node 'b' did not list it (dead); shown as stored"),
+            ),
+            disk(3, "b", Some("the file /d/3.qcow2 is missing")),
+        ]);
+        let lines: Vec<Vec<&str>> = text
+            .lines()
+            .map(|line| line.split_whitespace().collect())
+            .collect();
+        assert_eq!(lines[0][..4], ["ID", "NAME", "NODE", "FORMAT"], "{text}");
+        assert_eq!(lines[1][..3], ["1", "d1", "a"], "{text}");
+        assert_eq!(lines[2][6], "?", "{text}");
+        assert_eq!(lines[3][6], "MISSING", "{text}");
+    }
 }

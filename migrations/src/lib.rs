@@ -27,6 +27,7 @@ mod m20261208_000101_add_vm_node;
 mod m20261209_000100_add_vm_ha;
 mod m20261209_000200_add_node_cordoned;
 mod m20261209_000300_create_event_sequence;
+mod m20261210_000100_add_disk_node;
 
 pub struct Migrator;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000100_add_vm_ha::Migration),
             Box::new(m20261209_000200_add_node_cordoned::Migration),
             Box::new(m20261209_000300_create_event_sequence::Migration),
+            Box::new(m20261210_000100_add_disk_node::Migration),
         ]
     }
 }

@@ -36,6 +36,9 @@ pub struct DiskInfo {
     pub used_by: Vec<DiskUser>,
     /// What is wrong with the file, when something is (it is missing, say).
     pub problem: Option<String>,
+    /// The node whose host holds the file (issue 19); it alone manages
+    /// the disk, and requests for it through other nodes go there.
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -57,7 +57,7 @@ pub use stats::{
 };
 
 /// Bumped whenever a message changes shape; client and daemon must agree.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// Where the daemon listens unless told otherwise: `$XDG_RUNTIME_DIR/corvus/corvus.sock`,
 /// or `/run/corvus/corvus.sock` for root without `XDG_RUNTIME_DIR`.

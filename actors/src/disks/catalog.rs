@@ -19,6 +19,8 @@ pub struct Disk {
     pub backing_disk_id: Option<i64>,
     pub managed: bool,
     pub created_at: String,
+    /// The node whose host holds the file.
+    pub node: Option<String>,
 }
 
 impl Disk {
@@ -37,6 +39,7 @@ impl Disk {
             path: row.path,
             backing_disk_id: row.backing_disk_id,
             managed: row.managed,
+            node: row.node,
         })
     }
 }
@@ -222,6 +225,7 @@ mod tests {
             backing_disk_id: backing,
             managed: true,
             created_at: String::new(),
+            node: None,
         }
     }
 

@@ -23,6 +23,7 @@ pub use error::DiskError;
 pub use job::JobChannel;
 pub use lease::Outcome;
 use lease::{Accepted, Lease};
+pub use show::stored_info;
 
 use crate::supervisor::SupervisorRef;
 use crate::vm::Origin;
@@ -127,6 +128,8 @@ pub struct DiskArgs {
     pub supervisor: SupervisorRef,
     /// This daemon's node: disk files are on its host only.
     pub node: String,
+    /// Where VMs' runtime files are, for the VMs listed as disk users.
+    pub runtime_root: PathBuf,
 }
 
 /// What every task gets: a copy of the catalog as it was when the
@@ -140,6 +143,7 @@ pub struct Env {
     pub catalog: Catalog,
     pub myself: DiskServiceRef,
     pub node: String,
+    pub runtime_root: PathBuf,
 }
 
 impl Env {
@@ -163,6 +167,7 @@ pub struct DiskState {
     catalog: Catalog,
     next_job: u64,
     node: String,
+    runtime_root: PathBuf,
 }
 
 pub struct DiskService;
@@ -205,6 +210,7 @@ impl Actor for DiskService {
             catalog,
             next_job: 1,
             node: args.node,
+            runtime_root: args.runtime_root,
         })
     }
 
@@ -261,6 +267,7 @@ impl DiskState {
             catalog: self.catalog.clone(),
             myself: myself.clone(),
             node: self.node.clone(),
+            runtime_root: self.runtime_root.clone(),
         }
     }
 

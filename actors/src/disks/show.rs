@@ -7,6 +7,8 @@ use super::usage;
 use super::{Env, Outcome};
 use corvus_protocol::{DiskInfo, DiskSnapshotInfo, Response, VmInfo};
 use corvus_qemu::QemuImg;
+use corvus_storage::StorageError;
+use corvus_storage::entity::disk;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -89,5 +91,27 @@ pub async fn info_of(
             .map(|u| u.user)
             .collect(),
         problem,
+        node: disk.node.clone(),
     }
+}
+
+/// Another node's disk as its row says (no file to look at here).
+pub fn stored_info(row: disk::Model) -> Result<DiskInfo, StorageError> {
+    let disk = Disk::from_row(row)?;
+    Ok(DiskInfo {
+        id: disk.id,
+        name: disk.name,
+        path: disk.path,
+        format: disk.format,
+        virtual_size: disk.virtual_size,
+        actual_size: None,
+        managed: disk.managed,
+        backing_disk_id: disk.backing_disk_id,
+        backing_chain: Vec::new(),
+        created_at: disk.created_at,
+        snapshots: Vec::new(),
+        used_by: Vec::new(),
+        problem: None,
+        node: disk.node,
+    })
 }

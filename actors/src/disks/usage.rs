@@ -1,29 +1,39 @@
 //! Which VMs use a disk, read from the supervisor's snapshots (never from
-//! an actor): definitions whose drives name the disk by id or by path, or
-//! use an overlay whose chain contains it, with each VM's current state.
+//! an actor) and the other nodes' rows: definitions whose drives name the
+//! disk by id or by path, or use an overlay whose chain contains it, with
+//! each VM's current state.
 
 use super::catalog::{Catalog, Disk};
 use super::error::DiskError;
+use crate::nodes::every_vm::every_vm;
 use crate::supervisor::SupervisorMsg;
 use corvus_protocol::{DiskUser, VmInfo};
+use corvus_qemu::VmPaths;
 use ractor::rpc::CallResult;
 use std::sync::Arc;
 use std::time::Duration;
 
 const LIST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Every VM as its actor last published it.
+/// Every VM: this node's as its actor last published it, and on
+/// PostgreSQL every other node's as its row says (a disk on shared storage
+/// may be another node's VM's). Without the other nodes' rows nothing is
+/// decided: a database error refuses the operation.
 pub async fn vms(env: &super::Env) -> Result<Vec<Arc<VmInfo>>, DiskError> {
-    match env
+    let local = match env
         .supervisor
         .call(|reply| SupervisorMsg::List { reply }, Some(LIST_TIMEOUT))
         .await
     {
-        Ok(CallResult::Success(vms)) => Ok(vms),
-        _ => Err(DiskError::Unavailable(
-            "the supervisor did not list the VMs in time; retry".into(),
-        )),
-    }
+        Ok(CallResult::Success(vms)) => vms,
+        _ => {
+            return Err(DiskError::Unavailable(
+                "the supervisor did not list the VMs in time; retry".into(),
+            ));
+        }
+    };
+    let paths = |id| VmPaths::new(&env.runtime_root, id).to_protocol();
+    Ok(every_vm(&env.store, local, paths).await?)
 }
 
 /// A VM using the disk, and whether it has a QEMU now.

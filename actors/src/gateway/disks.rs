@@ -2,19 +2,28 @@
 //! like any request; long jobs (import, clone) turn the connection into a
 //! job stream — `Progress` frames, then the job's one `Reply`. A client
 //! that detaches or leaves cancels its job, which removes what it wrote.
+//! On PostgreSQL a disk is its node's: requests naming another node's disk
+//! go there, and `disk list` asks every node for its own.
 
 use super::Services;
 use super::connection::ServerConnection;
 use super::dispatch::{Next, call};
+use super::forwarding;
+use super::peer::{Peer, Via};
 use super::stream::Stream;
-use crate::disks::{DiskMsg, DiskRequest, JobRequest, job};
+use crate::disks::{DiskMsg, DiskRequest, JobRequest, job, stored_info};
 use crate::supervisor::SupervisorMsg;
 use crate::vm::Origin;
-use corvus_protocol::{ClientMessage, Response, ServerMessage, WireError};
+use crate::wire::db;
+use corvus_protocol::{
+    ClientMessage, DiskInfo, DiskRef, Request, Response, ServerMessage, WireError,
+};
+use corvus_storage::DbKind;
 use futures::{SinkExt, StreamExt};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// qemu-img runs behind most of these; a resize or a snapshot of a large
 /// image can take a while.
@@ -96,4 +105,84 @@ pub async fn relay<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     if !client_gone {
         let _ = sink.send(ServerMessage::Reply(answer)).await;
     }
+}
+
+/// The disk a request acts on, when it names one that exists already.
+fn named_disk(request: &Request) -> Option<&DiskRef> {
+    match request {
+        Request::ShowDisk { disk }
+        | Request::ResizeDisk { disk, .. }
+        | Request::DeleteDisk { disk, .. } => Some(disk),
+        Request::OverlayDisk { backing, .. } => Some(backing),
+        Request::DiskSnapshot { spec } => Some(&spec.disk),
+        Request::CreateVmFromImage { spec } => Some(&spec.image),
+        Request::CloneDisk { source, .. } => Some(source),
+        _ => None,
+    }
+}
+
+/// The refusal of a request naming another node's disk (PostgreSQL, issue
+/// 19): that node alone manages it, so `handle` forwards the request there.
+/// A clone streams its progress, which does not travel between nodes: it
+/// is refused saying where to send it.
+pub async fn elsewhere(request: &Request, services: &Services) -> Option<WireError> {
+    let disk = named_disk(request)?;
+    let refusal = crate::nodes::disk_owner_of(&services.ctx, disk, request.verb()).await?;
+    if matches!(request, Request::CloneDisk { .. }) {
+        return Some(WireError::invalid(format!(
+            "{}; a clone is not forwarded between nodes",
+            refusal.message
+        )));
+    }
+    Some(refusal)
+}
+
+/// `disk list`: this node's disks and, unless the request came from
+/// another node, every other node's as that node lists them; a node that
+/// cannot be asked gets its disks listed from their rows, saying so.
+pub async fn list(services: &Services, peer: &Peer, origin: Origin) -> Result<Response, WireError> {
+    let mut disks = match request(services, DiskRequest::List, origin).await? {
+        Response::Disks(disks) => disks,
+        other => return Ok(other),
+    };
+    let ctx = &services.ctx;
+    if ctx.store.kind() != DbKind::Postgres || peer.via == Via::Node {
+        return Ok(Response::Disks(disks));
+    }
+    let mut by_node: BTreeMap<String, Vec<DiskInfo>> = BTreeMap::new();
+    for row in db(ctx.store.other_nodes_disks(&ctx.node.name)).await? {
+        let node = row.node.clone().unwrap_or_default();
+        match stored_info(row) {
+            Ok(disk) => by_node.entry(node).or_default().push(disk),
+            Err(err) => {
+                warn!(error = %format!("{:#}", anyhow::Error::new(err)), "skipping a disk whose stored row is invalid")
+            }
+        }
+    }
+    let asked = by_node.into_iter().map(|(node, stored)| async move {
+        let answer = forwarding::ask(&node, Request::ListDisks, peer, services).await;
+        match answer {
+            Some(Ok(Response::Disks(theirs))) => theirs,
+            answer => {
+                let why = match answer {
+                    Some(Err(err)) => err.message,
+                    None => "this node forwards nothing (no node certificate)".to_owned(),
+                    Some(Ok(_)) => "it gave an answer of another kind".to_owned(),
+                };
+                let problem = format!("node '{node}' did not list it ({why}); shown as stored");
+                stored
+                    .into_iter()
+                    .map(|disk| DiskInfo {
+                        problem: Some(problem.clone()),
+                        ..disk
+                    })
+                    .collect()
+            }
+        }
+    });
+    for theirs in futures::future::join_all(asked).await {
+        disks.extend(theirs);
+    }
+    disks.sort_by_key(|disk| disk.id);
+    Ok(Response::Disks(disks))
 }

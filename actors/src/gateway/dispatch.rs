@@ -69,6 +69,9 @@ pub(super) async fn route(
         client: peer.name,
     };
     let vm = |vm: VmRef, command: VmCommand| forward(services, vm, command, origin);
+    if let Some(refusal) = disks::elsewhere(&request, services).await {
+        return Next::Reply(Err(refusal));
+    }
     let reply = match request {
         Request::Ping => Ok(Response::Pong),
         Request::Status => status(peer, services).await,
@@ -144,7 +147,7 @@ pub(super) async fn route(
             return history::recent(target, limit, origin, services).await;
         }
         Request::SpiceUri { vm: target } => vm(target, VmCommand::SpiceUri).await,
-        Request::ListDisks => disks::request(services, DiskRequest::List, origin).await,
+        Request::ListDisks => disks::list(services, peer, origin).await,
         Request::ShowDisk { disk } => {
             disks::request(services, DiskRequest::Show(disk), origin).await
         }

@@ -7,7 +7,7 @@
 
 use super::Services;
 use super::dispatch::{Next, route};
-use super::peer::Peer;
+use super::peer::{Peer, Via};
 use super::remote_stream::RemoteStream;
 use super::roles;
 use super::stream::Stream;
@@ -30,6 +30,21 @@ async fn owner(
     let ErrorKind::OwnedByNode { node, live: true } = &refusal.kind else {
         return None;
     };
+    reach(node, peer, services).await.map(|reached| {
+        reached.map_err(|why| {
+            WireError::new(refusal.kind.clone(), format!("{}; {why}", refusal.message))
+        })
+    })
+}
+
+/// How this node reaches `node` for `peer`'s request: `None` when it is not
+/// to forward at all (a request that came forwarded, or no node
+/// certificate here); `Some(Err(why))` when `node` cannot be reached.
+async fn reach(
+    node: &str,
+    peer: &Peer,
+    services: &Services,
+) -> Option<Result<(Forwarder, String, String), String>> {
     let ctx = &services.ctx;
     let forwarder = Forwarder {
         dir: ctx.node.cert_dir.clone(),
@@ -38,7 +53,7 @@ async fn owner(
     };
     // A request that came forwarded is answered here, whatever it is; and
     // without a node certificate the refusal tells the client where to go.
-    if peer.role == Role::Node || !forwarder.ready().await {
+    if peer.role == Role::Node || peer.via == Via::Node || !forwarder.ready().await {
         return None;
     }
     let address = db(ctx.store.node_reach(node))
@@ -46,15 +61,31 @@ async fn owner(
         .ok()?
         .and_then(|reach| reach.address);
     let Some(address) = address else {
-        return Some(Err(WireError::new(
-            refusal.kind.clone(),
-            format!(
-                "{}; node '{node}' advertises no address (--advertise), so it cannot be forwarded there",
-                refusal.message
-            ),
+        return Some(Err(format!(
+            "node '{node}' advertises no address (--advertise), so it cannot be forwarded there"
         )));
     };
-    Some(Ok((forwarder, node.clone(), address)))
+    Some(Ok((forwarder, node.to_owned(), address)))
+}
+
+/// `request` of `peer` answered by `node` itself; `None` when this node
+/// does not forward (see `reach`).
+pub async fn ask(
+    node: &str,
+    request: Request,
+    peer: &Peer,
+    services: &Services,
+) -> Option<Result<corvus_protocol::Response, WireError>> {
+    let (forwarder, node, address) = match reach(node, peer, services).await? {
+        Ok(reached) => reached,
+        Err(why) => return Some(Err(WireError::unavailable(why))),
+    };
+    let client = peer.name.to_string();
+    Some(
+        forwarder
+            .send(&node, &address, client, peer.role, request)
+            .await,
+    )
 }
 
 /// The owner's answer to `request` when this node refused it as another
@@ -163,7 +194,7 @@ async fn admit(
     Ok(Peer {
         name: ClientName::intern(&format!("{client} via {sender}")),
         role,
-        via: peer.via,
+        via: Via::Node,
         certificate: None,
     })
 }

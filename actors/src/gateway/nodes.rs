@@ -7,41 +7,24 @@ use super::Services;
 use super::dispatch::{Next, QUICK, call, handle};
 use super::peer::Peer;
 use crate::supervisor::SupervisorMsg;
-use crate::wire::db;
 use corvus_protocol::{NodeInfo, Request, Response, VmInfo, WireError};
-use corvus_storage::DbKind;
-use std::collections::HashSet;
 use std::sync::Arc;
 use tracing::warn;
 
 /// This node's VMs as their actors see them, then every other VM of the
 /// database as its row says, in id order.
 pub async fn list_vms(services: &Services) -> Result<Vec<Arc<VmInfo>>, WireError> {
-    let mut vms = call(services, |reply| SupervisorMsg::List { reply }, QUICK).await?;
+    let vms = call(services, |reply| SupervisorMsg::List { reply }, QUICK).await?;
     let ctx = &services.ctx;
-    if ctx.store.kind() == DbKind::Sqlite {
-        return Ok(vms);
-    }
-    let stored = match db(ctx.store.load_vms()).await {
-        Ok(stored) => stored,
+    let paths = |id| ctx.paths(id).to_protocol();
+    match crate::nodes::every_vm::every_vm(&ctx.store, vms.clone(), paths).await {
+        Ok(every) => Ok(every),
         Err(failure) => {
             // This node's own VMs are still worth listing.
             warn!(error = %WireError::from(failure), "cannot read the other nodes' VMs; listing this node's only");
-            return Ok(vms);
-        }
-    };
-    let known: HashSet<i64> = vms.iter().map(|vm| vm.id).collect();
-    for row in stored.into_iter().filter(|row| !known.contains(&row.vm.id)) {
-        let id = row.vm.id;
-        match row.into_info(ctx.paths(id).to_protocol()) {
-            Ok(info) => vms.push(Arc::new(info)),
-            Err(err) => {
-                warn!(vm_id = id, error = %format!("{:#}", anyhow::Error::new(err)), "skipping a VM whose stored definition is invalid")
-            }
+            Ok(vms)
         }
     }
-    vms.sort_by_key(|vm| vm.id);
-    Ok(vms)
 }
 
 pub async fn list(services: &Services) -> Result<Vec<NodeInfo>, WireError> {

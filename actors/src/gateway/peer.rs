@@ -20,6 +20,9 @@ pub enum Via {
     Tls,
     /// `--http`: a web console session (issue 21).
     Web,
+    /// A request another node passed on, run as the client it names
+    /// (issue 19); it is never passed on again.
+    Node,
 }
 
 #[derive(Debug, Clone)]
@@ -40,7 +43,7 @@ impl Peer {
         };
         let role = match via {
             Via::ViewerSocket => Role::Viewer,
-            Via::AdminSocket | Via::Tcp | Via::Tls | Via::Web => Role::Admin,
+            Via::AdminSocket | Via::Tcp | Via::Tls | Via::Web | Via::Node => Role::Admin,
         };
         Peer {
             name,
@@ -75,8 +78,9 @@ impl Peer {
     pub fn capped(&self) -> bool {
         match self.via {
             Via::ViewerSocket | Via::Tls => true,
-            // The web front bounds its own connections.
-            Via::AdminSocket | Via::Tcp | Via::Web => false,
+            // The web front bounds its own connections; a forwarded
+            // request's node connection is capped as the node's.
+            Via::AdminSocket | Via::Tcp | Via::Web | Via::Node => false,
         }
     }
 }

@@ -123,7 +123,7 @@ fn denied(peer: &Peer, verb: &str, needed: Role) -> WireError {
         Via::Web => format!(
             "log in with `crv web` as a client with that role (a certificate from `corvus tls issue NAME --role {needed}`, or the daemon's own socket)"
         ),
-        Via::Tls | Via::AdminSocket | Via::Tcp => format!(
+        Via::Tls | Via::AdminSocket | Via::Tcp | Via::Node => format!(
             "ask the daemon's administrator for a certificate with that role (`corvus tls issue NAME --role {needed}`)"
         ),
     });

@@ -12,6 +12,7 @@ pub mod config;
 pub mod cordon;
 pub mod drain;
 pub mod events;
+pub mod every_vm;
 pub mod fence;
 pub mod forward;
 pub mod forward_pool;
@@ -28,8 +29,8 @@ use corvus_protocol::{ErrorKind, NodeInfo, NodeState, VmInfo, VmRef, WireError};
 use corvus_storage::{DbKind, NodeRegistration, NodeRow, Store};
 use tracing::info;
 
-/// Writes this node's row (PostgreSQL) and gives it the VMs it is to own:
-/// rows from before nodes existed, and on SQLite every VM of the file.
+/// Writes this node's row (PostgreSQL) and gives it the VMs and disks it is
+/// to own: rows from before nodes existed, and on SQLite every one.
 pub async fn register(store: &Store, node: &NodeConfig) -> anyhow::Result<()> {
     store.set_node(&node.name);
     if store.kind() == DbKind::Postgres {
@@ -50,6 +51,13 @@ pub async fn register(store: &Store, node: &NodeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("Cannot give node '{}' its VMs", node.name))?;
     if claimed > 0 {
         info!(node = %node.name, vms = claimed, "this node now owns the VMs no node owned");
+    }
+    let claimed = store
+        .claim_disks(&node.name)
+        .await
+        .with_context(|| format!("Cannot give node '{}' its disks", node.name))?;
+    if claimed > 0 {
+        info!(node = %node.name, disks = claimed, "this node now owns the disks no node owned");
     }
     Ok(())
 }
@@ -223,6 +231,33 @@ pub async fn owner_of(ctx: &Context, vm: &VmRef, verb: &str) -> Option<WireError
     let node = node.filter(|node| *node != ctx.node.name)?;
     let live = is_live(ctx, &node).await;
     Some(owned_elsewhere(&vm.to_string(), &node, live, verb, ctx))
+}
+
+/// The refusal of `verb` for `disk` when the database says it is another
+/// node's (its file is on that node's host); `None` when it is this
+/// node's, nobody's, or unknown.
+pub async fn disk_owner_of(ctx: &Context, disk: &VmRef, verb: &str) -> Option<WireError> {
+    if ctx.store.kind() == DbKind::Sqlite {
+        return None;
+    }
+    let node = db(ctx.store.locate_disk(disk)).await.ok()??;
+    let node = node.filter(|node| *node != ctx.node.name)?;
+    let live = is_live(ctx, &node).await;
+    let message = if live {
+        format!(
+            "disk '{disk}' is on node '{node}', whose host holds its file and which alone manages it; this daemon is node '{}' and did not `{verb}` it: send the request to node '{node}'",
+            ctx.node.name
+        )
+    } else {
+        format!(
+            "disk '{disk}' is on node '{node}', which is dead (no lock or no heartbeat within {} s), so nothing did `{verb}` it: start node '{node}' again to manage it",
+            ctx.node.timeout.as_secs()
+        )
+    };
+    Some(WireError::new(
+        ErrorKind::OwnedByNode { node, live },
+        message,
+    ))
 }
 
 /// The refusal of a request for a VM `node` owns: only that node runs it.

@@ -103,6 +103,7 @@ async fn spawn_disk_service(
         data_dir: ctx.data_dir.clone(),
         supervisor: supervisor.clone(),
         node: ctx.node.name.clone(),
+        runtime_root: ctx.runtime_root.clone(),
     };
     disks::spawn(args, supervisor.get_cell()).await
 }

@@ -217,5 +217,6 @@ pub fn sample_disk(name: &str, id: i64, n: u64) -> DiskInfo {
             direct: false,
         }],
         problem: Some(format!("{name} is missing")),
+        node: Some("a".into()),
     }
 }

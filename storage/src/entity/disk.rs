@@ -14,6 +14,8 @@ pub struct Model {
     pub backing_disk_id: Option<i64>,
     pub managed: bool,
     pub created_at: ChronoDateTimeUtc,
+    /// The node whose host holds the file (issue 19).
+    pub node: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

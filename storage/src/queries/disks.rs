@@ -1,12 +1,16 @@
 //! The `disk` table. The daemon's DiskService is the only writer: it owns
 //! disk rows and their files.
 
-use crate::Store;
 use crate::entity::disk;
 use crate::error::{StorageError, query};
+use crate::{DbKind, Store};
 use chrono::Utc;
-use corvus_protocol::DiskFormat;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
+use corvus_protocol::{DiskFormat, DiskRef};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 
 /// A disk about to be recorded; its file already exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,12 +24,65 @@ pub struct NewDisk {
 }
 
 impl Store {
-    /// Every disk, in id order.
+    /// This node's disks, in id order: on SQLite every disk; on PostgreSQL
+    /// those whose files are on this node's host (issue 19).
     pub async fn load_disks(&self) -> Result<Vec<disk::Model>, StorageError> {
+        let mine = self.node.get().filter(|_| self.kind == DbKind::Postgres);
+        let mut select = disk::Entity::find().order_by_asc(disk::Column::Id);
+        if let Some(node) = mine {
+            select = select.filter(disk::Column::Node.eq(&**node));
+        }
+        select.all(&self.db).await.map_err(query)
+    }
+
+    /// The other nodes' disks (PostgreSQL), in id order, as their rows say.
+    pub async fn other_nodes_disks(&self, me: &str) -> Result<Vec<disk::Model>, StorageError> {
+        if self.kind != DbKind::Postgres {
+            return Ok(Vec::new());
+        }
         disk::Entity::find()
+            .filter(disk::Column::Node.ne(me))
             .order_by_asc(disk::Column::Id)
             .all(&self.db)
             .await
+            .map_err(query)
+    }
+
+    /// The node `disk` belongs to, if there is such a disk.
+    pub async fn locate_disk(
+        &self,
+        disk: &DiskRef,
+    ) -> Result<Option<Option<String>>, StorageError> {
+        let select = disk::Entity::find()
+            .select_only()
+            .column(disk::Column::Node);
+        let select = match disk {
+            DiskRef::Id(id) => select.filter(disk::Column::Id.eq(*id)),
+            DiskRef::Name(name) => select.filter(disk::Column::Name.eq(name.as_str())),
+        };
+        select
+            .into_tuple::<Option<String>>()
+            .one(&self.db)
+            .await
+            .map_err(query)
+    }
+
+    /// Gives `node` the disks it is to own at start; returns how many
+    /// changed hands. On PostgreSQL those no node owns (from before nodes
+    /// existed and used by no VM); on SQLite every disk.
+    pub async fn claim_disks(&self, node: &str) -> Result<u64, StorageError> {
+        let unowned = match self.kind {
+            DbKind::Postgres => Condition::all().add(disk::Column::Node.is_null()),
+            DbKind::Sqlite => Condition::any()
+                .add(disk::Column::Node.is_null())
+                .add(disk::Column::Node.ne(node)),
+        };
+        disk::Entity::update_many()
+            .col_expr(disk::Column::Node, Expr::value(node))
+            .filter(unowned)
+            .exec(&self.db)
+            .await
+            .map(|done| done.rows_affected)
             .map_err(query)
     }
 
@@ -40,6 +97,7 @@ impl Store {
             backing_disk_id: Set(new.backing_disk_id),
             managed: Set(new.managed),
             created_at: Set(Utc::now()),
+            node: Set(self.node.get().map(|node| node.to_string())),
             ..Default::default()
         }
         .insert(&self.db)

@@ -3,6 +3,7 @@
 //! one node and run only there, placement by free RAM. SQLite stays one
 //! node.
 
+mod disks;
 mod drain;
 mod events;
 mod failover;

@@ -1,0 +1,109 @@
+//! Disks on several nodes (issue 19): a disk's file is on one node's host,
+//! so the disk is that node's; any node answers for it by passing the
+//! request there, and `disk list` through any node lists every node's.
+
+use super::forwarding::tls_cluster;
+use super::*;
+
+fn listed(daemon: &Daemon) -> Vec<Value> {
+    daemon
+        .crv(&["--json", "disk", "list"])
+        .json()
+        .as_array()
+        .expect("a list of disks")
+        .clone()
+}
+
+fn name_and_node(disks: &[Value]) -> Vec<(String, String)> {
+    disks
+        .iter()
+        .map(|disk| {
+            (
+                disk["name"].as_str().unwrap_or_default().to_owned(),
+                disk["node"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Disks made through a and b are theirs; show, resize and delete through
+/// the other node reach the owner (which sees the other node's VMs as
+/// users); both list every disk with its node and its file's size; a clone
+/// is refused naming the owner; a dead owner's disks are listed as stored
+/// and requests for them name it.
+#[test]
+fn a_disk_is_its_nodes_and_any_node_reaches_it() {
+    let Some(nodes) = tls_cluster(&["a", "b"], &[]) else {
+        return;
+    };
+    let [mut a, b]: [Daemon; 2] = nodes.try_into().ok().expect("two nodes");
+    a.crv(&["disk", "create", "da", "--size", "1M"]).ok();
+    b.crv(&["disk", "create", "db", "--size", "2M"]).ok();
+
+    let shown = b.crv(&["--json", "disk", "show", "da"]).json();
+    assert_eq!(shown["node"], "a", "{shown}");
+    let path = shown["path"].as_str().expect("a path").to_owned();
+    assert!(path.starts_with(a.data_dir().to_str().unwrap()), "{path}");
+    for daemon in [&a, &b] {
+        let disks = listed(daemon);
+        assert_eq!(
+            name_and_node(&disks),
+            [("da".into(), "a".into()), ("db".into(), "b".into())]
+        );
+        assert!(
+            disks
+                .iter()
+                .all(|disk| disk["actual_size"].as_u64().is_some()),
+            "each owner measured its file: {disks:?}"
+        );
+    }
+    let table = b.crv(&["disk", "list"]).ok();
+    assert!(
+        table.lines().next().unwrap_or("").contains("NODE"),
+        "{table}"
+    );
+
+    // A VM of b using a's file by its path (storage both hosts see).
+    b.create_firmware_vm("v", &["--node", "b"]);
+    b.crv(&[
+        "vm",
+        "drive",
+        "add",
+        "v",
+        "--file",
+        &path,
+        "--format",
+        "qcow2",
+        "--interface",
+        "virtio",
+    ])
+    .ok();
+    b.crv(&["disk", "delete", "da"])
+        .fails(1, "disk 'da' is in use by VM 'v'");
+    b.crv(&["disk", "resize", "da", "4M"]).ok();
+    assert_eq!(
+        a.crv(&["--json", "disk", "show", "da"]).json()["virtual_size"],
+        4 << 20
+    );
+    b.crv(&["disk", "create", "da", "--size", "1M"])
+        .fails(1, "da");
+    b.crv(&["disk", "clone", "copy", "da"])
+        .fails(1, "disk 'da' is on node 'a'");
+
+    a.kill9();
+    assert!(wait_until(Duration::from_secs(30), || {
+        node_state(&b, "a").as_deref() == Some("dead")
+    }));
+    let disks = listed(&b);
+    let da = disks.iter().find(|disk| disk["name"] == "da").expect("da");
+    assert!(
+        da["problem"]
+            .as_str()
+            .is_some_and(|problem| problem.starts_with("node 'a' did not list it")),
+        "{da}"
+    );
+    assert_eq!(da["virtual_size"], 4 << 20, "as stored: {da}");
+    b.crv(&["disk", "show", "da"])
+        .fails(1, "disk 'da' is on node 'a', which is dead");
+    harness::daemon::kill_processes_mentioning(&a.runtime);
+}
