@@ -159,10 +159,11 @@ pub async fn list(services: &Services, peer: &Peer, origin: Origin) -> Result<Re
             }
         }
     }
-    let asked = by_node.into_iter().map(|(node, stored)| async move {
-        let answer = forwarding::ask(&node, Request::ListDisks, peer, services).await;
+    let nodes = by_node.keys().cloned().collect();
+    for (node, answer) in forwarding::ask_each(nodes, &Request::ListDisks, peer, services).await {
+        let stored = by_node.remove(&node).unwrap_or_default();
         match answer {
-            Some(Ok(Response::Disks(theirs))) => theirs,
+            Some(Ok(Response::Disks(theirs))) => disks.extend(theirs),
             answer => {
                 let why = match answer {
                     Some(Err(err)) => err.message,
@@ -170,18 +171,12 @@ pub async fn list(services: &Services, peer: &Peer, origin: Origin) -> Result<Re
                     Some(Ok(_)) => "it gave an answer of another kind".to_owned(),
                 };
                 let problem = format!("node '{node}' did not list it ({why}); shown as stored");
-                stored
-                    .into_iter()
-                    .map(|disk| DiskInfo {
-                        problem: Some(problem.clone()),
-                        ..disk
-                    })
-                    .collect()
+                disks.extend(stored.into_iter().map(|disk| DiskInfo {
+                    problem: Some(problem.clone()),
+                    ..disk
+                }));
             }
         }
-    });
-    for theirs in futures::future::join_all(asked).await {
-        disks.extend(theirs);
     }
     disks.sort_by_key(|disk| disk.id);
     Ok(Response::Disks(disks))

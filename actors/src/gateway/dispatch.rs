@@ -203,7 +203,7 @@ pub(super) async fn route(
                 other => other,
             }
         }
-        Request::AllStats => stats(services, StatsQuery::All).await,
+        Request::AllStats => super::nodes::all_stats(services, peer).await,
         Request::ReloadRevocations => super::tls::reload_revocations(services).await,
         Request::WebLogin => crate::web::sessions::login_link(&services.ctx, peer).await,
         Request::SetCloudInit {
@@ -355,7 +355,7 @@ async fn with_leases(services: &Services, mut info: Box<VmInfo>) -> Box<VmInfo> 
 
 /// A stats request, answered by the collector (a `vm stats` reads QEMU,
 /// whose QMP has a deadline of its own well inside this one).
-async fn stats(services: &Services, query: StatsQuery) -> Result<Response, WireError> {
+pub(super) async fn stats(services: &Services, query: StatsQuery) -> Result<Response, WireError> {
     call(
         services,
         |reply| SupervisorMsg::Stats { query, reply },

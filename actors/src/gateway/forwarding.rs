@@ -108,6 +108,22 @@ pub async fn to_owner(
     )
 }
 
+/// `request` of `peer` asked of each of `nodes` at once, for answers that
+/// span nodes (`disk list`, `top`): each node with its answer, `None`
+/// where this node forwards nothing (see `reach`).
+pub async fn ask_each(
+    nodes: Vec<String>,
+    request: &Request,
+    peer: &Peer,
+    services: &Services,
+) -> Vec<(String, Option<Result<corvus_protocol::Response, WireError>>)> {
+    let asked = nodes.into_iter().map(|node| async move {
+        let answer = ask(&node, request.clone(), peer, services).await;
+        (node, answer)
+    });
+    futures::future::join_all(asked).await
+}
+
 /// A console or monitor of another live node's VM: the stream opened on
 /// that node, relayed here; `None` when it is not to be forwarded.
 pub async fn stream_to_owner(

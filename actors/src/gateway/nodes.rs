@@ -1,13 +1,16 @@
-//! `vm list` across nodes, `node list|show` and the requests of a
-//! `node drain` (issue 19). The supervisor
+//! `vm list` and `top` across nodes, `node list|show` and the requests of
+//! a `node drain` (issue 19). The supervisor
 //! knows the VMs this node runs; the other nodes' VMs come from their rows,
 //! with the state their owners last wrote.
 
 use super::Services;
 use super::dispatch::{Next, QUICK, call, handle};
-use super::peer::Peer;
-use crate::supervisor::SupervisorMsg;
+use super::forwarding;
+use super::peer::{Peer, Via};
+use crate::supervisor::{StatsQuery, SupervisorMsg};
+use crate::wire::db;
 use corvus_protocol::{NodeInfo, Request, Response, VmInfo, WireError};
+use corvus_storage::DbKind;
 use std::sync::Arc;
 use tracing::warn;
 
@@ -74,4 +77,42 @@ fn step<'a>(
             }
         }
     })
+}
+
+/// `top`: this node's VMs' figures, then those of every other live node
+/// with VMs as that node reads them (each node reads only its own QEMUs).
+/// A node that does not answer is left out, and logged.
+pub async fn all_stats(services: &Services, peer: &Peer) -> Result<Response, WireError> {
+    let mut all = match super::dispatch::stats(services, StatsQuery::All).await? {
+        Response::AllStats(all) => all,
+        other => return Ok(other),
+    };
+    let ctx = &services.ctx;
+    if ctx.store.kind() != DbKind::Postgres || peer.via == Via::Node {
+        return Ok(Response::AllStats(all));
+    }
+    let others: Vec<String> = match db(ctx.store.nodes()).await {
+        Ok(nodes) => nodes
+            .into_iter()
+            .filter(|node| {
+                node.name != ctx.node.name && node.vm_count > 0 && node.live(ctx.node.timeout)
+            })
+            .map(|node| node.name)
+            .collect(),
+        Err(failure) => {
+            warn!(error = %WireError::from(failure), "cannot read the other nodes; showing this node's VMs only");
+            Vec::new()
+        }
+    };
+    for (node, answer) in forwarding::ask_each(others, &Request::AllStats, peer, services).await {
+        match answer {
+            Some(Ok(Response::AllStats(theirs))) => all.extend(theirs),
+            Some(Err(err)) => {
+                warn!(node = %node, error = %err, "a node did not report its VMs' figures")
+            }
+            Some(Ok(_)) | None => {}
+        }
+    }
+    all.sort_by_key(|stats| stats.vm_id);
+    Ok(Response::AllStats(all))
 }

@@ -11,6 +11,7 @@ mod forwarding;
 mod heartbeat;
 mod seqs;
 mod streams;
+mod top;
 
 use harness::postgres::{Cluster, wait_until};
 use harness::{Daemon, DaemonOptions, Db};
