@@ -29,8 +29,9 @@ fn name_and_node(disks: &[Value]) -> Vec<(String, String)> {
 /// Disks made through a and b are theirs; show, resize and delete through
 /// the other node reach the owner (which sees the other node's VMs as
 /// users); both list every disk with its node and its file's size; a clone
-/// is refused naming the owner; a dead owner's disks are listed as stored
-/// and requests for them name it.
+/// is refused naming the owner; a VM made from another node's image is
+/// made there; a dead owner's disks are listed as stored and requests for
+/// them name it.
 #[test]
 fn a_disk_is_its_nodes_and_any_node_reaches_it() {
     let Some(nodes) = tls_cluster(&["a", "b"], &[]) else {
@@ -89,6 +90,20 @@ fn a_disk_is_its_nodes_and_any_node_reaches_it() {
         .fails(1, "da");
     b.crv(&["disk", "clone", "copy", "da"])
         .fails(1, "disk 'da' is on node 'a'");
+    // A VM made from a's image through b is a's, with its overlay there;
+    // deleted with its disks through b, both go.
+    b.crv(&[
+        "vm", "create", "img", "--cpus", "1", "--ram", "64", "--image", "da",
+    ])
+    .ok();
+    assert_eq!(b.show("img")["node"], "a");
+    let root = b.crv(&["--json", "disk", "show", "img-root"]).json();
+    assert_eq!(root["node"], "a", "{root}");
+    b.crv(&["vm", "delete", "img", "--with-disks"]).ok();
+    assert_eq!(
+        name_and_node(&listed(&b)),
+        [("da".into(), "a".into()), ("db".into(), "b".into())]
+    );
 
     a.kill9();
     assert!(wait_until(Duration::from_secs(30), || {
