@@ -40,6 +40,13 @@ fn a_node_without_its_session_fences_its_ha_vms_before_any_takeover() {
         fenced < Duration::from_secs(FAILOVER_NODE_TIMEOUT),
         "fenced after {fenced:?}"
     );
+    // The QEMU is gone a moment before a's VM actor has recorded why.
+    assert!(
+        wait_until(Duration::from_secs(5), || trio.a.show("ha1")["status"]
+            == "error"),
+        "{}",
+        trio.a.show("ha1")
+    );
     // Fenced, a starts no HA VM: a survivor may be starting it.
     trio.a
         .crv(&["vm", "start", "ha1"])
