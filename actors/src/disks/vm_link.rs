@@ -12,11 +12,13 @@ use super::usage;
 use super::{Change, DiskMsg, Env, Outcome};
 use crate::supervisor::{SupervisorMsg, SupervisorRef};
 use crate::vm::{Origin, VmCommand, VmReply};
+use crate::wire::db;
 use corvus_protocol::{
-    CacheMode, DriveFormat, DriveInfo, DriveInterface, DriveMedia, DriveSpec, ImageVmSpec,
-    Response, VmInfo, VmRef, WireError,
+    CacheMode, DriveFormat, DriveInfo, DriveInterface, DriveMedia, DriveSpec, ErrorKind,
+    ImageVmSpec, Response, VmInfo, VmRef, WireError,
 };
 use corvus_qemu::DriveImages;
+use corvus_storage::Store;
 use ractor::rpc::CallResult;
 use std::time::Duration;
 
@@ -47,20 +49,39 @@ async fn ask<T: Send + 'static>(
 }
 
 /// `drive add --disk NAME`: puts the disk's path and format into the spec
-/// and returns its id; a plain `--file` drive returns `None`.
+/// and returns its id; a plain `--file` drive returns `None`. A disk of
+/// another node (issue 19) is refused saying so: a VM's drives are its own
+/// node's disks.
 pub async fn drive_disk(
     supervisor: &SupervisorRef,
+    store: &Store,
+    node: &str,
     drive: &mut DriveSpec,
 ) -> Result<Option<i64>, WireError> {
     let Some(disk) = drive.disk.clone() else {
         return Ok(None);
     };
-    let (id, path, format) = ask(
+    let resolved = ask(
         supervisor,
-        |reply| DiskMsg::ResolveDrive { disk, reply },
+        |reply| DiskMsg::ResolveDrive {
+            disk: disk.clone(),
+            reply,
+        },
         ASK_TIMEOUT,
     )
-    .await?;
+    .await;
+    let (id, path, format) = match resolved {
+        Err(err) if err.kind == ErrorKind::NotFound => {
+            let owner = db(store.locate_disk(&disk)).await.ok().flatten().flatten();
+            return Err(match owner.filter(|owner| owner != node) {
+                Some(owner) => WireError::invalid(format!(
+                    "disk '{disk}' is on node '{owner}', and this VM runs on node '{node}': a VM's drives are disks of its own node; create the VM on node '{owner}', or give the disk's file with `--file PATH` if both hosts see it (shared storage)"
+                )),
+                None => err,
+            });
+        }
+        other => other?,
+    };
     drive.file_path = path;
     drive.format = format.into();
     Ok(Some(id))

@@ -292,7 +292,9 @@ async fn write(
         }
         VmCommand::AddDrive(mut drive) => {
             // `--disk NAME`: the disk's file and format, from the DiskService.
-            let disk_id = crate::disks::vm_link::drive_disk(supervisor, &mut drive).await?;
+            let disk_id =
+                crate::disks::vm_link::drive_disk(supervisor, store, &node.name, &mut drive)
+                    .await?;
             if disk_id.is_some() {
                 check_drive(vm, &drive)?;
             }

@@ -238,7 +238,13 @@ async fn carry_out(
     let released = released.unwrap_or_else(|| oneshot::channel().1);
     let confirmed = match command {
         VmCommand::AddDrive(mut spec) => {
-            let disk_id = disk_vm_link::drive_disk(&context.supervisor, &mut spec).await?;
+            let disk_id = disk_vm_link::drive_disk(
+                &context.supervisor,
+                &context.store,
+                &context.node.name,
+                &mut spec,
+            )
+            .await?;
             let drive = drive_info(0, &spec, disk_id);
             let mut after = vm.clone();
             after.drives.push(drive.clone());

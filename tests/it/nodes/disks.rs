@@ -79,6 +79,17 @@ fn a_disk_is_its_nodes_and_any_node_reaches_it() {
         "virtio",
     ])
     .ok();
+    b.crv(&[
+        "vm",
+        "drive",
+        "add",
+        "v",
+        "--disk",
+        "da",
+        "--interface",
+        "virtio",
+    ])
+    .fails(1, "disk 'da' is on node 'a', and this VM runs on node 'b'");
     b.crv(&["disk", "delete", "da"])
         .fails(1, "disk 'da' is in use by VM 'v'");
     b.crv(&["disk", "resize", "da", "4M"]).ok();
