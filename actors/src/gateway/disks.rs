@@ -58,8 +58,9 @@ pub fn start_job(services: &Services, request: JobRequest) -> Next {
     Next::Stream(Stream::Job(stream))
 }
 
-/// Relays a job's progress until its answer; a client that detaches or
-/// leaves cancels it, and still gets the answer if it is there to read it.
+/// Relays a job's progress until its answer (a disk job's or a drain's); a
+/// client that detaches or leaves cancels it, and still gets the answer if
+/// it is there to read it.
 pub async fn relay<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     conn: ServerConnection<S>,
     id: u64,
@@ -103,6 +104,12 @@ pub async fn relay<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         }
     };
     if !client_gone {
+        // Frames the job sent before its answer still go first, in order.
+        while let Ok(update) = progress.try_recv() {
+            if sink.send(ServerMessage::Progress(update)).await.is_err() {
+                return;
+            }
+        }
         let _ = sink.send(ServerMessage::Reply(answer)).await;
     }
 }

@@ -249,7 +249,7 @@ pub(super) async fn route(
         }
         Request::MoveVm { vm: target, node } => vm(target, VmCommand::Move { node }).await,
         Request::DrainNode { node, stop } => {
-            super::nodes::drain(&node, stop, connection, peer, services).await
+            return super::nodes::drain(node, stop, connection, peer, services);
         }
     };
     Next::Reply(reply)

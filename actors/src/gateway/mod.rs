@@ -64,6 +64,15 @@ pub struct Services {
     /// TLS handshakes under way, and clients closed past their maximum.
     handshakes: AtomicU64,
     handshake_refusals: Refusals,
+    /// For work that outlives the request that began it (a drain's task).
+    myself: std::sync::Weak<Services>,
+}
+
+impl Services {
+    /// A handle of its own on the services; `None` once the gateway is gone.
+    pub fn owned(&self) -> Option<Arc<Services>> {
+        self.myself.upgrade()
+    }
 }
 
 pub struct GatewayArgs {
@@ -108,7 +117,8 @@ impl Actor for Gateway {
         _: GatewayRef,
         args: GatewayArgs,
     ) -> Result<GatewayState, ActorProcessingErr> {
-        let services = Arc::new(Services {
+        let services = Arc::new_cyclic(|myself| Services {
+            myself: myself.clone(),
             ctx: args.ctx,
             supervisor: args.supervisor,
             shutdown: args.shutdown,

@@ -7,9 +7,11 @@ use super::Services;
 use super::dispatch::{Next, QUICK, call, handle};
 use super::forwarding;
 use super::peer::{Peer, Via};
+use super::stream::Stream;
+use crate::disks::job;
 use crate::supervisor::{StatsQuery, SupervisorMsg};
 use crate::wire::db;
-use corvus_protocol::{NodeInfo, Request, Response, VmInfo, WireError};
+use corvus_protocol::{JobProgress, NodeInfo, Request, Response, VmInfo, WireError};
 use corvus_storage::DbKind;
 use std::sync::Arc;
 use tracing::warn;
@@ -46,18 +48,34 @@ pub async fn show(services: &Services, name: &str) -> Result<Response, WireError
         })
 }
 
-/// `node drain`: its steps are requests of the client that asked.
-pub async fn drain(
-    node: &str,
-    stop: bool,
-    connection: u64,
-    peer: &Peer,
-    services: &Services,
-) -> Result<Response, WireError> {
-    let send = |request: Request| step(request, connection, peer, services);
-    crate::nodes::drain::drain(&services.ctx, node, stop, &send)
-        .await
-        .map(Response::Drained)
+/// `node drain`: its steps are requests of the client that asked, run by a
+/// task of its own; the connection relays a progress frame per VM, then
+/// the report. A client that detaches or leaves cancels what is left.
+pub fn drain(node: String, stop: bool, connection: u64, peer: &Peer, services: &Services) -> Next {
+    let Some(services) = services.owned() else {
+        return Next::Reply(Err(WireError::unavailable("the daemon is shutting down")));
+    };
+    let peer = peer.clone();
+    let (channel, stream) = job::open();
+    tokio::spawn(async move {
+        let send = |request: Request| step(request, connection, &peer, &services);
+        let progress = |done: usize, total: usize, vm: &str| {
+            // Only the latest figure matters to a slow client.
+            let _ = channel.progress.try_send(JobProgress {
+                job: 0,
+                phase: vm.to_owned(),
+                done: done as u64,
+                total: Some(total as u64),
+            });
+        };
+        let ctx = services.ctx.clone();
+        let drained =
+            crate::nodes::drain::drain(&ctx, &node, stop, &send, &progress, &channel.cancel)
+                .await
+                .map(Response::Drained);
+        let _ = channel.done.send(drained);
+    });
+    Next::Stream(Stream::Job(stream))
 }
 
 /// One request of a drain, as its client sent it (forwarded to the VM's

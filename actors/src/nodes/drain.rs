@@ -12,11 +12,16 @@ use crate::wire::{db, storage};
 use corvus_protocol::{DrainedVm, Request, Response, VmInfo, VmRef, VmState, WireError};
 use futures::future::BoxFuture;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// How the drain sends one request: through the gateway's routing, which
 /// forwards it to the VM's owner.
 pub type Sender<'a> =
     dyn Fn(Request) -> BoxFuture<'a, Result<Response, WireError>> + Send + Sync + 'a;
+
+/// What a drain tells its client as it goes: which VM of how many it is
+/// handling now (1-based), and its name.
+pub type Progress<'a> = dyn Fn(usize, usize, &str) + Send + Sync + 'a;
 
 /// How long a stopped VM may take to reach `stopped` (its stop timeout,
 /// then SIGTERM and SIGKILL) before the drain leaves it.
@@ -29,12 +34,15 @@ pub async fn drain_stops(ctx: &Context, vm: &VmInfo) -> Result<bool, WireError> 
     Ok(vm.ha && moving::portable(ctx, vm).await?)
 }
 
-/// Cordons `node`, then moves what can move; what became of each VM.
+/// Cordons `node`, then moves what can move; what became of each VM. Once
+/// `cancel` fires, the VM under way is finished and the rest are left.
 pub async fn drain(
     ctx: &Context,
     node: &str,
     stop: bool,
     send: &Sender<'_>,
+    progress: &Progress<'_>,
+    cancel: &CancellationToken,
 ) -> Result<Vec<DrainedVm>, WireError> {
     cordon::set(ctx, node, true).await?;
     let mut vms = Vec::new();
@@ -48,8 +56,18 @@ pub async fn drain(
             );
         }
     }
-    let mut report = Vec::with_capacity(vms.len());
-    for vm in vms {
+    let total = vms.len();
+    let mut report = Vec::with_capacity(total);
+    for (index, vm) in vms.into_iter().enumerate() {
+        if cancel.is_cancelled() {
+            report.push(DrainedVm {
+                vm: vm.name,
+                moved_to: None,
+                note: "left: the drain was cancelled".to_owned(),
+            });
+            continue;
+        }
+        progress(index + 1, total, &vm.name);
         let outcome = one(ctx, &vm, stop, send).await;
         report.push(match outcome {
             Ok((to, note)) => DrainedVm {

@@ -5,12 +5,9 @@
 
 use super::Ctx;
 use super::disk::{expect_disk, report};
-use crate::client::Client;
 use crate::disk_args::{DiskCloneArgs, DiskImportArgs};
 use crate::error::CliError;
-use corvus_protocol::{
-    ClientMessage, DiskFormat, DiskRef, ImportSpec, JobProgress, Request, ServerMessage,
-};
+use corvus_protocol::{DiskFormat, DiskRef, ImportSpec, JobProgress, Request};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
@@ -46,44 +43,18 @@ fn absolute(path: &str) -> Result<String, CliError> {
 }
 
 async fn run(ctx: &Ctx, request: Request, verb: &str) -> Result<(), CliError> {
-    let mut conn = Client::connect(&ctx.endpoint).await?.into_connection();
-    conn.send(ClientMessage::Request(request))
-        .await
-        .map_err(CliError::frame)?;
     let bar = Bar::new();
-    let interrupt = tokio::signal::ctrl_c();
-    tokio::pin!(interrupt);
-    let mut cancelling = false;
-    loop {
-        tokio::select! {
-            message = conn.recv() => match message.map_err(CliError::frame)? {
-                Some(ServerMessage::Progress(progress)) => bar.update(&progress),
-                Some(ServerMessage::Reply(Ok(response))) => {
-                    bar.finish();
-                    let disk = expect_disk(response)?;
-                    report(ctx, &disk, verb);
-                    return Ok(());
-                }
-                Some(ServerMessage::Reply(Err(err))) => {
-                    bar.finish();
-                    return Err(CliError::Refused(err));
-                }
-                Some(other) => {
-                    bar.finish();
-                    return Err(CliError::Protocol(format!("unexpected frame during a disk job: {other:?}")));
-                }
-                None => {
-                    bar.finish();
-                    return Err(CliError::Protocol("the daemon closed the connection during the job".into()));
-                }
-            },
-            _ = &mut interrupt, if !cancelling => {
-                cancelling = true;
-                bar.cancelling();
-                conn.send(ClientMessage::Detach).await.map_err(CliError::frame)?;
-            }
-        }
-    }
+    let answer = super::job::follow(
+        ctx,
+        request,
+        |progress| bar.update(progress),
+        || bar.cancelling(),
+    )
+    .await;
+    bar.finish();
+    let disk = expect_disk(answer?)?;
+    report(ctx, &disk, verb);
+    Ok(())
 }
 
 /// The progress bar, or nothing off a terminal.

@@ -11,6 +11,7 @@ pub mod devices;
 pub mod disk;
 pub mod disk_job;
 pub mod events;
+pub mod job;
 pub mod lifecycle;
 pub mod network;
 pub mod node;

@@ -33,7 +33,23 @@ pub async fn run(ctx: &Ctx, command: NodeCommand) -> Result<(), CliError> {
                 node: args.node.clone(),
                 stop: args.stop,
             };
-            match one_shot(&ctx.endpoint, request).await? {
+            // One line per VM on stderr as the drain reaches it, so that a
+            // long `--stop` drain shows where it is; stdout keeps the report.
+            let answer = super::job::follow(
+                ctx,
+                request,
+                |step| {
+                    eprintln!(
+                        "draining: {} ({}/{})",
+                        output::safe(&step.phase),
+                        step.done,
+                        step.total.unwrap_or(step.done)
+                    )
+                },
+                || eprintln!("cancelling: the VM under way is finished, the rest are left"),
+            )
+            .await?;
+            match answer {
                 Response::Drained(vms) if ctx.json => output::json(&vms),
                 Response::Drained(vms) => drained(&args.node, &vms),
                 other => return Err(unexpected(other)),

@@ -256,8 +256,24 @@ fn a_drain_moves_what_can_move_and_says_why_the_rest_stays() {
         assert_eq!(a.show(running)["status"], "running");
     }
 
-    let text = c.crv(&["node", "drain", "a", "--stop"]).ok();
+    let run = c.crv(&["node", "drain", "a", "--stop"]);
+    let text = run.ok();
     assert!(text.contains("node 'a' cordoned"), "{text}");
+    // The drain streams a progress frame per VM as it reaches it.
+    let progress: Vec<String> = run
+        .stderr()
+        .lines()
+        .filter(|line| line.starts_with("draining: "))
+        .map(str::to_owned)
+        .collect();
+    let left = progress.len();
+    assert!(left >= 1, "no progress: {}", run.stderr());
+    for (index, line) in progress.iter().enumerate() {
+        assert!(
+            line.ends_with(&format!("({}/{left})", index + 1)),
+            "{progress:?}"
+        );
+    }
     let report = c.crv(&["--json", "node", "drain", "a", "--stop"]).json();
     // Neither can be HA: rooted's drive is local, plain was never marked.
     for stays in ["rooted", "plain"] {
@@ -295,5 +311,63 @@ fn a_drain_moves_what_can_move_and_says_why_the_rest_stays() {
         qemus_in(&a.runtime).len(),
         2,
         "only rooted and plain run on a"
+    );
+}
+
+/// Ctrl+C during a `--stop` drain: the VM under way (its guest ignores the
+/// ACPI stop for 5 s) finishes its move and runs on its new node; the next
+/// one is left running where it was, reported as cancelled.
+#[test]
+fn an_interrupted_drain_finishes_the_vm_under_way_and_leaves_the_rest() {
+    let shared = temp_dir();
+    let Some((a, b, c)) = three_nodes(shared.path()) else {
+        return;
+    };
+    for name in ["first", "second"] {
+        vm_with_drive(&b, name, "a", &shared.path().join(format!("{name}.img")));
+        b.crv(&[
+            "vm",
+            "edit",
+            name,
+            "--restart",
+            "on-failure",
+            "--ha",
+            "true",
+            "--stop-timeout",
+            "5",
+        ])
+        .ok();
+        a.crv(&["vm", "start", name]).ok();
+    }
+    let mut drain = c.crv_background(
+        harness::access::Via::Unix,
+        &["node", "drain", "a", "--stop"],
+    );
+    drain.wait_for_stderr("the first VM", Duration::from_secs(20), |err| {
+        err.contains("draining: first (1/2)")
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(drain.pid() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    drain.expect_exit(0, Duration::from_secs(60));
+    let report = drain.stdout();
+    assert!(
+        report.contains("second: left: the drain was cancelled"),
+        "{report}\n{}",
+        drain.stderr()
+    );
+    assert!(drain.stderr().contains("cancelling"), "{}", drain.stderr());
+    let first = a.show("first");
+    assert!(
+        first["node"] != "a" && first["status"] == "running",
+        "{first}"
+    );
+    let second = a.show("second");
+    assert_eq!(
+        (second["node"].as_str(), second["status"].as_str()),
+        (Some("a"), Some("running")),
+        "{second}"
     );
 }
