@@ -5,7 +5,8 @@
 use crate::budget::FrameBudget;
 use crate::codec::{Expiry, FrameCodec, FrameError};
 use crate::error::WireError;
-use crate::message::{ClientMessage, Request, Response, ServerMessage};
+use crate::message::{ClientMessage, Response, ServerMessage};
+use crate::request::Request;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde::Serialize;

@@ -19,6 +19,7 @@ mod model;
 mod network;
 mod node;
 mod parts;
+mod request;
 mod snapshot;
 mod stats;
 pub mod text;
@@ -42,7 +43,7 @@ pub use enums::{
 };
 pub use error::{ErrorKind, WireError};
 pub use event::{EventCause, SubscribeFilter, VmEvent};
-pub use message::{ClientMessage, DaemonStatus, Request, Response, ServerMessage, StateCount};
+pub use message::{ClientMessage, DaemonStatus, Response, ServerMessage, StateCount};
 pub use model::{
     DEFAULT_HOTPLUG_SLOTS, DriveInfo, DriveSpec, NicInfo, NicSpec, RuntimePaths, ShareInfo,
     ShareSpec, VmChanges, VmInfo, VmRef, VmSpec,
@@ -50,6 +51,7 @@ pub use model::{
 pub use network::{NetworkEvent, NetworkInfo, NetworkNic, NetworkRef, NetworkSpec};
 pub use node::{DrainedVm, NodeInfo};
 pub use parts::PART_BYTES;
+pub use request::Request;
 pub use snapshot::{VmSnapshotInfo, VmSnapshotSpec};
 pub use stats::{
     BlockSection, CpuStats, DriveStats, Figure, MemoryStats, NetCounters, NicStats, VcpuStats,
