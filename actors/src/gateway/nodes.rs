@@ -11,7 +11,7 @@ use super::stream::Stream;
 use crate::disks::job;
 use crate::supervisor::{StatsQuery, SupervisorMsg};
 use crate::wire::db;
-use corvus_protocol::{JobProgress, NodeInfo, Request, Response, VmInfo, WireError};
+use corvus_protocol::{JobProgress, NodeInfo, Request, Response, VmInfo, VmStats, WireError};
 use corvus_storage::DbKind;
 use std::sync::Arc;
 use tracing::warn;
@@ -99,7 +99,8 @@ fn step<'a>(
 
 /// `top`: this node's VMs' figures, then those of every other live node
 /// with VMs as that node reads them (each node reads only its own QEMUs).
-/// A node that does not answer is left out, and logged.
+/// A node that does not answer has its VMs listed without figures, saying
+/// why, and is logged.
 pub async fn all_stats(services: &Services, peer: &Peer) -> Result<Response, WireError> {
     let mut all = match super::dispatch::stats(services, StatsQuery::All).await? {
         Response::AllStats(all) => all,
@@ -122,15 +123,43 @@ pub async fn all_stats(services: &Services, peer: &Peer) -> Result<Response, Wir
             Vec::new()
         }
     };
+    let mut silent = Vec::new();
     for (node, answer) in forwarding::ask_each(others, &Request::AllStats, peer, services).await {
         match answer {
             Some(Ok(Response::AllStats(theirs))) => all.extend(theirs),
             Some(Err(err)) => {
-                warn!(node = %node, error = %err, "a node did not report its VMs' figures")
+                warn!(node = %node, error = %err, "a node did not report its VMs' figures");
+                silent.push((node, err.message));
             }
-            Some(Ok(_)) | None => {}
+            Some(Ok(_)) => silent.push((node, "it answered oddly".to_owned())),
+            None => silent.push((
+                node,
+                "this node forwards nothing (no node certificate)".to_owned(),
+            )),
         }
+    }
+    if !silent.is_empty() {
+        all.extend(unreported(services, &silent).await);
     }
     all.sort_by_key(|stats| stats.vm_id);
     Ok(Response::AllStats(all))
+}
+
+/// The VMs of nodes that did not report their figures, as their rows say,
+/// without figures and saying why, so that `top` still lists every VM.
+async fn unreported(services: &Services, silent: &[(String, String)]) -> Vec<VmStats> {
+    let ctx = &services.ctx;
+    let paths = |id| ctx.paths(id).to_protocol();
+    let Ok(every) = crate::nodes::every_vm::every_vm(&ctx.store, Vec::new(), paths).await else {
+        return Vec::new();
+    };
+    every
+        .iter()
+        .filter_map(|vm| {
+            let (node, why) = silent.iter().find(|(node, _)| vm.node == *node)?;
+            let mut stats = VmStats::idle(vm.id, vm.name.clone(), vm.status, 0);
+            stats.block.unavailable = Some(format!("node '{node}' did not report it: {why}"));
+            Some(stats)
+        })
+        .collect()
 }

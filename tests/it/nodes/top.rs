@@ -53,3 +53,31 @@ fn top_through_any_node_shows_every_nodes_vms() {
     let names: Vec<Value> = top(&b).iter().map(|vm| vm["vm_name"].clone()).collect();
     assert_eq!(names, ["on-b"]);
 }
+
+/// A live node that cannot be asked (no node certificate here to forward
+/// with): its VMs are still listed, without figures, saying why.
+#[test]
+fn top_lists_the_vms_of_a_node_it_cannot_ask() {
+    let Some((a, b)) = two_nodes() else {
+        return;
+    };
+    a.create_firmware_vm("on-a", &["--node", "a"]);
+    a.crv(&["vm", "start", "on-a"]).ok();
+    let figures = top(&b);
+    assert_eq!(figures.len(), 1, "{figures:?}");
+    let on_a = &figures[0];
+    assert_eq!(
+        (on_a["vm_name"].as_str(), on_a["status"].as_str()),
+        (Some("on-a"), Some("running")),
+        "{on_a}"
+    );
+    assert!(
+        on_a["sampled_at"].is_null() && on_a["pid"].is_null(),
+        "{on_a}"
+    );
+    let why = on_a["block"]["unavailable"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("node 'a' did not report it") && why.contains("no node certificate"),
+        "{on_a}"
+    );
+}
