@@ -3,6 +3,7 @@
 //! database session, so that no VM ever runs on two nodes. This file holds
 //! the three-node fixture and the process poller the scenarios share.
 
+mod clock;
 mod fence;
 mod loss;
 mod outage;
