@@ -4,7 +4,8 @@
 //! per-VM request (`vm snapshot list`, which only the VM's owner answers:
 //! its actor reads the VM's snapshot rows) sent on an open connection to
 //! a, its owner, and on an open connection to b, which passes it to a
-//! over mutual TLS, in alternating batches of one run.
+//! over mutual TLS, in alternating batches of one run. Beside it, `top`
+//! through b (which gathers a's figures) against `top` on a.
 
 use super::{Bench, progress, rotated};
 use crate::crv::Crv;
@@ -124,7 +125,40 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             }
         }
     }
+    // `top` through b gathers a's figures over the same kept connection.
+    let (mut local_top, mut gathered_top) = (Vec::new(), Vec::new());
+    for round in 0..bench.plan.rtt_rounds {
+        for via in rotated(&[Via::Owner, Via::Forwarded], round) {
+            for _ in 0..batch {
+                let started = Instant::now();
+                match via {
+                    Via::Owner => {
+                        expect_stats(owner.request(Request::AllStats).await?)?;
+                        local_top.push(us(started.elapsed()));
+                    }
+                    Via::Forwarded => {
+                        expect_stats(through.request(Request::AllStats).await?)?;
+                        gathered_top.push(us(started.elapsed()));
+                    }
+                }
+            }
+        }
+    }
     drop((owner, through, daemons));
+    bench.row(
+        Row::new(
+            15,
+            "`top` (AllStats) through node b, which asks a for its VMs' figures over mutual TLS",
+            Unit::Us,
+            &gathered_top,
+            Some(("`top` on a, its own VMs only", &local_top)),
+            Target::None,
+        )
+        .with_note(format!(
+            "{} requests each, in batches of {batch} alternating",
+            local_top.len()
+        )),
+    );
     bench.row(
         Row::new(
             15,
@@ -146,6 +180,13 @@ fn expect_list(response: Response) -> anyhow::Result<()> {
     match response {
         Response::VmSnapshots { .. } => Ok(()),
         other => bail!("unexpected answer to vm snapshot list: {other:?}"),
+    }
+}
+
+fn expect_stats(response: Response) -> anyhow::Result<()> {
+    match response {
+        Response::AllStats(all) if all.len() == 1 => Ok(()),
+        other => bail!("unexpected answer to top: {other:?}"),
     }
 }
 
