@@ -46,6 +46,9 @@ pub struct DiskCreateArgs {
     /// Image format [default: qcow2]
     #[arg(long, value_parser = words::<DiskFormat>())]
     pub format: Option<DiskFormat>,
+    /// The node whose host gets the file (several nodes) [default: the node asked]
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +77,9 @@ pub struct DiskRegisterArgs {
     /// Its format, checked with qemu-img [default: read by qemu-img]
     #[arg(long, value_parser = words::<DiskFormat>())]
     pub format: Option<DiskFormat>,
+    /// The node whose host has the file (several nodes) [default: the node asked]
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Args)]

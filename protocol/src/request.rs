@@ -111,6 +111,9 @@ pub enum Request {
         name: String,
         size: u64,
         format: DiskFormat,
+        /// The node whose host gets the file (issue 19) [default: the
+        /// node asked].
+        node: Option<String>,
     },
     /// A long job: `Progress` frames, then the `Reply` with the new disk.
     ImportDisk {
@@ -121,6 +124,8 @@ pub enum Request {
         name: String,
         path: String,
         format: Option<DiskFormat>,
+        /// The node whose host has the file [default: the node asked].
+        node: Option<String>,
     },
     /// A thin qcow2 on `backing`.
     OverlayDisk {

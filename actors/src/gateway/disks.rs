@@ -16,7 +16,7 @@ use crate::supervisor::SupervisorMsg;
 use crate::vm::Origin;
 use crate::wire::db;
 use corvus_protocol::{
-    ClientMessage, DiskInfo, DiskRef, Request, Response, ServerMessage, WireError,
+    ClientMessage, DiskInfo, DiskRef, ErrorKind, Request, Response, ServerMessage, WireError,
 };
 use corvus_storage::DbKind;
 use futures::{SinkExt, StreamExt};
@@ -133,6 +133,15 @@ fn named_disk(request: &Request) -> Option<&DiskRef> {
 /// A clone streams its progress, which does not travel between nodes: it
 /// is refused saying where to send it.
 pub async fn elsewhere(request: &Request, services: &Services) -> Option<WireError> {
+    if let Request::CreateDisk {
+        node: Some(node), ..
+    }
+    | Request::RegisterDisk {
+        node: Some(node), ..
+    } = request
+    {
+        return made_elsewhere(node, request.verb(), services).await;
+    }
     let disk = named_disk(request)?;
     let refusal = crate::nodes::disk_owner_of(&services.ctx, disk, request.verb()).await?;
     if matches!(request, Request::CloneDisk { .. }) {
@@ -142,6 +151,43 @@ pub async fn elsewhere(request: &Request, services: &Services) -> Option<WireErr
         )));
     }
     Some(refusal)
+}
+
+/// The refusal of a new disk asked for on another node (`--node`): that
+/// node makes it (`handle` forwards the request there); a node that does
+/// not exist, or is dead, is named.
+async fn made_elsewhere(node: &str, verb: &str, services: &Services) -> Option<WireError> {
+    let ctx = &services.ctx;
+    let me = &ctx.node.name;
+    if node == me {
+        return None;
+    }
+    if ctx.store.kind() == DbKind::Sqlite {
+        return Some(WireError::invalid(format!(
+            "there is no node '{node}': on SQLite this daemon, node '{me}', is the only one; several nodes need a PostgreSQL database"
+        )));
+    }
+    let reach = match db(ctx.store.node_reach(node)).await {
+        Ok(Some(reach)) => reach,
+        Ok(None) => {
+            return Some(WireError::invalid(format!(
+                "there is no node '{node}' (see `crv node list`)"
+            )));
+        }
+        Err(failure) => return Some(failure.into()),
+    };
+    if !reach.live(ctx.node.timeout) {
+        return Some(crate::nodes::dead(node, ctx));
+    }
+    Some(WireError::new(
+        ErrorKind::OwnedByNode {
+            node: node.to_owned(),
+            live: true,
+        },
+        format!(
+            "the disk is to be on node '{node}', which makes it on its own host; this daemon is node '{me}' and did not `{verb}` it: send the request to node '{node}'"
+        ),
+    ))
 }
 
 /// `disk list`: this node's disks and, unless the request came from

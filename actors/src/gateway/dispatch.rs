@@ -151,10 +151,12 @@ pub(super) async fn route(
         Request::ShowDisk { disk } => {
             disks::request(services, DiskRequest::Show(disk), origin).await
         }
-        Request::CreateDisk { name, size, format } => {
-            disks::request(services, DiskRequest::Create { name, size, format }, origin).await
-        }
-        Request::RegisterDisk { name, path, format } => {
+        Request::CreateDisk {
+            name, size, format, ..
+        } => disks::request(services, DiskRequest::Create { name, size, format }, origin).await,
+        Request::RegisterDisk {
+            name, path, format, ..
+        } => {
             disks::request(
                 services,
                 DiskRequest::Register { name, path, format },

@@ -69,6 +69,7 @@ async fn create(ctx: &Ctx, args: DiskCreateArgs) -> Result<(), CliError> {
         name: args.name,
         size: size(&args.size)?,
         format: args.format.unwrap_or(DiskFormat::Qcow2),
+        node: args.node,
     };
     made(ctx, request, "created disk").await
 }
@@ -78,6 +79,7 @@ async fn register(ctx: &Ctx, args: DiskRegisterArgs) -> Result<(), CliError> {
         name: args.name,
         path: args.path,
         format: args.format,
+        node: args.node,
     };
     made(ctx, request, "registered disk").await
 }

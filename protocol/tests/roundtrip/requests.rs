@@ -124,6 +124,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
             name: name.to_owned(),
             size: n,
             format: DiskFormat::Raw,
+            node: Some(name.to_owned()),
         },
         Request::ImportDisk {
             spec: ImportSpec {
@@ -138,6 +139,7 @@ pub fn every_request(name: &str, id: i64, n: u64) -> Vec<Request> {
             name: name.to_owned(),
             path: format!("/srv/{name}"),
             format: None,
+            node: None,
         },
         Request::OverlayDisk {
             name: name.to_owned(),

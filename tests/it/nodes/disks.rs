@@ -41,6 +41,21 @@ fn a_disk_is_its_nodes_and_any_node_reaches_it() {
     a.crv(&["disk", "create", "da", "--size", "1M"]).ok();
     b.crv(&["disk", "create", "db", "--size", "2M"]).ok();
 
+    // Made through b for a: on a's host, a's.
+    b.crv(&["disk", "create", "made", "--size", "1M", "--node", "a"])
+        .ok();
+    let made = a.crv(&["--json", "disk", "show", "made"]).json();
+    assert_eq!(made["node"], "a", "{made}");
+    assert!(
+        made["path"]
+            .as_str()
+            .is_some_and(|path| path.starts_with(a.data_dir().to_str().unwrap())),
+        "{made}"
+    );
+    b.crv(&["disk", "create", "x", "--size", "1M", "--node", "nowhere"])
+        .fails(1, "there is no node 'nowhere'");
+    b.crv(&["disk", "delete", "made"]).ok();
+
     let shown = b.crv(&["--json", "disk", "show", "da"]).json();
     assert_eq!(shown["node"], "a", "{shown}");
     let path = shown["path"].as_str().expect("a path").to_owned();
@@ -131,5 +146,7 @@ fn a_disk_is_its_nodes_and_any_node_reaches_it() {
     assert_eq!(da["virtual_size"], 4 << 20, "as stored: {da}");
     b.crv(&["disk", "show", "da"])
         .fails(1, "disk 'da' is on node 'a', which is dead");
+    b.crv(&["disk", "create", "late", "--size", "1M", "--node", "a"])
+        .fails(1, "node 'a' is dead");
     harness::daemon::kill_processes_mentioning(&a.runtime);
 }

@@ -263,6 +263,12 @@ fn a_lone_daemon_is_one_node(db: Db) {
             "vm", "create", "x", "--cpus", "1", "--ram", "64", "--node", "other",
         ])
         .fails(1, "no node 'other'");
+    daemon
+        .crv(&["disk", "create", "d", "--size", "1M", "--node", "other"])
+        .fails(1, "there is no node 'other'");
+    daemon
+        .crv(&["disk", "create", "d", "--size", "1M", "--node", "solo"])
+        .ok();
     // Cordoning the only node: SQLite has nowhere else for VMs and says
     // so; on PostgreSQL placement then finds no node at all.
     match db {
