@@ -92,10 +92,17 @@ fn three_nodes_with(url: &str, url_a: &str, survivor_args: &[&str]) -> Trio {
 impl Trio {
     /// An HA firmware VM on `a` with a drive on shared storage, running.
     fn ha_vm(&self, name: &str) -> i64 {
+        self.ha_vm_on(&self.a, "a", name)
+    }
+
+    /// An HA firmware VM owned by `node` (whose daemon is `owner`), made
+    /// through another node, with a drive on shared storage, running
+    /// there; its id.
+    fn ha_vm_on(&self, owner: &Daemon, node: &str, name: &str) -> i64 {
         let disk = image(&self.shared.path().join(format!("{name}.img")));
-        self.b
-            .create_firmware_vm(name, &["--node", "a", "--ha", "--restart", "on-failure"]);
-        self.a
+        let through = if node == "b" { &self.c } else { &self.b };
+        through.create_firmware_vm(name, &["--node", node, "--ha", "--restart", "on-failure"]);
+        owner
             .crv(&[
                 "vm",
                 "drive",
@@ -109,7 +116,9 @@ impl Trio {
                 "raw",
             ])
             .ok();
-        self.running_on_a(name)
+        let started = owner.crv(&["--json", "vm", "start", name]).json();
+        assert_eq!(started["status"], "running", "{started}");
+        started["id"].as_i64().expect("an id")
     }
 
     fn running_on_a(&self, name: &str) -> i64 {

@@ -5,31 +5,6 @@
 
 use super::*;
 
-/// An HA firmware VM owned by `node` (b or a), with a drive on shared
-/// storage, running there; its id.
-fn ha_vm_on(trio: &Trio, owner: &Daemon, node: &str, name: &str) -> i64 {
-    let disk = image(&trio.shared.path().join(format!("{name}.img")));
-    trio.c
-        .create_firmware_vm(name, &["--node", node, "--ha", "--restart", "on-failure"]);
-    owner
-        .crv(&[
-            "vm",
-            "drive",
-            "add",
-            name,
-            "--file",
-            &disk,
-            "--interface",
-            "virtio",
-            "--format",
-            "raw",
-        ])
-        .ok();
-    let started = owner.crv(&["--json", "vm", "start", name]).json();
-    assert_eq!(started["status"], "running", "{started}");
-    started["id"].as_i64().expect("an id")
-}
-
 /// Three nodes on a cluster of the test's own, with the given timeouts.
 fn trio_on(cluster: &Cluster, node_timeout: u64, fence_timeout: u64) -> Trio {
     let url = cluster.create_database();
@@ -69,8 +44,8 @@ fn a_database_outage_fences_ha_vms_and_each_runs_again_once() {
         return;
     };
     let trio = trio_on(&cluster, FAILOVER_NODE_TIMEOUT, 3);
-    let on_a = ha_vm_on(&trio, &trio.a, "a", "ha-a");
-    let on_b = ha_vm_on(&trio, &trio.b, "b", "ha-b");
+    let on_a = trio.ha_vm_on(&trio.a, "a", "ha-a");
+    let on_b = trio.ha_vm_on(&trio.b, "b", "ha-b");
     trio.c.create_firmware_vm("plain", &["--node", "a"]);
     let plain = trio.running_on_a("plain");
     let plain_pid = qemus(&trio.runtimes())
@@ -129,8 +104,8 @@ fn a_short_database_outage_fences_nothing() {
     // A heartbeat of 5 s and a retake within a few seconds stay well
     // inside a fence timeout of 15 s.
     let trio = trio_on(&cluster, 30, 15);
-    ha_vm_on(&trio, &trio.a, "a", "ha-a");
-    ha_vm_on(&trio, &trio.b, "b", "ha-b");
+    trio.ha_vm_on(&trio.a, "a", "ha-a");
+    trio.ha_vm_on(&trio.b, "b", "ha-b");
     trio.c.create_firmware_vm("plain", &["--node", "a"]);
     trio.running_on_a("plain");
     let before = pids(&trio);
