@@ -243,33 +243,42 @@ pub async fn disk_owner_of(ctx: &Context, disk: &VmRef, verb: &str) -> Option<Wi
     let node = db(ctx.store.locate_disk(disk)).await.ok()??;
     let node = node.filter(|node| *node != ctx.node.name)?;
     let live = is_live(ctx, &node).await;
-    let message = if live {
-        format!(
-            "disk '{disk}' is on node '{node}', whose host holds its file and which alone manages it; this daemon is node '{}' and did not `{verb}` it: send the request to node '{node}'",
-            ctx.node.name
-        )
-    } else {
-        format!(
-            "disk '{disk}' is on node '{node}', which is dead (no lock or no heartbeat within {} s), so nothing did `{verb}` it: start node '{node}' again to manage it",
-            ctx.node.timeout.as_secs()
-        )
-    };
-    Some(WireError::new(
-        ErrorKind::OwnedByNode { node, live },
-        message,
+    let owned = format!("disk '{disk}' is on node '{node}'");
+    Some(refusal(
+        &owned,
+        "whose host holds its file and which alone manages it",
+        &node,
+        live,
+        verb,
+        ctx,
     ))
 }
 
 /// The refusal of a request for a VM `node` owns: only that node runs it.
 pub fn owned_elsewhere(vm: &str, node: &str, live: bool, verb: &str, ctx: &Context) -> WireError {
+    let owned = format!("VM '{vm}' belongs to node '{node}'");
+    refusal(&owned, "which alone runs it", node, live, verb, ctx)
+}
+
+/// `OwnedByNode`: what `owned` (a VM, a disk) is `node`'s, why only it
+/// acts on it (`why_there`), and where to send the request, or that
+/// `node` is dead.
+fn refusal(
+    owned: &str,
+    why_there: &str,
+    node: &str,
+    live: bool,
+    verb: &str,
+    ctx: &Context,
+) -> WireError {
     let message = if live {
         format!(
-            "VM '{vm}' belongs to node '{node}', which alone runs it; this daemon is node '{}' and did not `{verb}` it: send the request to node '{node}' through its own socket",
+            "{owned}, {why_there}; this daemon is node '{}' and did not `{verb}` it: send the request to node '{node}' through its own socket",
             ctx.node.name
         )
     } else {
         format!(
-            "VM '{vm}' belongs to node '{node}', which is dead (no lock or no heartbeat within {} s), so nothing did `{verb}` it: start node '{node}' again to manage it",
+            "{owned}, which is dead (no lock or no heartbeat within {} s), so nothing did `{verb}` it: start node '{node}' again to manage it",
             ctx.node.timeout.as_secs()
         )
     };

@@ -8,6 +8,7 @@
 //! through b (which gathers a's figures) against `top` on a.
 
 use super::{Bench, progress, rotated};
+use crate::client::Client;
 use crate::crv::Crv;
 use crate::daemon::Daemon;
 use crate::report::{Row, Target, Unit};
@@ -107,43 +108,26 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         expect_list(through.request(request()).await?)?;
     }
     let batch = (bench.plan.rtt_batch / 10).max(10);
-    let (mut direct, mut forwarded) = (Vec::new(), Vec::new());
-    for round in 0..bench.plan.rtt_rounds {
-        for via in rotated(&[Via::Owner, Via::Forwarded], round) {
-            for _ in 0..batch {
-                let started = Instant::now();
-                match via {
-                    Via::Owner => {
-                        expect_list(owner.request(request()).await?)?;
-                        direct.push(us(started.elapsed()));
-                    }
-                    Via::Forwarded => {
-                        expect_list(through.request(request()).await?)?;
-                        forwarded.push(us(started.elapsed()));
-                    }
-                }
-            }
-        }
-    }
+    let rounds = bench.plan.rtt_rounds;
+    let (direct, forwarded) = alternate(
+        rounds,
+        batch,
+        &mut owner,
+        &mut through,
+        request,
+        expect_list,
+    )
+    .await?;
     // `top` through b gathers a's figures over the same kept connection.
-    let (mut local_top, mut gathered_top) = (Vec::new(), Vec::new());
-    for round in 0..bench.plan.rtt_rounds {
-        for via in rotated(&[Via::Owner, Via::Forwarded], round) {
-            for _ in 0..batch {
-                let started = Instant::now();
-                match via {
-                    Via::Owner => {
-                        expect_stats(owner.request(Request::AllStats).await?)?;
-                        local_top.push(us(started.elapsed()));
-                    }
-                    Via::Forwarded => {
-                        expect_stats(through.request(Request::AllStats).await?)?;
-                        gathered_top.push(us(started.elapsed()));
-                    }
-                }
-            }
-        }
-    }
+    let (local_top, gathered_top) = alternate(
+        rounds,
+        batch,
+        &mut owner,
+        &mut through,
+        || Request::AllStats,
+        expect_stats,
+    )
+    .await?;
     drop((owner, through, daemons));
     bench.row(
         Row::new(
@@ -174,6 +158,33 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         )),
     );
     Ok(())
+}
+
+/// Times `request` on `owner` and on `through` in alternating batches;
+/// the microseconds of each side.
+async fn alternate(
+    rounds: usize,
+    batch: usize,
+    owner: &mut Client,
+    through: &mut Client,
+    request: impl Fn() -> Request,
+    expect: fn(Response) -> anyhow::Result<()>,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let (mut direct, mut forwarded) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        for via in rotated(&[Via::Owner, Via::Forwarded], round) {
+            let (client, times) = match via {
+                Via::Owner => (&mut *owner, &mut direct),
+                Via::Forwarded => (&mut *through, &mut forwarded),
+            };
+            for _ in 0..batch {
+                let started = Instant::now();
+                expect(client.request(request()).await?)?;
+                times.push(us(started.elapsed()));
+            }
+        }
+    }
+    Ok((direct, forwarded))
 }
 
 fn expect_list(response: Response) -> anyhow::Result<()> {

@@ -19,8 +19,7 @@ fn a_lost_node_s_ha_vm_runs_on_a_survivor_exactly_once() {
     trio.running_on_a("plain");
     let poller = Poller::start(trio.runtimes());
 
-    trio.a.kill9();
-    harness::daemon::kill_processes_mentioning(&trio.a.runtime);
+    trio.lose_a();
     let lost = Instant::now();
     let node = runs_on_a_survivor(
         &trio,
@@ -82,11 +81,8 @@ fn two_survivors_racing_start_each_vm_once() {
     let names = ["r1", "r2", "r3", "r4"];
     let ids: Vec<i64> = names.iter().map(|name| trio.ha_vm(name)).collect();
     let poller = Poller::start(trio.runtimes());
-    trio.a.kill9();
-    harness::daemon::kill_processes_mentioning(&trio.a.runtime);
-    for name in names {
-        runs_on_a_survivor(&trio, name, Duration::from_secs(FAILOVER_NODE_TIMEOUT + 40));
-    }
+    trio.lose_a();
+    all_run_on_survivors(&trio, &names);
     // Later rounds must not start any of them again.
     std::thread::sleep(Duration::from_secs(3));
     for (name, id) in names.iter().zip(&ids) {

@@ -127,6 +127,12 @@ impl Trio {
         started["id"].as_i64().expect("an id")
     }
 
+    /// A host loss: a's daemon and its QEMUs killed.
+    fn lose_a(&mut self) {
+        self.a.kill9();
+        harness::daemon::kill_processes_mentioning(&self.a.runtime);
+    }
+
     fn runtimes(&self) -> [(&'static str, PathBuf); 3] {
         [
             ("a", self.a.runtime.clone()),
@@ -242,6 +248,13 @@ fn runs_on_a_survivor(trio: &Trio, vm: &str, within: Duration) -> String {
     });
     assert!(moved, "{vm} never ran on a survivor: {}", trio.b.show(vm));
     node
+}
+
+/// Waits until each of `vms` runs on b or c.
+fn all_run_on_survivors(trio: &Trio, vms: &[&str]) {
+    for vm in vms {
+        runs_on_a_survivor(trio, vm, Duration::from_secs(FAILOVER_NODE_TIMEOUT + 40));
+    }
 }
 
 /// The QEMUs of VM `id` now, by node.

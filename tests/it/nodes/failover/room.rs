@@ -26,11 +26,8 @@ fn survivors_share_a_lost_node_s_vms_by_free_ram() {
     let names = ["m1", "m2", "m3", "m4", "m5"];
     let ids: Vec<i64> = names.iter().map(|name| trio.ha_vm(name)).collect();
     let poller = Poller::start(trio.runtimes());
-    trio.a.kill9();
-    harness::daemon::kill_processes_mentioning(&trio.a.runtime);
-    for name in names {
-        runs_on_a_survivor(&trio, name, Duration::from_secs(FAILOVER_NODE_TIMEOUT + 40));
-    }
+    trio.lose_a();
+    all_run_on_survivors(&trio, &names);
     std::thread::sleep(Duration::from_secs(3));
     let mut per_node = std::collections::BTreeMap::<&str, usize>::new();
     for id in &ids {
